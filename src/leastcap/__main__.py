@@ -1,0 +1,3 @@
+from leastcap.cli.main import main
+
+main()

@@ -1,0 +1,83 @@
+"""Where input files come from: the disk, or a git commit's tree.
+
+The loader reads only through a ``Tree``, so scanning a file on disk and a file version in git
+history is the same code (``leastcap history`` supplies a ``Tree`` over one commit).
+Paths given to a Tree are absolute POSIX paths; a git tree maps its repository root to a
+directory path chosen by the caller.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Protocol
+
+# Input files larger than this are refused before they are read: no Compose file is this big, and
+# reading a 50 MB file into a YAML parser is how a scanner is made to hang.
+MAX_FILE_BYTES = 4 * 1024 * 1024
+
+
+class TreeError(OSError):
+    """A path could not be read (missing, too large, not a regular file, a symlink loop...)."""
+
+
+class Tree(Protocol):
+    def read_bytes(self, path: str) -> bytes: ...
+
+    def is_file(self, path: str) -> bool: ...
+
+    def is_dir(self, path: str) -> bool: ...
+
+    def list_dir(self, path: str) -> list[str]: ...
+
+    def display(self, path: str) -> str:
+        """The path as findings show it (relative to the cwd, or ``path@commit``)."""
+        ...
+
+
+class DiskTree:
+    """The real file system. Relative display paths are relative to ``cwd``."""
+
+    def __init__(self, cwd: str | None = None, max_bytes: int = MAX_FILE_BYTES) -> None:
+        self.cwd = os.path.abspath(cwd or os.getcwd())
+        self.max_bytes = max_bytes
+
+    def read_bytes(self, path: str) -> bytes:
+        try:
+            # Resolve first so a symlink loop is an error here, not a hang later.
+            real = os.path.realpath(path, strict=True)
+            st = os.stat(real)
+        except OSError as exc:
+            raise TreeError(f"cannot read {self.display(path)}: {exc.strerror or exc}") from None
+        except RuntimeError:  # symlink loop on older Pythons
+            raise TreeError(f"cannot read {self.display(path)}: symlink loop") from None
+        if not os.path.isfile(real):
+            raise TreeError(f"cannot read {self.display(path)}: not a regular file")
+        if st.st_size > self.max_bytes:
+            raise TreeError(
+                f"{self.display(path)} is {st.st_size} bytes, over the {self.max_bytes}-byte limit "
+                "for a Compose file; not read"
+            )
+        with open(real, "rb") as fh:
+            data = fh.read(self.max_bytes + 1)
+        if len(data) > self.max_bytes:
+            raise TreeError(f"{self.display(path)} grew past the {self.max_bytes}-byte limit while read")
+        return data
+
+    def is_file(self, path: str) -> bool:
+        return os.path.isfile(path)
+
+    def is_dir(self, path: str) -> bool:
+        return os.path.isdir(path)
+
+    def list_dir(self, path: str) -> list[str]:
+        try:
+            return sorted(os.listdir(path))
+        except OSError:
+            return []
+
+    def display(self, path: str) -> str:
+        try:
+            rel = os.path.relpath(path, self.cwd)
+        except ValueError:
+            return path
+        return path if rel.startswith("../../..") else rel

