@@ -5,6 +5,7 @@ Rules, the fixer and every reporter see only these frozen types, never raw YAML 
 
 from leastcap.model.finding import Confidence, Finding, Severity, Suppression
 from leastcap.model.location import Located, Location
+from leastcap.model.report import Report
 from leastcap.model.service import (
     Device,
     Hook,
@@ -24,6 +25,7 @@ __all__ = [
     "Location",
     "Mount",
     "Problem",
+    "Report",
     "Project",
     "Service",
     "Severity",
