@@ -1,0 +1,249 @@
+"""The image knowledge base: what popular images need instead of ``privileged: true``.
+
+The facts are data (one YAML file per image family in ``knowledge/images/``), each with the
+public source it comes from; this module only validates, loads and matches them. Users add or
+override entries under ``images:`` in ``.leastcap.yml`` in the same shape (checked against the same
+schema), so a site can record what its own images need.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema  # type: ignore[import-untyped,unused-ignore]
+import yaml
+
+from leastcap.capabilities import short, try_normalize
+
+IMAGES_DIR = Path(__file__).with_name("images")
+SCHEMA_PATH = Path(__file__).with_name("image.schema.json")
+_GLOB_CHARS = "*?["
+
+
+class KnowledgeError(ValueError):
+    """An image knowledge entry does not match the schema (or names an unknown capability)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    url: str
+    file: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.url} ({self.file})" if self.file else self.url
+
+
+@dataclass(frozen=True, slots=True)
+class Need:
+    feature: str
+    default: bool
+    reason: str
+    sources: tuple[Source, ...]
+    cap_add: tuple[str, ...] = ()  # short names (NET_ADMIN)
+    devices: tuple[str, ...] = ()
+    sysctls: tuple[str, ...] = ()  # "key=value"
+    security_opt: tuple[str, ...] = ()
+    group_add: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    unless_user: bool = False
+    confidence: str = "documented"
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    text: str
+    sources: tuple[Source, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PrivilegedNeed:
+    required: bool
+    reason: str
+    sources: tuple[Source, ...]
+    advice: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NoNewPrivileges:
+    compatible: bool
+    reason: str
+    sources: tuple[Source, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageEntry:
+    family: str
+    title: str
+    patterns: tuple[str, ...]
+    needs: tuple[Need, ...]
+    notes: tuple[Note, ...] = ()
+    privileged: PrivilegedNeed | None = None
+    no_new_privileges: NoNewPrivileges | None = None
+    origin: str = "built-in"  # "built-in" or the config file the entry came from
+
+    def matches(self, image: str) -> bool:
+        name, tag = split_image(image)
+        return any(_pattern_matches(normalize_pattern(p), name, tag) for p in self.patterns)
+
+    @property
+    def default_needs(self) -> tuple[Need, ...]:
+        return tuple(n for n in self.needs if n.default)
+
+    @property
+    def optional_needs(self) -> tuple[Need, ...]:
+        return tuple(n for n in self.needs if not n.default)
+
+
+def split_image(image: str) -> tuple[str, str]:
+    """``nginx:1.25`` -> (``docker.io/library/nginx``, ``1.25``): Docker's reference normalisation."""
+    ref = image.strip().lower()
+    ref = ref.split("@", 1)[0]
+    tag = ""
+    slash = ref.rfind("/")
+    colon = ref.rfind(":")
+    if colon > slash:
+        ref, tag = ref[:colon], ref[colon + 1 :]
+    return _normalize_name(ref), tag
+
+
+def _normalize_name(name: str) -> str:
+    parts = name.split("/")
+    first = parts[0]
+    if len(parts) > 1 and ("." in first or ":" in first or first == "localhost"):
+        domain, path = first, "/".join(parts[1:])
+    else:
+        domain, path = "docker.io", name
+    if domain in ("index.docker.io", "registry-1.docker.io"):
+        domain = "docker.io"
+    if domain == "docker.io" and "/" not in path:
+        path = "library/" + path
+    return f"{domain}/{path}"
+
+
+def normalize_pattern(pattern: str) -> str:
+    """Patterns are written like image references; one starting with a glob is used as written."""
+    pattern = pattern.lower()
+    if pattern[0] in _GLOB_CHARS:
+        return pattern
+    slash = pattern.rfind("/")
+    colon = pattern.rfind(":")
+    if colon > slash:
+        return _normalize_name(pattern[:colon]) + pattern[colon:]
+    return _normalize_name(pattern)
+
+
+def _pattern_matches(pattern: str, name: str, tag: str) -> bool:
+    last = pattern.rsplit("/", 1)[-1]
+    if ":" in last:  # a pattern with a tag part only matches references with a matching tag
+        return bool(tag) and fnmatch.fnmatchcase(f"{name}:{tag}", pattern)
+    return fnmatch.fnmatchcase(name, pattern)
+
+
+@functools.cache
+def _schema() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(SCHEMA_PATH.read_text())
+    return loaded
+
+
+def validate_entry(data: Any, where: str) -> None:
+    """Raise KnowledgeError when ``data`` is not a valid entry; ``where`` names it in the message."""
+    try:
+        jsonschema.validate(data, _schema())
+    except jsonschema.ValidationError as exc:
+        path = "/".join(str(p) for p in exc.absolute_path) or "(top)"
+        raise KnowledgeError(f"{where}: invalid image entry at {path}: {exc.message}") from None
+    caps = [c for need in data["needs"] for c in need.get("cap_add", ())]
+    for cap in caps:
+        if try_normalize(cap) in (None, "ALL"):
+            raise KnowledgeError(f"{where}: unknown capability {cap!r}")
+
+
+def _sources(items: Iterable[Mapping[str, str]]) -> tuple[Source, ...]:
+    return tuple(Source(s["url"], s.get("file", "")) for s in items)
+
+
+def entry_from_dict(data: Any, where: str, origin: str = "built-in") -> ImageEntry:
+    validate_entry(data, where)
+    needs = tuple(
+        Need(
+            feature=n["feature"],
+            default=n["default"],
+            reason=n["reason"],
+            sources=_sources(n["sources"]),
+            cap_add=tuple(short(try_normalize(c) or c) for c in n.get("cap_add", ())),
+            devices=tuple(n.get("devices", ())),
+            sysctls=tuple(n.get("sysctls", ())),
+            security_opt=tuple(n.get("security_opt", ())),
+            group_add=tuple(n.get("group_add", ())),
+            volumes=tuple(n.get("volumes", ())),
+            unless_user=n.get("unless_user", False),
+            confidence=n.get("confidence", "documented"),
+        )
+        for n in data["needs"]
+    )
+    priv = data.get("privileged")
+    nnp = data.get("no_new_privileges")
+    return ImageEntry(
+        family=data["family"],
+        title=data["title"],
+        patterns=tuple(data["patterns"]),
+        needs=needs,
+        notes=tuple(Note(n["text"], _sources(n["sources"])) for n in data.get("notes", ())),
+        privileged=None
+        if priv is None
+        else PrivilegedNeed(
+            priv["required"], priv["reason"], _sources(priv["sources"]), priv.get("advice", "")
+        ),
+        no_new_privileges=None
+        if nnp is None
+        else NoNewPrivileges(nnp["compatible"], nnp["reason"], _sources(nnp["sources"])),
+        origin=origin,
+    )
+
+
+@functools.cache
+def builtin_entries() -> tuple[ImageEntry, ...]:
+    entries = []
+    for path in sorted(IMAGES_DIR.glob("*.yaml")):
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+        entries.append(entry_from_dict(data, f"knowledge/images/{path.name}"))
+    return tuple(entries)
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeBase:
+    entries: tuple[ImageEntry, ...]
+
+    def lookup(self, image: str) -> ImageEntry | None:
+        """The first entry matching ``image``; user entries come before the built-in ones."""
+        for entry in self.entries:
+            if entry.matches(image):
+                return entry
+        return None
+
+    def family(self, name: str) -> ImageEntry | None:
+        for entry in self.entries:
+            if entry.family == name:
+                return entry
+        return None
+
+
+def load_knowledge(user_entries: Sequence[Any] = (), origin: str = ".leastcap.yml") -> KnowledgeBase:
+    """Built-in entries plus the user's (``images:`` in ``.leastcap.yml``), validated.
+
+    A user entry whose ``family`` matches a built-in one replaces it; the others are consulted first.
+    """
+    users = [entry_from_dict(item, f"{origin}: images[{i}]", origin) for i, item in enumerate(user_entries)]
+    seen: set[str] = set()
+    for entry in users:
+        if entry.family in seen:
+            raise KnowledgeError(f"{origin}: image family {entry.family!r} is defined twice")
+        seen.add(entry.family)
+    builtin = [e for e in builtin_entries() if e.family not in seen]
+    return KnowledgeBase((*users, *builtin))

@@ -1,0 +1,159 @@
+"""The image knowledge base: every entry is valid, every fact has a public source, lookups hit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from leastcap.knowledge.images import (
+    IMAGES_DIR,
+    SCHEMA_PATH,
+    KnowledgeError,
+    builtin_entries,
+    load_knowledge,
+    split_image,
+)
+
+SCHEMA = json.loads(SCHEMA_PATH.read_text())
+FILES = sorted(IMAGES_DIR.glob("*.yaml"))
+
+
+def test_schema_is_a_valid_json_schema() -> None:
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+
+
+def test_at_least_thirty_families() -> None:
+    assert len(FILES) >= 30
+    assert len(builtin_entries()) == len(FILES)
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_entry_validates_and_every_fact_has_a_source(path: Path) -> None:
+    data = yaml.safe_load(path.read_text())
+    jsonschema.validate(data, SCHEMA)
+    assert data["family"] == path.stem or path.stem == "alpine"
+    facts = [*data["needs"], *data.get("notes", [])]
+    facts.extend(data[key] for key in ("privileged", "no_new_privileges") if key in data)
+    assert facts, "an entry with no facts says nothing"
+    for fact in facts:
+        assert fact["sources"], fact
+        for source in fact["sources"]:
+            assert source["url"].startswith("https://"), source
+
+
+def test_families_are_unique() -> None:
+    families = [e.family for e in builtin_entries()]
+    assert len(families) == len(set(families))
+
+
+REQUIRED = [
+    "wireguard", "gluetun", "tailscale", "pihole", "netdata", "cadvisor", "node-exporter", "frigate",
+    "home-assistant", "jellyfin", "docker-dind", "falco", "openvpn", "nginx", "postgres", "redis", "mysql",
+    "mariadb", "mongo", "elasticsearch", "keepalived", "chrony", "coredns", "syncthing", "traefik",
+    "portainer",
+]  # fmt: skip
+
+
+def test_required_families_present() -> None:
+    kb = load_knowledge()
+    assert [f for f in REQUIRED if kb.family(f) is None] == []
+
+
+@pytest.mark.parametrize(
+    ("image", "family"),
+    [
+        ("lscr.io/linuxserver/wireguard:latest", "wireguard"),
+        ("linuxserver/wireguard", "wireguard"),
+        ("qmcgaw/gluetun:v3", "gluetun"),
+        ("tailscale/tailscale:stable", "tailscale"),
+        ("pihole/pihole:2024.07.0", "pihole"),
+        ("netdata/netdata", "netdata"),
+        ("gcr.io/cadvisor/cadvisor:v0.47.2", "cadvisor"),
+        ("quay.io/prometheus/node-exporter:latest", "node-exporter"),
+        ("ghcr.io/blakeblackshear/frigate:stable", "frigate"),
+        ("ghcr.io/home-assistant/home-assistant:stable", "home-assistant"),
+        ("jellyfin/jellyfin", "jellyfin"),
+        ("docker:24-dind", "docker-dind"),
+        ("docker.io/library/docker:dind-rootless", "docker-dind"),
+        ("falcosecurity/falco-no-driver:0.37.1", "falco"),
+        ("kylemanna/openvpn", "openvpn"),
+        ("nginx:1.25-alpine", "nginx"),
+        ("postgres:16@sha256:abcd", "postgres"),
+        ("redis", "redis"),
+        ("index.docker.io/library/mysql:8", "mysql"),
+        ("mariadb:11", "mariadb"),
+        ("mongo:7", "mongo"),
+        ("docker.elastic.co/elasticsearch/elasticsearch:8.13.0", "elasticsearch"),
+        ("osixia/keepalived:2.0.20", "keepalived"),
+        ("cturra/ntp", "chrony"),
+        ("coredns/coredns:1.11.1", "coredns"),
+        ("syncthing/syncthing", "syncthing"),
+        ("traefik:v3.0", "traefik"),
+        ("portainer/portainer-ce:latest", "portainer"),
+        ("NGINX", "nginx"),
+    ],
+)
+def test_lookup_hits(image: str, family: str) -> None:
+    entry = load_knowledge().lookup(image)
+    assert entry is not None and entry.family == family
+
+
+@pytest.mark.parametrize("image", ["docker:cli", "example.com/nginx", "myorg/postgres-tools", "", "${IMAGE}"])
+def test_lookup_misses(image: str) -> None:
+    assert load_knowledge().lookup(image) is None
+
+
+def test_split_image() -> None:
+    assert split_image("nginx") == ("docker.io/library/nginx", "")
+    assert split_image("localhost:5000/app:1") == ("localhost:5000/app", "1")
+    assert split_image("ghcr.io/a/b@sha256:00") == ("ghcr.io/a/b", "")
+
+
+USER_ENTRY = {
+    "family": "nginx",
+    "title": "our nginx",
+    "patterns": ["registry.example.com/web/nginx"],
+    "needs": [
+        {
+            "feature": "serving",
+            "default": True,
+            "cap_add": ["net_bind_service"],
+            "reason": "host network on port 80",
+            "sources": [{"url": "https://wiki.example.com/nginx"}],
+        }
+    ],
+}
+
+
+def test_user_entry_overrides_builtin_family() -> None:
+    kb = load_knowledge([USER_ENTRY])
+    entry = kb.lookup("registry.example.com/web/nginx:2")
+    assert entry is not None and entry.origin == ".leastcap.yml"
+    assert entry.needs[0].cap_add == ("NET_BIND_SERVICE",)
+    # the built-in nginx entry is replaced, not consulted
+    assert kb.lookup("nginx") is None
+    assert len([e for e in kb.entries if e.family == "nginx"]) == 1
+
+
+def test_user_entry_without_source_is_refused() -> None:
+    bad = json.loads(json.dumps(USER_ENTRY))
+    del bad["needs"][0]["sources"]
+    expected = r"images\[0\]: invalid image entry at needs/0: 'sources' is a required"
+    with pytest.raises(KnowledgeError, match=expected):
+        load_knowledge([bad])
+
+
+def test_user_entry_with_unknown_capability_is_refused() -> None:
+    bad = json.loads(json.dumps(USER_ENTRY))
+    bad["needs"][0]["cap_add"] = ["NET_ADMINN"]
+    with pytest.raises(KnowledgeError, match="unknown capability 'NET_ADMINN'"):
+        load_knowledge([bad])
+
+
+def test_user_family_defined_twice_is_refused() -> None:
+    with pytest.raises(KnowledgeError, match="defined twice"):
+        load_knowledge([USER_ENTRY, USER_ENTRY])
