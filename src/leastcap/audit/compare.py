@@ -1,0 +1,87 @@
+"""``--drift``: load the Compose files a container came from and compare (see ``drift.DriftRule``).
+
+Containers of one Compose project that share the same files, working directory and env files load
+the project once. Files that are not readable on this machine (the container lives on a remote
+host, or the checkout moved) give a warning, never an error: drift is then unknown, not absent.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import replace
+
+from leastcap.audit.drift import DriftRule
+from leastcap.audit.mapping import AuditedContainer, ComposeLabels
+from leastcap.model import Finding, Problem, Project
+
+GroupKey = tuple[str, tuple[str, ...], str, tuple[str, ...]]
+
+
+def _key(labels: ComposeLabels) -> GroupKey:
+    return (labels.project, labels.config_files, labels.working_dir, labels.environment_files)
+
+
+def _load(key: GroupKey, environ: Mapping[str, str]) -> tuple[Project | None, str]:
+    """The effective project, or why it could not be loaded."""
+    project, files, working_dir, env_files = key
+    if not files:
+        return None, "the container's labels name no Compose file"
+    unreadable = [f for f in files if not os.access(f, os.R_OK)]
+    if unreadable:
+        return None, f"Compose file not readable on this machine: {', '.join(unreadable)}"
+    from leastcap.loader.api import LoadOptions, load_project
+
+    options = LoadOptions(
+        working_dir=working_dir or os.path.dirname(files[0]),
+        files=files,
+        env_files=tuple(f for f in env_files if os.access(f, os.R_OK)),
+        environ=dict(environ),
+        project_name=project,
+    )
+    result = load_project(options)
+    if result.project is None:
+        detail = "; ".join(p.message for p in result.errors) or "unknown error"
+        return None, f"cannot load the Compose files {', '.join(files)}: {detail}"
+    return result.project, ""
+
+
+def drift_findings(
+    containers: list[AuditedContainer], environ: Mapping[str, str]
+) -> tuple[list[Finding], list[Problem], list[str]]:
+    rule = DriftRule()
+    loaded: dict[GroupKey, tuple[Project | None, str]] = {}
+    findings: list[Finding] = []
+    warnings: list[Problem] = []
+    files: list[str] = []
+    for container in containers:
+        svc, project = container.service, container.project
+        labels = container.compose
+        if labels is None:
+            found = [rule.not_from_compose(svc, project)]
+        else:
+            key = _key(labels)
+            if key not in loaded:
+                loaded[key] = _load(key, environ)
+                files.extend(f for f in labels.config_files if f not in files)
+            declared_project, why = loaded[key]
+            if declared_project is None:
+                warnings.append(Problem(svc.key.path, f"drift not checked: {why}"))
+                continue
+            try:
+                declared = declared_project.service(labels.service)
+            except KeyError:
+                found = [rule.orphan(svc, project, labels.config_files)]
+            else:
+                newest = max((_mtime(f) for f in labels.config_files), default=None)
+                found = rule.compare(svc, project, declared, container.created, newest)
+        merged = dict(svc.runtime_facts)
+        findings.extend(replace(f, facts=tuple(sorted({**merged, **dict(f.facts)}.items()))) for f in found)
+    return findings, warnings, files
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return 0.0

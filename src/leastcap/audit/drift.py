@@ -1,0 +1,327 @@
+"""Drift: a running container that differs, in privilege, from the Compose file it came from.
+
+``leastcap audit --drift`` loads the Compose files named by each container's ``com.docker.compose``
+labels (when they are readable on this machine) and compares the container with the effective
+service config, one privilege setting at a time. Only privilege settings are compared; the
+comparison is on meaning, not spelling (``net_admin`` in the file equals ``CAP_NET_ADMIN`` on the
+container; capabilities are compared as effective sets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from leastcap import capabilities
+from leastcap.model import Confidence, Finding, Location, Project, Service, Severity
+from leastcap.rules.base import Rule
+
+# security_opt values that loosen confinement (moby parseSecurityOpt; ':' is the legacy separator).
+LOOSENING = frozenset(
+    {"seccomp=unconfined", "apparmor=unconfined", "label=disable", "systempaths=unconfined"}
+)
+ROOT_USERS = frozenset({"", "0", "root", "0:0", "root:root", "root:0", "0:root"})
+
+
+class DriftRule(Rule):
+    """Drift between a running container and its Compose file.
+
+    ## What it does
+    Compares each container on the audited hosts with the effective config of the Compose service
+    it was created from (the files named by its ``com.docker.compose.project.config_files`` label,
+    loaded the way ``docker compose`` loads them) in every privilege setting: ``privileged``, the
+    effective capability set, ``security_opt`` (seccomp, AppArmor, SELinux labels, systempaths,
+    no-new-privileges), devices and device cgroup rules, bind mounts, host namespaces (pid, ipc,
+    network, userns, uts, cgroup), ``user`` (when the file sets it), ``group_add``, ``read_only``
+    and ``sysctls``. It reports:
+
+    - a container with more privilege than its file says (high): started by hand with other flags,
+      or the file was fixed and the container never recreated;
+    - a container with less privilege than the file (low): the file was loosened and not applied;
+    - a container whose service is no longer in its Compose files (medium);
+    - a container that was not created by Compose at all (medium): no file describes it.
+
+    When the file was modified after the container was created, the message says so: the fix is
+    then simply to recreate the container.
+
+    The rule needs two inputs, the file and the container, so its ``check`` on a single project
+    reports nothing; ``leastcap audit --drift`` calls ``compare`` for each container.
+
+    ## Why is this bad
+    Reviews, ``leastcap scan`` in CI and exceptions all judge the files. A container that runs with
+    settings no file contains escapes all of them: ``privileged: true`` removed in a merge request
+    keeps running on the host until somebody runs ``docker compose up``, and a container started
+    with ``docker run --privileged`` during an incident stays invisible to every file-based check.
+
+    ## Example
+    ```yaml
+    # compose.yaml, fixed on Monday
+    services:
+      agent:
+        image: example/agent
+        cap_add: [NET_ADMIN]
+    ```
+    while the host still runs the container created last month with ``privileged: true``:
+    ``drift: local/app-agent-1 runs privileged, the Compose file says not``.
+
+    ## Fix
+    Recreate the container from the file (``docker compose up -d agent``), or, when the running
+    setting is the one that is really needed, write it into the file so that it is reviewed. Start
+    containers through Compose rather than ``docker run`` so that a file describes them.
+    """
+
+    slug = "drift"
+    summary = "a running container differs in privilege from its Compose file, or has no Compose file"
+    severity = Severity.HIGH
+    confidence = Confidence.HIGH
+    # CIS Docker Benchmark 5.x judges running containers, not their provenance; no item matches.
+    cis = ()
+
+    def check(self, service: Service, project: Project) -> Iterator[Finding]:
+        return iter(())
+
+    def compare(
+        self,
+        running: Service,
+        running_project: Project,
+        declared: Service,
+        container_created: str = "",
+        file_modified: float | None = None,
+    ) -> list[Finding]:
+        """One finding per privilege setting where ``running`` (the container) differs from
+        ``declared`` (the effective Compose service)."""
+        changed_after = _file_changed_after(container_created, file_modified)
+        out: list[Finding] = []
+        for diff in diff_services(running, declared):
+            reason = (
+                "the Compose file changed after the container was created: recreate it"
+                " (docker compose up -d)"
+                if changed_after
+                else "the container was created with other settings than the current file"
+                " (by hand, other -f files or another environment)"
+            )
+            more = diff.more_privilege_on_container
+            message = f"{diff.what}; {reason}" if more else f"{diff.what} (the file grants more); {reason}"
+            out.append(
+                self.finding(
+                    running,
+                    running_project,
+                    message,
+                    diff.container_location,
+                    related=(diff.file_location,),
+                    severity=Severity.HIGH if more else Severity.LOW,
+                    facts=(("drift_setting", diff.setting),),
+                )
+            )
+        return out
+
+    def orphan(self, running: Service, running_project: Project, files: tuple[str, ...]) -> Finding:
+        return self.finding(
+            running,
+            running_project,
+            f"service {running.name!r} of Compose project {running_project.name!r} is no longer in"
+            f" its Compose files ({', '.join(files)}): the container runs settings no file describes",
+            running.key,
+            severity=Severity.MEDIUM,
+            facts=(("drift_setting", "service"),),
+        )
+
+    def not_from_compose(self, running: Service, running_project: Project) -> Finding:
+        return self.finding(
+            running,
+            running_project,
+            f"container {running.key.path.rsplit('/', 1)[-1]!r} was not created by Docker Compose:"
+            " no Compose file describes its settings",
+            running.key,
+            severity=Severity.MEDIUM,
+            facts=(("drift_setting", "compose"),),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    setting: str
+    what: str
+    more_privilege_on_container: bool
+    container_location: Location
+    file_location: Location
+
+
+def _file_changed_after(created: str, modified: float | None) -> bool:
+    if not created or modified is None:
+        return False
+    # Docker writes RFC 3339 with nanoseconds; Python parses at most microseconds.
+    text = created.rstrip("Z")
+    head, _, frac = text.partition(".")
+    try:
+        when = datetime.fromisoformat(head + ("." + frac[:6] if frac else "")).replace(tzinfo=UTC)
+    except ValueError:
+        return False
+    return modified > when.timestamp()
+
+
+def _security(service: Service) -> tuple[dict[str, str], dict[str, Location]]:
+    """security_opt by key, last occurrence wins (moby), with ``:`` read as ``=``."""
+    values: dict[str, str] = {}
+    where: dict[str, Location] = {}
+    for opt in service.security_opt:
+        key, _, value = opt.value.replace(":", "=", 1).partition("=")
+        if key == "seccomp" and value not in ("unconfined", "builtin", ""):
+            value = "<profile>"  # compose sends the profile's JSON, the file names its path
+        if key == "no-new-privileges":
+            value = "false" if value.lower() == "false" else "true"
+        if key == "label":
+            key = f"label={value.split('=', 1)[0]}"
+        values[key] = value
+        where[key] = opt.origin
+    return values, where
+
+
+def diff_services(running: Service, declared: Service) -> list[Difference]:
+    out: list[Difference] = []
+
+    def add(setting: str, what: str, more: bool, c_loc: Location | None, f_loc: Location | None) -> None:
+        out.append(Difference(setting, what, more, c_loc or running.key, f_loc or declared.key))
+
+    r_priv = bool(running.privileged and running.privileged.value)
+    d_priv = bool(declared.privileged and declared.privileged.value)
+    if r_priv != d_priv:
+        add(
+            "privileged",
+            "the container runs privileged, the Compose file says not"
+            if r_priv
+            else "the Compose file says privileged, the container does not run privileged",
+            r_priv,
+            running.privileged.origin if running.privileged else None,
+            declared.privileged.origin if declared.privileged else None,
+        )
+
+    def caps(svc: Service) -> frozenset[str]:
+        eff = capabilities.effective(
+            [c.value for c in svc.cap_add], [c.value for c in svc.cap_drop], privileged=False
+        )
+        return eff.capabilities
+
+    r_caps, d_caps = caps(running), caps(declared)
+    if not (r_priv or d_priv) and r_caps != d_caps:
+        extra = capabilities.sort_capabilities(r_caps - d_caps)
+        missing = capabilities.sort_capabilities(d_caps - r_caps)
+        parts = []
+        if extra:
+            parts.append("the container has " + ", ".join(capabilities.short(c) for c in extra))
+        if missing:
+            parts.append("the file grants " + ", ".join(capabilities.short(c) for c in missing))
+        first = (running.cap_add or running.cap_drop or (None,))[0]
+        dfirst = (declared.cap_add or declared.cap_drop or (None,))[0]
+        add(
+            "capabilities",
+            "capabilities differ from the Compose file: " + "; ".join(parts),
+            bool(extra),
+            first.origin if first else None,
+            dfirst.origin if dfirst else None,
+        )
+
+    r_sec, r_where = _security(running)
+    d_sec, d_where = _security(declared)
+    for key in sorted(set(r_sec) | set(d_sec)):
+        rv, dv = r_sec.get(key), d_sec.get(key)
+        if rv == dv:
+            continue
+        r_text = f"{key}={rv}" if rv is not None else None
+        d_text = f"{key}={dv}" if dv is not None else None
+        if key.startswith("label="):
+            r_text, d_text = (key if rv is not None else None), (key if dv is not None else None)
+        more = (r_text in LOOSENING and d_text not in LOOSENING) or (
+            key == "no-new-privileges" and dv == "true" and rv != "true"
+        )
+        add(
+            "security_opt",
+            f"security_opt {key}: the container has {r_text or 'nothing'},"
+            f" the file says {d_text or 'nothing'}",
+            more,
+            r_where.get(key),
+            d_where.get(key),
+        )
+
+    def compare_sets(setting: str, r: dict[str, Location], d: dict[str, Location], noun: str) -> None:
+        extra = sorted(set(r) - set(d))
+        missing = sorted(set(d) - set(r))
+        if extra:
+            add(setting, f"the container has {noun} not in the Compose file: {', '.join(extra)}", True,
+                r[extra[0]], None)
+        if missing:
+            add(setting, f"the Compose file has {noun} the container lacks: {', '.join(missing)}", False,
+                None, d[missing[0]])
+
+    def devices(svc: Service) -> dict[str, Location]:
+        return {
+            f"{d.value.source}:{d.value.target}" if not d.value.cdi else d.value.source: d.origin
+            for d in svc.devices
+        }
+
+    def binds(svc: Service) -> dict[str, Location]:
+        out_: dict[str, Location] = {}
+        for m in svc.volumes:
+            host = m.value.source if m.value.type == "bind" else m.value.host_path
+            if host:
+                mode = "ro" if m.value.read_only else "rw"
+                prop = f",{m.value.propagation}" if m.value.propagation else ""
+                out_[f"{host}:{m.value.target}:{mode}{prop}"] = m.origin
+        return out_
+
+    def plain(items: tuple[object, ...]) -> dict[str, Location]:
+        return {str(i.value): i.origin for i in items}  # type: ignore[attr-defined]
+
+    compare_sets("devices", devices(running), devices(declared), "devices")
+    compare_sets(
+        "device_cgroup_rules",
+        plain(running.device_cgroup_rules),
+        plain(declared.device_cgroup_rules),
+        "device cgroup rules",
+    )
+    compare_sets("volumes", binds(running), binds(declared), "host mounts")
+    compare_sets("group_add", plain(running.group_add), plain(declared.group_add), "groups")
+    compare_sets("sysctls", plain(running.sysctls), plain(declared.sysctls), "sysctls")
+
+    for setting in ("pid", "ipc", "network_mode", "userns_mode", "uts", "cgroup"):
+        r_val, d_val = getattr(running, setting), getattr(declared, setting)
+        r_host = r_val is not None and r_val.value == "host"
+        d_host = d_val is not None and d_val.value == "host"
+        if r_host != d_host:
+            add(
+                setting,
+                f"{setting}: the container shares the host's namespace, the Compose file does not"
+                if r_host
+                else f"{setting}: the Compose file shares the host's namespace, the container does not",
+                r_host,
+                r_val.origin if r_val else None,
+                d_val.origin if d_val else None,
+            )
+
+    r_ro = bool(running.read_only and running.read_only.value)
+    d_ro = bool(declared.read_only and declared.read_only.value)
+    if r_ro != d_ro:
+        add(
+            "read_only",
+            "the Compose file says read_only, the container's root filesystem is writable"
+            if d_ro
+            else "the container's root filesystem is read-only, the Compose file does not say so",
+            d_ro,
+            running.read_only.origin if running.read_only else None,
+            declared.read_only.origin if declared.read_only else None,
+        )
+
+    # The daemon fills Config.User from the image's USER, so only a user the file sets is compared.
+    if declared.user is not None:
+        r_user = running.user.value if running.user else ""
+        if r_user != declared.user.value:
+            add(
+                "user",
+                f"user: the container runs as {r_user or '(image default)'!s}, the Compose file says"
+                f" {declared.user.value}",
+                r_user in ROOT_USERS and declared.user.value not in ROOT_USERS,
+                running.user.origin if running.user else None,
+                declared.user.origin,
+            )
+    return out

@@ -1,0 +1,118 @@
+"""The only module that talks to a Docker engine: one snapshot of one host, through the docker SDK.
+
+A snapshot is plain data (the ``docker info`` fields the mapping needs, the ``docker inspect`` of
+each container, the options of the named volumes they use), so the mapping and the rules stay
+pure functions that unit tests can feed with recorded inspect JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from leastcap.audit.targets import HostTarget
+
+
+class HostUnavailableError(Exception):
+    """The engine did not answer or refused us: an error for this host only."""
+
+
+@dataclass(frozen=True)
+class EngineFacts:
+    """What the mapping must know about the daemon to tell its defaults from explicit settings."""
+
+    cgroup_version: str = "1"
+    # The daemon's default cgroup namespace: ``private`` when ``docker info`` lists the
+    # ``name=cgroupns`` security option (moby adds it exactly when the default is private).
+    cgroupns_default: str = "host"
+    default_runtime: str = "runc"
+    server_version: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class HostSnapshot:
+    target: HostTarget
+    engine: EngineFacts
+    containers: tuple[Mapping[str, Any], ...]
+    # named volume -> its driver options (``{"type": "none", "o": "bind", "device": "/"}``).
+    volume_options: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
+def engine_facts(info: Mapping[str, Any], version: Mapping[str, Any] | None = None) -> EngineFacts:
+    options = info.get("SecurityOptions") or []
+    private = any(isinstance(o, str) and o.split(",")[0] == "name=cgroupns" for o in options)
+    return EngineFacts(
+        cgroup_version=str(info.get("CgroupVersion") or "1"),
+        cgroupns_default="private" if private else "host",
+        default_runtime=str(info.get("DefaultRuntime") or "runc"),
+        server_version=str((version or {}).get("Version") or info.get("ServerVersion") or ""),
+        name=str(info.get("Name") or ""),
+    )
+
+
+def _client(target: HostTarget, timeout: float) -> Any:
+    import docker
+    import docker.tls
+
+    tls: Any = False
+    if target.tls is not None:
+        cert = None
+        if target.tls.client_cert and target.tls.client_key:
+            cert = (target.tls.client_cert, target.tls.client_key)
+        tls = docker.tls.TLSConfig(client_cert=cert, ca_cert=target.tls.ca_cert, verify=target.tls.verify)
+    url = target.url
+    if tls is not False and url.startswith("tcp://"):
+        url = "https://" + url[len("tcp://") :]
+    # use_ssh_client: the ssh binary instead of paramiko (not installed, and it ignores ~/.ssh/config).
+    # version="auto" asks the engine which API it speaks; this is the first round trip, so an
+    # engine that does not answer fails here.
+    return docker.APIClient(
+        base_url=url, version="auto", timeout=timeout, tls=tls, use_ssh_client=target.scheme == "ssh"
+    )
+
+
+def snapshot(target: HostTarget, include_stopped: bool, timeout: float = 10.0) -> HostSnapshot:
+    """Inspect every container on one engine (running ones unless ``include_stopped``)."""
+    import docker.errors
+    import requests.exceptions
+
+    failures = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
+    try:
+        client = _client(target, timeout)
+    except failures as exc:
+        raise HostUnavailableError(f"cannot connect to {target.url}: {_short(exc)}") from None
+    try:
+        info = client.info()
+        facts = engine_facts(info, client.version())
+        containers: list[Mapping[str, Any]] = []
+        for summary in client.containers(all=include_stopped):
+            try:
+                containers.append(client.inspect_container(summary["Id"]))
+            except docker.errors.NotFound:
+                continue  # removed between the listing and the inspect
+        volumes: dict[str, Mapping[str, str]] = {}
+        for container in containers:
+            for mount in container.get("Mounts") or []:
+                name = mount.get("Name")
+                if mount.get("Type") == "volume" and name and name not in volumes:
+                    try:
+                        volumes[name] = client.inspect_volume(name).get("Options") or {}
+                    except docker.errors.NotFound:
+                        volumes[name] = {}
+    except failures as exc:
+        raise HostUnavailableError(f"{target.url}: {_short(exc)}") from None
+    finally:
+        client.close()
+    containers.sort(key=lambda c: (str(c.get("Name", "")), str(c.get("Id", ""))))
+    return HostSnapshot(target, facts, tuple(containers), volumes)
+
+
+def _short(exc: BaseException) -> str:
+    """The SDK nests urllib3 reprs several levels deep; the innermost reason is what a user needs."""
+    text = str(exc)
+    for marker in ("Caused by ", "Connection aborted."):
+        if marker in text:
+            text = text.split(marker, 1)[1]
+    return text.strip(" ()'\"") or type(exc).__name__

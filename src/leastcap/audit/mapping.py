@@ -1,0 +1,307 @@
+"""``docker inspect`` of one container -> the same ``Service`` a Compose file becomes.
+
+The rule for every field: a value the daemon fills in by default maps to "not set" (``None`` or an
+empty tuple), exactly like a Compose file that does not mention the key, so ``scan`` and ``audit``
+judge the same service the same way. Only explicit settings become values. Where the daemon's
+default cannot be told apart from an explicit setting, the default wins and a runtime fact says so
+(``CgroupnsMode: host`` on a daemon whose default is host, e.g. every cgroup v1 host).
+
+Locations are symbolic: ``path`` is ``<host>/<container name>``, line and column are 0 and ``note``
+is the inspect path of the value (``HostConfig.CapAdd[1]``, ``HostConfig.Binds[0]``, ``Mounts[2]``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from leastcap.audit.engine import EngineFacts
+from leastcap.model import Device, Located, Location, Mount, Project, Service, SourceKind
+
+LABEL = "com.docker.compose."
+PROPAGATIONS = frozenset({"shared", "rshared", "slave", "rslave", "private", "rprivate"})
+# Values the daemon stores when the client did not ask for anything (moby adaptContainerSettings).
+DEFAULT_IPC = frozenset({"", "private", "shareable"})
+ANONYMOUS_VOLUME = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class ComposeLabels:
+    """What ``docker compose`` wrote on the container about where it came from."""
+
+    project: str
+    service: str
+    config_files: tuple[str, ...] = ()
+    working_dir: str = ""
+    environment_files: tuple[str, ...] = ()
+    oneoff: bool = False
+    config_hash: str = ""
+
+    @classmethod
+    def from_labels(cls, labels: Mapping[str, str]) -> ComposeLabels | None:
+        project, service = labels.get(LABEL + "project"), labels.get(LABEL + "service")
+        if not project or not service:
+            return None
+
+        def split(key: str) -> tuple[str, ...]:
+            return tuple(p for p in labels.get(LABEL + key, "").split(",") if p)
+
+        return cls(
+            project=project,
+            service=service,
+            config_files=split("project.config_files"),
+            working_dir=labels.get(LABEL + "project.working_dir", ""),
+            environment_files=split("project.environment_file"),
+            oneoff=labels.get(LABEL + "oneoff", "False").lower() == "true",
+            config_hash=labels.get(LABEL + "config-hash", ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditedContainer:
+    """One container: its model view plus the facts every finding about it carries."""
+
+    host: str
+    name: str
+    id: str
+    image: str
+    created: str
+    status: str
+    compose: ComposeLabels | None
+    project: Project
+    # (key, value) pairs added to each finding: host, container, image, compose labels.
+    facts: tuple[tuple[str, str], ...]
+
+    @property
+    def service(self) -> Service:
+        return self.project.services[0]
+
+    @property
+    def location(self) -> Location:
+        return self.service.key
+
+
+def _list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else []
+
+
+def _explicit_security_opts(host_config: Mapping[str, Any]) -> list[tuple[int, str]]:
+    """SecurityOpt without the ``label=disable`` the daemon appends on its own.
+
+    moby generateSecurityOpt appends ``label=disable`` for privileged, ``--pid host`` and ``--ipc
+    host`` containers unless the client gave a ``label`` option (then it adds nothing). So a
+    trailing ``label=disable`` that is the only label option on such a container is the daemon's.
+    """
+    opts = [(i, o) for i, o in enumerate(_list(host_config.get("SecurityOpt"))) if isinstance(o, str)]
+    forced = bool(host_config.get("Privileged")) or "host" in (
+        host_config.get("PidMode"),
+        host_config.get("IpcMode"),
+    )
+    labels = [o for _, o in opts if re.split("[=:]", o, maxsplit=1)[0] == "label"]
+    if forced and opts and opts[-1][1] == "label=disable" and len(labels) == 1:
+        opts = opts[:-1]
+    return opts
+
+
+def _bind_propagation(spec: str) -> tuple[str, str]:
+    """``/src:/dst:ro,rshared`` -> (``/dst``, ``rshared``)."""
+    parts = spec.split(":")
+    target = parts[1] if len(parts) > 1 else parts[0]
+    options = parts[2].split(",") if len(parts) > 2 else []
+    return target, next((o for o in options if o in PROPAGATIONS), "")
+
+
+def map_container(
+    inspect: Mapping[str, Any],
+    host: str,
+    engine: EngineFacts,
+    volume_options: Mapping[str, Mapping[str, str]] | None = None,
+    runtime_facts: Sequence[tuple[str, str]] = (),
+) -> AuditedContainer:
+    config: Mapping[str, Any] = inspect.get("Config") or {}
+    hc: Mapping[str, Any] = inspect.get("HostConfig") or {}
+    labels: Mapping[str, str] = config.get("Labels") or {}
+    name = str(inspect.get("Name", "")).lstrip("/") or str(inspect.get("Id", ""))[:12]
+    path = f"{host}/{name}"
+
+    def loc(note: str) -> Location:
+        return Location(path, 0, 0, note)
+
+    def scalar(key: str, value: Any) -> Located[str] | None:
+        return Located(str(value), loc(f"HostConfig.{key}")) if value else None
+
+    def strings(key: str) -> tuple[Located[str], ...]:
+        return tuple(
+            Located(str(v), loc(f"HostConfig.{key}[{i}]")) for i, v in enumerate(_list(hc.get(key)))
+        )
+
+    compose = ComposeLabels.from_labels(labels)
+    image = str(config.get("Image") or inspect.get("Image") or "")
+
+    devices = [
+        Located(
+            Device(
+                str(d.get("PathOnHost", "")),
+                str(d.get("PathInContainer", "")),
+                str(d.get("CgroupPermissions") or "rwm"),
+            ),
+            loc(f"HostConfig.Devices[{i}]"),
+        )
+        for i, d in enumerate(_list(hc.get("Devices")))
+    ]
+    for i, request in enumerate(_list(hc.get("DeviceRequests"))):
+        if (request.get("Driver") or "") == "cdi":
+            devices += [
+                Located(Device(str(d), str(d), cdi=True), loc(f"HostConfig.DeviceRequests[{i}][{j}]"))
+                for j, d in enumerate(_list(request.get("DeviceIds") or request.get("DeviceIDs")))
+            ]
+
+    volumes = _mounts(inspect, hc, loc, volume_options or {})
+    sysctls = hc.get("Sysctls") or {}
+    ports = sorted(
+        {(k[:-4] if k.endswith("/tcp") else k) for k in (hc.get("PortBindings") or {})},
+        key=lambda p: (len(p), p),
+    )
+    healthcheck = (config.get("Healthcheck") or {}).get("Test") or []
+
+    cgroupns = str(hc.get("CgroupnsMode") or "")
+    runtime = str(hc.get("Runtime") or "")
+    facts = {
+        "host": host,
+        "container": name,
+        "container_id": str(inspect.get("Id", ""))[:12],
+        "image": image,
+        "state": str((inspect.get("State") or {}).get("Status", "")),
+    }
+    if compose is not None:
+        facts |= {
+            "compose_project": compose.project,
+            "compose_service": compose.service,
+            "compose_files": ",".join(compose.config_files),
+            "compose_working_dir": compose.working_dir,
+        }
+    extra = dict(runtime_facts)
+    if cgroupns and cgroupns == engine.cgroupns_default:
+        extra["cgroupns"] = f"{cgroupns} (the daemon default; an explicit setting looks the same)"
+
+    service = Service(
+        name=compose.service if compose else name,
+        project=compose.project if compose else "",
+        source=SourceKind.CONTAINER,
+        key=loc("container"),
+        image=Located(image, loc("Config.Image")) if image else None,
+        privileged=Located(True, loc("HostConfig.Privileged")) if hc.get("Privileged") else None,
+        cap_add=strings("CapAdd"),
+        cap_drop=strings("CapDrop"),
+        security_opt=tuple(
+            Located(o, loc(f"HostConfig.SecurityOpt[{i}]")) for i, o in _explicit_security_opts(hc)
+        ),
+        devices=tuple(devices),
+        device_cgroup_rules=strings("DeviceCgroupRules"),
+        volumes=volumes,
+        volumes_from=strings("VolumesFrom"),
+        pid=scalar("PidMode", hc.get("PidMode")),
+        ipc=None if hc.get("IpcMode", "") in DEFAULT_IPC else scalar("IpcMode", hc.get("IpcMode")),
+        network_mode=_network_mode(hc, loc),
+        userns_mode=scalar("UsernsMode", hc.get("UsernsMode")),
+        uts=scalar("UTSMode", hc.get("UTSMode")),
+        cgroup=None if cgroupns in ("", engine.cgroupns_default) else scalar("CgroupnsMode", cgroupns),
+        cgroup_parent=scalar("CgroupParent", hc.get("CgroupParent")),
+        user=Located(str(config["User"]), loc("Config.User")) if config.get("User") else None,
+        group_add=strings("GroupAdd"),
+        read_only=Located(True, loc("HostConfig.ReadonlyRootfs")) if hc.get("ReadonlyRootfs") else None,
+        sysctls=tuple(
+            Located(f"{k}={sysctls[k]}", loc(f"HostConfig.Sysctls.{k}")) for k in sorted(sysctls)
+        ),
+        runtime=None if runtime in ("", engine.default_runtime) else scalar("Runtime", runtime),
+        ports=tuple(Located(p, loc("HostConfig.PortBindings")) for p in ports),
+        entrypoint=tuple(str(a) for a in _list(config.get("Entrypoint"))),
+        command=tuple(str(a) for a in _list(config.get("Cmd"))),
+        healthcheck=tuple(str(a) for a in _list(healthcheck)),
+        files=compose.config_files if compose else (),
+        runtime_facts=tuple(sorted((facts | extra).items())),
+    )
+    project = Project(
+        name=service.project,
+        files=service.files,
+        working_dir=compose.working_dir if compose else "",
+        services=(service,),
+        source=SourceKind.CONTAINER,
+    )
+    return AuditedContainer(
+        host=host,
+        name=name,
+        id=str(inspect.get("Id", "")),
+        image=image,
+        created=str(inspect.get("Created", "")),
+        status=facts["state"],
+        compose=compose,
+        project=project,
+        facts=tuple(sorted(facts.items())),
+    )
+
+
+def _network_mode(hc: Mapping[str, Any], loc: Any) -> Located[str] | None:
+    """Only a mode is a network_mode: ``default``/``bridge`` and Compose's own network names
+    (``<project>_default``) are what a file without ``network_mode`` gets."""
+    mode = str(hc.get("NetworkMode") or "")
+    if mode in ("host", "none") or mode.startswith("container:"):
+        return Located(mode, loc("HostConfig.NetworkMode"))
+    return None
+
+
+def _mounts(
+    inspect: Mapping[str, Any],
+    hc: Mapping[str, Any],
+    loc: Any,
+    volume_options: Mapping[str, Mapping[str, str]],
+) -> tuple[Located[Mount], ...]:
+    """Mounts from the container's ``Mounts`` (what is really mounted, with rw and the host path),
+    located and given propagation from where they were asked for: ``HostConfig.Binds`` (short
+    syntax, ``-v``) or ``HostConfig.Mounts`` (long syntax, ``--mount``). ``Mounts`` reports the
+    daemon default ``rprivate`` for every bind; only an explicit propagation is kept."""
+    asked: dict[str, tuple[str, str]] = {}  # target -> (note, explicit propagation)
+    for i, spec in enumerate(_list(hc.get("Binds"))):
+        target, propagation = _bind_propagation(str(spec))
+        asked[target] = (f"HostConfig.Binds[{i}]", propagation)
+    for i, m in enumerate(_list(hc.get("Mounts"))):
+        propagation = str((m.get("BindOptions") or {}).get("Propagation") or "")
+        asked[str(m.get("Target", ""))] = (f"HostConfig.Mounts[{i}]", propagation)
+
+    out: list[Located[Mount]] = []
+    seen: set[str] = set()
+    for i, m in enumerate(_list(inspect.get("Mounts"))):
+        target = str(m.get("Destination", ""))
+        seen.add(target)
+        note, propagation = asked.get(target, (f"Mounts[{i}]", ""))
+        kind = str(m.get("Type") or "volume")
+        source = str(m.get("Source", ""))
+        host_path = ""
+        if kind == "volume":
+            vname = str(m.get("Name") or "")
+            source = "" if ANONYMOUS_VOLUME.match(vname) else vname
+            opts = volume_options.get(vname) or {}
+            if "bind" in str(opts.get("o", "")).split(","):
+                host_path = str(opts.get("device", ""))
+        out.append(
+            Located(
+                Mount(kind, target, source, not bool(m.get("RW", True)), propagation, host_path),
+                loc(note),
+            )
+        )
+    # A container that was created but never started may lack entries in Mounts for
+    # HostConfig.Mounts (tmpfs in particular): keep what was asked for.
+    for i, m in enumerate(_list(hc.get("Mounts"))):
+        target = str(m.get("Target", ""))
+        if target not in seen:
+            propagation = str((m.get("BindOptions") or {}).get("Propagation") or "")
+            out.append(
+                Located(
+                    Mount(str(m.get("Type") or "volume"), target, str(m.get("Source") or ""),
+                          bool(m.get("ReadOnly")), propagation),
+                    loc(f"HostConfig.Mounts[{i}]"),
+                )
+            )
+    return tuple(out)
