@@ -1,0 +1,69 @@
+"""Reporters: one module per output format over the same ``Report``.
+
+``render(report, fmt)`` is the single entry point; format modules are imported on first use so the
+CLI starts fast (rich is only loaded for text output).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Iterable
+
+from leastcap.model import Report
+from leastcap.report.common import RenderContext, SourceLine
+from leastcap.report.rulemeta import catalogue
+
+# format name -> module under leastcap.report, in the order shown by --help.
+_MODULES = {
+    "text": "text",
+    "json": "json_v1",
+    "sarif": "sarif",
+    "github": "github",
+    "codeclimate": "codeclimate",
+    "junit": "junit",
+}
+FORMATS: tuple[str, ...] = tuple(_MODULES)
+
+
+def use_color() -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set to anything non-empty (no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(sys.stdout, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def render(
+    report: Report,
+    fmt: str,
+    *,
+    source_line: SourceLine | None = None,
+    color: bool | None = None,
+    rules: Iterable[object] | None = None,
+) -> str:
+    """Render ``report`` as ``fmt`` (one of ``FORMATS``).
+
+    ``source_line(path, line)`` supplies snippet text (git blobs, containers); the default reads
+    files from disk. ``color`` None means: decide from stdout and NO_COLOR. ``rules`` is the rule
+    catalogue (rule classes or instances) for SARIF metadata and JUnit suites; None means the registry.
+    """
+    module_name = _MODULES.get(fmt)
+    if module_name is None:
+        raise ValueError(f"unknown format {fmt!r} (expected one of: {', '.join(FORMATS)})")
+    if source_line is None:
+        from leastcap.report.source import DiskSourceLines
+
+        source_line = DiskSourceLines()
+    ctx = RenderContext(
+        rules=catalogue(rules),
+        source_line=source_line,
+        color=use_color() if color is None else color,
+    )
+    module = importlib.import_module(f"leastcap.report.{module_name}")
+    text: str = module.render(report, ctx)
+    return text
+
+
+__all__ = ["FORMATS", "RenderContext", "SourceLine", "render", "use_color"]

@@ -1,0 +1,125 @@
+"""What every reporter shares: one ordering, one summary, one fingerprint, one way to defuse text."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from leastcap.model import Finding, Location, Problem, Report, Severity
+from leastcap.report.rulemeta import RuleInfo
+
+# (display path, 1-based line) -> the text of that line without its line break, or None.
+SourceLine = Callable[[str, int], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class RenderContext:
+    rules: Mapping[str, RuleInfo]
+    source_line: SourceLine
+    color: bool
+
+
+def finding_order(f: Finding) -> tuple[str, int, int, str, str, str, str, int]:
+    # Finding.sort_key plus tie-breakers, so equal positions still sort the same way every run.
+    return (*f.sort_key(), f.project, f.service, -int(f.severity))
+
+
+def sorted_findings(report: Report) -> list[Finding]:
+    return sorted(report.findings, key=finding_order)
+
+
+def sorted_problems(problems: Sequence[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: (p.path, p.line, p.column, p.message))
+
+
+SEVERITIES_DESC = tuple(sorted(Severity, reverse=True))
+
+
+def severity_counts(findings: Sequence[Finding]) -> dict[str, int]:
+    """Counts per severity label, highest first, every severity present (zeros included)."""
+    counts = {s.label: 0 for s in SEVERITIES_DESC}
+    for f in findings:
+        counts[f.severity.label] += 1
+    return counts
+
+
+# Digits after a colon look like positions ("base.yml:12:3"); a fingerprint must survive line moves.
+_POSITION = re.compile(r":\d+(?::\d+)?\b")
+_SPACES = re.compile(r"\s+")
+
+
+def _detail(f: Finding) -> str:
+    if f.facts:
+        return ";".join(f"{k}={v}" for k, v in sorted(f.facts))
+    return _SPACES.sub(" ", _POSITION.sub("", f.message)).strip().lower()
+
+
+def fingerprints(findings: Sequence[Finding]) -> list[str]:
+    """Line-free, stable fingerprints (rule, path, project, service, normalized detail), one per finding.
+
+    Identical keys within one report get an occurrence number (in report order) so each
+    fingerprint stays unique, as GitLab and GitHub both deduplicate on it.
+    """
+    seen: dict[str, int] = {}
+    out: list[str] = []
+    for f in findings:
+        key = "\x1f".join((f.rule, f.location.path, f.project, f.service, _detail(f)))
+        n = seen.get(key, 0) + 1
+        seen[key] = n
+        if n > 1:
+            key += f"\x1f#{n}"
+        out.append(hashlib.sha256(key.encode("utf-8")).hexdigest()[:32])
+    return out
+
+
+def _escape_char(c: str) -> str:
+    code = ord(c)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def defuse(text: str, *, keep_newlines: bool = False) -> str:
+    """Make untrusted text (file contents, values written by a file's author) safe to print.
+
+    Control characters (ESC, BEL, CR, bidi overrides...) become visible escapes, so a hostile Compose
+    file cannot move the cursor, recolour the terminal or hide text from a reviewer.
+    """
+    out: list[str] = []
+    for c in text:
+        if c == "\t" or (keep_newlines and c == "\n"):
+            out.append(c)
+        elif unicodedata.category(c) in ("Cc", "Cf") and c != "\u200d":
+            out.append(_escape_char(c))
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def via(loc: Location) -> str:
+    """How a related location reads: ``via base.yml:3:5 (extends: base)``."""
+    return f"via {loc}" + (f" ({loc.note})" if loc.note else "")
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def summary_line(report: Report) -> str:
+    active = report.active_findings
+    suppressed = len(report.findings) - len(active)
+    counts = severity_counts(active)
+    if active:
+        detail = ", ".join(f"{n} {label}" for label, n in counts.items() if n)
+        head = f"{plural(len(active), 'finding')} ({detail})"
+    else:
+        head = "No findings"
+    parts = [head]
+    if suppressed:
+        parts.append(f"{suppressed} suppressed")
+    if report.errors:
+        parts.append(plural(len(report.errors), "error"))
+    if report.warnings:
+        parts.append(plural(len(report.warnings), "warning"))
+    return ", ".join(parts) + "."

@@ -1,0 +1,85 @@
+"""``--format json``: the version 1 contract (docs/json-v1.md, schemas/report-v1.schema.json).
+
+Every key is always present (null or empty rather than missing) and lists are in a fixed order, so
+two runs over the same input give byte-identical output and consumers need no existence checks.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from leastcap.model import Finding, Location, Problem, Report, Suppression
+from leastcap.report.common import RenderContext, severity_counts, sorted_findings, sorted_problems
+
+VERSION = 1
+
+
+def _location(loc: Location) -> dict[str, Any]:
+    return {"path": loc.path, "line": loc.line, "column": loc.column}
+
+
+def _related(loc: Location) -> dict[str, Any]:
+    return {**_location(loc), "note": loc.note}
+
+
+def _suppression(s: Suppression | None) -> dict[str, Any] | None:
+    if s is None:
+        return None
+    return {
+        "by": s.by,
+        "justification": s.justification,
+        "approved_by": s.approved_by or None,
+        "expires": s.expires or None,
+        "ticket": s.ticket or None,
+        "location": None if s.location is None else _location(s.location),
+    }
+
+
+def finding_dict(f: Finding) -> dict[str, Any]:
+    return {
+        "rule": f.rule,
+        "severity": f.severity.label,
+        "confidence": f.confidence.label,
+        "project": f.project,
+        "service": f.service,
+        "message": f.message,
+        "location": _location(f.location),
+        "related": [_related(r) for r in f.related],
+        "suppressed": _suppression(f.suppressed),
+    }
+
+
+def _problem(p: Problem) -> dict[str, Any]:
+    return {"path": p.path, "line": p.line, "message": p.message}
+
+
+def summary_dict(report: Report) -> dict[str, Any]:
+    active = report.active_findings
+    return {
+        "findings": len(report.findings),
+        "active": len(active),
+        "suppressed": len(report.findings) - len(active),
+        "by_severity": severity_counts(active),
+        "errors": len(report.errors),
+        "warnings": len(report.warnings),
+        "files_scanned": len(report.scanned_files),
+        "command": report.command,
+        "fail_on": report.fail_on.label,
+        "exit_code": report.exit_code(),
+    }
+
+
+def report_dict(report: Report) -> dict[str, Any]:
+    return {
+        "version": VERSION,
+        "findings": [finding_dict(f) for f in sorted_findings(report)],
+        "errors": [_problem(p) for p in sorted_problems(report.errors)],
+        "warnings": [_problem(p) for p in sorted_problems(report.warnings)],
+        "summary": summary_dict(report),
+    }
+
+
+def render(report: Report, ctx: RenderContext) -> str:
+    del ctx  # the JSON contract carries no rule docs and no source text
+    return json.dumps(report_dict(report), indent=2, ensure_ascii=False) + "\n"
