@@ -1,0 +1,246 @@
+"""Turn the service's capability checks into decisions with evidence (docs/profile.md, "Classify").
+
+The tracepoint has no audit flag, so no-audit probes are recognised by their kernel stack
+(capabilities.md §2.2-2.3); either-of pairs are collapsed to the narrower capability (§1.1).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from leastcap.capabilities import CAPABILITY_BY_NUMBER, CAPABILITY_NUMBERS, short
+from leastcap.profile.events import CapCheck
+from leastcap.profile.format import (
+    COLLAPSED,
+    OPTIONAL_PROBE,
+    REQUIRED,
+    TOLERATED_DENIAL,
+    UNAVAILABLE,
+    CapabilityEvidence,
+    ProcessCount,
+)
+
+# Frames whose presence makes a check a no-audit probe. The *_noaudit wrappers are exported
+# functions, so they show up as frames; cap_vm_enough_memory calls cap_capable directly and its
+# caller security_vm_enough_memory_mm is what appears; /proc/PID/stat uses a NOAUDIT ptrace mode.
+NOAUDIT_FRAMES: frozenset[str] = frozenset(
+    {
+        "ns_capable_noaudit",
+        "has_ns_capability_noaudit",
+        "has_capability_noaudit",
+        "security_vm_enough_memory_mm",
+        "cap_vm_enough_memory",
+        "__vm_enough_memory",
+        "net_ctl_permissions",
+        "do_task_stat",
+        "simple_xattr_list",
+        "seccomp_prepare_filter",
+        "io_uring_create",
+        "kallsyms_show_value",
+        "restricted_pointer",
+        "set_permissions",
+    }
+)
+
+# Plumbing between the caller and the tracepoint; skipped when showing "first frames".
+PLUMBING: frozenset[str] = frozenset(
+    {
+        "trace_event_raw_event_cap_capable",
+        "perf_trace_cap_capable",
+        "cap_capable",
+        "security_capable",
+        "ns_capable",
+        "ns_capable_common",
+        "ns_capable_noaudit",
+        "ns_capable_setid",
+        "capable",
+        "has_ns_capability",
+        "has_capability",
+        "has_ns_capability_noaudit",
+        "has_capability_noaudit",
+        "file_ns_capable",
+        "capable_wrt_inode_uidgid",
+    }
+)
+
+_SYSCALL = re.compile(r"^(?:__(?:x64|ia32|x32|arm64|riscv|s390x)_sys_|__do_sys_|__se_sys_|ksys_)(\w+)$")
+
+# A frame that is the SYS_ADMIN-first half of an either-of check: SYS_ADMIN there is accepted in
+# place of the narrower capability (block/ioprio.c checks SYS_ADMIN before SYS_NICE).
+SYS_ADMIN_FIRST: dict[str, str] = {"ioprio_check_cap": "CAP_SYS_NICE"}
+# Checks made "narrower first, SYS_ADMIN as fallback" by inline helpers (bpf_capable(),
+# perfmon_capable(), checkpoint_restore_ns_capable(), check_syslog_permissions, RLIMIT_NPROC...):
+# a SYS_ADMIN check right after a check of one of these in the same task, from the same caller,
+# is the fallback and counts for the narrower capability.
+FALLBACK_TO_SYS_ADMIN: frozenset[str] = frozenset(
+    {"CAP_BPF", "CAP_PERFMON", "CAP_SYSLOG", "CAP_CHECKPOINT_RESTORE", "CAP_SYS_RESOURCE", "CAP_NET_ADMIN"}
+)
+
+
+def caller_frames(stack: Sequence[str]) -> list[str]:
+    return [f for f in stack if f not in PLUMBING]
+
+
+def syscall_of(stack: Sequence[str]) -> str | None:
+    for frame in stack:
+        m = _SYSCALL.match(frame)
+        if m is not None:
+            return m.group(1)
+    return None
+
+
+def is_probe(check: CapCheck) -> tuple[bool, str | None]:
+    """Whether the check is no-audit, and the frame that says so (None when the kprobe flag did)."""
+    if check.noaudit is not None:
+        return check.noaudit, None
+    for frame in check.stack:
+        if frame in NOAUDIT_FRAMES:
+            return True, frame
+    return False, None
+
+
+@dataclass
+class _Tally:
+    granted: int = 0
+    denied: int = 0
+    probes: int = 0
+    probe_frames: Counter[str] = field(default_factory=Counter)
+    processes: Counter[str] = field(default_factory=Counter)
+    frames: tuple[str, ...] = ()
+    probe_only_frames: tuple[str, ...] = ()
+    syscalls: Counter[str] = field(default_factory=Counter)
+    collapsed_into: Counter[str] = field(default_factory=Counter)
+    collapsed_frames: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    required: tuple[str, ...]  # CAP_ names, sorted by number
+    evidence: tuple[CapabilityEvidence, ...]
+    # CAP_ name -> granted audited checks in the recording (for verification's denial test)
+    used: frozenset[str]
+
+
+def _attribution(checks: Sequence[CapCheck]) -> list[tuple[CapCheck, str, str | None]]:
+    """Each check with the capability it counts for, and the capability it was collapsed from."""
+    out: list[tuple[CapCheck, str, str | None]] = []
+    last: dict[int, CapCheck] = {}
+    for check in checks:
+        name = CAPABILITY_BY_NUMBER.get(check.cap, f"CAP_{check.cap}")
+        target, source = name, None
+        if name == "CAP_SYS_ADMIN":
+            for frame in check.stack:
+                if frame in SYS_ADMIN_FIRST:
+                    target, source = SYS_ADMIN_FIRST[frame], name
+                    break
+            prev = last.get(check.pid)
+            if (
+                source is None
+                and prev is not None
+                and CAPABILITY_BY_NUMBER.get(prev.cap) in FALLBACK_TO_SYS_ADMIN
+                and not prev.granted
+                and caller_frames(prev.stack)[:3] == caller_frames(check.stack)[:3]
+            ):
+                target, source = CAPABILITY_BY_NUMBER[prev.cap], name
+        last[check.pid] = check
+        out.append((check, target, source))
+    return out
+
+
+def classify(checks: Iterable[CapCheck], unavailable: Iterable[str] = ()) -> Classification:
+    """Classify the service's checks. ``unavailable``: CAP_ names the recording could not grant."""
+    missing = frozenset(unavailable)
+    tallies: dict[str, _Tally] = {}
+    for check, target, source in _attribution(list(checks)):
+        name = CAPABILITY_BY_NUMBER.get(check.cap, f"CAP_{check.cap}")
+        probe, probe_frame = is_probe(check)
+        callers = caller_frames(check.stack)
+        if probe:
+            tally = tallies.setdefault(name, _Tally())
+            tally.probes += 1
+            tally.probe_frames[probe_frame or "CAP_OPT_NOAUDIT"] += 1
+            if not tally.probe_only_frames:
+                tally.probe_only_frames = tuple(callers[:3])
+            tally.processes[check.comm] += 1
+            continue
+        tally = tallies.setdefault(target, _Tally())
+        if source is not None:
+            wide = tallies.setdefault(source, _Tally())
+            wide.collapsed_into[target] += 1
+            wide.processes[check.comm] += 1
+            if not wide.collapsed_frames:
+                wide.collapsed_frames = tuple(callers[:3])
+            if check.granted:
+                tally.granted += 1
+            else:
+                tally.denied += 1
+        elif check.granted:
+            tally.granted += 1
+        else:
+            tally.denied += 1
+        tally.processes[check.comm] += 1
+        if not tally.frames:
+            tally.frames = tuple(callers[:3])
+        syscall = syscall_of(check.stack)
+        if syscall is not None:
+            tally.syscalls[syscall] += 1
+
+    # DAC_OVERRIDE covers every DAC_READ_SEARCH use made from generic_permission (reads, lookups).
+    dac_rs, dac_ov = tallies.get("CAP_DAC_READ_SEARCH"), tallies.get("CAP_DAC_OVERRIDE")
+    dac_collapse = (
+        dac_rs is not None and dac_ov is not None and dac_rs.granted > 0 and dac_ov.granted > 0
+    )
+
+    required: list[str] = []
+    evidence: list[CapabilityEvidence] = []
+    for name in sorted(tallies, key=lambda n: CAPABILITY_NUMBERS.get(n, 99)):
+        t = tallies[name]
+        by_count = sorted(t.processes.items(), key=lambda kv: (-kv[1], kv[0]))
+        procs = tuple(ProcessCount(c, n) for c, n in by_count)
+        syscalls = tuple(sorted(t.syscalls))
+        frames = t.frames or t.collapsed_frames or t.probe_only_frames
+        narrower: str | None = None
+        if name in missing and (t.granted or t.denied):
+            decision = UNAVAILABLE
+            reason = (
+                f"{t.denied} audited check(s) denied: this host cannot grant {short(name)}, "
+                "so the recording could not show whether the service needs it"
+            )
+        elif t.collapsed_into and not t.granted:
+            kept = t.collapsed_into.most_common(1)[0][0]
+            decision, narrower = COLLAPSED, short(kept)
+            reason = f"either-of check at {frames[0] if frames else '?'}: {short(kept)} is enough"
+        elif name == "CAP_DAC_READ_SEARCH" and dac_collapse:
+            decision, narrower = COLLAPSED, "DAC_OVERRIDE"
+            reason = "DAC_OVERRIDE (also needed) covers these reads and lookups"
+        elif t.granted:
+            decision = REQUIRED
+            reason = f"{t.granted} audited check(s) granted"
+        elif t.denied:
+            decision = TOLERATED_DENIAL
+            reason = f"{t.denied} audited check(s) denied and the service carried on"
+        else:
+            decision = OPTIONAL_PROBE
+            via = ", ".join(f for f, _ in t.probe_frames.most_common())
+            reason = f"only no-audit probes ({via})"
+        if decision == REQUIRED:
+            required.append(name)
+        evidence.append(
+            CapabilityEvidence(
+                capability=short(name),
+                decision=decision,
+                reason=reason,
+                granted=t.granted,
+                denied=t.denied,
+                probes=t.probes,
+                processes=procs,
+                frames=tuple(frames),
+                syscalls=syscalls,
+                narrower=narrower,
+            )
+        )
+    used = frozenset(n for n, t in tallies.items() if t.granted)
+    return Classification(tuple(required), tuple(evidence), used)

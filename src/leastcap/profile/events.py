@@ -1,0 +1,157 @@
+"""Parse tracefs text output (``trace_pipe``) into typed events.
+
+Two sources produce capability checks:
+
+* the ``capability:cap_capable`` tracepoint (kernel 6.14+):
+  ``comm-123 [001] ..... 536.817: cap_capable: cred 0000.., target_ns .., capable_ns .., cap 0, ret 0``
+  followed (through a ``stacktrace`` trigger) by ``comm-123 [001] ..... 536.817: <stack trace>`` and
+  `` => frame`` lines. It has no audit flag.
+* the kprobe fallback (older kernels): an entry probe ``leastcap_cap`` with ``cap=`` and ``opts=`` and a
+  return probe ``leastcap_ret`` with ``ret=``, paired per task. ``opts & 2`` is CAP_OPT_NOAUDIT.
+
+Stack lines carry no pid, but their header does; a stack belongs to the last check of that task
+that has none yet (on one CPU the trigger's stack entry directly follows its event, while
+``trace_pipe`` may interleave other CPUs' lines between them).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+# "  <comm>-<pid> [cpu] <flags> <ts>: <event>: <rest>". comm may contain spaces and dashes,
+# so the pid is the last "-digits" before the CPU field. Some kernels print a tgid column
+# "(  123)" with options/record-tgid; it is accepted and ignored.
+_LINE = re.compile(
+    r"^\s*(?P<comm>.*?)-(?P<pid>\d+)\s+(?:\(\s*[\d-]+\)\s+)?\[(?P<cpu>\d+)\]\s+(?:\S+\s+)?"
+    r"(?P<ts>\d+\.\d+):\s+(?P<event>[\w:<> ]+?):?\s(?P<rest>.*)$"
+)
+_STACK_HEADER = re.compile(
+    r"^\s*(?P<comm>.*?)-(?P<pid>\d+)\s+(?:\(\s*[\d-]+\)\s+)?\[\d+\]\s+(?:\S+\s+)?\d+\.\d+:"
+    r"\s+<stack trace>\s*$"
+)
+_FRAME = re.compile(r"^\s*=>\s+(?P<frame>\S+)")
+_KV = re.compile(r"(\w+)=(\S*)")
+_TP_CAP = re.compile(r"cap (?P<cap>-?\d+), ret (?P<ret>-?\d+)")
+
+CAP_OPT_NOAUDIT = 0x2
+
+
+@dataclass(slots=True)
+class CapCheck:
+    """One capability check. ``noaudit`` is known only from the kprobe source (None otherwise)."""
+
+    ts: float
+    pid: int
+    comm: str
+    cap: int
+    ret: int | None
+    noaudit: bool | None = None
+    stack: list[str] = field(default_factory=list)
+
+    @property
+    def granted(self) -> bool:
+        return self.ret == 0
+
+
+@dataclass(frozen=True, slots=True)
+class Fork:
+    ts: float
+    parent: int
+    child: int
+    child_comm: str
+
+
+@dataclass(frozen=True, slots=True)
+class Exec:
+    ts: float
+    pid: int
+    old_pid: int
+    filename: str
+    comm: str
+
+
+@dataclass(frozen=True, slots=True)
+class Exit:
+    ts: float
+    pid: int
+
+
+Event = CapCheck | Fork | Exec | Exit
+
+
+class TraceParser:
+    """Incremental parser: feed lines, get events. Stacks are attached to their check in place.
+
+    A check is yielded as soon as its line is read; its ``stack`` list is filled when the
+    stack lines arrive (later in the same or the next feed). Consumers that need stacks look at
+    them after the recording has been drained.
+    """
+
+    def __init__(self) -> None:
+        self._awaiting_stack: dict[int, CapCheck] = {}
+        self._stack_target: CapCheck | None = None
+        self._pending_kprobe: dict[int, CapCheck] = {}
+        self.unparsed = 0
+
+    def feed(self, lines: Iterable[str]) -> Iterator[Event]:
+        for line in lines:
+            event = self._line(line)
+            if event is not None:
+                yield event
+
+    def _line(self, line: str) -> Event | None:
+        frame = _FRAME.match(line)
+        if frame is not None:
+            if self._stack_target is not None:
+                self._stack_target.stack.append(frame.group("frame"))
+            return None
+        header = _STACK_HEADER.match(line)
+        if header is not None:
+            self._stack_target = self._awaiting_stack.pop(int(header.group("pid")), None)
+            return None
+        self._stack_target = None
+        m = _LINE.match(line)
+        if m is None:
+            if line.strip() and not line.startswith("#"):
+                self.unparsed += 1
+            return None
+        pid = int(m.group("pid"))
+        ts = float(m.group("ts"))
+        comm = m.group("comm").strip()
+        event = m.group("event").strip()
+        rest = m.group("rest")
+        if event == "cap_capable" and rest.startswith("cred"):
+            c = _TP_CAP.search(rest)
+            if c is None:
+                self.unparsed += 1
+                return None
+            check = CapCheck(ts, pid, comm, int(c.group("cap")), int(c.group("ret")))
+            self._awaiting_stack[pid] = check
+            return check
+        if event == "sched_process_fork":
+            kv = dict(_KV.findall(rest))
+            return Fork(ts, int(kv["pid"]), int(kv["child_pid"]), kv.get("child_comm", ""))
+        if event == "sched_process_exec":
+            kv = dict(_KV.findall(rest))
+            return Exec(ts, int(kv["pid"]), int(kv["old_pid"]), kv["filename"], comm)
+        if event == "sched_process_exit":
+            kv = dict(_KV.findall(rest))
+            return Exit(ts, int(kv.get("pid", pid)))
+        if event.endswith("leastcap_cap"):
+            kv = dict(_KV.findall(rest))
+            opts = int(kv.get("opts", "0"), 0)
+            check = CapCheck(ts, pid, comm, int(kv["cap"], 0), None, noaudit=bool(opts & CAP_OPT_NOAUDIT))
+            self._awaiting_stack[pid] = check
+            self._pending_kprobe[pid] = check
+            return None  # yielded with its return value
+        if event.endswith("leastcap_ret"):
+            kv = dict(_KV.findall(rest))
+            pending = self._pending_kprobe.pop(pid, None)
+            if pending is None:
+                return None
+            pending.ret = int(kv["ret"], 0)
+            return pending
+        self.unparsed += 1
+        return None
