@@ -1,0 +1,1 @@
+"""The rules: one module per rule, registered in :mod:`leastcap.rules.registry`."""

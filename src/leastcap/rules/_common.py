@@ -1,0 +1,37 @@
+"""Small helpers every rule shares: how a value's variables and a service's profiles show up in
+a message, and how confidence follows from them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from leastcap.model import Confidence, Located, Service
+
+
+def variables_of(*values: Located[Any] | None) -> tuple[str, ...]:
+    names: list[str] = []
+    for value in values:
+        if value is not None:
+            names.extend(v for v in value.variables if v not in names)
+    return tuple(names)
+
+
+def confidence_for(*values: Located[Any] | None) -> Confidence | None:
+    """Medium when the value came from interpolation: the environment at run time decides."""
+    return Confidence.MEDIUM if variables_of(*values) else None
+
+
+def context(service: Service, *values: Located[Any] | None) -> str:
+    """The tail of a message: the variables the value depends on, and the gating profiles."""
+    parts: list[str] = []
+    names = variables_of(*values)
+    if names:
+        parts.append("depends on " + ", ".join("${" + n + "}" for n in names))
+    if not service.enabled and service.profiles:
+        word = "profile" if len(service.profiles) == 1 else "profiles"
+        parts.append(f"only with {word} " + " or ".join(service.profiles))
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
+def is_true(value: Located[bool] | None) -> bool:
+    return value is not None and value.value is True

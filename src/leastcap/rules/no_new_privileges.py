@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from leastcap.model import Finding, Project, Service, Severity
+from leastcap.rules._common import confidence_for, context
+from leastcap.rules.base import Rule
+from leastcap.rules.security_opt import last_of, parse_go_bool
+
+
+class NoNewPrivileges(Rule):
+    """Flags a service where ``no-new-privileges`` is not set to true.
+
+    ## What it does
+    Reads ``security_opt`` as the daemon does: the bare ``no-new-privileges`` means true, and
+    ``no-new-privileges=<bool>``/``no-new-privileges:<bool>`` take Go ``strconv.ParseBool`` values
+    (``1``, ``t``, ``true``, ``TRUE``, ``0``, ``f``, ``false``, ...). The last occurrence wins, so a
+    later ``no-new-privileges:false`` (often from an override file) switches it off again. Reports
+    a service where the option is missing (at the service's key), set to false, or set to a value
+    the daemon refuses (``yes``).
+
+    ## Why is this bad
+    Without ``no_new_privs`` a process can gain privileges by executing a setuid or file-capability
+    binary (``su``, ``sudo``, ``ping``, anything an attacker drops with ``chmod u+s``). With it, the
+    kernel never raises privileges on ``execve``. It costs nothing for services that do not rely on
+    setuid binaries after start.
+
+    ## Example
+    ```yaml
+    services:
+      web:
+        image: nginx
+        security_opt:
+          - no-new-privileges:false
+    ```
+
+    ## Fix
+    ```yaml
+    services:
+      web:
+        image: nginx
+        security_opt:
+          - no-new-privileges:true
+    ```
+    """
+
+    slug = "no-new-privileges"
+    summary = "no-new-privileges is not set to true"
+    severity = Severity.LOW
+    cis = ("5.25",)
+
+    def check(self, service: Service, project: Project) -> Iterator[Finding]:
+        option = last_of(service.security_opt, "no-new-privileges")
+        if option is None:
+            yield self.finding(
+                service, project,
+                f"service {service.name!r} does not set security_opt no-new-privileges:true, so setuid "
+                "and file-capability binaries can raise privileges" + context(service),
+                service.key,
+            )
+            return
+        entry = option.entry
+        value = parse_go_bool(option.value)
+        if value is True:
+            return
+        if value is False:
+            what = "switches no-new-privileges off"
+        else:
+            what = (f"sets no-new-privileges to {option.value!r}, which the daemon refuses (it takes "
+                    "true or false)")
+        yield self.finding(
+            service, project,
+            f"service {service.name!r} {what} ({entry.value}), so setuid and file-capability binaries "
+            "can raise privileges" + context(service, entry),
+            entry.origin, entry.via, confidence=confidence_for(entry),
+        )

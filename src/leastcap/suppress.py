@@ -1,0 +1,205 @@
+"""Suppression: its own pass after every rule has run (rules never know it exists).
+
+Two ways to accept a finding, both kept in the output as ``suppressed`` with their reason:
+
+* inline, ``# leastcap: ignore[rule-a,rule-b] reason text`` on the line of the finding's primary
+  location, or on the line of the service's key (then it covers the whole service);
+* an ``exceptions:`` entry of ``.leastcap.yml`` (rule + project/service globs, justification,
+  approver, expiry).
+
+Suppressions that cannot be honoured or are stale become findings themselves:
+``exception-invalid`` (no reason, placeholder reason, unknown rule, missing approver or expiry),
+``exception-expired`` and ``exception-unused``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from leastcap.config import Config, ExceptionEntry, glob_match, trivial_reason
+from leastcap.model import Confidence, Finding, Location, Project, Suppression
+from leastcap.rules.registry import META_RULES, rule_by_slug, slugs
+
+# A YAML comment starts at the line start or after whitespace.
+_INLINE = re.compile(r"(?:^|(?<=\s))#\s*leastcap:\s*ignore\[(?P<rules>[^\]]*)\](?P<reason>.*)$")
+_META = frozenset(rule.slug for rule in META_RULES)
+
+SourceLines = Callable[[str], Sequence[str] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class InlineIgnore:
+    location: Location  # the '#' of the comment
+    rules: tuple[str, ...]
+    reason: str
+
+    @property
+    def problem(self) -> str | None:
+        unknown = [r for r in self.rules if r not in slugs()]
+        if not self.rules:
+            return "it names no rule"
+        if unknown:
+            return f"it names unknown rule(s) {', '.join(unknown)}"
+        why_not = trivial_reason(self.reason)
+        return None if why_not is None else f"its reason is not acceptable: {why_not}"
+
+
+def parse_inline(path: str, lines: Iterable[str]) -> list[InlineIgnore]:
+    """Every ``# leastcap: ignore[...]`` comment in a file, with its 1-based position."""
+    found: list[InlineIgnore] = []
+    for number, line in enumerate(lines, start=1):
+        if "leastcap" not in line:
+            continue
+        match = _INLINE.search(line)
+        if match is None:
+            continue
+        rules = tuple(r.strip() for r in match.group("rules").split(",") if r.strip())
+        found.append(InlineIgnore(Location(path, number, match.start() + 1), rules,
+                                  match.group("reason").strip()))
+    return found
+
+
+def apply(
+    findings: Sequence[Finding],
+    config: Config | None,
+    source_lines: SourceLines,
+    today: dt.date,
+    projects: Sequence[Project] = (),
+) -> list[Finding]:
+    """Mark suppressed findings and add the ``exception-*`` findings; returns a new sorted list.
+
+    Call it ONCE per scan with the findings of all projects: "unused" means unused by the whole
+    scan. ``source_lines(display_path)`` returns a file's lines (None when it is not a readable
+    text file); it is asked for the files of the findings, of the service keys and, when
+    ``projects`` are given, of every project file, so stale inline ignores there are reported too.
+    ``today`` decides expiry (injectable for tests).
+    """
+    config = config or Config()
+    keys = {(p.name, s.name): s.key for p in projects for s in p.services}
+    paths = {f.location.path for f in findings if f.location.line > 0}
+    paths |= {k.path for k in keys.values() if k.line > 0}
+    for project in projects:
+        paths.update(project.files)
+        for service in project.services:
+            paths.update(service.files)
+    inline: dict[tuple[str, int], list[InlineIgnore]] = {}
+    for path in sorted(paths):
+        lines = source_lines(path)
+        if lines is None:
+            continue
+        for ignore in parse_inline(path, lines):
+            inline.setdefault((path, ignore.location.line), []).append(ignore)
+
+    used_inline: set[tuple[Location, str]] = set()
+    used_exceptions: set[int] = set()
+    honoured = [e for e in config.exceptions if not e.problems and not _expired(e, today)]
+    out: list[Finding] = []
+    for finding in findings:
+        if finding.rule in _META:
+            out.append(finding)
+            continue
+        suppression = _inline_for(finding, inline, keys, used_inline)
+        for index, exception in enumerate(config.exceptions):
+            if _matches(exception, finding):
+                used_exceptions.add(index)
+                if suppression is None and exception in honoured:
+                    suppression = Suppression(
+                        by="exception", justification=exception.justification,
+                        approved_by=exception.approved_by,
+                        expires=exception.expires.isoformat() if exception.expires else "",
+                        ticket=exception.ticket, location=exception.location,
+                    )
+        out.append(finding if suppression is None else replace(finding, suppressed=suppression))
+
+    out.extend(_meta_findings(config, today, inline, used_inline, used_exceptions))
+    return sorted(out, key=lambda f: (*f.sort_key(), f.project, f.service))
+
+
+def _inline_for(
+    finding: Finding,
+    inline: dict[tuple[str, int], list[InlineIgnore]],
+    keys: dict[tuple[str, str], Location],
+    used: set[tuple[Location, str]],
+) -> Suppression | None:
+    places = [(finding.location.path, finding.location.line)]
+    key = keys.get((finding.project, finding.service))
+    if key is not None and key.line > 0:
+        places.append((key.path, key.line))
+    suppression: Suppression | None = None
+    for place in places:
+        for ignore in inline.get(place, ()):
+            if finding.rule not in ignore.rules:
+                continue
+            used.add((ignore.location, finding.rule))
+            if suppression is None and ignore.problem is None:
+                suppression = Suppression(by="inline", justification=ignore.reason, location=ignore.location)
+    return suppression
+
+
+def _matches(exception: ExceptionEntry, finding: Finding) -> bool:
+    return (
+        glob_match(exception.rule, finding.rule)
+        and glob_match(exception.project, finding.project)
+        and glob_match(exception.service, finding.service)
+    )
+
+
+def _expired(exception: ExceptionEntry, today: dt.date) -> bool:
+    return exception.expires is not None and exception.expires < today
+
+
+def _meta_findings(
+    config: Config,
+    today: dt.date,
+    inline: dict[tuple[str, int], list[InlineIgnore]],
+    used_inline: set[tuple[Location, str]],
+    used_exceptions: set[int],
+) -> list[Finding]:
+    out: list[Finding] = []
+
+    def emit(slug: str, message: str, location: Location) -> None:
+        if not config.rule_enabled(slug):
+            return
+        rule = rule_by_slug(slug)
+        out.append(Finding(
+            rule=slug, severity=config.severity_for(slug, rule.severity), confidence=Confidence.HIGH,
+            message=message, location=location,
+        ))
+
+    for ignores in inline.values():
+        for ignore in ignores:
+            problem = ignore.problem
+            if problem is not None:
+                emit("exception-invalid",
+                     f"inline ignore[{','.join(ignore.rules)}] is not honoured: {problem}", ignore.location)
+                continue
+            for rule in ignore.rules:
+                if (ignore.location, rule) not in used_inline and config.rule_enabled(rule):
+                    emit("exception-unused",
+                         f"inline ignore[{rule}] matches no finding on this line or in this service",
+                         ignore.location)
+
+    for index, exception in enumerate(config.exceptions):
+        label = _label(exception)
+        if exception.problems:
+            emit("exception-invalid", f"exception {label} is not honoured: " + "; ".join(exception.problems),
+                 exception.location)
+        elif _expired(exception, today):
+            assert exception.expires is not None
+            emit("exception-expired",
+                 f"exception {label} expired on {exception.expires.isoformat()}; "
+                 "its findings are active again",
+                 exception.field_location("expires"))
+        elif index not in used_exceptions and any(
+            config.rule_enabled(s) for s in slugs() if glob_match(exception.rule, s)
+        ):
+            emit("exception-unused", f"exception {label} matches no finding", exception.location)
+    return out
+
+
+def _label(exception: ExceptionEntry) -> str:
+    scope = [f"{k} {v!r}" for k, v in (("project", exception.project), ("service", exception.service)) if v]
+    return f"for rule {exception.rule!r}" + (f" ({', '.join(scope)})" if scope else "")
