@@ -1,0 +1,246 @@
+"""Git plumbing: `git log --raw` for what changed, one long-lived `git cat-file` for objects.
+
+Nothing here checks anything out or writes to the repository. Objects are read through a single
+`git cat-file --batch-command` process (started once, fed one oid at a time), because starting a
+git process per blob would cost more than parsing the blob.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# A gitlink (submodule) entry: a commit in another repository, neither a file nor a directory here.
+MODE_TREE = 0o040000
+MODE_LINK = 0o120000
+MODE_GITLINK = 0o160000
+
+
+class GitError(Exception):
+    """A git command failed (not a repository, a bad revision or date...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One line of `git log --raw`: ``status`` is A, D, M, T, R (with ``old_path``) or C."""
+
+    status: str
+    path: str
+    old_path: str = ""
+    blob: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    oid: str
+    tree: str
+    parents: tuple[str, ...]
+    author: str
+    email: str
+    date: str  # author date, strict ISO 8601
+    subject: str
+    # Changes against the first parent (or the empty tree for a root commit).
+    changes: tuple[Change, ...] = ()
+
+    @property
+    def short(self) -> str:
+        return self.oid[:7]
+
+
+def run_git(repo: str, args: Sequence[str], check: bool = True) -> str:
+    proc = subprocess.run(
+        ["git", "-C", repo, *args],
+        capture_output=True,
+        check=False,
+        env=_git_env(),
+    )
+    if check and proc.returncode != 0:
+        msg = proc.stderr.decode("utf-8", "replace").strip() or f"git {' '.join(args)} failed"
+        raise GitError(msg)
+    return proc.stdout.decode("utf-8", "surrogateescape")
+
+
+def _git_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # A partial clone must report a missing blob, not go to the network for it.
+    env["GIT_NO_LAZY_FETCH"] = "1"
+    env.setdefault("LC_ALL", "C")
+    return env
+
+
+_FORMAT = "%x01%H%x00%T%x00%P%x00%an%x00%ae%x00%aI%x00%s%x00"
+
+
+def log_commits(repo: str, revs: Sequence[str], since: str | None = None) -> list[Commit]:
+    """Every commit reachable from ``revs``, parents before children, with its raw changes.
+
+    Merges are diffed against their first parent (``--diff-merges=first-parent``): that is the
+    change the merge made to the line of history it sits on. ``-M`` follows renames.
+    """
+    args = [
+        "log",
+        "-z",
+        "--raw",
+        "--no-abbrev",
+        "-M",
+        "--root",
+        "--topo-order",
+        "--reverse",
+        "--diff-merges=first-parent",
+        f"--format={_FORMAT}",
+    ]
+    if since:
+        args.append(f"--since={since}")
+    args.extend(revs)
+    args.append("--")
+    proc = subprocess.run(["git", "-C", repo, *args], capture_output=True, check=False, env=_git_env())
+    if proc.returncode != 0:
+        raise GitError(proc.stderr.decode("utf-8", "replace").strip())
+    return parse_log(proc.stdout)
+
+
+def parse_log(out: bytes) -> list[Commit]:
+    commits: list[Commit] = []
+    for chunk in out.split(b"\x01"):
+        if not chunk:
+            continue
+        fields = chunk.split(b"\x00", 7)
+        oid, tree, parents, author, email, date, subject = (f.decode("utf-8", "replace") for f in fields[:7])
+        rest = fields[7] if len(fields) > 7 else b""
+        commits.append(
+            Commit(
+                oid=oid,
+                tree=tree,
+                parents=tuple(parents.split()),
+                author=author,
+                email=email,
+                date=date,
+                subject=subject,
+                changes=_parse_raw(rest),
+            )
+        )
+    return commits
+
+
+def _parse_raw(raw: bytes) -> tuple[Change, ...]:
+    parts = raw.lstrip(b"\x00\n").split(b"\x00")
+    changes: list[Change] = []
+    i = 0
+    while i < len(parts):
+        meta = parts[i]
+        if not meta.startswith(b":"):
+            i += 1
+            continue
+        fields = meta[1:].split(b" ")
+        new_blob = fields[3].decode()
+        status = fields[4][:1].decode()
+        if status in ("R", "C"):
+            old, new = parts[i + 1], parts[i + 2]
+            changes.append(Change(status, _path(new), _path(old), new_blob))
+            i += 3
+        else:
+            changes.append(Change(status, _path(parts[i + 1]), "", new_blob))
+            i += 2
+    return tuple(changes)
+
+
+def _path(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+class ObjectMissing(KeyError):
+    """An object the history refers to is not in the repository (shallow or partial clone)."""
+
+
+class CatFile:
+    """One `git cat-file --batch-command` process for the whole run.
+
+    ``info`` answers type and size without the content, so a blob over the size limit is never
+    sent through the pipe.
+    """
+
+    def __init__(self, repo: str) -> None:
+        self.repo = repo
+        self._proc = subprocess.Popen(
+            ["git", "-C", repo, "cat-file", "--batch-command"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=_git_env(),
+        )
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._in = self._proc.stdin
+        self._out = self._proc.stdout
+        self.reads = 0
+
+    def info(self, oid: str) -> tuple[str, int]:
+        self._in.write(f"info {oid}\n".encode())
+        self._in.flush()
+        return self._header(oid)
+
+    def contents(self, oid: str) -> tuple[str, bytes]:
+        self._in.write(f"contents {oid}\n".encode())
+        self._in.flush()
+        kind, size = self._header(oid)
+        data = self._read_exact(size + 1)[:-1]  # content, then a newline
+        self.reads += 1
+        return kind, data
+
+    def _header(self, oid: str) -> tuple[str, int]:
+        line = self._out.readline()
+        if not line:
+            raise GitError("git cat-file exited unexpectedly")
+        parts = line.split()
+        if len(parts) == 2 and parts[1] in (b"missing", b"ambiguous"):
+            raise ObjectMissing(oid)
+        return parts[1].decode(), int(parts[2])
+
+    def _read_exact(self, size: int) -> bytes:
+        chunks: list[bytes] = []
+        remaining = size
+        while remaining:
+            chunk = self._out.read(remaining)
+            if not chunk:
+                raise GitError("git cat-file exited unexpectedly")
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._in.close()
+            self._proc.wait()
+        self._out.close()
+
+    def __enter__(self) -> CatFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def parse_tree(data: bytes, oid_len: int) -> dict[str, tuple[int, str]]:
+    """A raw tree object: entries ``<octal mode> <name>\\0<binary oid>``."""
+    entries: dict[str, tuple[int, str]] = {}
+    i = 0
+    n = len(data)
+    while i < n:
+        sp = data.index(b" ", i)
+        nul = data.index(b"\x00", sp)
+        mode = int(data[i:sp], 8)
+        name = data[sp + 1 : nul].decode("utf-8", "surrogateescape")
+        oid = data[nul + 1 : nul + 1 + oid_len].hex()
+        entries[name] = (mode, oid)
+        i = nul + 1 + oid_len
+    return entries
+
+
+def shallow_commits(repo: str) -> frozenset[str]:
+    """The commits whose parents were cut off by a shallow clone (empty for a full clone)."""
+    git_dir = run_git(repo, ["rev-parse", "--absolute-git-dir"]).strip()
+    try:
+        with open(os.path.join(git_dir, "shallow"), encoding="ascii") as fh:
+            return frozenset(line.strip() for line in fh if line.strip())
+    except OSError:
+        return frozenset()
