@@ -1,0 +1,177 @@
+"""The directory walk: which files are scripts or CI configs, and the projects they become."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping, Sequence
+
+from leastcap.model import Location, Problem, Project, Service, SourceKind
+from leastcap.scripts.ci import CIError, github_services, gitlab_services, read_text, resolve_include
+from leastcap.scripts.jenkins import jenkins_services
+from leastcap.scripts.shell import MAKE
+from leastcap.scripts.textfiles import dockerfile_services, makefile_shell, services_in_shell, systemd_shell
+from leastcap.tree import Tree, TreeError
+
+KINDS = ("shell", "makefile", "dockerfile", "systemd", "jenkins", "github", "gitlab")
+SKIP_DIRS = frozenset({".git", "node_modules", ".hg", ".svn", ".venv", "venv", "__pycache__", ".tox"})
+_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash", "mksh"})
+_SYSTEMD_SUFFIXES = (".service",)
+
+
+def classify(path: str) -> str | None:
+    """The kind of a file by its name alone (``shebang`` means: read the first line to know)."""
+    name = posixpath.basename(path)
+    lower = name.lower()
+    parent = posixpath.basename(posixpath.dirname(path))
+    grand = posixpath.basename(posixpath.dirname(posixpath.dirname(path)))
+    if parent == "workflows" and grand == ".github" and lower.endswith((".yml", ".yaml")):
+        return "github"
+    if name == ".gitlab-ci.yml":
+        return "gitlab"
+    if lower.endswith((".sh", ".bash")):
+        return "shell"
+    if name in ("Makefile", "makefile", "GNUmakefile") or lower.endswith(".mk"):
+        return "makefile"
+    if (
+        lower in ("dockerfile", "containerfile")
+        or lower.startswith(("dockerfile.", "containerfile."))
+        or lower.endswith((".dockerfile", ".containerfile"))
+    ):
+        return "dockerfile"
+    if lower.endswith(_SYSTEMD_SUFFIXES):
+        return "systemd"
+    if name == "Jenkinsfile" or lower.endswith(".jenkinsfile"):
+        return "jenkins"
+    if "." not in name:
+        return "shebang"
+    return None
+
+
+def is_shell_shebang(first_line: str) -> bool:
+    if not first_line.startswith("#!"):
+        return False
+    parts = first_line[2:].split()
+    if not parts:
+        return False
+    prog = posixpath.basename(parts[0])
+    if prog == "env":
+        args = [p for p in parts[1:] if not p.startswith("-")]
+        prog = posixpath.basename(args[0]) if args else ""
+    return prog in _SHELLS
+
+
+def _walk(path: str, tree: Tree, out: list[str], seen: set[str]) -> None:
+    if path in seen:
+        return
+    seen.add(path)
+    if tree.is_dir(path):
+        for name in tree.list_dir(path):
+            if name in SKIP_DIRS:
+                continue
+            _walk(posixpath.join(path, name), tree, out, seen)
+    elif tree.is_file(path):
+        out.append(path)
+
+
+def collect(
+    paths: Sequence[str], tree: Tree, enabled: Mapping[str, bool]
+) -> tuple[list[Project], list[Problem]]:
+    """Projects (one per file with at least one container-starting command) and problems.
+
+    ``paths`` are absolute files or directories. A file named explicitly is still only read when
+    its kind is recognised: ``leastcap scan`` passes Compose files here too (pre-commit does).
+    Keys missing from ``enabled`` count as enabled.
+    """
+    files: list[str] = []
+    seen: set[str] = set()
+    for p in paths:
+        _walk(posixpath.normpath(p), tree, files, seen)
+    projects: list[Project] = []
+    problems: list[Problem] = []
+    done: set[str] = set()
+    for path in files:
+        kind = classify(path)
+        if kind is None or path in done:
+            continue
+        if kind == "gitlab":
+            if enabled.get("gitlab", True):
+                _gitlab(path, tree, projects, problems, done)
+            continue
+        if kind != "shebang" and not enabled.get(kind, True):
+            continue
+        done.add(path)
+        try:
+            project = _one(path, kind, tree)
+        except CIError as exc:
+            if kind != "shebang":
+                problems.append(exc.problem)
+            continue
+        if project is not None:
+            projects.append(project)
+    return projects, problems
+
+
+def _project(path: str, tree: Tree, services: list[Service]) -> Project | None:
+    if not services:
+        return None
+    display = tree.display(path)
+    return Project(
+        name=display,
+        files=(display,),
+        working_dir=posixpath.dirname(path),
+        services=tuple(services),
+        source=SourceKind.SCRIPT,
+    )
+
+
+def _one(path: str, kind: str, tree: Tree) -> Project | None:
+    if kind == "shebang":
+        try:
+            head = tree.read_bytes(path)[:256]
+        except TreeError:
+            return None
+        if not is_shell_shebang(head.split(b"\n", 1)[0].decode("utf-8", "replace")):
+            return None
+        kind = "shell"
+    text = read_text(tree, path)
+    display = tree.display(path)
+    if kind == "shell":
+        services = services_in_shell(text, display)
+    elif kind == "makefile":
+        services = services_in_shell(makefile_shell(text), display, dialect=MAKE)
+    elif kind == "systemd":
+        services = services_in_shell(systemd_shell(text), display)
+    elif kind == "dockerfile":
+        services = dockerfile_services(text, display)
+    elif kind == "jenkins":
+        services = jenkins_services(text, display)
+    else:  # github
+        services = github_services(text, display)
+    return _project(path, tree, services)
+
+
+def _gitlab(path: str, tree: Tree, projects: list[Project], problems: list[Problem], done: set[str]) -> None:
+    """``.gitlab-ci.yml`` and, transitively, its local includes (each file once; cycles end)."""
+    repo_root = posixpath.dirname(path)
+    queue: list[tuple[str, tuple[Location, ...]]] = [(path, ())]
+    while queue:
+        current, via = queue.pop(0)
+        if current in done:
+            continue
+        done.add(current)
+        try:
+            text = read_text(tree, current)
+            services, includes = gitlab_services(text, tree.display(current), via)
+        except CIError as exc:
+            problems.append(exc.problem)
+            continue
+        project = _project(current, tree, services)
+        if project is not None:
+            projects.append(project)
+        for pattern, at in includes:
+            for target in resolve_include(pattern, repo_root, tree):
+                if not tree.is_file(target):
+                    message = f"include {pattern!r}: no such local file"
+                    problems.append(Problem(at.path, message, at.line, at.column))
+                    continue
+                queue.append((target, (*via, at.with_note(f"include: {pattern}"))))
