@@ -9,7 +9,7 @@ Suppressed findings are not annotated.
 from __future__ import annotations
 
 from leastcap.model import Finding, Problem, Report, Severity
-from leastcap.report.common import RenderContext, sorted_findings, sorted_problems, summary_line, via
+from leastcap.report.common import RenderContext, defuse, sorted_findings, sorted_problems, summary_line, via
 
 COMMAND = {
     Severity.CRITICAL: "error",
@@ -21,6 +21,8 @@ COMMAND = {
 
 
 def escape_data(text: str) -> str:
+    # Control characters first (the log viewer renders ANSI), then the runner's own escaping.
+    text = defuse(text, keep_newlines=True)
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 

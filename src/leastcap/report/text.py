@@ -14,7 +14,7 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 
-from leastcap.model import Finding, Location, Problem, Report, Severity
+from leastcap.model import Confidence, Finding, Location, Problem, Report, Severity
 from leastcap.report.common import (
     RenderContext,
     defuse,
@@ -85,10 +85,12 @@ def _finding(f: Finding, ctx: RenderContext) -> list[Text]:
     )
     if who:
         head.append(f"  {defuse(who)}")
+    if f.confidence < Confidence.HIGH:
+        head.append(f"  ({f.confidence.label} confidence)", style="italic")
     if dim:
         head.append("  [suppressed]", style="italic")
     lines = [head]
-    lines += [Text(f"{_INDENT}{part}") for part in defuse(f.message).splitlines() or [""]]
+    lines += [Text(f"{_INDENT}{part}") for part in defuse(f.message, keep_newlines=True).splitlines() or [""]]
     if loc.line == 0 and loc.note:
         lines.append(Text(f"{_INDENT}at {defuse(loc.note)}"))
     lines += _snippet(loc, ctx, dim)

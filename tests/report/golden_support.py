@@ -1,0 +1,32 @@
+"""Golden files: compare exactly; regenerate with ``UPDATE_GOLDEN=1 python -m pytest tests/report``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from leastcap import __version__
+
+GOLDEN_DIR = Path(__file__).parent / "golden"
+VERSION_MARK = "@VERSION@"
+
+
+def updating() -> bool:
+    return os.environ.get("UPDATE_GOLDEN") == "1"
+
+
+def scrub_version(text: str) -> str:
+    """The tool version appears in SARIF; goldens hold a mark so a release does not rewrite them."""
+    for key in ("version", "semanticVersion"):
+        text = text.replace(f'"{key}": "{__version__}"', f'"{key}": "{VERSION_MARK}"')
+    return text
+
+
+def assert_golden(name: str, actual: str) -> None:
+    path = GOLDEN_DIR / name
+    if updating():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(actual.encode("utf-8"))
+    assert path.exists(), f"golden file {path} is missing; run with UPDATE_GOLDEN=1 to create it"
+    expected = path.read_bytes().decode("utf-8")
+    assert actual == expected, f"{name} differs from its golden file (UPDATE_GOLDEN=1 regenerates it)"
