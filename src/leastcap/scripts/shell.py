@@ -194,7 +194,7 @@ class _Lexer:
         if self.dialect.make:
             if nxt == "$":  # make's escape for the shell's $: lex what follows as a shell expansion
                 self.i += 1
-                self._shell_dollar(start, in_quotes)
+                self._shell_dollar(self.i, in_quotes)
                 return
             if nxt in "({":
                 close = _matching(text, self.i + 1)

@@ -69,12 +69,16 @@ def makefile_shell(text: str) -> str:
     keep = []
     continued = False
     for offset, line in _lines(text):
-        if line.startswith("\t") or continued:
+        if continued:  # a continued recipe line goes to the shell as it is
+            keep.append((offset, offset + len(line)))
+        elif line.startswith("\t"):
             body = len(line) - len(line.lstrip("\t "))
             while body < len(line) and line[body] in "@-+":
                 body += 1
             keep.append((offset + body, offset + len(line)))
-            continued = line.endswith("\\")
+        else:
+            continue
+        continued = line.endswith("\\")
     return _blank(text, keep)
 
 
