@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import replace
 
 from leastcap.audit.drift import DriftRule
-from leastcap.audit.mapping import AuditedContainer, ComposeLabels
+from leastcap.audit.mapping import AuditedContainer, ComposeLabels, group_projects
 from leastcap.model import Finding, Problem, Project
 
 GroupKey = tuple[str, tuple[str, ...], str, tuple[str, ...]]
@@ -54,8 +53,10 @@ def drift_findings(
     findings: list[Finding] = []
     warnings: list[Problem] = []
     files: list[str] = []
+    projects = {c.location.path: p for p in group_projects(containers) for c in containers
+                if c.service in p.services}
     for container in containers:
-        svc, project = container.service, container.project
+        svc, project = container.service, projects[container.location.path]
         labels = container.compose
         if labels is None:
             found = [rule.not_from_compose(svc, project)]
@@ -75,8 +76,7 @@ def drift_findings(
             else:
                 newest = max((_mtime(f) for f in labels.config_files), default=None)
                 found = rule.compare(svc, project, declared, container.created, newest)
-        merged = dict(svc.runtime_facts)
-        findings.extend(replace(f, facts=tuple(sorted({**merged, **dict(f.facts)}.items()))) for f in found)
+        findings.extend(found)
     return findings, warnings, files
 
 

@@ -7,6 +7,7 @@ pure functions that unit tests can feed with recorded inspect JSON.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,10 +110,16 @@ def snapshot(target: HostTarget, include_stopped: bool, timeout: float = 10.0) -
     return HostSnapshot(target, facts, tuple(containers), volumes)
 
 
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\"()\]]+)")
+_OSERROR = re.compile(r"\w+Error\(-?\d+, '([^']+)'\)")
+
+
 def _short(exc: BaseException) -> str:
-    """The SDK nests urllib3 reprs several levels deep; the innermost reason is what a user needs."""
+    """The SDK nests urllib3 reprs several levels deep; the innermost OS reason is what a user needs
+    ("Connection refused", "No such file or directory")."""
     text = str(exc)
-    for marker in ("Caused by ", "Connection aborted."):
-        if marker in text:
-            text = text.split(marker, 1)[1]
-    return text.strip(" ()'\"") or type(exc).__name__
+    for pattern in (_ERRNO, _OSERROR):
+        match = pattern.search(text)
+        if match:
+            return match.group(1).strip()
+    return text.strip() or type(exc).__name__

@@ -61,7 +61,7 @@ class ComposeLabels:
 
 @dataclass(frozen=True, slots=True)
 class AuditedContainer:
-    """One container: its model view plus the facts every finding about it carries."""
+    """One container: its model view plus where it runs and where it came from."""
 
     host: str
     name: str
@@ -70,17 +70,47 @@ class AuditedContainer:
     created: str
     status: str
     compose: ComposeLabels | None
-    project: Project
-    # (key, value) pairs added to each finding: host, container, image, compose labels.
-    facts: tuple[tuple[str, str], ...]
-
-    @property
-    def service(self) -> Service:
-        return self.project.services[0]
+    service: Service
 
     @property
     def location(self) -> Location:
         return self.service.key
+
+    def origin(self) -> tuple[Location, ...]:
+        """Related locations every finding about this container carries: the container itself
+        (host, id, image, state, effective capabilities when visible) and, for a container that
+        Compose created, its Compose files with project, service and working directory."""
+        facts = dict(self.service.runtime_facts)
+        note = f"container {self.name} ({self.id[:12]}) on host {self.host}, image {self.image}"
+        note += f", {self.status}"
+        if "cap_effective" in facts:
+            note += f"; effective capabilities: {facts['cap_effective']}"
+        out = [Location(self.location.path, 0, 0, note)]
+        if self.compose is not None:
+            c = self.compose
+            where = f", working dir {c.working_dir}" if c.working_dir else ""
+            note = f"created by docker compose: project {c.project}, service {c.service}{where}"
+            out += [Location(f, 0, 0, note) for f in c.config_files]
+        return tuple(out)
+
+
+# Full container id -> (name, Compose project or "", Compose service or "") of every container on
+# the host, so that ``container:<id>`` references read as ``service:<name>`` like in the file.
+References = Mapping[str, tuple[str, str, str]]
+
+
+def _reference(value: str, own_project: str, refs: References) -> str:
+    """``container:<id or name>`` -> ``service:<svc>`` when it is a container of the same Compose
+    project (that is what ``pid: service:x`` becomes), else ``container:<name>``."""
+    if not value.startswith("container:"):
+        return value
+    ref = value.removeprefix("container:")
+    for cid, (name, project, service) in refs.items():
+        if ref in (name, cid) or (len(ref) >= 12 and cid.startswith(ref)):
+            if own_project and project == own_project and service:
+                return f"service:{service}"
+            return f"container:{name}"
+    return value
 
 
 def _list(value: Any) -> list[Any]:
@@ -117,27 +147,32 @@ def map_container(
     inspect: Mapping[str, Any],
     host: str,
     engine: EngineFacts,
+    *,
     volume_options: Mapping[str, Mapping[str, str]] | None = None,
     runtime_facts: Sequence[tuple[str, str]] = (),
+    refs: References | None = None,
 ) -> AuditedContainer:
     config: Mapping[str, Any] = inspect.get("Config") or {}
     hc: Mapping[str, Any] = inspect.get("HostConfig") or {}
     labels: Mapping[str, str] = config.get("Labels") or {}
     name = str(inspect.get("Name", "")).lstrip("/") or str(inspect.get("Id", ""))[:12]
     path = f"{host}/{name}"
+    compose = ComposeLabels.from_labels(labels)
 
     def loc(note: str) -> Location:
         return Location(path, 0, 0, note)
 
     def scalar(key: str, value: Any) -> Located[str] | None:
-        return Located(str(value), loc(f"HostConfig.{key}")) if value else None
+        if not value:
+            return None
+        text = _reference(str(value), compose.project if compose else "", refs or {})
+        return Located(text, loc(f"HostConfig.{key}"))
 
     def strings(key: str) -> tuple[Located[str], ...]:
         return tuple(
             Located(str(v), loc(f"HostConfig.{key}[{i}]")) for i, v in enumerate(_list(hc.get(key)))
         )
 
-    compose = ComposeLabels.from_labels(labels)
     image = str(config.get("Image") or inspect.get("Image") or "")
 
     devices = [
@@ -182,6 +217,8 @@ def map_container(
             "compose_files": ",".join(compose.config_files),
             "compose_working_dir": compose.working_dir,
         }
+    if image_id := str(inspect.get("Image") or ""):
+        facts["image_id"] = image_id
     extra = dict(runtime_facts)
     if cgroupns and cgroupns == engine.cgroupns_default:
         extra["cgroupns"] = f"{cgroupns} (the daemon default; an explicit setting looks the same)"
@@ -204,7 +241,7 @@ def map_container(
         volumes_from=strings("VolumesFrom"),
         pid=scalar("PidMode", hc.get("PidMode")),
         ipc=None if hc.get("IpcMode", "") in DEFAULT_IPC else scalar("IpcMode", hc.get("IpcMode")),
-        network_mode=_network_mode(hc, loc),
+        network_mode=scalar("NetworkMode", _network_mode(hc)),
         userns_mode=scalar("UsernsMode", hc.get("UsernsMode")),
         uts=scalar("UTSMode", hc.get("UTSMode")),
         cgroup=None if cgroupns in ("", engine.cgroupns_default) else scalar("CgroupnsMode", cgroupns),
@@ -223,13 +260,6 @@ def map_container(
         files=compose.config_files if compose else (),
         runtime_facts=tuple(sorted((facts | extra).items())),
     )
-    project = Project(
-        name=service.project,
-        files=service.files,
-        working_dir=compose.working_dir if compose else "",
-        services=(service,),
-        source=SourceKind.CONTAINER,
-    )
     return AuditedContainer(
         host=host,
         name=name,
@@ -238,18 +268,38 @@ def map_container(
         created=str(inspect.get("Created", "")),
         status=facts["state"],
         compose=compose,
-        project=project,
-        facts=tuple(sorted(facts.items())),
+        service=service,
     )
 
 
-def _network_mode(hc: Mapping[str, Any], loc: Any) -> Located[str] | None:
+def group_projects(containers: Sequence[AuditedContainer]) -> list[Project]:
+    """The containers of one Compose project on one host form one ``Project`` (so that rules that
+    follow ``service:x`` references find ``x``); every other container is a project of its own
+    with the name "". Replicas keep their own ``Service`` (same name, own location)."""
+    groups: dict[tuple[str, str], list[AuditedContainer]] = {}
+    for c in containers:
+        key = (c.host, c.compose.project) if c.compose else (c.host, "\0" + c.name)
+        groups.setdefault(key, []).append(c)
+    projects = []
+    for members in groups.values():
+        first = members[0]
+        projects.append(
+            Project(
+                name=first.service.project,
+                files=first.service.files,
+                working_dir=first.compose.working_dir if first.compose else "",
+                services=tuple(m.service for m in members),
+                source=SourceKind.CONTAINER,
+            )
+        )
+    return projects
+
+
+def _network_mode(hc: Mapping[str, Any]) -> str:
     """Only a mode is a network_mode: ``default``/``bridge`` and Compose's own network names
     (``<project>_default``) are what a file without ``network_mode`` gets."""
     mode = str(hc.get("NetworkMode") or "")
-    if mode in ("host", "none") or mode.startswith("container:"):
-        return Located(mode, loc("HostConfig.NetworkMode"))
-    return None
+    return mode if mode in ("host", "none") or mode.startswith("container:") else ""
 
 
 def _mounts(

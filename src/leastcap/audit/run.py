@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from leastcap.audit.drift import DriftRule
 from leastcap.audit.engine import HostSnapshot, HostUnavailableError, snapshot
-from leastcap.audit.mapping import AuditedContainer, map_container
+from leastcap.audit.mapping import AuditedContainer, group_projects, map_container
 from leastcap.audit.procfs import capability_facts
 from leastcap.audit.targets import HostTarget, resolve_targets
 from leastcap.model import Finding, Problem, Project
@@ -60,22 +60,35 @@ def collect(targets: Sequence[HostTarget], include_stopped: bool, jobs: int, tim
 
 
 def containers_of(snap: HostSnapshot) -> list[AuditedContainer]:
+    refs = {}
+    for inspect in snap.containers:
+        labels = (inspect.get("Config") or {}).get("Labels") or {}
+        refs[str(inspect.get("Id", ""))] = (
+            str(inspect.get("Name", "")).lstrip("/"),
+            str(labels.get("com.docker.compose.project", "")),
+            str(labels.get("com.docker.compose.service", "")),
+        )
     out = []
     for inspect in snap.containers:
         facts: tuple[tuple[str, str], ...] = ()
         if snap.target.is_local_socket:
             pid = int((inspect.get("State") or {}).get("Pid") or 0)
             facts = capability_facts(pid, str(inspect.get("Id", "")))
-        out.append(map_container(inspect, snap.target.label, snap.engine, snap.volume_options, facts))
+        out.append(map_container(
+                inspect, snap.target.label, snap.engine, volume_options=snap.volume_options,
+                runtime_facts=facts, refs=refs,
+            ))
     return out
 
 
-def with_container_facts(finding: Finding, container: AuditedContainer) -> Finding:
-    """Every audit finding names host, container, image and Compose origin (plus capability sets
-    when visible), whatever rule produced it."""
-    merged = dict(container.service.runtime_facts)
-    merged.update(finding.facts)
-    return replace(finding, facts=tuple(sorted(merged.items())))
+def with_origin(finding: Finding, by_path: Mapping[str, AuditedContainer]) -> Finding:
+    """Every audit finding names host, container, image and Compose origin (related locations,
+    which every output format shows), whatever rule produced it. ``facts`` stay the rule's own,
+    so fingerprints do not change when a container is recreated."""
+    container = by_path.get(finding.location.path)
+    if container is None:
+        return finding
+    return replace(finding, related=finding.related + container.origin())
 
 
 def audit(options: AuditOptions, check: CheckProject | None = None) -> AuditResult:
@@ -93,9 +106,10 @@ def audit(options: AuditOptions, check: CheckProject | None = None) -> AuditResu
         else:
             containers.extend(containers_of(result))
 
+    by_path = {c.location.path: c for c in containers}
     findings: list[Finding] = []
-    for container in containers:
-        findings.extend(with_container_facts(f, container) for f in check(container.project))
+    for project in group_projects(containers):
+        findings.extend(with_origin(f, by_path) for f in check(project))
 
     warnings: list[Problem] = []
     files: list[str] = []
@@ -103,7 +117,7 @@ def audit(options: AuditOptions, check: CheckProject | None = None) -> AuditResu
         from leastcap.audit.compare import drift_findings
 
         drift, drift_warnings, files = drift_findings(containers, env)
-        findings.extend(drift)
+        findings.extend(with_origin(f, by_path) for f in drift)
         warnings.extend(drift_warnings)
     findings.sort(key=Finding.sort_key)
     return AuditResult(tuple(targets), tuple(containers), tuple(findings), tuple(errors), tuple(warnings),
