@@ -1,0 +1,210 @@
+"""History output: text (a readable timeline), JSON (v1 finding shape plus commit fields), Markdown."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from leastcap.history.model import CommitRef, Event, HistoryReport, Timeline
+from leastcap.model import Problem, Severity
+from leastcap.report.json_v1 import finding_dict
+
+FORMATS = ("text", "json", "markdown")
+
+_MARK = {"introduced": "+", "reintroduced": "+", "removed": "-", "suppressed": "~", "unsuppressed": "!"}
+
+
+def exit_code(report: HistoryReport, fail_on: Severity) -> int:
+    """Judged at the tip, like a scan of it: 2 when a project there cannot be loaded, 1 when a
+    finding at or above ``fail_on`` is present and not suppressed, else 0."""
+    if report.errors:
+        return 2
+    for t in report.timelines:
+        if t.present_at_tip and t.latest.suppressed is None and t.latest.severity >= fail_on:
+            return 1
+    return 0
+
+
+def render(report: HistoryReport, fmt: str, fail_on: Severity = Severity.HIGH) -> str:
+    if fmt == "json":
+        return json.dumps(report_dict(report, fail_on), indent=2, ensure_ascii=False) + "\n"
+    if fmt == "markdown":
+        return _markdown(report)
+    if fmt == "text":
+        return _text(report)
+    raise ValueError(f"unknown format {fmt!r} (expected one of: {', '.join(FORMATS)})")
+
+
+# -- JSON -----------------------------------------------------------------------------------------
+
+
+def commit_dict(c: CommitRef) -> dict[str, Any]:
+    return {"hash": c.oid, "short": c.short, "author": c.author, "email": c.email, "date": c.date,
+            "subject": c.subject}
+
+
+def _event_dict(e: Event) -> dict[str, Any]:
+    f = e.finding
+    return {
+        "kind": e.kind,
+        "commit": commit_dict(e.commit),
+        "path": e.path,
+        "merged_from": e.merged_from or None,
+        "boundary": e.boundary,
+        "location": None if f is None else {"path": f.location.path, "line": f.location.line,
+                                            "column": f.location.column},
+        "suppressed": None if f is None else finding_dict(f)["suppressed"],
+    }
+
+
+def timeline_dict(t: Timeline) -> dict[str, Any]:
+    intro = t.introduced
+    return {
+        **finding_dict(t.latest),
+        "file": t.path,
+        "paths": list(t.paths),
+        "detail": t.detail,
+        "present_at_tip": t.present_at_tip,
+        "introduced": None if intro is None else {**commit_dict(intro.commit), "boundary": intro.boundary},
+        "removed": [commit_dict(e.commit) for e in t.of_kind("removed")],
+        "reintroduced": [commit_dict(e.commit) for e in t.of_kind("reintroduced")],
+        "events": [_event_dict(e) for e in t.events],
+    }
+
+
+def _problem(p: Problem) -> dict[str, Any]:
+    return {"path": p.path, "line": p.line, "message": p.message}
+
+
+def report_dict(report: HistoryReport, fail_on: Severity = Severity.HIGH) -> dict[str, Any]:
+    at_tip = [t for t in report.timelines if t.present_at_tip]
+    return {
+        "version": 1,
+        "command": "history",
+        "repository": report.repo,
+        "tip": report.tip,
+        "since": report.since,
+        "shallow": report.shallow,
+        "findings": [timeline_dict(t) for t in report.timelines],
+        "errors": [_problem(p) for p in report.errors],
+        "warnings": [_problem(p) for p in report.warnings],
+        "summary": {
+            "timelines": len(report.timelines),
+            "present_at_tip": len(at_tip),
+            "suppressed_at_tip": sum(1 for t in at_tip if t.latest.suppressed is not None),
+            "commits_walked": report.commits_walked,
+            "commits_evaluated": report.commits_evaluated,
+            "compose_paths": list(report.compose_paths),
+            "errors": len(report.errors),
+            "warnings": len(report.warnings),
+            "fail_on": fail_on.label,
+            "exit_code": exit_code(report, fail_on),
+        },
+    }
+
+
+# -- text -----------------------------------------------------------------------------------------
+
+
+def _status(t: Timeline) -> str:
+    if not t.present_at_tip:
+        return "gone at tip"
+    if t.latest.suppressed is not None:
+        return f"present at tip, suppressed ({t.latest.suppressed.by}: {t.latest.suppressed.justification})"
+    return "PRESENT AT TIP"
+
+
+def _event_line(e: Event) -> str:
+    where = ""
+    if e.finding is not None:
+        loc = e.finding.location
+        where = f"{loc.path}:{loc.line}:{loc.column}" if loc.line else loc.path
+    kind = e.kind
+    if e.boundary:
+        kind = "present at or before (history starts here)"
+    if e.merged_from:
+        kind += f" (merge; from {e.merged_from[:7]})"
+    if e.finding is not None and e.finding.suppressed is not None and e.kind != "removed":
+        kind += f" [suppressed: {e.finding.suppressed.justification}]"
+    date = e.commit.date[:10]
+    return (f"  {_MARK.get(e.kind, '?')} {date} {e.commit.short} {e.commit.author}: {e.commit.subject}\n"
+            f"      {kind}" + (f"  at {where}" if where else ""))
+
+
+def _text(report: HistoryReport) -> str:
+    out: list[str] = []
+    for t in report.timelines:
+        sev = t.latest.severity.label
+        out.append(f"{t.path}  service {t.service}  {t.rule} ({sev})  {_status(t)}")
+        out.append(f"  {t.latest.message}")
+        if len(t.paths) > 1:
+            out.append("  renamed: " + " -> ".join(t.paths))
+        out.extend(_event_line(e) for e in t.events)
+        out.append("")
+    out.extend(f"error: {p.path}: {p.message}" for p in report.errors)
+    out.extend(f"warning: {p.path}: {p.message}" for p in report.warnings)
+    at_tip = sum(1 for t in report.timelines if t.present_at_tip)
+    out.append(
+        f"{len(report.timelines)} finding timeline(s), {at_tip} present at tip "
+        f"({report.tip[:7]}); {report.commits_walked} commit(s) walked, "
+        f"{report.commits_evaluated} evaluated"
+    )
+    return "\n".join(out) + "\n"
+
+
+# -- Markdown -------------------------------------------------------------------------------------
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _markdown(report: HistoryReport) -> str:
+    out = ["# Privilege history", ""]
+    out.append(f"Repository `{report.repo}`, tip `{report.tip[:7]}`"
+               + (f", since {report.since}" if report.since else "")
+               + f": {report.commits_walked} commits walked, {report.commits_evaluated} evaluated.")
+    if report.shallow:
+        out.append("")
+        out.append("> **Shallow clone**: history before the clone's boundary is not available.")
+    out += ["", "## Summary", "", "| File | Service | Rule | Severity | Introduced | Removed | At tip |",
+            "|---|---|---|---|---|---|---|"]
+    for t in report.timelines:
+        intro = t.introduced
+        intro_s = "" if intro is None else f"`{intro.commit.short}` {intro.commit.date[:10]}"
+        if intro is not None and intro.boundary:
+            intro_s = "at or before " + intro_s
+        removed = ", ".join(f"`{e.commit.short}`" for e in t.of_kind("removed"))
+        tip = "no"
+        if t.present_at_tip:
+            tip = "suppressed" if t.latest.suppressed is not None else "**yes**"
+        out.append(f"| `{_md(t.path)}` | {_md(t.service)} | {t.rule} | {t.latest.severity.label} | "
+                   f"{intro_s} | {removed} | {tip} |")
+    out += ["", "## Timelines", ""]
+    for t in report.timelines:
+        out.append(f"### `{_md(t.path)}`: {_md(t.service)} / {t.rule}")
+        out.append("")
+        out.append(_md(t.latest.message))
+        if len(t.paths) > 1:
+            out.append("")
+            out.append("Renamed: " + " → ".join(f"`{p}`" for p in t.paths))
+        out += ["", "| Change | Commit | Date | Author | Subject | Where |", "|---|---|---|---|---|---|"]
+        for e in t.events:
+            kind = e.kind + (" (history starts here)" if e.boundary else "")
+            if e.merged_from:
+                kind += f" (merge from `{e.merged_from[:7]}`)"
+            if e.finding is not None and e.finding.suppressed is not None and e.kind != "removed":
+                kind += f"; suppressed: {_md(e.finding.suppressed.justification)}"
+            where = ""
+            if e.finding is not None:
+                loc = e.finding.location
+                where = f"`{loc.path}:{loc.line}`" if loc.line else f"`{loc.path}`"
+            out.append(f"| {kind} | `{e.commit.short}` | {e.commit.date[:10]} | {_md(e.commit.author)} | "
+                       f"{_md(e.commit.subject)} | {where} |")
+        out.append("")
+    if report.errors or report.warnings:
+        out += ["## Problems", ""]
+        out += [f"- error: `{_md(p.path)}`: {_md(p.message)}" for p in report.errors]
+        out += [f"- warning: `{_md(p.path)}`: {_md(p.message)}" for p in report.warnings]
+        out.append("")
+    return "\n".join(out)
