@@ -1,0 +1,205 @@
+"""One traced run of a container: start (or attach), watch for the duration, collect the checks.
+
+The in-kernel pid filter (``set_event_pid`` with ``event-fork``) is seeded with containerd's tasks,
+so only descendants of containerd (shims, runc, containers) are recorded at all; the process tree
+(``proctree``) then keeps this container's service. The shim is recognised by its command line
+(``-id <container id>``), read from /proc the moment the trace shows its exec, because a short-lived
+container may be gone (``State.Pid`` 0) before ``docker inspect`` could tell us its pid.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import docker
+from docker.errors import NotFound
+
+from leastcap.profile import docker as dk
+from leastcap.profile.events import CapCheck, Event, Exec, TraceParser
+from leastcap.profile.proctree import ProcessTree, State
+from leastcap.profile.tracefs import Instance, PipeReader
+
+
+class Collector:
+    """Parses trace lines (on the reader thread) and keeps the service's checks."""
+
+    def __init__(self, container_id: str | None = None) -> None:
+        self._lock = threading.Lock()
+        self._parser = TraceParser()
+        self._tree = ProcessTree()
+        self._buffer: list[Event] = []  # events before the root is known, replayed once it is
+        self._rooted = False
+        self._container_id = container_id
+        self.checks: list[CapCheck] = []
+        self.lines = 0
+
+    @property
+    def rooted(self) -> bool:
+        return self._rooted
+
+    @property
+    def unparsed(self) -> int:
+        return self._parser.unparsed
+
+    def set_roots(self, roots: dict[int, State]) -> None:
+        with self._lock:
+            for pid, state in roots.items():
+                self._tree.add_root(pid, state)
+            self._rooted = True
+            buffered, self._buffer = self._buffer, []
+            self._consume(buffered)
+
+    def _consume(self, events: list[Event]) -> None:
+        for event in events:
+            check = self._tree.feed(event)
+            if check is not None:
+                self.checks.append(check)
+
+    def sink(self, lines: list[str]) -> None:
+        with self._lock:
+            self.lines += len(lines)
+            events = list(self._parser.feed(lines))
+            if not self._rooted:
+                for event in events:
+                    if isinstance(event, Exec) and self._is_our_shim(event):
+                        self._tree.add_root(event.pid)
+                        self._rooted = True
+                if not self._rooted:
+                    self._buffer.extend(events)
+                    return
+                events = [*self._buffer, *events]
+                self._buffer = []
+            self._consume(events)
+
+    def _is_our_shim(self, event: Exec) -> bool:
+        if self._container_id is None:
+            return False
+        if not os.path.basename(event.filename).startswith("containerd-shim"):
+            return False
+        return self._container_id in dk.read_cmdline(event.pid)
+
+
+@dataclass
+class RunResult:
+    checks: list[CapCheck]
+    duration: float
+    exit_code: int | None  # None: still running at the end
+    health: str | None
+    probe_results: list[int] = field(default_factory=list)
+    lost_events: int = 0
+    rooted: bool = True
+    container: str | None = None
+    logs: str = ""
+
+    @property
+    def probe_ok(self) -> bool | None:
+        if not self.probe_results:
+            return None
+        return self.probe_results[-1] == 0
+
+
+def run_probe(command: str, timeout: float = 10) -> int:
+    try:
+        proc = subprocess.run(["sh", "-c", command], capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return 124
+    return proc.returncode
+
+
+def _watch(
+    client: docker.DockerClient,
+    container_id: str,
+    duration: float,
+    probe: str | None,
+    probe_interval: float,
+    *,
+    on_tick: Callable[[], None] | None = None,
+) -> tuple[int | None, str | None, list[int], float]:
+    started = time.monotonic()
+    next_probe = started + min(0.5, duration / 2)
+    probes: list[int] = []
+    exit_code: int | None = None
+    health: str | None = None
+    while True:
+        now = time.monotonic()
+        try:
+            attrs = client.api.inspect_container(container_id)
+        except NotFound:
+            break
+        state = attrs.get("State", {})
+        health = (state.get("Health") or {}).get("Status")
+        if not state.get("Running", False) and state.get("Status") in ("exited", "dead"):
+            exit_code = int(state.get("ExitCode", 0))
+            break
+        if now - started >= duration:
+            break
+        if probe is not None and now >= next_probe:
+            probes.append(run_probe(probe))
+            next_probe = time.monotonic() + probe_interval
+        if on_tick is not None:
+            on_tick()
+        time.sleep(0.1)
+    if probe is not None and exit_code is None:
+        probes.append(run_probe(probe))
+    return exit_code, health, probes, time.monotonic() - started
+
+
+def record_compose_run(
+    target: dk.ComposeTarget,
+    setting: dk.CapabilitySetting,
+    binary: str,
+    *,
+    duration: float,
+    probe: str | None = None,
+    probe_interval: float = 1.0,
+    source: str = "tracepoint",
+    kernel_filter: bool = True,
+) -> RunResult:
+    """Start a temporary copy of the service with ``setting``, trace it, and clean everything up."""
+    client = docker.from_env()
+    run = dk.ComposeRun(target, setting, binary)
+    try:
+        container_id = run.create()
+        collector = Collector(container_id)
+        with Instance() as instance:
+            instance.enable_capability_events(source)
+            tasks = dk.containerd_tasks() if kernel_filter else []
+            if tasks:
+                instance.filter_pids(tasks)
+            reader = None
+            try:
+                reader = PipeReader(instance, collector.sink)
+                instance.start()
+                run.start()
+                # Belt and braces: if the shim's exec was missed, State.Pid's parent is the shim.
+                pid = int(client.api.inspect_container(container_id)["State"].get("Pid") or 0)
+                exit_code, health, probes, elapsed = _watch(
+                    client, container_id, duration, probe, probe_interval
+                )
+                if not collector.rooted and pid:
+                    shim = dk.parent_pid(pid)
+                    if shim:
+                        collector.set_roots({shim: State.SETUP})
+            finally:
+                instance.stop()
+                if reader is not None:
+                    reader.stop()
+            lost = instance.stats().lost
+        logs = client.api.logs(container_id).decode(errors="replace")
+        return RunResult(
+            checks=collector.checks,
+            duration=elapsed,
+            exit_code=exit_code,
+            health=health,
+            probe_results=probes,
+            lost_events=lost,
+            rooted=collector.rooted,
+            logs=logs,
+        )
+    finally:
+        run.close()
