@@ -7,7 +7,7 @@ and review the diff of tests/report/golden/.
 from __future__ import annotations
 
 import pytest
-from golden_support import assert_golden, scrub_version
+from report_golden_support import assert_golden, scrub_version
 from report_sample import RULES, clean_report, sample_report, source_line
 
 from leastcap.report import FORMATS, render
