@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
-from leastcap.knowledge.images import (
+from leastcap.knowledge.image_knowledge import (
     IMAGES_DIR,
     SCHEMA_PATH,
     KnowledgeError,

@@ -1,0 +1,238 @@
+"""Run a fix over one project: load, plan, splice, verify by reloading, and (with --write) write.
+
+Verification is the safety net under every edit: the edited text is loaded again with leastcap's own
+loader (through an overlay tree, nothing on disk changes yet); the effective model may differ only
+in the privilege fields the fix meant to change, and the fixed findings must be gone. Files whose
+edits fail that check, or cannot be made safely at all, are left untouched and reported.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from leastcap.fix.edit import Outcome, plan_edits
+from leastcap.fix.plan import ALL_RULES, PRIMARY_RULES, ServicePlan, plan_service
+from leastcap.fix.yamltext import EditError, YamlText
+from leastcap.knowledge.image_knowledge import KnowledgeBase
+from leastcap.loader.api import LoadOptions, LoadResult, load_project
+from leastcap.model import Finding, Project
+from leastcap.profile.format import Profile
+from leastcap.tree import DiskTree
+
+# Effective fields a fix may change; anything else changing means the edit went wrong.
+PRIVILEGE_FIELDS = frozenset({"privileged", "cap_add", "cap_drop", "security_opt", "devices", "sysctls", "group_add"})
+
+
+class OverlayTree(DiskTree):
+    """The disk, with some files replaced by their edited text (for verification before writing)."""
+
+    def __init__(self, cwd: str, overlay: Mapping[str, bytes]) -> None:
+        super().__init__(cwd)
+        self.overlay = dict(overlay)
+
+    def read_bytes(self, path: str) -> bytes:
+        if path in self.overlay:
+            return self.overlay[path]
+        return super().read_bytes(path)
+
+
+@dataclass
+class FixResult:
+    project: str = ""
+    plans: dict[str, ServicePlan] = field(default_factory=dict)
+    outcomes: list[Outcome] = field(default_factory=list)
+    original: dict[str, bytes] = field(default_factory=dict)  # abs path -> bytes as read
+    edited: dict[str, bytes] = field(default_factory=dict)  # abs path -> new bytes (only changed files)
+    problems: list[str] = field(default_factory=list)  # files/services left untouched, and why
+    errors: list[str] = field(default_factory=list)  # inputs that could not be loaded
+    written: list[str] = field(default_factory=list)
+
+    @property
+    def unfixed(self) -> list[str]:
+        done = {o.service for o in self.outcomes if o.where != "skipped"}
+        return [n for n, p in self.plans.items() if p.action == "keep" or (p.action == "fix" and n not in done)]
+
+
+def _triggers(findings: Iterable[Finding], rules: tuple[str, ...]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for f in findings:
+        if f.rule in rules and f.suppressed is None and f.service:
+            out.setdefault(f.service, set()).add(f.rule)
+    return out
+
+
+def _check(project: Project) -> list[Finding]:
+    from leastcap.rules.registry import check_project
+
+    return check_project(project)
+
+
+def _project_paths(project: Project, cwd: str) -> list[str]:
+    paths: list[str] = []
+    for p in (*project.files, *(f for s in project.services for f in s.files)):
+        absolute = os.path.normpath(os.path.join(cwd, p))
+        if absolute not in paths:
+            paths.append(absolute)
+    return paths
+
+
+def fix_project(
+    options: LoadOptions,
+    knowledge: KnowledgeBase,
+    *,
+    cwd: str,
+    services: frozenset[str] = frozenset(),
+    profile: Profile | None = None,
+    all_rules: bool = False,
+) -> FixResult:
+    result = FixResult()
+    loaded = load_project(options, DiskTree(cwd))
+    if loaded.project is None:
+        result.errors.extend(f"{e.path}:{e.line}: {e.message}" if e.line else f"{e.path}: {e.message}"
+                             for e in loaded.errors)
+        return result
+    project = loaded.project
+    result.project = project.name
+    rules = ALL_RULES if all_rules else PRIMARY_RULES
+    triggers = _triggers(_check(project), rules)
+    for svc in project.services:
+        if services and svc.name not in services:
+            continue
+        found = triggers.get(svc.name, set())
+        if not found:
+            continue
+        prof = profile if profile is not None and profile.service == svc.name else None
+        plan = plan_service(svc, found, knowledge, prof)
+        result.plans[svc.name] = plan
+    if not any(p.action == "fix" for p in result.plans.values()):
+        return result
+
+    def resolve(display: str) -> str:
+        return os.path.normpath(os.path.join(cwd, display))
+
+    paths = _project_paths(project, cwd)
+    texts: dict[str, YamlText] = {}
+    for path in paths:
+        try:
+            data = DiskTree(cwd).read_bytes(path)
+            result.original[path] = data
+            texts[path] = YamlText(data, os.path.relpath(path, cwd))
+        except (OSError, EditError) as exc:
+            result.problems.append(str(exc))
+    outcomes: list[Outcome] = []
+    for name, plan in result.plans.items():
+        snapshot = {p: list(t.splices) for p, t in texts.items()}
+        try:
+            outcomes.extend(plan_edits(project, {name: plan}, texts, resolve, paths, all_plans=result.plans))
+        except EditError as exc:
+            for p, t in texts.items():
+                t.splices = snapshot[p]
+            outcomes.append(Outcome(name, "skipped", "", str(exc)))
+    result.outcomes = outcomes
+    edited = {p: t.result_bytes() for p, t in texts.items() if t.splices}
+    edited = {p: b for p, b in edited.items() if b != result.original[p]}
+    edited = _verify(options, cwd, loaded, result, edited)
+    result.edited = edited
+    result.problems.extend(f"service {o.service}: {o.message}" for o in outcomes if o.where == "skipped")
+    return result
+
+
+def _service_view(effective: dict[str, Any] | None, name: str) -> dict[str, Any]:
+    services = (effective or {}).get("services", {})
+    svc = services.get(name, {})
+    return {k: v for k, v in svc.items() if k not in PRIVILEGE_FIELDS}
+
+
+def _verify(
+    options: LoadOptions, cwd: str, before: LoadResult, result: FixResult, edited: dict[str, bytes]
+) -> dict[str, bytes]:
+    """Drop the files whose edits do not reload to the intended model (at most a few rounds)."""
+    for _ in range(len(edited) + 1):
+        if not edited:
+            return edited
+        after = load_project(options, OverlayTree(cwd, edited))
+        bad: set[str] = set()
+        why = ""
+        if after.project is None:
+            why = "; ".join(e.message for e in after.errors) or "the edited project does not load"
+            bad = set(edited)
+        else:
+            names = {s.name for s in after.project.services}
+            before_names = {s.name for s in before.project.services} if before.project else set()
+            if names != before_names:
+                why, bad = "the set of services changed", set(edited)
+            for name in names:
+                if _service_view(before.effective, name) != _service_view(after.effective, name):
+                    why = f"service {name} changed outside the privilege fields"
+                    bad |= _files_of(after.project, name, cwd, edited)
+            remaining = _triggers(_check(after.project), PRIMARY_RULES)
+            for name, plan in result.plans.items():
+                if plan.action == "fix" and any(o.service == name and o.where != "skipped" for o in result.outcomes):
+                    left = remaining.get(name, set()) & set(plan.triggers) & set(PRIMARY_RULES)
+                    if left:
+                        why = f"service {name} still has {', '.join(sorted(left))} after the edit"
+                        bad |= _files_of(after.project, name, cwd, edited)
+        if not bad:
+            return edited
+        for path in sorted(bad):
+            result.problems.append(f"{os.path.relpath(path, cwd)}: left untouched: {why}")
+        edited = {p: b for p, b in edited.items() if p not in bad}
+    return edited
+
+
+def _files_of(project: Project, name: str, cwd: str, edited: Mapping[str, bytes]) -> set[str]:
+    try:
+        svc = project.service(name)
+    except KeyError:
+        return set(edited)
+    files = {os.path.normpath(os.path.join(cwd, f)) for f in (*svc.files, *project.files)}
+    hit = files & set(edited)
+    return hit or set(edited)
+
+
+def unified_diff(result: FixResult, cwd: str) -> str:
+    out: list[str] = []
+    for path in sorted(result.edited):
+        rel = os.path.relpath(path, cwd)
+        old = result.original[path].decode("utf-8").splitlines(keepends=True)
+        new = result.edited[path].decode("utf-8").splitlines(keepends=True)
+        for line in difflib.unified_diff(old, new, f"a/{rel}", f"b/{rel}"):
+            out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    return "".join(out)
+
+
+class ChangedOnDiskError(OSError):
+    pass
+
+
+def write_files(result: FixResult, backup: bool = False) -> list[str]:
+    """Atomically replace each edited file (same permissions); refuse files changed since read."""
+    written: list[str] = []
+    for path, data in sorted(result.edited.items()):
+        with open(path, "rb") as fh:
+            current = fh.read()
+        if current != result.original[path]:
+            raise ChangedOnDiskError(f"{path} changed since it was read; not written")
+        mode = os.stat(path).st_mode & 0o7777
+        if backup:
+            with open(path + ".bak", "wb") as fh:
+                fh.write(current)
+            os.chmod(path + ".bak", mode)
+        fd, tmp = tempfile.mkstemp(prefix=".leastcap-", dir=os.path.dirname(path) or ".")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        written.append(path)
+    result.written = written
+    return written

@@ -1,0 +1,377 @@
+"""Turn service plans into splices of the files where the values are written.
+
+Where to edit: the mapping that holds ``privileged: true`` (or the ``ALL`` entry). When that mapping
+is the service's own, it is edited there (in an override file if that is where it is written).
+When it is shared - a YAML anchor merged with ``<<``, or an ``extends`` base - it is edited only
+if every user of it gets the same fix; otherwise each service overrides it locally
+(``privileged: false`` plus its own lists; with ``<<`` the local list replaces the merged one, so
+the merged entries are copied).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from leastcap.capabilities import ALL, try_normalize
+from leastcap.fix.plan import NNP, ServicePlan
+from leastcap.fix.yamltext import EditError, Node, YamlText
+from leastcap.model import Location, Project, Service
+
+LIST_KEYS = ("cap_drop", "cap_add", "security_opt", "devices", "sysctls", "group_add")
+_PLAIN = re.compile(r"^[A-Za-z0-9_./][A-Za-z0-9_./:=,+@-]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    text: str
+    comment: str = ""
+
+
+def _quote(value: str) -> str:
+    if _PLAIN.match(value) and value.lower() not in ("true", "false", "yes", "no", "on", "off", "null", "y", "n"):
+        return value
+    return json.dumps(value)
+
+
+def plan_items(plan: ServicePlan) -> dict[str, list[Item]]:
+    items: dict[str, list[Item]] = {k: [] for k in LIST_KEYS}
+    if plan.cap_drop_all:
+        items["cap_drop"].append(Item("ALL", "drop everything, add back only what is needed"))
+    for grant in plan.cap_add:
+        items["cap_add"].append(Item(grant.capability, grant.comment))
+    for extra in plan.extras:
+        items[extra.key].append(Item(extra.value, extra.reason))
+    if plan.no_new_privileges:
+        items["security_opt"].append(Item(NNP, ""))
+    return items
+
+
+def _is_null(node: Node) -> bool:
+    return node.kind == "scalar" and node.style is None and node.value in ("", "~", "null", "Null", "NULL")
+
+
+def _is_all(node: Node) -> bool:
+    return node.kind == "scalar" and try_normalize(node.value) == ALL
+
+
+def edit_mapping(
+    yt: YamlText,
+    mapping: Node,
+    plan: ServicePlan,
+    privileged_mode: str,
+) -> None:
+    """Splice ``plan`` into ``mapping``. ``privileged_mode``: remove | false | none."""
+    if mapping.kind != "map" or mapping.flow or not mapping.pairs:
+        raise EditError(f"{yt.path}:{mapping.start_line + 1}: service {plan.service!r} is not a block mapping")
+    indent = mapping.pairs[0][0].start_col
+    dash = yt.dash_offset()
+    wanted = plan_items(plan)
+    new_lines: list[str] = []
+
+    def item_line(text: str, comment: str) -> str:
+        line = f"{' ' * (indent + dash)}- {text}"
+        return f"{line}  # {comment}" if comment else line
+
+    for key in LIST_KEYS:
+        adds = wanted[key]
+        drop_all = key == "cap_add" and plan.remove_cap_add_all
+        if not adds and not drop_all:
+            continue
+        local = yt.get(mapping, key)
+        if local is not None:
+            k, v = local
+            if v.kind == "alias":
+                raise EditError(f"{yt.path}:{k.start_line + 1}: {key} is written through an alias; not edited")
+            if v.kind == "map" and key == "sysctls":
+                _append_map(yt, v, [a for a in adds], indent + dash)
+                continue
+            if v.kind == "seq":
+                _edit_seq(yt, k, v, adds, drop_all, indent + dash)
+                continue
+            if _is_null(v):
+                lines = [f"{' ' * indent}{key}:"] + [item_line(_quote(a.text), a.comment) for a in adds]
+                start = yt.line_starts[k.start_line]
+                yt.splice(start, yt.after_line(yt.last_line(v)), "".join(x + yt.newline for x in lines))
+                continue
+            raise EditError(f"{yt.path}:{k.start_line + 1}: {key} has an unexpected form; not edited")
+        copied: list[str] = []
+        merged = yt.lookup_merged(mapping, key)
+        if merged is not None:
+            # A local key replaces the merged one entirely (YAML merge), so carry its entries over.
+            _, mk, mv = merged
+            mv = yt.resolve(mv)
+            if mv.kind == "seq":
+                copied = [yt.text[i.start : i.end] for i in mv.items if not (drop_all and _is_all(i))]
+            elif mv.kind == "map" and key == "sysctls":
+                copied = [f"{yt.text[a.start : a.end]}={yt.text[b.start : b.end]}" for a, b in mv.pairs]
+            elif not _is_null(mv):
+                raise EditError(f"{yt.path}:{mk.start_line + 1}: merged {key} has an unexpected form")
+        if not adds and not copied:
+            continue
+        new_lines.append(f"{' ' * indent}{key}:")
+        new_lines.extend(item_line(c, "") for c in copied)
+        new_lines.extend(item_line(_quote(a.text), a.comment) for a in adds)
+
+    local_priv = yt.get(mapping, "privileged")
+    block = "".join(x + yt.newline for x in new_lines)
+    if privileged_mode == "remove" and local_priv is not None:
+        k, v = local_priv
+        _check_own_line(yt, k)
+        yt.splice(yt.line_starts[k.start_line], yt.after_line(yt.last_line(v)), block)
+        return
+    if privileged_mode in ("false", "remove"):
+        if local_priv is not None:
+            _, v = local_priv
+            yt.splice(v.start, v.end, "false")
+        else:
+            block = f"{' ' * indent}privileged: false{yt.newline}" + block
+    if block:
+        yt.splice(yt.after_line(yt.last_line(mapping)), yt.after_line(yt.last_line(mapping)), block)
+
+
+def _check_own_line(yt: YamlText, key: Node) -> None:
+    if yt.line_text(key.start_line)[: key.start_col].strip():
+        raise EditError(f"{yt.path}:{key.start_line + 1}: privileged shares its line with other YAML; not edited")
+
+
+def _edit_seq(yt: YamlText, k: Node, seq: Node, adds: list[Item], drop_all: bool, item_indent: int) -> None:
+    have = {try_normalize(i.value) or i.value for i in seq.items if i.kind == "scalar"}
+    have |= {i.value for i in seq.items if i.kind == "scalar"}
+    adds = [a for a in adds if a.text not in have and (try_normalize(a.text) or a.text) not in have]
+    removed = [i for i in seq.items if drop_all and _is_all(i)]
+    if not adds and not removed:
+        return
+    if seq.flow:
+        kept = [yt.text[i.start : i.end] for i in seq.items if i not in removed]
+        kept += [_quote(a.text) for a in adds]
+        yt.splice(seq.start, seq.close + 1, "[" + ", ".join(kept) + "]")
+        notes = [f"{a.text}: {a.comment}" for a in adds if a.comment]
+        if notes and not yt.has_comment_after(seq.close + 1):
+            end = yt.line_end(seq.close_line)
+            yt.splice(end, end, "  # " + "; ".join(notes))
+        return
+    dash_col = yt.dash_column(seq)
+    if dash_col is None:
+        raise EditError(f"{yt.path}:{k.start_line + 1}: cannot find the list's dashes; not edited")
+    if removed and len(removed) == len(seq.items) and not adds:
+        yt.splice(yt.line_starts[k.start_line], yt.after_line(yt.last_line(seq)), "")
+        return
+    for item in removed:
+        line = yt.line_text(item.start_line)
+        if line[:dash_col].strip() or item.start_line != yt.last_line(item):
+            raise EditError(f"{yt.path}:{item.start_line + 1}: the ALL entry shares its line; not edited")
+        yt.splice(yt.line_starts[item.start_line], yt.after_line(item.start_line), "")
+    if adds:
+        lines = "".join(
+            f"{' ' * dash_col}- {_quote(a.text)}" + (f"  # {a.comment}" if a.comment else "") + yt.newline
+            for a in adds
+        )
+        at = yt.after_line(yt.last_line(seq))
+        yt.splice(at, at, lines)
+
+
+def _append_map(yt: YamlText, mapping: Node, adds: list[Item], indent: int) -> None:
+    have = {k.value for k, _ in mapping.pairs}
+    pairs = [(a.text.split("=", 1)[0], a.text.split("=", 1)[1], a.comment) for a in adds]
+    pairs = [p for p in pairs if p[0] not in have]
+    if not pairs:
+        return
+    if mapping.flow:
+        text = ", ".join(f"{_quote(k)}: {_quote(v)}" for k, v, _ in pairs)
+        if mapping.pairs:
+            end = mapping.pairs[-1][1].end
+            yt.splice(end, end, ", " + text)
+        else:
+            yt.splice(mapping.start + 1, mapping.start + 1, text)
+        return
+    col = mapping.pairs[0][0].start_col if mapping.pairs else indent
+    lines = "".join(
+        f"{' ' * col}{_quote(k)}: {_quote(v)}" + (f"  # {c}" if c else "") + yt.newline for k, v, c in pairs
+    )
+    at = yt.after_line(yt.last_line(mapping))
+    yt.splice(at, at, lines)
+
+
+# ------------------------------------------------------------------ project level
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    service: str
+    where: str  # "own", "shared", "override", "skipped"
+    path: str
+    message: str = ""
+
+
+def _own_mapping(yt: YamlText, name: str) -> Node | None:
+    entry = yt.service_entry(name)
+    if entry is None or entry[1].kind != "map":
+        return None
+    return entry[1]
+
+
+def _origin(service: Service, plan: ServicePlan) -> Location:
+    if plan.remove_privileged and service.privileged is not None:
+        return service.privileged.origin
+    if plan.remove_cap_add_all:
+        for cap in service.cap_add:
+            if try_normalize(cap.value) == ALL:
+                return cap.origin
+    return service.key
+
+
+def _find(yt: YamlText, loc: Location) -> tuple[Node, Node, Node] | None:
+    hit = yt.mapping_with_key_at(loc.line, loc.column)
+    if hit is not None:
+        return hit
+    for mapping in yt.iter_maps():
+        for k, v in mapping.pairs:
+            if v.start_line + 1 == loc.line and v.start_col + 1 == loc.column:
+                return mapping, k, v
+            if v.kind == "seq":
+                for item in v.items:
+                    if item.start_line + 1 == loc.line and item.start_col + 1 == loc.column:
+                        return mapping, k, v
+    return None
+
+
+def _merges(yt: YamlText, mapping: Node, target: Node, depth: int = 0) -> bool:
+    if mapping is target:
+        return True
+    if depth > 20:
+        return False
+    return any(_merges(yt, src, target, depth + 1) for src in yt.merged_sources(mapping))
+
+
+def _users(yt: YamlText, path: str, shared: Node, texts: Mapping[str, YamlText]) -> set[str]:
+    """Services that use ``shared`` (by alias/merge in its file, or by ``extends`` from any file)."""
+    users: set[str] = set()
+    svcs = yt.services()
+    if svcs is not None:
+        for k, v in svcs.pairs:
+            if _merges(yt, yt.resolve(v), shared):
+                users.add(k.value)
+    base_name = None
+    if svcs is not None:
+        for k, v in svcs.pairs:
+            if yt.resolve(v) is shared:
+                base_name = k.value
+    if base_name is None:
+        return users
+    for other_path, other in texts.items():
+        osvcs = other.services()
+        if osvcs is None:
+            continue
+        for k, v in osvcs.pairs:
+            v = other.resolve(v)
+            if v.kind != "map":
+                continue
+            ext = other.lookup_merged(v, "extends")
+            if ext is None:
+                continue
+            ev = other.resolve(ext[2])
+            target_file, target_name = other_path, ""
+            if ev.kind == "scalar":
+                target_name = ev.value
+            elif ev.kind == "map":
+                svc = other.get(ev, "service")
+                fil = other.get(ev, "file")
+                target_name = svc[1].value if svc else ""
+                if fil:
+                    target_file = os.path.normpath(os.path.join(os.path.dirname(other_path), fil[1].value))
+            if target_name == base_name and os.path.normpath(target_file) == os.path.normpath(path):
+                users.add(k.value)
+    return users
+
+
+def _earlier_layers_privileged(
+    name: str, path: str, project_files: list[str], texts: Mapping[str, YamlText]
+) -> bool:
+    for other_path in project_files:
+        if os.path.normpath(other_path) == os.path.normpath(path):
+            continue
+        other = texts.get(other_path)
+        if other is None:
+            continue
+        mapping = _own_mapping(other, name)
+        if mapping is None:
+            continue
+        hit = other.lookup_merged(mapping, "privileged")
+        if hit is not None and hit[2].kind == "scalar" and hit[2].value.lower() in ("true", "yes", "on", "y"):
+            return True
+    return False
+
+
+def plan_edits(
+    project: Project,
+    plans: Mapping[str, ServicePlan],
+    texts: Mapping[str, YamlText],
+    resolve: Callable[[str], str],
+    project_files: list[str],
+    all_plans: Mapping[str, ServicePlan] | None = None,
+) -> list[Outcome]:
+    """Splice every ``fix`` plan into ``texts`` (absolute path -> YamlText). Returns what was done.
+
+    A service whose edit cannot be made safely is skipped (its Outcome says why); its file's other
+    edits still happen unless an EditError left the file inconsistent, which the caller handles by
+    dropping the whole file.
+    """
+    outcomes: list[Outcome] = []
+    every = plans if all_plans is None else all_plans
+    for name, plan in plans.items():
+        if plan.action != "fix":
+            continue
+        service = project.service(name)
+        loc = _origin(service, plan)
+        path = resolve(loc.path)
+        yt = texts.get(path)
+        if yt is None:
+            outcomes.append(Outcome(name, "skipped", loc.path, f"{loc.path} is not an editable file"))
+            continue
+        own = _own_mapping(yt, name)
+        hit = _find(yt, loc) if loc is not service.key else None
+        mapping = hit[0] if hit is not None else own
+        if mapping is None:
+            outcomes.append(Outcome(name, "skipped", loc.path, f"cannot find where {name} is written"))
+            continue
+        if mapping is own:
+            shared_users = _users(yt, path, mapping, texts) - {name}
+            if not shared_users:
+                mode = "remove"
+                if plan.remove_privileged and _earlier_layers_privileged(name, path, project_files, texts):
+                    mode = "false"
+                edit_mapping(yt, mapping, plan, mode if plan.remove_privileged else "none")
+                outcomes.append(Outcome(name, "own", loc.path))
+                continue
+        users = _users(yt, path, mapping, texts)
+        same = all(
+            u in every and every[u].action == "fix" and every[u].signature() == plan.signature() for u in users
+        )
+        if same and users:
+            if id(mapping) not in yt.shared_done:
+                yt.shared_done.add(id(mapping))
+                edit_mapping(yt, mapping, plan, "remove" if plan.remove_privileged else "none")
+            outcomes.append(Outcome(name, "shared", loc.path, f"shared by {', '.join(sorted(users))}"))
+            continue
+        # Different needs: override in the service's own mapping.
+        own_path = resolve(service.key.path)
+        own_yt = texts.get(own_path)
+        own_map = _own_mapping(own_yt, name) if own_yt is not None else None
+        if own_yt is None or own_map is None or own_map is mapping:
+            outcomes.append(
+                Outcome(name, "skipped", loc.path, "the privileged setting is shared and cannot be overridden here")
+            )
+            continue
+        via_merge = own_yt is yt and _merges(yt, own_map, mapping)
+        if plan.remove_cap_add_all and not via_merge:
+            outcomes.append(
+                Outcome(name, "skipped", loc.path, "cap_add: ALL comes from a shared extends base; edit it by hand")
+            )
+            continue
+        edit_mapping(own_yt, own_map, plan, "false" if plan.remove_privileged else "none")
+        outcomes.append(Outcome(name, "override", service.key.path, f"shared with {', '.join(sorted(users))}"))
+    return outcomes

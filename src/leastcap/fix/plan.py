@@ -1,0 +1,381 @@
+"""The planner: for one service, what least privilege replaces ``privileged`` / ``cap_add: [ALL]``.
+
+Pure: a function of the service, the rule slugs found on it, the image knowledge base and an
+optional profile. Where the minimal capability set comes from, most trusted first:
+
+1. a ``leastcap profile`` file for the service (``verified`` when the profile was verified);
+2. the image knowledge base (``known``);
+3. the service's own configuration (``inferred``): ``user:`` non-root (cap_add gives it nothing),
+   host networking with a port below 1024, a root entrypoint that drops to another user;
+4. nothing known (``unknown``): Docker's 14 default capabilities spelled out, each marked
+   "Docker default, not yet verified" - already far safer than privileged, and never a tiny guess
+   that breaks production.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from leastcap.capabilities import ALL, DOCKER_DEFAULT_CAPABILITIES, short, try_normalize
+from leastcap.knowledge.image_knowledge import ImageEntry, KnowledgeBase, Need
+from leastcap.model import Service
+from leastcap.profile.format import Profile
+
+NNP = "no-new-privileges:true"
+# Rules whose findings fix acts on; the last two only with --all.
+PRIMARY_RULES = ("privileged", "cap-add-all")
+ALL_RULES = (*PRIMARY_RULES, "missing-cap-drop", "no-new-privileges")
+# Programs that drop from root to another user at start-up (they call setgroups/setgid/setuid).
+_DROPPERS = ("gosu", "su-exec", "setpriv", "setuidgid", "chpst", "s6-setuidgid", "runuser")
+# setuid programs that no-new-privileges makes useless.
+_SETUID_USERS = ("sudo", "su", "ping", "newuidmap", "newgidmap", "doas")
+
+
+class FixConfidence(enum.IntEnum):
+    """How much the proposed set is backed by evidence (higher is better)."""
+
+    UNKNOWN = 0
+    INFERRED = 1
+    KNOWN = 2
+    VERIFIED = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """One capability the service keeps, and why (the trailing comment on its cap_add line)."""
+
+    capability: str  # short name: NET_ADMIN
+    reason: str
+    source: str  # "profile", "image:<family>", "inferred", "default"
+
+    @property
+    def comment(self) -> str:
+        if self.source == "default":
+            return "Docker default, not yet verified"
+        origin = {
+            "profile": "measured by leastcap profile",
+            "profile-verified": "measured and verified by leastcap profile",
+            "inferred": "inferred from this service",
+        }.get(self.source)
+        if origin is None and self.source.startswith("image:"):
+            origin = f"image knowledge: {self.source[6:]}"
+        return f"{self.reason} ({origin or self.source})"
+
+
+@dataclass(frozen=True, slots=True)
+class Extra:
+    """A non-capability setting privileged was providing: a device, sysctl, security_opt, group."""
+
+    key: str  # devices | sysctls | security_opt | group_add
+    value: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePlan:
+    service: str
+    project: str
+    triggers: tuple[str, ...]
+    # "fix": edit the file; "keep": the image truly needs privileged (explained, not edited);
+    # "none": nothing to change.
+    action: str
+    confidence: FixConfidence = FixConfidence.UNKNOWN
+    remove_privileged: bool = False
+    remove_cap_add_all: bool = False
+    cap_drop_all: bool = False
+    cap_add: tuple[Grant, ...] = ()
+    extras: tuple[Extra, ...] = ()
+    no_new_privileges: bool = False
+    messages: tuple[str, ...] = field(default=())
+
+    def signature(self) -> tuple[object, ...]:
+        """What the file edit depends on: services with equal signatures can share one edit."""
+        return (
+            self.action,
+            self.remove_privileged,
+            self.remove_cap_add_all,
+            self.cap_drop_all,
+            tuple((g.capability, g.comment) for g in self.cap_add),
+            self.extras,
+            self.no_new_privileges,
+        )
+
+
+def _norm_set(values: Iterable[str]) -> set[str]:
+    out = set()
+    for value in values:
+        n = try_normalize(value)
+        if n is not None:
+            out.add(n)
+    return out
+
+
+def is_non_root(user: str | None) -> bool:
+    """``user: 1000`` / ``app`` / ``1000:1000``: not uid 0. Unset or ``root``/``0`` is root."""
+    if user is None:
+        return False
+    name = user.split(":", 1)[0].strip()
+    return name not in ("", "0", "root")
+
+
+def low_ports(service: Service) -> list[int]:
+    """Container ports below 1024 the service publishes/listens on."""
+    out: list[int] = []
+    for port in service.ports:
+        text = port.value.split("/", 1)[0]
+        last = text.rsplit(":", 1)[-1]
+        first = last.split("-", 1)[0]
+        if first.isdigit() and 0 < int(first) < 1024:
+            out.append(int(first))
+    return sorted(set(out))
+
+
+def _words(service: Service) -> list[str]:
+    words: list[str] = []
+    for part in (*service.entrypoint, *service.command):
+        words.extend(re.split(r"[\s;&|()]+", part))
+    return [w.rsplit("/", 1)[-1] for w in words if w]
+
+
+def plan_service(
+    service: Service,
+    triggers: Iterable[str],
+    knowledge: KnowledgeBase,
+    profile: Profile | None = None,
+) -> ServicePlan:
+    found = tuple(sorted(set(triggers)))
+    primary = any(t in PRIMARY_RULES for t in found)
+    base = {"service": service.name, "project": service.project, "triggers": found}
+    if not found:
+        return ServicePlan(action="none", **base)  # type: ignore[arg-type]
+
+    image = service.image.value if service.image else ""
+    entry = knowledge.lookup(image) if image else None
+    messages: list[str] = []
+    privileged_on = bool(service.privileged and service.privileged.value)
+    existing_add = _norm_set(c.value for c in service.cap_add)
+    has_all = ALL in existing_add
+    existing_drop = _norm_set(c.value for c in service.cap_drop)
+    non_root = is_non_root(service.user.value if service.user else None)
+
+    if entry is not None and entry.privileged is not None and entry.privileged.required and primary:
+        messages.append(f"{image}: {entry.privileged.reason} [image knowledge: {entry.family}]")
+        if entry.privileged.advice:
+            messages.append(f"advice: {entry.privileged.advice}")
+        messages.extend(f"source: {s}" for s in entry.privileged.sources)
+        return ServicePlan(action="keep", confidence=FixConfidence.KNOWN, messages=tuple(messages), **base)  # type: ignore[arg-type]
+
+    grants: list[Grant] = []
+    extras: list[Extra] = []
+    confidence = FixConfidence.UNKNOWN
+    needs_caps = primary or "missing-cap-drop" in found
+
+    if needs_caps:
+        if profile is not None:
+            grants, extras, confidence = _from_profile(profile, messages)
+        elif entry is not None:
+            grants, extras = _from_knowledge(entry, non_root, messages)
+            confidence = FixConfidence.KNOWN
+        elif non_root:
+            confidence = FixConfidence.INFERRED
+            messages.append(
+                f"runs as user {service.user.value if service.user else ''!r} (not root): Docker gives a "
+                "non-root process no effective capabilities from cap_add (it sets no ambient capabilities), "
+                "so dropping them all loses nothing unless a binary carries file capabilities"
+            )
+        else:
+            grants = _docker_defaults(existing_drop if not primary else set())
+            messages.append(
+                f"nothing is known about {image or 'this image'}: kept Docker's default capabilities "
+                f"explicitly; run `leastcap profile {service.name} --verify --minimize` to measure the "
+                "minimal set"
+            )
+        _infer(service, grants, messages, entry is None and profile is None and not non_root)
+        if non_root and entry is not None and any(g.source != "default" for g in grants):
+            messages.append(
+                "runs as a non-root user: cap_add has no effect on its processes in Docker (no ambient "
+                "capabilities) unless a binary has file capabilities"
+            )
+        if privileged_on:
+            messages.append(
+                "privileged also gave every host device and disabled seccomp and AppArmor; "
+                "if the service uses a host device, list it under devices:"
+            )
+
+    # Existing explicit capabilities stay in the file; do not add them twice.
+    grants = [g for g in grants if "CAP_" + g.capability not in existing_add]
+    kept = sorted(short(c) for c in existing_add if c != ALL)
+    if kept and primary:
+        messages.append(f"kept the capabilities already in cap_add: {', '.join(kept)} (not checked)")
+
+    nnp = _wants_nnp(service, found, entry, profile, non_root, messages)
+    if nnp is None:
+        nnp_flag = False
+    else:
+        nnp_flag = nnp
+
+    action = "fix"
+    plan = ServicePlan(
+        action=action,
+        confidence=confidence if needs_caps else FixConfidence.KNOWN,
+        remove_privileged=privileged_on and primary,
+        remove_cap_add_all=has_all and primary,
+        cap_drop_all=needs_caps and ALL not in existing_drop,
+        cap_add=tuple(grants) if needs_caps else (),
+        extras=tuple(_dedupe_extras(service, extras)),
+        no_new_privileges=nnp_flag,
+        messages=tuple(messages),
+        **base,  # type: ignore[arg-type]
+    )
+    if not (plan.remove_privileged or plan.remove_cap_add_all or plan.cap_drop_all or plan.cap_add
+            or plan.extras or plan.no_new_privileges):
+        return ServicePlan(action="none", confidence=plan.confidence, messages=plan.messages, **base)  # type: ignore[arg-type]
+    return plan
+
+
+def _docker_defaults(already_dropped: set[str]) -> list[Grant]:
+    return [
+        Grant(short(c), "Docker default, not yet verified", "default")
+        for c in DOCKER_DEFAULT_CAPABILITIES
+        if c not in already_dropped
+    ]
+
+
+def _from_profile(profile: Profile, messages: list[str]) -> tuple[list[Grant], list[Extra], FixConfidence]:
+    source = "profile-verified" if profile.verified else "profile"
+    grants = []
+    for cap in profile.cap_add:
+        ev = profile.evidence_for(cap)
+        reason = ev.reason if ev is not None and ev.reason else "used during the recording"
+        grants.append(Grant(cap, reason, source))
+    extras = [Extra("devices", d, "used during the recording (profile)") for d in profile.devices]
+    extras += [Extra("sysctls", f"{k}={v}", "needed by the service (profile)") for k, v in profile.sysctls.items()]
+    extras += [
+        Extra("security_opt", s, "needed by the service (profile)")
+        for s in profile.security_opt
+        if not s.replace("=", ":").startswith("no-new-privileges")
+    ]
+    if not profile.verified:
+        messages.append("the profile was not verified: run `leastcap profile --verify` to confirm the set")
+    if profile.recording.lost_events:
+        messages.append(f"the recording lost {profile.recording.lost_events} events: the set may be incomplete")
+    confidence = FixConfidence.VERIFIED if profile.verified else FixConfidence.INFERRED
+    return grants, extras, confidence
+
+
+def _from_knowledge(entry: ImageEntry, non_root: bool, messages: list[str]) -> tuple[list[Grant], list[Extra]]:
+    grants: list[Grant] = []
+    extras: list[Extra] = []
+    seen: set[str] = set()
+    for need in entry.default_needs:
+        if need.unless_user and non_root:
+            messages.append(f"not adding {', '.join(need.cap_add) or 'anything'} for {need.feature!r}: "
+                            "the service runs as a non-root user, so that start-up code is skipped")
+            continue
+        for cap in need.cap_add:
+            if cap not in seen:
+                seen.add(cap)
+                grants.append(Grant(cap, need.feature, f"image:{entry.family}"))
+        extras.extend(_need_extras(need))
+    for need in entry.optional_needs:
+        what = ", ".join([*need.cap_add, *need.devices, *need.sysctls, *need.security_opt]) or "nothing more"
+        messages.append(f"only for {need.feature}: {what} ({need.reason}) [image knowledge: {entry.family}]")
+    messages.extend(f"{note.text} [image knowledge: {entry.family}]" for note in entry.notes)
+    return grants, extras
+
+
+def _need_extras(need: Need) -> list[Extra]:
+    out = [Extra("devices", d, need.feature) for d in need.devices]
+    out += [Extra("sysctls", s, need.feature) for s in need.sysctls]
+    out += [Extra("security_opt", s, need.feature) for s in need.security_opt]
+    # Placeholders such as "<render group id>" cannot be written; they are advice only.
+    out += [Extra("group_add", g, need.feature) for g in need.group_add if "<" not in g]
+    return out
+
+
+def _infer(service: Service, grants: list[Grant], messages: list[str], unknown: bool) -> None:
+    """Refine the set from the service's own configuration (comments say so)."""
+    have = {g.capability: i for i, g in enumerate(grants)}
+
+    def put(cap: str, reason: str) -> None:
+        grant = Grant(cap, reason, "inferred")
+        if cap in have:
+            # Replace the "Docker default" comment with the concrete reason, keep the position.
+            if grants[have[cap]].source == "default":
+                grants[have[cap]] = grant
+        else:
+            have[cap] = len(grants)
+            grants.append(grant)
+
+    host_net = service.network_mode is not None and service.network_mode.value == "host"
+    non_root = is_non_root(service.user.value if service.user else None)
+    ports = low_ports(service)
+    if host_net and ports and not non_root:
+        put("NET_BIND_SERVICE", f"host network, listens on port {ports[0]} < 1024")
+    words = _words(service)
+    dropper = next((w for w in words if w in _DROPPERS), None)
+    if dropper and not non_root:
+        for cap in ("SETUID", "SETGID", "CHOWN"):
+            put(cap, f"entrypoint drops from root with {dropper}")
+    if unknown and ports and not host_net:
+        messages.append("ports below 1024 on a bridge network need no NET_BIND_SERVICE "
+                        "(Docker >= 20.10 sets ip_unprivileged_port_start=0)")
+
+
+def _wants_nnp(
+    service: Service,
+    found: tuple[str, ...],
+    entry: ImageEntry | None,
+    profile: Profile | None,
+    non_root: bool,
+    messages: list[str],
+) -> bool | None:
+    """True: add no-new-privileges:true. False/None: leave it out (with the reason in messages)."""
+    if not (any(t in PRIMARY_RULES for t in found) or "no-new-privileges" in found):
+        return False
+    for opt in service.security_opt:
+        text = opt.value.replace("=", ":").replace(" ", "")
+        if text.startswith("no-new-privileges"):
+            if text in ("no-new-privileges", "no-new-privileges:true"):
+                return False  # already set; the last occurrence wins and it is on
+            messages.append(f"left {opt.value!r} as written: it is an explicit choice")
+            return False
+    if entry is not None and entry.no_new_privileges is not None and not entry.no_new_privileges.compatible:
+        messages.append(f"no-new-privileges left out: {entry.no_new_privileges.reason} "
+                        f"[image knowledge: {entry.family}]")
+        return False
+    setuid = next((w for w in _words(service) if w in _SETUID_USERS), None)
+    if setuid:
+        messages.append(f"no-new-privileges left out: the command runs {setuid}, a setuid program it would break")
+        return False
+    if profile is not None and any(s.startswith("no-new-privileges") for s in profile.security_opt):
+        return True
+    return True
+
+
+def _dedupe_extras(service: Service, extras: list[Extra]) -> list[Extra]:
+    present = {
+        "devices": {d.value.source for d in service.devices},
+        "sysctls": {s.value.split("=", 1)[0] for s in service.sysctls},
+        "security_opt": {s.value for s in service.security_opt},
+        "group_add": {g.value for g in service.group_add},
+    }
+    out: list[Extra] = []
+    for extra in extras:
+        key = extra.value
+        if extra.key == "devices":
+            key = extra.value.split(":", 1)[0]
+        elif extra.key == "sysctls":
+            key = extra.value.split("=", 1)[0]
+        if key in present[extra.key]:
+            continue
+        present[extra.key].add(key)
+        out.append(extra)
+    return out
