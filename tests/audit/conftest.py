@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from support.components import require_compose, require_docker
 from support.images import busybox_image
 
@@ -28,16 +29,16 @@ def container(uid: str) -> Iterator[Callable[..., str]]:
     def make(mode: str, *flags: str, suffix: str = "") -> str:
         name = f"lc-audit-{uid}-{suffix or len(names)}"
         verb = ["run", "-d"] if mode == "run" else ["create"]
+        names.append(name)  # before running: a failed start can leave a created container
         subprocess.run(
             ["docker", *verb, "--name", name, *flags, image, "sleep", "600"],
             check=True, capture_output=True, text=True,
         )
-        names.append(name)
         return name
 
     yield make
     if names:
-        subprocess.run(["docker", "rm", "-f", "-v", *names], capture_output=True)
+        subprocess.run(["docker", "rm", "-f", "-v", *names], check=False, capture_output=True)
 
 
 class ComposeProject:

@@ -32,6 +32,7 @@ FAIL_ON = ("info", "low", "medium", "high", "critical")
 @click.option("--timeout", type=click.FloatRange(0.1, 600), default=10.0, show_default=True,
               help="Seconds to wait for each engine API call.")
 def audit(
+    *,
     hosts: tuple[str, ...],
     contexts: tuple[str, ...],
     include_stopped: bool,
