@@ -135,6 +135,17 @@ def _explicit_security_opts(host_config: Mapping[str, Any]) -> list[tuple[int, s
     return opts
 
 
+def _security_opts(hc: Mapping[str, Any], loc: Any) -> tuple[Located[str], ...]:
+    opts = [Located(o, loc(f"HostConfig.SecurityOpt[{i}]")) for i, o in _explicit_security_opts(hc)]
+    # The docker CLI and Compose turn ``systempaths=unconfined`` into empty MaskedPaths and
+    # ReadonlyPaths before sending; the daemon stores its default lists when none were sent
+    # (privileged: none at all). An empty list is therefore the explicit opt.
+    masked = hc.get("MaskedPaths")
+    if isinstance(masked, list) and not masked and not hc.get("ReadonlyPaths"):
+        opts.append(Located("systempaths=unconfined", loc("HostConfig.MaskedPaths")))
+    return tuple(opts)
+
+
 def _bind_propagation(spec: str) -> tuple[str, str]:
     """``/src:/dst:ro,rshared`` -> (``/dst``, ``rshared``)."""
     parts = spec.split(":")
@@ -232,9 +243,7 @@ def map_container(
         privileged=Located(True, loc("HostConfig.Privileged")) if hc.get("Privileged") else None,
         cap_add=strings("CapAdd"),
         cap_drop=strings("CapDrop"),
-        security_opt=tuple(
-            Located(o, loc(f"HostConfig.SecurityOpt[{i}]")) for i, o in _explicit_security_opts(hc)
-        ),
+        security_opt=_security_opts(hc, loc),
         devices=tuple(devices),
         device_cgroup_rules=strings("DeviceCgroupRules"),
         volumes=volumes,
