@@ -160,6 +160,11 @@ def _skip_prefixes(words: Sequence[Word]) -> int:
 
 
 def recognise(words: Sequence[Word]) -> Invocation | None:
+    # The command starts after control words (``then``, ``!``): that word's line is the key line.
+    lead = 0
+    while lead < len(words) and words[lead].value in _RESERVED and not words[lead].quoted:
+        lead += 1
+    words = words[lead:]
     i = _skip_prefixes(words)
     if i >= len(words) or words[i].dynamic:
         return None

@@ -64,19 +64,18 @@ def scalar_text(node: yaml.ScalarNode, lines: Sequence[str]) -> tuple[str, Posit
 
 def _block(node: yaml.ScalarNode, lines: Sequence[str], folded: bool) -> list[tuple[str, tuple[int, int]]]:
     sl = node.start_mark.line
-    header = lines[sl][node.start_mark.column :]
-    indicator = "".join(ch for ch in header.split("#")[0].strip()[1:] if ch.isdigit())
     end_line = node.end_mark.line  # first line after the block (or the last line at EOF)
     body = list(range(sl + 1, min(end_line + 1, len(lines))))
+    # The content indentation: the first non-blank line's indentation, less the spaces that the
+    # value itself starts with (only possible with an explicit indentation indicator, whose number
+    # is relative to a parent indentation that the line alone does not show).
+    first_value_line = node.value.lstrip("\n").split("\n", 1)[0]
+    extra = len(first_value_line) - len(first_value_line.lstrip(" "))
     indent = 0
-    if indicator:
-        parent = len(lines[sl]) - len(lines[sl].lstrip(" "))
-        indent = parent + int(indicator)
-    else:
-        for ln in body:
-            if lines[ln].strip():
-                indent = len(lines[ln]) - len(lines[ln].lstrip(" "))
-                break
+    for ln in body:
+        if lines[ln].strip():
+            indent = len(lines[ln]) - len(lines[ln].lstrip(" ")) - extra
+            break
     out: list[tuple[str, tuple[int, int]]] = []
     prev_text_line = False
     pending_breaks: list[tuple[int, int]] = []
