@@ -75,6 +75,12 @@ def kernel_capabilities() -> frozenset[str]:
 OWNER_LABEL = "io.leastcap.profile.owner"
 
 
+def with_no_new_privileges(security_opt: tuple[str, ...]) -> tuple[str, ...]:
+    """The service's security_opt with no-new-privileges forced on (any spelling replaced)."""
+    kept = tuple(o for o in security_opt if not o.replace("=", ":").startswith("no-new-privileges"))
+    return (*kept, "no-new-privileges:true")
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceConfig:
     """What ``docker compose config`` says about the service (after the user's own merging)."""
@@ -86,6 +92,7 @@ class ServiceConfig:
     network_mode: str | None
     has_healthcheck: bool
     user: str | None
+    security_opt: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +135,7 @@ class ComposeTarget:
             network_mode=svc.get("network_mode"),
             has_healthcheck=bool(health) and not health.get("disable", False),
             user=svc.get("user"),
+            security_opt=tuple(str(o) for o in svc.get("security_opt") or ()),
         )
 
 
@@ -138,6 +146,7 @@ class CapabilitySetting:
     privileged: bool
     cap_add: frozenset[str]
     no_new_privileges: bool
+    security_opt: tuple[str, ...] = ()  # the service's own, kept (e.g. apparmor:unconfined)
 
     def override_yaml(self, service: str, owner_label: str) -> str:
         # JSON strings are valid YAML scalars; !override/!reset replace the user's lists instead of
@@ -153,8 +162,8 @@ class CapabilitySetting:
                 '    cap_drop: !override ["ALL"]',
                 f"    cap_add: !override {caps}",
             ]
-        if self.no_new_privileges:
-            lines += ['    security_opt: !override ["no-new-privileges:true"]']
+        opts = with_no_new_privileges(self.security_opt) if self.no_new_privileges else self.security_opt
+        lines += [f"    security_opt: !override {json.dumps(list(opts))}"]
         # A fixed container_name would clash with the user's own container.
         lines += ["    container_name: !reset null", "    labels:", f"      {OWNER_LABEL}: {owner_label}"]
         return "\n".join(lines) + "\n"

@@ -111,7 +111,7 @@ def run_probe(command: str, timeout: float = 10) -> int:
     return proc.returncode
 
 
-def _watch(
+def watch(
     client: docker.DockerClient,
     container_id: str,
     duration: float,
@@ -178,7 +178,7 @@ def record_compose_run(
                 run.start()
                 # Belt and braces: if the shim's exec was missed, State.Pid's parent is the shim.
                 pid = int(client.api.inspect_container(container_id)["State"].get("Pid") or 0)
-                exit_code, health, probes, elapsed = _watch(
+                exit_code, health, probes, elapsed = watch(
                     client, container_id, duration, probe, probe_interval
                 )
                 if not collector.rooted and pid:

@@ -1,0 +1,189 @@
+"""``leastcap profile``: measure which capabilities a service uses, then minimise and verify."""
+
+from __future__ import annotations
+
+import re
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from leastcap.capabilities import DOCKER_DEFAULT_CAPABILITIES, UnknownCapabilityError, normalize
+from leastcap.profile.format import REQUIRED, Profile, dumps_profile
+
+EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+
+
+def parse_duration(text: str) -> float:
+    m = _DURATION.match(text.strip())
+    if m is None:
+        raise click.BadParameter(f"{text!r} is not a duration like 500ms, 10s, 5m or 1h")
+    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[m.group(2) or "s"]
+    return float(m.group(1)) * scale
+
+
+def parse_caps(text: str) -> frozenset[str]:
+    """Comma-separated capability names; ``DEFAULT`` expands to Docker's 14 defaults."""
+    out: set[str] = set()
+    for item in (t.strip() for t in text.split(",")):
+        if not item:
+            continue
+        if item.upper() == "DEFAULT":
+            out |= set(DOCKER_DEFAULT_CAPABILITIES)
+            continue
+        try:
+            name = normalize(item)
+        except UnknownCapabilityError as exc:
+            raise click.BadParameter(str(exc)) from None
+        if name == "ALL":
+            raise click.BadParameter("ALL is not a capability set to verify; name the capabilities")
+        out.add(name)
+    return frozenset(out)
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM/SIGHUP take the same orderly path as Ctrl-C: every finally block cleans up.
+    raise KeyboardInterrupt
+
+
+def summary(profile: Profile) -> str:
+    lines = [f"{profile.project}/{profile.service}: cap_drop [ALL], cap_add {list(profile.cap_add)}"]
+    rec = profile.recording
+    how = "privileged" if rec.privileged else f"{len(rec.granted)} capabilities"
+    ran = f"exited with code {rec.exit_code}" if rec.exit_code is not None else "still running"
+    lines.append(f"  recorded {rec.duration_seconds:g}s with {how} ({ran}), {rec.events} checks kept")
+    if rec.unavailable:
+        lines.append(f"  not grantable here: {', '.join(rec.unavailable)}")
+    for e in profile.evidence:
+        procs = ", ".join(f"{p.comm} x{p.count}" for p in e.processes[:3])
+        where = " <- ".join(e.frames[:3])
+        sc = f" [{', '.join(e.syscalls)}]" if e.syscalls else ""
+        mark = "keep" if e.decision == REQUIRED else "drop"
+        lines.append(f"  {mark} {e.capability:<20} {e.decision}: {e.reason}")
+        if procs:
+            lines.append(f"       by {procs}; at {where}{sc}")
+    lines.extend(
+        f"  verify {list(v.cap_add)}: {'pass' if v.passed else 'FAIL'} ({v.reason})" for v in profile.verification
+    )
+    if profile.minimized:
+        lines.append(f"  minimised in {profile.minimize_runs} runs")
+    lines.append(f"  verified: {'yes' if profile.verified else 'no'}")
+    lines.extend(f"  note: {n}" for n in profile.notes)
+    return "\n".join(lines)
+
+
+def _find_files(files: tuple[str, ...]) -> tuple[str, ...]:
+    if files:
+        return tuple(str(Path(f).resolve()) for f in files)
+    for name in DEFAULT_FILES:
+        if Path(name).is_file():
+            return (str(Path(name).resolve()),)
+    raise click.UsageError("no Compose file: pass -f FILE or run in a directory with compose.yaml")
+
+
+@click.command("profile")
+@click.argument("service", required=False)
+@click.option("-f", "--file", "files", multiple=True, help="Compose file(s), as for docker compose -f.")
+@click.option("--project-directory", default=None, help="Compose project directory.")
+@click.option("--env-file", "env_files", multiple=True, help="Compose --env-file(s).")
+@click.option("--container", default=None, help="Attach to a running container (no restart).")
+@click.option("--duration", default="10s", show_default=True, help="How long to record (and each verify run).")
+@click.option("--probe", default=None, help="Shell command run on the host during each run; must succeed.")
+@click.option("--probe-interval", default="1s", show_default=True)
+@click.option("--verify", is_flag=True, help="Re-run with cap_drop ALL + the proposal + no-new-privileges.")
+@click.option("--minimize", is_flag=True, help="Drop each capability in turn while verification passes.")
+@click.option(
+    "--minimize-from",
+    default="",
+    help="Extra capabilities to start --minimize from (comma list; DEFAULT = Docker's defaults).",
+)
+@click.option("--verify-caps", default=None, help="Verify exactly this cap_add (comma list) instead.")
+@click.option("-o", "--output", default=None, type=click.Path(dir_okay=False), help="Write the profile JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the profile JSON on stdout.")
+@click.option("--no-kernel-filter", is_flag=True, hidden=True, help="Record all tasks (benchmark baseline).")
+def profile(
+    *,
+    service: str | None,
+    files: tuple[str, ...],
+    project_directory: str | None,
+    env_files: tuple[str, ...],
+    container: str | None,
+    duration: str,
+    probe: str | None,
+    probe_interval: str,
+    verify: bool,
+    minimize: bool,
+    minimize_from: str,
+    verify_caps: str | None,
+    output: str | None,
+    as_json: bool,
+    no_kernel_filter: bool,
+) -> None:
+    """Measure the capabilities SERVICE really uses (kernel capability checks) and propose cap_add."""
+    from leastcap.profile import docker as dk
+    from leastcap.profile.tracefs import TracingUnavailableError
+
+    seconds = parse_duration(duration)
+    interval = parse_duration(probe_interval)
+    extra = parse_caps(minimize_from)
+    exact = parse_caps(verify_caps) if verify_caps is not None else None
+    if (service is None) == (container is None):
+        raise click.UsageError("name a SERVICE, or --container NAME to attach to a running container")
+    if container is not None and (verify or minimize or exact is not None):
+        raise click.UsageError("--verify/--minimize restart the service; they need SERVICE, not --container")
+
+    def log(message: str) -> None:
+        click.echo(message, err=True)
+
+    old = {s: signal.signal(s, _terminate) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        if container is not None:
+            from leastcap.profile.attach import profile_attach
+
+            result: Profile = profile_attach(container, seconds, probe, interval).profile
+        else:
+            from leastcap.profile.runner import Options, profile_compose
+
+            assert service is not None
+            target = dk.ComposeTarget(
+                files=_find_files(files),
+                service=service,
+                project_directory=str(Path(project_directory).resolve()) if project_directory else None,
+                env_files=tuple(str(Path(e).resolve()) for e in env_files),
+            )
+            opts = Options(
+                duration=seconds,
+                probe=probe,
+                probe_interval=interval,
+                verify=verify,
+                minimize=minimize,
+                minimize_from=extra,
+                verify_caps=exact,
+                kernel_filter=not no_kernel_filter,
+            )
+            result = profile_compose(target, opts, log).profile
+    except KeyboardInterrupt:
+        log("interrupted; cleaned up")
+        sys.exit(130)
+    except (TracingUnavailableError, dk.ComposeError, OSError) as exc:
+        log(f"error: {exc}")
+        sys.exit(EXIT_ERROR)
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+    text = dumps_profile(result)
+    if output:
+        Path(output).write_text(text)
+    if as_json:
+        click.echo(text, nl=False)
+    else:
+        click.echo(summary(result))
+    failed = result.recording.lost_events > 0 or (bool(result.verification) and not result.verified)
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+__all__ = ["parse_caps", "parse_duration", "profile", "summary"]

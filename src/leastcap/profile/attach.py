@@ -1,0 +1,130 @@
+"""Attach mode: follow a running container's processes for a while, without restarting it.
+
+The in-kernel pid filter is seeded with the container's shim and every task under it, with
+``event-fork`` so new children (including ``docker exec`` and healthcheck processes, which the shim
+starts through runc) are followed. Tasks already in the container are the service from the start.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+
+import docker
+from docker.errors import NotFound
+
+from leastcap import __version__
+from leastcap.capabilities import parse_mask
+from leastcap.profile import docker as dk
+from leastcap.profile.classify import Classification, classify
+from leastcap.profile.format import FORMAT_VERSION, Profile, Recording
+from leastcap.profile.proctree import State
+from leastcap.profile.recorder import Collector, RunResult, watch
+from leastcap.profile.runner import sorted_short
+from leastcap.profile.tracefs import Instance, PipeReader, check_source, tracefs_root
+
+
+@dataclass(frozen=True, slots=True)
+class AttachOutcome:
+    profile: Profile
+    recording: RunResult
+    classification: Classification
+
+
+def _descendants(root: int, kids: dict[int, list[int]]) -> list[int]:
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(kids.get(pid, []))
+    return out
+
+
+def _status_mask(pid: int, field: str) -> frozenset[str]:
+    for line in open(f"/proc/{pid}/status").read().splitlines():  # noqa: SIM115 - tiny procfs file
+        if line.startswith(field + ":"):
+            return parse_mask(line.split(":", 1)[1].strip())
+    return frozenset()
+
+
+def profile_attach(
+    container: str, duration: float, probe: str | None, probe_interval: float = 1.0
+) -> AttachOutcome:
+    root = tracefs_root()
+    source = check_source(root)
+    client = docker.from_env()
+    try:
+        attrs = client.api.inspect_container(container)
+    except NotFound:
+        raise dk.ComposeError(f"no such container: {container}") from None
+    state = attrs.get("State", {})
+    init = int(state.get("Pid") or 0)
+    if not state.get("Running") or not init:
+        raise dk.ComposeError(f"container {container} is not running")
+    shim = dk.parent_pid(init)
+    if shim is None:
+        raise dk.ComposeError(f"cannot read the parent of the container's init process {init}")
+    kids = dk.children_map()
+    service_pids = _descendants(init, kids)
+    under_shim = _descendants(shim, kids)
+    granted = _status_mask(init, "CapBnd")
+    roots: dict[int, State] = {}
+    for pid in under_shim:
+        for task in dk.process_tasks(pid):
+            roots[task] = State.SERVICE if pid in service_pids else State.SETUP
+    collector = Collector()
+    collector.set_roots(roots)
+    with Instance() as instance:
+        instance.enable_capability_events(source)
+        instance.filter_pids(list(roots))
+        reader = PipeReader(instance, collector.sink)
+        try:
+            instance.start()
+            exit_code, health, probes, elapsed = watch(client, attrs["Id"], duration, probe, probe_interval)
+        finally:
+            instance.stop()
+            reader.stop()
+        lost = instance.stats().lost
+    name = attrs["Name"].lstrip("/")
+    rec = RunResult(collector.checks, elapsed, exit_code, health, probes, lost, True, name)
+    kernel = dk.kernel_capabilities()
+    result = classify(rec.checks, kernel - granted)
+    labels = attrs.get("Config", {}).get("Labels") or {}
+    files = tuple(f for f in labels.get("com.docker.compose.project.config_files", "").split(",") if f)
+    notes: list[str] = []
+    if lost:
+        notes.append(f"tracefs lost {lost} events: the evidence is incomplete")
+    if not files:
+        notes.append("the container has no Compose labels: compose_files is empty")
+    profile = Profile(
+        version=FORMAT_VERSION,
+        tool=f"leastcap {__version__}",
+        compose_files=files,
+        working_dir=labels.get("com.docker.compose.project.working_dir"),
+        project=labels.get("com.docker.compose.project", ""),
+        service=labels.get("com.docker.compose.service", rec.container or container),
+        image=attrs.get("Config", {}).get("Image", ""),
+        cap_add=tuple(sorted_short(result.required)),
+        devices=(),
+        sysctls={},
+        security_opt=("no-new-privileges:true",),
+        evidence=result.evidence,
+        verified=False,
+        minimized=False,
+        recording=Recording(
+            mode="attach",
+            source=source,
+            kernel=platform.release(),
+            duration_seconds=round(elapsed, 3),
+            privileged=bool(attrs.get("HostConfig", {}).get("Privileged")),
+            granted=tuple(sorted_short(granted & kernel)),
+            unavailable=tuple(sorted_short(kernel - granted)),
+            events=len(rec.checks),
+            lost_events=lost,
+            exit_code=exit_code,
+            probe=probe,
+            container=rec.container,
+        ),
+        notes=tuple(notes),
+    )
+    return AttachOutcome(profile, rec, result)
