@@ -46,7 +46,7 @@ class DangerousCapability(Rule):
       app:
         image: app
         cap_drop: [ALL]
-        cap_add: [NET_ADMIN]
+        cap_add: [NET_BIND_SERVICE]  # all it needed was port 80
     ```
     """
 
