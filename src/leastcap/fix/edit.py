@@ -31,8 +31,12 @@ class Item:
     comment: str = ""
 
 
-def _quote(value: str) -> str:
-    if _PLAIN.match(value) and value.lower() not in ("true", "false", "yes", "no", "on", "off", "null", "y", "n"):
+_BOOLISH = ("true", "false", "yes", "no", "on", "off", "null", "y", "n")
+
+
+def _quote(value: str, flow: bool = False) -> str:
+    # In a flow list a ':' is safer quoted (YAML 1.1 parsers differ on "a:b" there).
+    if _PLAIN.match(value) and value.lower() not in _BOOLISH and not (flow and ":" in value):
         return value
     return json.dumps(value)
 
@@ -147,7 +151,7 @@ def _edit_seq(yt: YamlText, k: Node, seq: Node, adds: list[Item], drop_all: bool
         return
     if seq.flow:
         kept = [yt.text[i.start : i.end] for i in seq.items if i not in removed]
-        kept += [_quote(a.text) for a in adds]
+        kept += [_quote(a.text, flow=True) for a in adds]
         yt.splice(seq.start, seq.close + 1, "[" + ", ".join(kept) + "]")
         notes = [f"{a.text}: {a.comment}" for a in adds if a.comment]
         if notes and not yt.has_comment_after(seq.close + 1):
@@ -363,7 +367,14 @@ def plan_edits(
         own_map = _own_mapping(own_yt, name) if own_yt is not None else None
         if own_yt is None or own_map is None or own_map is mapping:
             outcomes.append(
-                Outcome(name, "skipped", loc.path, "the privileged setting is shared and cannot be overridden here")
+                Outcome(
+                    name,
+                    "skipped",
+                    loc.path,
+                    f"privileged is written in {name}'s own definition, which is also the base of "
+                    f"{', '.join(sorted(users - {name}))} with different needs; left as is (split the base "
+                    "or fix it by hand)",
+                )
             )
             continue
         via_merge = own_yt is yt and _merges(yt, own_map, mapping)
