@@ -76,22 +76,26 @@ def test_file_fixed_but_containers_not_recreated(compose_project) -> None:  # ty
     assert drift_of(p, result.findings) == sorted([
         ("high", "agent", f"local/{p}-agent-1", "HostConfig.CapAdd[0]",
          "capabilities differ from the Compose file: the container has CHOWN, DAC_OVERRIDE, FOWNER, FSETID,"
-         " KILL, SETGID, SETUID, SETPCAP, NET_BIND_SERVICE, NET_RAW, SYS_CHROOT, SYS_ADMIN, MKNOD, AUDIT_WRITE,"
-         f" SETFCAP; {recreate}"),
+         " KILL, SETGID, SETUID, SETPCAP, NET_BIND_SERVICE, NET_RAW, SYS_CHROOT, SYS_ADMIN, MKNOD,"
+         f" AUDIT_WRITE, SETFCAP; {recreate}"),
         ("high", "agent", f"local/{p}-agent-1", "HostConfig.PidMode",
          f"pid: the container shares the host's namespace, the Compose file does not; {recreate}"),
         ("high", "root", f"local/{p}-root-1", "HostConfig.Privileged",
          f"the container runs privileged, the Compose file says not; {recreate}"),
         ("low", "web", f"local/{p}-web-1", "HostConfig.CapDrop[0]",
-         f"capabilities differ from the Compose file: the file grants NET_BIND_SERVICE (the file grants more);"
-         f" {recreate}"),
+         "capabilities differ from the Compose file: the file grants NET_BIND_SERVICE"
+         f" (the file grants more); {recreate}"),
         ("medium", "gone", f"local/{p}-gone-1", "container",
          f"service 'gone' of Compose project '{p}' is no longer in its Compose files"
          f" ({compose_project.file}): the container runs settings no file describes"),
     ])
-    # The related location of a value drift points into the file.
+    # The related location points into the file: the value, or the service key when the file does
+    # not set it (root: no privileged key any more, so its `root:` line).
     root = next(f for f in result.findings if f.rule == "drift" and f.service == "root")
-    assert root.related[0].path.endswith("compose.yaml") and root.related[0].line == 7
+    assert (root.related[0].path, root.related[0].line, root.related[0].column) == (
+        str(compose_project.file), 6, 3)
+    pid = next(f for f in result.findings if f.rule == "drift" and f.location.note == "HostConfig.PidMode")
+    assert (pid.related[0].line, pid.related[0].column) == (2, 3)
     assert str(compose_project.file) in result.compose_files
 
 
