@@ -60,7 +60,13 @@ def test_every_kind_and_its_switch(tmp_path: Path) -> None:
 
 
 def test_skips_git_and_node_modules(tmp_path: Path) -> None:
-    _write(tmp_path, {".git/hooks/x.sh": "docker run --privileged x\n", "node_modules/p/y.sh": "docker run --privileged x\n"})
+    _write(
+        tmp_path,
+        {
+            ".git/hooks/x.sh": "docker run --privileged x\n",
+            "node_modules/p/y.sh": "docker run --privileged x\n",
+        },
+    )
     assert _names(tmp_path) == ([], [])
 
 
@@ -152,7 +158,10 @@ def test_broken_files_are_problems_and_the_rest_is_scanned(tmp_path: Path) -> No
     )
     names, problems = _names(tmp_path)
     assert names == ["ok.sh:docker-run@L1"]
-    assert [(p.path, p.line, p.column) for p in problems] == [(".github/workflows/bad.yml", 3, 1), ("bad.sh", 0, 0)]
+    assert [(p.path, p.line, p.column) for p in problems] == [
+        (".github/workflows/bad.yml", 3, 1),
+        ("bad.sh", 0, 0),
+    ]
     assert problems[1].message == "not UTF-8 text (byte 24)"
     assert problems[0].message.startswith("invalid YAML: ")
 

@@ -45,5 +45,10 @@ def test_same_line(tmp_path: Path) -> None:
     "(proposed in docs/scripts.md, Open points); remove this marker when it lands",
 )
 def test_line_above_a_multiline_command(tmp_path: Path) -> None:
-    script = "# leastcap: ignore[host-namespace] the exporter reads every PID, SEC-99\ndocker run \\\n  --pid=host b\n"
-    assert finding_lines(_scan(tmp_path, script)) == ["s.sh:3:3 host-namespace high [docker-run@L2] suppressed"]
+    script = (
+        "# leastcap: ignore[host-namespace] the exporter reads every PID, SEC-99\n"
+        "docker run \\\n"
+        "  --pid=host b\n"
+    )
+    expected = ["s.sh:3:3 host-namespace high [docker-run@L2] suppressed"]
+    assert finding_lines(_scan(tmp_path, script)) == expected
