@@ -126,3 +126,24 @@ def _env() -> dict[str, str]:
     import os
 
     return dict(os.environ)
+
+
+def test_config_exception_suppresses_a_container_finding(
+    container: Callable[..., str], uid: str, tmp_path: Path
+) -> None:
+    name = container("run", "--pid", "host", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+                     suffix="s")
+    config = tmp_path / ".leastcap.yml"
+    config.write_text(
+        "exceptions:\n"
+        "  - rule: host-namespace\n"
+        f"    service: lc-audit-{uid}-s\n"
+        "    justification: the node exporter reads host process statistics\n"
+        "    approved_by: security team\n"
+        "    expires: 2099-01-01\n"
+    )
+    code, report = run_audit("-H", LOCAL, "--config", str(config))
+    ours = [f for f in report["findings"] if f["location"]["path"] == f"local/{name}"]
+    assert [(f["rule"], f["suppressed"]["by"], f["suppressed"]["justification"]) for f in ours] == [
+        ("host-namespace", "exception", "the node exporter reads host process statistics"),
+    ]

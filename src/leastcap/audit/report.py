@@ -7,6 +7,7 @@ SARIF describes it) even while the registry does not list it.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 from leastcap.audit.drift import DriftRule
@@ -63,14 +64,9 @@ def build_report(
 
 
 def _suppress(findings: list[Finding], config: Config) -> list[Finding]:
-    """The scan's suppression pass (config exceptions by project/service glob); containers have no
-    source text, so inline ``# leastcap: ignore`` comments cannot apply."""
-    try:
-        from leastcap import suppress
-    except ImportError:  # the suppression module has not landed yet
-        return findings
-    apply = getattr(suppress, "apply_exceptions", None)
-    if apply is None:
-        return findings
-    out: list[Finding] = apply(findings, config)
-    return out
+    """The scan's suppression pass: config exceptions match by rule and project/service glob (a
+    container without Compose labels has project "" and its container name as service). Containers
+    have no source text, so inline ``# leastcap: ignore`` comments do not apply to them."""
+    from leastcap import suppress
+
+    return suppress.apply(findings, config, lambda path: None, dt.date.today())
