@@ -142,7 +142,7 @@ def test_config_exception_suppresses_a_container_finding(
         "    approved_by: security team\n"
         "    expires: 2099-01-01\n"
     )
-    code, report = run_audit("-H", LOCAL, "--config", str(config))
+    _code, report = run_audit("-H", LOCAL, "--config", str(config))
     ours = [f for f in report["findings"] if f["location"]["path"] == f"local/{name}"]
     assert [(f["rule"], f["suppressed"]["by"], f["suppressed"]["justification"]) for f in ours] == [
         ("host-namespace", "exception", "the node exporter reads host process statistics"),

@@ -1,0 +1,105 @@
+"""Pure parts of audit: host targets, recorded inspect JSON from a real run, drift comparison."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from leastcap.audit.drift import DriftRule, diff_services
+from leastcap.audit.engine import EngineFacts, engine_facts
+from leastcap.audit.mapping import map_container
+from leastcap.audit.targets import TargetError, parse_host, resolve_targets
+from leastcap.model import Located, Location, Mount, Project, Service, Severity, SourceKind
+from leastcap.rules.registry import check_project
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize(("url", "label"), [
+    ("unix:///var/run/docker.sock", "local"),
+    ("unix://", "local"),
+    ("unix:///run/user/1000/docker.sock", "/run/user/1000/docker.sock"),
+    ("tcp://db1:2376", "db1:2376"),
+    ("ssh://ops@db1", "ops@db1"),
+])
+def test_host_labels(url: str, label: str) -> None:
+    assert parse_host(url).label == label
+
+
+def test_bad_hosts_are_usage_errors() -> None:
+    with pytest.raises(TargetError, match="unsupported docker host 'ftp://x'"):
+        parse_host("ftp://x")
+    with pytest.raises(TargetError, match="names no host"):
+        parse_host("tcp://")
+
+
+def test_target_precedence(tmp_path: Path) -> None:
+    env = {"HOME": str(tmp_path), "DOCKER_HOST": "tcp://a:2375"}
+    assert [t.url for t in resolve_targets([], [], env)] == ["tcp://a:2375"]
+    assert [t.url for t in resolve_targets(["ssh://b", "ssh://b", "tcp://a:2375"], [], env)] == [
+        "ssh://b", "tcp://a:2375"]
+    # No DOCKER_HOST, no context: the local socket.
+    assert [t.label for t in resolve_targets([], [], {"HOME": str(tmp_path)})] == ["local"]
+    tls = resolve_targets([], [], {**env, "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": "/certs"})[0].tls
+    assert tls is not None and (tls.ca_cert, tls.verify) == ("/certs/ca.pem", True)
+
+
+def test_engine_facts_from_docker_info() -> None:
+    v1 = engine_facts({"CgroupVersion": "1", "SecurityOptions": ["name=seccomp,profile=default"]})
+    v2 = engine_facts({"CgroupVersion": "2", "SecurityOptions": ["name=seccomp", "name=cgroupns"]})
+    assert (v1.cgroupns_default, v2.cgroupns_default) == ("host", "private")
+
+
+def test_recorded_privileged_container() -> None:
+    # `docker create --privileged --pid host --cap-add ALL -v /:/host:rshared
+    #  --security-opt apparmor=unconfined` inspected on docker 20.10 (cgroup v1).
+    inspect = json.loads((DATA / "privileged-pid-host.inspect.json").read_text())
+    c = map_container(inspect, "db1", EngineFacts())
+    svc = c.service
+    assert svc.privileged is not None and svc.privileged.origin == Location(
+        "db1/recorded-priv", 0, 0, "HostConfig.Privileged")
+    # The daemon appended label=disable (privileged / pid host); the user's option stays.
+    assert [o.value for o in svc.security_opt] == ["apparmor=unconfined"]
+    assert [m.value for m in svc.volumes] == [Mount("bind", "/host", "/", propagation="rshared")]
+    found = sorted((f.rule, f.severity.label, f.location.note) for f in check_project(
+        Project("", (), "", (svc,), SourceKind.CONTAINER)))
+    assert found == [
+        ("cap-add-all", "critical", "HostConfig.CapAdd[0]"),
+        ("host-namespace", "high", "HostConfig.PidMode"),
+        ("no-new-privileges", "low", "container"),
+        ("privileged", "critical", "HostConfig.Privileged"),
+        ("sensitive-mount", "critical", "HostConfig.Binds[0]"),
+        ("unconfined-profile", "high", "HostConfig.SecurityOpt[0]"),
+    ]
+    # On a daemon whose default cgroupns is private (cgroup v2), CgroupnsMode host is explicit.
+    v2 = map_container(inspect, "db1", EngineFacts(cgroup_version="2", cgroupns_default="private"))
+    assert v2.service.cgroup is not None and v2.service.cgroup.value == "host"
+
+
+def _svc(**fields: object) -> Service:
+    return Service(name="s", project="p", source=SourceKind.FILE, key=Location("f.yml", 2, 3), **fields)  # type: ignore[arg-type]
+
+
+def test_drift_compares_meaning_not_spelling() -> None:
+    loc = Location("x", 1, 1)
+    file_side = _svc(cap_add=(Located("net_admin", loc),),
+                     security_opt=(Located("seccomp:unconfined", loc),))
+    running = _svc(cap_add=(Located("CAP_NET_ADMIN", loc),),
+                   security_opt=(Located("seccomp=unconfined", loc),))
+    assert diff_services(running, file_side) == []
+    loosened = _svc(security_opt=(Located("no-new-privileges:true", loc),))
+    diffs = diff_services(_svc(), loosened)
+    assert [(d.setting, d.more_privilege_on_container) for d in diffs] == [("security_opt", True)]
+    assert diffs[0].what == "security_opt no-new-privileges: the container has nothing, the file says " \
+                            "no-new-privileges=true"
+
+
+def test_drift_rule_metadata() -> None:
+    rule = DriftRule()
+    assert (rule.slug, rule.severity) == ("drift", Severity.HIGH)
+    doc = DriftRule.__doc__ or ""
+    for section in ("## What it does", "## Why is this bad", "## Example", "## Fix"):
+        assert section in doc
+    assert list(rule.check(_svc(), Project("p", (), "", ()))) == []
