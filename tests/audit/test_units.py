@@ -70,7 +70,8 @@ def test_recorded_privileged_container() -> None:
         ("host-namespace", "high", "HostConfig.PidMode"),
         ("no-new-privileges", "low", "container"),
         ("privileged", "critical", "HostConfig.Privileged"),
-        ("sensitive-mount", "critical", "HostConfig.Binds[0]"),
+        ("sensitive-mount", "critical", "HostConfig.Binds[0]"),  # writable /
+        ("sensitive-mount", "high", "HostConfig.Binds[0]"),  # rshared propagation
         ("unconfined-profile", "high", "HostConfig.SecurityOpt[0]"),
     ]
     # On a daemon whose default cgroupns is private (cgroup v2), CgroupnsMode host is explicit.
