@@ -80,4 +80,4 @@ class DiskTree:
             rel = os.path.relpath(path, self.cwd)
         except ValueError:
             return path
-        return path if rel.startswith("../../..") else rel
+        return path if rel == ".." or rel.startswith("../") else rel

@@ -51,9 +51,7 @@ class LoadResult:
     warnings: tuple[Problem, ...] = ()
 
 
-def load_project(
-    options: LoadOptions, tree: Tree | None = None, cache: dict[bytes, Any] | None = None
-) -> LoadResult:
+def load_project(options: LoadOptions, tree: Tree | None = None, cache: dict[bytes, Any] | None = None) -> LoadResult:
     """Load one project. ``cache`` (content digest -> parsed documents) lets a caller that loads
     many versions of the same files (``leastcap history``) parse each distinct file content once."""
     from leastcap.loader.project import load

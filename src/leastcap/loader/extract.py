@@ -1,0 +1,270 @@
+"""Canonical nodes -> the frozen privilege model (``Project``/``Service``).
+
+This is also where the privilege fields are type-checked as compose's schema would: a value that
+cannot be understood (``privileged: 1``, ``user: 0`` unquoted, ``use_api_socket: "true"``) makes
+the file an error, because guessing what it grants would be worse than saying so.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, TypeVar
+
+from leastcap.loader.api import LoadError
+from leastcap.loader.nodes import Mapping, Node, Scalar, Sequence, kind, scalar_text
+from leastcap.model import Device, Hook, Located, Location, Mount, Project, Service, SourceKind
+
+if TYPE_CHECKING:
+    from leastcap.loader.project import Inputs, LoadContext
+
+T = TypeVar("T")
+_CDI = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9.-]*/[a-zA-Z0-9][a-zA-Z0-9._-]*=[a-zA-Z0-9_.:-]+$")
+
+
+def _fail(node: Node, message: str) -> LoadError:
+    loc = node.where
+    return LoadError(message, loc.path, loc.line, loc.column)
+
+
+def _located(node: Node, value: T, origin: Location | None = None) -> Located[T]:
+    return Located(value, origin or node.where, node.via, node.variables)
+
+
+def _bool(node: Node | None, where: str) -> Located[bool] | None:
+    if node is None or (isinstance(node, Scalar) and node.value is None):
+        return None
+    if not isinstance(node, Scalar) or not isinstance(node.value, bool):
+        raise _fail(node, f"{where} must be a boolean")
+    return _located(node, node.value)
+
+
+def _string(node: Node | None, where: str) -> Located[str] | None:
+    if node is None or (isinstance(node, Scalar) and node.value is None):
+        return None
+    if not isinstance(node, Scalar) or not isinstance(node.value, str):
+        raise _fail(node, f"{where} must be a string")
+    return _located(node, node.value)
+
+
+def _strings(node: Node | None, where: str, numbers: bool = False) -> tuple[Located[str], ...]:
+    if node is None or (isinstance(node, Scalar) and node.value is None):
+        return ()
+    if not isinstance(node, Sequence):
+        raise _fail(node, f"{where} must be a list")
+    out: list[Located[str]] = []
+    for item in node.items:
+        ok = isinstance(item, Scalar) and (
+            isinstance(item.value, str)
+            or (numbers and isinstance(item.value, int) and not isinstance(item.value, bool))
+        )
+        if not ok:
+            raise _fail(item, f"{where} items must be strings")
+        assert isinstance(item, Scalar)
+        out.append(_located(item, str(item.value), item.loc))
+    return tuple(out)
+
+
+def _device(item: Node, where: str) -> Located[Device]:
+    if not isinstance(item, Mapping):
+        raise _fail(item, f"{where} items must be strings or mappings")
+    source = scalar_text(item.items.get("source"))
+    target = scalar_text(item.items.get("target"))
+    if not source:
+        raise _fail(item, f"{where}: a device needs a source")
+    if not target:
+        raise _fail(item, f"{where}: a device is missing a mount target")
+    permissions = scalar_text(item.items.get("permissions")) or "rwm"
+    cdi = source == target and bool(_CDI.match(source))
+    return _located(item, Device(source, target, permissions, cdi), item.loc)
+
+
+def _mount(item: Node, where: str, top_volumes: Mapping | None) -> Located[Mount]:
+    if not isinstance(item, Mapping):
+        raise _fail(item, f"{where} items must be strings or mappings")
+    mount_type = scalar_text(item.items.get("type")) or ""
+    source = scalar_text(item.items.get("source")) or ""
+    target = scalar_text(item.items.get("target")) or ""
+    read_only = item.items.get("read_only")
+    if read_only is not None and not (
+        isinstance(read_only, Scalar) and isinstance(read_only.value, (bool, type(None)))
+    ):
+        raise _fail(read_only, f"{where}.read_only must be a boolean")
+    bind = item.items.get("bind")
+    propagation = scalar_text(bind.items.get("propagation")) if isinstance(bind, Mapping) else None
+    host_path = ""
+    if mount_type == "volume" and source and isinstance(top_volumes, Mapping):
+        definition = top_volumes.items.get(source)
+        if isinstance(definition, Mapping):
+            opts = definition.items.get("driver_opts")
+            if isinstance(opts, Mapping):
+                options = (scalar_text(opts.items.get("o")) or "").split(",")
+                device = scalar_text(opts.items.get("device"))
+                if "bind" in options and device:
+                    host_path = device
+    mount = Mount(
+        type=mount_type,
+        target=target,
+        source=source,
+        read_only=bool(isinstance(read_only, Scalar) and read_only.value),
+        propagation=propagation or "",
+        host_path=host_path,
+    )
+    return _located(item, mount, item.loc)
+
+
+def _command(node: Node | None) -> tuple[str, ...]:
+    if isinstance(node, Sequence):
+        return tuple(scalar_text(i) or "" for i in node.items)
+    text = scalar_text(node)
+    return (text,) if text else ()
+
+
+def _ports(node: Node | None) -> tuple[Located[str], ...]:
+    if not isinstance(node, Sequence):
+        return ()
+    out: list[Located[str]] = []
+    for item in node.items:
+        if isinstance(item, Mapping):
+            target = scalar_text(item.items.get("target")) or ""
+            published = scalar_text(item.items.get("published")) or ""
+            protocol = scalar_text(item.items.get("protocol")) or ""
+            text = f"{published}:{target}" if published else target
+            text += f"/{protocol}" if protocol else ""
+        else:
+            text = scalar_text(item) or ""
+        out.append(_located(item, text, item.loc))
+    return tuple(out)
+
+
+def _hooks(service: Mapping, name: str) -> tuple[Hook, ...]:
+    hooks: list[Hook] = []
+    for kind_name in ("post_start", "pre_stop", "pre_start"):
+        node = service.items.get(kind_name)
+        if not isinstance(node, Sequence):
+            continue
+        for index, item in enumerate(node.items):
+            if not isinstance(item, Mapping):
+                continue
+            where = f"services.{name}.{kind_name}[{index}]"
+            hooks.append(
+                Hook(
+                    kind_name,
+                    _bool(item.items.get("privileged"), f"{where}.privileged"),
+                    _string(item.items.get("user"), f"{where}.user"),
+                )
+            )
+    return tuple(hooks)
+
+
+def _files_of(node: Node) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        seen.setdefault(current.loc.path, None)
+        for via in current.via:
+            seen.setdefault(via.path, None)
+        if isinstance(current, Mapping):
+            stack.extend(current.items.values())
+        elif isinstance(current, Sequence):
+            stack.extend(current.items)
+    return tuple(sorted(seen))
+
+
+def build_service(name: str, node: Mapping, project: str, profiles_active: tuple[str, ...], top: Mapping) -> Service:
+    items = node.items
+    w = f"services.{name}"
+    profiles = (
+        tuple(scalar_text(p) or "" for p in items["profiles"].items)
+        if isinstance(items.get("profiles"), Sequence)
+        else ()
+    )
+    enabled = not profiles or "*" in profiles_active or any(p in profiles_active for p in profiles)
+    build = items.get("build")
+    build_privileged = None
+    entitlements: tuple[Located[str], ...] = ()
+    if isinstance(build, Mapping):
+        build_privileged = _bool(build.items.get("privileged"), f"{w}.build.privileged")
+        entitlements = _strings(build.items.get("entitlements"), f"{w}.build.entitlements")
+    top_volumes = top.items.get("volumes")
+    volumes_node = items.get("volumes")
+    volumes: tuple[Located[Mount], ...] = ()
+    if isinstance(volumes_node, Sequence):
+        volumes = tuple(
+            _mount(v, f"{w}.volumes", top_volumes if isinstance(top_volumes, Mapping) else None)
+            for v in volumes_node.items
+        )
+    elif volumes_node is not None and kind(volumes_node) != "null":
+        raise _fail(volumes_node, f"{w}.volumes must be a list")
+    devices_node = items.get("devices")
+    devices: tuple[Located[Device], ...] = ()
+    if isinstance(devices_node, Sequence):
+        devices = tuple(_device(d, f"{w}.devices") for d in devices_node.items)
+    elif devices_node is not None and kind(devices_node) != "null":
+        raise _fail(devices_node, f"{w}.devices must be a list")
+    healthcheck = items.get("healthcheck")
+    return Service(
+        name=name,
+        project=project,
+        source=SourceKind.FILE,
+        key=node.key_loc or node.loc,
+        image=_string(items.get("image"), f"{w}.image")
+        if isinstance(items.get("image"), Scalar) and isinstance(items["image"].value, str)
+        else None,  # type: ignore[union-attr]
+        profiles=profiles,
+        enabled=enabled,
+        privileged=_bool(items.get("privileged"), f"{w}.privileged"),
+        cap_add=_strings(items.get("cap_add"), f"{w}.cap_add"),
+        cap_drop=_strings(items.get("cap_drop"), f"{w}.cap_drop"),
+        security_opt=_strings(items.get("security_opt"), f"{w}.security_opt"),
+        devices=devices,
+        device_cgroup_rules=_strings(items.get("device_cgroup_rules"), f"{w}.device_cgroup_rules"),
+        volumes=volumes,
+        volumes_from=_strings(items.get("volumes_from"), f"{w}.volumes_from"),
+        pid=_string(items.get("pid"), f"{w}.pid"),
+        ipc=_string(items.get("ipc"), f"{w}.ipc"),
+        network_mode=_string(items.get("network_mode"), f"{w}.network_mode"),
+        userns_mode=_string(items.get("userns_mode"), f"{w}.userns_mode"),
+        uts=_string(items.get("uts"), f"{w}.uts"),
+        cgroup=_string(items.get("cgroup"), f"{w}.cgroup"),
+        cgroup_parent=_string(items.get("cgroup_parent"), f"{w}.cgroup_parent"),
+        user=_string(items.get("user"), f"{w}.user"),
+        group_add=_strings(items.get("group_add"), f"{w}.group_add", numbers=True),
+        read_only=_bool(items.get("read_only"), f"{w}.read_only"),
+        sysctls=_strings(items.get("sysctls"), f"{w}.sysctls"),
+        use_api_socket=_bool(items.get("use_api_socket"), f"{w}.use_api_socket"),
+        build_privileged=build_privileged,
+        build_entitlements=entitlements,
+        hooks=_hooks(node, name),
+        runtime=_string(items.get("runtime"), f"{w}.runtime"),
+        ports=_ports(items.get("ports")),
+        entrypoint=_command(items.get("entrypoint")),
+        command=_command(items.get("command")),
+        healthcheck=_command(healthcheck.items.get("test")) if isinstance(healthcheck, Mapping) else (),
+        files=_files_of(node),
+    )
+
+
+def build_project(model: Mapping, name: str, inputs: Inputs, ctx: LoadContext) -> Project:
+    services_node = model.items.get("services")
+    services: list[Service] = []
+    if isinstance(services_node, Mapping):
+        for service_name in sorted(services_node.items):
+            node = services_node.items[service_name]
+            if not isinstance(node, Mapping):
+                if kind(node) == "null":
+                    node = Mapping(node.loc)
+                    node.key_loc = services_node.items[service_name].key_loc
+                else:
+                    raise _fail(node, f"services.{service_name} must be a mapping")
+            services.append(build_service(service_name, node, name, inputs.profiles, model))
+    elif services_node is not None and kind(services_node) != "null":
+        raise _fail(services_node, "services must be a mapping")
+    return Project(
+        name=name,
+        files=tuple(ctx.tree.display(f) for f in inputs.files),
+        working_dir=inputs.project_dir,
+        services=tuple(services),
+        active_profiles=inputs.profiles,
+        warnings=tuple(ctx.warnings),
+    )

@@ -1,0 +1,557 @@
+"""The load pipeline: environment, files, documents, include, reset, extends, merge.
+
+It follows compose-go's ``loadYamlModel`` document by document (compose-semantics.md §2):
+parse -> interpolate and cast -> canonicalise -> include -> apply !reset/!override to what is
+already merged -> extends -> merge -> de-duplicate. Then relative paths are resolved and the
+privilege model is extracted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from leastcap.loader.api import LoadError, LoadOptions, LoadResult
+from leastcap.loader.canonical import CanonicalError, canonical_document, canonical_service
+from leastcap.loader.dotenv import DotenvError, parse_dotenv
+from leastcap.loader.interpolate import InterpolationResult, interpolate_document
+from leastcap.loader.merge import MergeError, merge_model, merge_nodes, merge_service
+from leastcap.loader.nodes import Mapping, Node, Scalar, Sequence, scalar_text
+from leastcap.loader.yamlload import Document, YamlError, parse_documents
+from leastcap.model import Location, Problem
+from leastcap.tree import Tree, TreeError
+
+DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
+DEFAULT_OVERRIDES = (
+    "compose.override.yml",
+    "compose.override.yaml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
+)
+_RESOURCE_SECTIONS = ("services", "volumes", "networks", "secrets", "configs", "models")
+MAX_INCLUDE_DEPTH = 32
+
+
+@dataclass
+class LoadContext:
+    tree: Tree
+    cache: dict[bytes, Any] | None
+    warnings: list[Problem] = field(default_factory=list)
+    files_read: list[str] = field(default_factory=list)
+    legacy_bools: list[tuple[str, Location]] = field(default_factory=list)
+
+    def warn(self, message: str, loc: Location | None = None, path: str = "") -> None:
+        problem = Problem(loc.path if loc else path, message, loc.line if loc else 0, loc.column if loc else 0)
+        if problem not in self.warnings:
+            self.warnings.append(problem)
+
+    def read_documents(self, path: str) -> list[Document]:
+        display = self.tree.display(path)
+        try:
+            data = self.tree.read_bytes(path)
+        except TreeError as exc:
+            raise LoadError(str(exc), display) from None
+        if path not in self.files_read:
+            self.files_read.append(path)
+        if b"\0" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise LoadError("binary file (NUL bytes), not YAML", display)
+        key = hashlib.blake2b(data, digest_size=20).digest() + display.encode()
+        if self.cache is not None and key in self.cache:
+            cached: list[Document] = self.cache[key]
+            return [_clone_document(doc) for doc in cached]
+        try:
+            docs = parse_documents(data, display)
+        except YamlError as exc:
+            raise LoadError(exc.message, display, exc.line, exc.column) from None
+        if self.cache is not None:
+            self.cache[key] = docs
+            return [_clone_document(doc) for doc in docs]
+        return docs
+
+
+def _clone_document(doc: Document) -> Document:
+    return Document(doc.root.clone() if doc.root is not None else None, list(doc.reset_paths), list(doc.override_paths))
+
+
+# --------------------------------------------------------------------------- environment and files
+
+
+@dataclass(frozen=True)
+class Inputs:
+    env: dict[str, str]
+    files: tuple[str, ...]
+    project_dir: str
+    profiles: tuple[str, ...]
+    env_files: tuple[str, ...]
+
+
+def _abs(base: str, path: str, home: str | None = None) -> str:
+    if path.startswith("~") and home:
+        path = home + path[1:]
+    return posixpath.normpath(posixpath.join(base, path))
+
+
+def _read_env_file(ctx: LoadContext, path: str, outer: dict[str, str]) -> dict[str, str]:
+    display = ctx.tree.display(path)
+    try:
+        text = ctx.tree.read_bytes(path).decode("utf-8", errors="replace")
+    except TreeError as exc:
+        raise LoadError(f"couldn't read env file: {exc}", display) from None
+    if path not in ctx.files_read:
+        ctx.files_read.append(path)
+    try:
+        return parse_dotenv(text, outer.get)
+    except DotenvError as exc:
+        raise LoadError(f"failed to read {display}: {exc}", display) from None
+
+
+def _merge_env(env: dict[str, str], values: dict[str, str]) -> None:
+    for key, value in values.items():
+        env.setdefault(key, value)
+
+
+def _is_true(value: str | None) -> bool:
+    return (value or "").lower() in ("1", "true", "t", "yes")
+
+
+def find_default_files(tree: Tree, start: str) -> list[str]:
+    """WithDefaultConfigPath: the first main file and first override file, walking up."""
+    directory = start
+    while True:
+        names = [n for n in DEFAULT_FILES if tree.is_file(posixpath.join(directory, n))]
+        if names:
+            files = [posixpath.join(directory, names[0])]
+            overrides = [n for n in DEFAULT_OVERRIDES if tree.is_file(posixpath.join(directory, n))]
+            if overrides:
+                files.append(posixpath.join(directory, overrides[0]))
+            return files
+        parent = posixpath.dirname(directory)
+        if parent == directory:
+            return []
+        directory = parent
+
+
+def resolve_inputs(options: LoadOptions, ctx: LoadContext) -> Inputs:
+    tree = ctx.tree
+    cwd = options.working_dir
+    environ = dict(options.environ)
+    environ.setdefault("PWD", cwd)  # docker compose sets PWD when the shell did not
+    home = environ.get("HOME")
+    start = _abs(cwd, options.project_directory, home) if options.project_directory else cwd
+    env_files = [_abs(cwd, f, home) for f in options.env_files]
+    if not env_files and environ.get("COMPOSE_ENV_FILES"):
+        env_files = [_abs(cwd, f.strip(), home) for f in environ["COMPOSE_ENV_FILES"].split(",") if f.strip()]
+    explicit_env = bool(env_files)
+    if not env_files and not _is_true(environ.get("COMPOSE_DISABLE_ENV_FILE")):
+        default = posixpath.join(start, ".env")
+        if tree.is_file(default):
+            env_files = [default]
+    dotenv: dict[str, str] = {}
+    for path in env_files:
+        lookup = {**dotenv, **environ}
+        dotenv.update(_read_env_file(ctx, path, lookup))
+    env = dict(environ)
+    _merge_env(env, dotenv)
+
+    files = list(options.files)
+    if not files and env.get("COMPOSE_FILE"):
+        separator = env.get("COMPOSE_PATH_SEPARATOR") or os.pathsep
+        for entry in env["COMPOSE_FILE"].split(separator):
+            if not entry:
+                continue
+            path = _abs(cwd, entry, home)
+            if not tree.is_file(path):
+                raise LoadError(f"COMPOSE_FILE entry not found: {entry}", tree.display(path))
+            files.append(path)
+    if not files:
+        files = find_default_files(tree, start)
+    if not files:
+        raise LoadError("no configuration file provided: not found", tree.display(start))
+    project_dir = start if options.project_directory else posixpath.dirname(files[0])
+    if not explicit_env and project_dir != start and not _is_true(environ.get("COMPOSE_DISABLE_ENV_FILE")):
+        later = posixpath.join(project_dir, ".env")
+        if tree.is_file(later) and later not in env_files:
+            _merge_env(env, _read_env_file(ctx, later, env))
+            env_files.append(later)
+    profiles = tuple(options.profiles)
+    if not profiles and env.get("COMPOSE_PROFILES"):
+        profiles = tuple(p.strip() for p in env["COMPOSE_PROFILES"].split(",") if p.strip())
+    return Inputs(env, tuple(files), project_dir, profiles, tuple(env_files))
+
+
+# --------------------------------------------------------------------------- the model
+
+
+def _lookup(env: dict[str, str]) -> Any:
+    return env.get
+
+
+def _delete_path(root: Mapping, path: tuple[str, ...]) -> None:
+    node: Node | None = root
+    for part in path[:-1]:
+        if not isinstance(node, Mapping):
+            return
+        node = node.items.get(part)
+    if isinstance(node, Mapping) and path:
+        node.items.pop(path[-1], None)
+
+
+def add_via(node: Node, loc: Location) -> None:
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        current.via = (*current.via, loc)
+        if isinstance(current, Mapping):
+            stack.extend(current.items.values())
+        elif isinstance(current, Sequence):
+            stack.extend(current.items)
+
+
+class ModelLoader:
+    """Loads one model (the project, or an included one) from its files."""
+
+    def __init__(self, ctx: LoadContext, env: dict[str, str], working_dir: str, chain: tuple[str, ...]) -> None:
+        self.ctx = ctx
+        self.env = env
+        self.working_dir = working_dir
+        self.chain = chain
+
+    def load(self, files: tuple[str, ...]) -> Mapping:
+        accumulated: Mapping | None = None
+        for path in files:
+            docs = self.ctx.read_documents(path)
+            display = self.ctx.tree.display(path)
+            if not any(d.root is not None for d in docs):
+                raise LoadError("empty compose file", display)
+            for doc in docs:
+                if doc.root is None:
+                    continue
+                if not isinstance(doc.root, Mapping):
+                    raise LoadError(
+                        "top-level object must be a mapping", display, doc.root.loc.line, doc.root.loc.column
+                    )
+                root = doc.root
+                self._interpolate(root)
+                try:
+                    canonical_document(root)
+                except CanonicalError as exc:
+                    raise LoadError(str(exc), exc.loc.path, exc.loc.line, exc.loc.column) from None
+                self._include(root, doc, path)
+                if accumulated is not None:
+                    for reset in (*doc.reset_paths, *doc.override_paths):
+                        _delete_path(accumulated, reset)
+                self._extends(root, doc, path)
+                if accumulated is None:
+                    accumulated = Mapping(root.loc)
+                try:
+                    merge_model(accumulated, root)
+                except MergeError as exc:
+                    raise LoadError(str(exc), display) from None
+        assert accumulated is not None
+        resolve_relative_paths(accumulated, self.working_dir, self.env.get("HOME"))
+        return accumulated
+
+    def _interpolate(self, root: Mapping) -> None:
+        result = InterpolationResult()
+        interpolate_document(root, self.env.get, result)
+        for issue in result.issues:
+            if issue.fatal:
+                raise LoadError(issue.message, issue.loc.path, issue.loc.line, issue.loc.column)
+            self.ctx.warn(f"compose would refuse this: {issue.message}", issue.loc)
+        self.ctx.legacy_bools.extend(result.legacy_bools)
+
+    # ---------------------------------------------------------------- include
+
+    def _include(self, root: Mapping, doc: Document, path: str) -> None:
+        include = root.items.pop("include", None)
+        if include is None:
+            return
+        entries = include.items if isinstance(include, Sequence) else [include]
+        for entry in entries:
+            self._include_one(root, doc, entry)
+
+    def _include_one(self, root: Mapping, doc: Document, entry: Node) -> None:
+        home = self.env.get("HOME")
+        paths: list[str] = []
+        project_directory: str | None = None
+        env_files: list[str] | None = None
+        if isinstance(entry, Scalar):
+            paths = [scalar_text(entry) or ""]
+        elif isinstance(entry, Mapping):
+            raw = entry.items.get("path")
+            paths = [scalar_text(p) or "" for p in raw.items] if isinstance(raw, Sequence) else [scalar_text(raw) or ""]
+            project_directory = scalar_text(entry.items.get("project_directory"))
+            env_node = entry.items.get("env_file")
+            if isinstance(env_node, Sequence):
+                env_files = [scalar_text(e) or "" for e in env_node.items]
+            elif env_node is not None:
+                env_files = [scalar_text(env_node) or ""]
+        if not paths or not all(paths):
+            raise LoadError("include: an entry needs a path", entry.loc.path, entry.loc.line, entry.loc.column)
+        absolute = tuple(_abs(self.working_dir, p, home) for p in paths)
+        for p in absolute:
+            if p in self.chain:
+                raise LoadError(
+                    f"include cycle detected: {self.ctx.tree.display(p)}",
+                    entry.loc.path,
+                    entry.loc.line,
+                    entry.loc.column,
+                )
+            if not self.ctx.tree.is_file(p):
+                raise LoadError(
+                    f"include: file not found: {self.ctx.tree.display(p)}",
+                    entry.loc.path,
+                    entry.loc.line,
+                    entry.loc.column,
+                )
+        if len(self.chain) > MAX_INCLUDE_DEPTH:
+            raise LoadError("include nesting too deep", entry.loc.path, entry.loc.line, entry.loc.column)
+        proj_dir = (
+            _abs(self.working_dir, project_directory, home) if project_directory else posixpath.dirname(absolute[0])
+        )
+        env = dict(self.env)
+        if env_files is None:
+            default = posixpath.join(proj_dir, ".env")
+            env_files = [default] if self.ctx.tree.is_file(default) else []
+        else:
+            env_files = [_abs(self.working_dir, f, home) for f in env_files if f != "/dev/null"]
+        for env_file in env_files:
+            # The parent's environment wins over the include's env_file.
+            _merge_env(env, _read_env_file(self.ctx, env_file, env))
+        loader = ModelLoader(self.ctx, env, proj_dir, (*self.chain, *absolute))
+        model = loader.load(absolute)
+        add_via(model, entry.loc.with_note("include"))
+        for section in _RESOURCE_SECTIONS:
+            imported = model.items.get(section)
+            if not isinstance(imported, Mapping):
+                continue
+            local = root.items.get(section)
+            if not isinstance(local, Mapping):
+                local = Mapping(imported.loc)
+                root.items[section] = local
+            for name, value in imported.items.items():
+                existing = local.items.get(name)
+                if existing is None:
+                    local.items[name] = value
+                    continue
+                for reset in (*doc.reset_paths, *doc.override_paths):
+                    if reset[:2] == (section, name) and len(reset) > 2 and isinstance(value, Mapping):
+                        _delete_path(value, reset[2:])
+                if section == "services" and isinstance(value, Mapping) and isinstance(existing, Mapping):
+                    merged = merge_service(value, existing)
+                    merged.key_loc, merged.loc, merged.via = existing.key_loc, existing.loc, existing.via
+                    local.items[name] = merged
+                else:
+                    merged_node = merge_nodes(value, existing)
+                    if merged_node is not None:
+                        local.items[name] = merged_node
+
+    # ---------------------------------------------------------------- extends
+
+    def _extends(self, root: Mapping, doc: Document, path: str) -> None:
+        services = root.items.get("services")
+        if not isinstance(services, Mapping):
+            return
+        if not any(isinstance(s, Mapping) and "extends" in s.items for s in services.items.values()):
+            return
+        resolver = ExtendsResolver(self, services, doc, self.working_dir, ((path, ""),))
+        for name in list(services.items):
+            resolver.resolve(name, ())
+
+
+class ExtendsResolver:
+    def __init__(
+        self,
+        loader: ModelLoader,
+        services: Mapping,
+        doc: Document | None,
+        working_dir: str,
+        file_chain: tuple[tuple[str, str], ...],
+    ) -> None:
+        self.loader = loader
+        self.services = services
+        self.doc = doc
+        self.working_dir = working_dir
+        self.file_chain = file_chain
+        self.done: set[str] = set()
+
+    def resolve(self, name: str, stack: tuple[str, ...]) -> Mapping:
+        service = self.services.items.get(name)
+        if not isinstance(service, Mapping):
+            raise LoadError(f'service "{name}" not found')
+        if name in self.done or "extends" not in service.items:
+            self.done.add(name)
+            return service
+        if name in stack:
+            loc = service.items["extends"].where
+            chain = " -> ".join((*stack, name))
+            raise LoadError(f"Circular reference: {chain}", loc.path, loc.line, loc.column)
+        extends = service.items["extends"]
+        loc = extends.where
+        base_name: str | None
+        file: str | None = None
+        if isinstance(extends, Mapping):
+            base_name = scalar_text(extends.items.get("service"))
+            file = scalar_text(extends.items.get("file"))
+            if not base_name:
+                raise LoadError(f"extends.{name}.service is required", loc.path, loc.line, loc.column)
+        else:
+            base_name = scalar_text(extends)
+            if not base_name:
+                raise LoadError(f"extends.{name}: invalid value", loc.path, loc.line, loc.column)
+        if file:
+            base = self._from_file(file, base_name, loc)
+        else:
+            if not isinstance(self.services.items.get(base_name), Mapping):
+                raise LoadError(
+                    f'cannot extend service "{name}" in {loc.path}: service "{base_name}" not found',
+                    loc.path,
+                    loc.line,
+                    loc.column,
+                )
+            base = self.resolve(base_name, (*stack, name))
+        base_clone = base.clone()
+        add_via(base_clone, loc.with_note(f"extends: {base_name}"))
+        if self.doc is not None:
+            for reset in (*self.doc.reset_paths, *self.doc.override_paths):
+                if reset[:2] == ("services", name) and len(reset) > 2:
+                    _delete_path(base_clone, reset[2:])
+        service.items.pop("extends")
+        merged = merge_service(base_clone, service)
+        merged.key_loc, merged.loc, merged.via = service.key_loc, service.loc, service.via
+        self.services.items[name] = merged
+        self.done.add(name)
+        return merged
+
+    def _from_file(self, file: str, base_name: str, loc: Location) -> Mapping:
+        ctx = self.loader.ctx
+        path = _abs(self.working_dir, file, self.loader.env.get("HOME"))
+        key = (path, base_name)
+        if key in self.file_chain:
+            raise LoadError(f"Circular reference: extends {file} service {base_name}", loc.path, loc.line, loc.column)
+        if not ctx.tree.is_file(path):
+            raise LoadError(f"extends: file not found: {ctx.tree.display(path)}", loc.path, loc.line, loc.column)
+        docs = ctx.read_documents(path)
+        services: Mapping | None = None
+        for doc in docs:
+            if isinstance(doc.root, Mapping):
+                self.loader._interpolate(doc.root)
+                canonical_document(doc.root)
+                found = doc.root.items.get("services")
+                if isinstance(found, Mapping):
+                    if services is None:
+                        services = found
+                    else:
+                        for n, s in found.items.items():
+                            current = services.items.get(n)
+                            if isinstance(current, Mapping) and isinstance(s, Mapping):
+                                merge_service(current, s)
+                            else:
+                                services.items[n] = s
+        if services is None or not isinstance(services.items.get(base_name), Mapping):
+            raise LoadError(
+                f'cannot extend service "{base_name}": not found in {ctx.tree.display(path)}',
+                loc.path,
+                loc.line,
+                loc.column,
+            )
+        directory = posixpath.dirname(path)
+        resolver = ExtendsResolver(self.loader, services, None, directory, (*self.file_chain, key))
+        base = resolver.resolve(base_name, ())
+        # Relative paths in an extended file are relative to that file.
+        wrapper = Mapping(base.loc)
+        wrapper.items["services"] = Mapping(base.loc)
+        wrapper.items["services"].items[base_name] = base  # type: ignore[union-attr]
+        resolve_relative_paths(wrapper, directory, self.loader.env.get("HOME"))
+        return base
+
+
+def resolve_relative_paths(model: Mapping, working_dir: str, home: str | None) -> None:
+    """paths/resolve.go: bind sources, build contexts, env_file, secrets/configs files, local binds."""
+
+    def fix(node: Node | None) -> None:
+        if isinstance(node, Scalar) and isinstance(node.value, str) and node.value:
+            value = node.value
+            if value.startswith("~"):
+                if home:
+                    node.value = home + value[1:]
+            elif not value.startswith("/") and not re.match(r"^[a-z][a-z0-9+.-]*://", value):
+                node.value = posixpath.normpath(posixpath.join(working_dir, value))
+
+    services = model.items.get("services")
+    if isinstance(services, Mapping):
+        for service in services.items.values():
+            if not isinstance(service, Mapping):
+                continue
+            volumes = service.items.get("volumes")
+            if isinstance(volumes, Sequence):
+                for volume in volumes.items:
+                    if isinstance(volume, Mapping) and scalar_text(volume.items.get("type")) == "bind":
+                        fix(volume.items.get("source"))
+            build = service.items.get("build")
+            if isinstance(build, Mapping):
+                context = scalar_text(build.items.get("context"))
+                if (
+                    context is not None
+                    and not re.match(r"^(https?://|git@|github\.com/)", context)
+                    and "://" not in context
+                ):
+                    fix(build.items.get("context"))
+            env_file = service.items.get("env_file")
+            if isinstance(env_file, Sequence):
+                for item in env_file.items:
+                    fix(item.items.get("path") if isinstance(item, Mapping) else item)
+    for section in ("secrets", "configs"):
+        entries = model.items.get(section)
+        if isinstance(entries, Mapping):
+            for entry in entries.items.values():
+                if isinstance(entry, Mapping):
+                    fix(entry.items.get("file"))
+    volumes = model.items.get("volumes")
+    if isinstance(volumes, Mapping):
+        for volume in volumes.items.values():
+            if isinstance(volume, Mapping):
+                opts = volume.items.get("driver_opts")
+                if isinstance(opts, Mapping) and "bind" in (scalar_text(opts.items.get("o")) or "").split(","):
+                    fix(opts.items.get("device"))
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def normalize_project_name(name: str) -> str:
+    return re.sub(r"^[^a-z0-9]+", "", re.sub(r"[^a-z0-9_-]", "", name.lower()))
+
+
+def load(options: LoadOptions, tree: Tree, cache: dict[bytes, Any] | None = None) -> LoadResult:
+    from leastcap.loader.effective import effective_json
+    from leastcap.loader.extract import build_project
+    from leastcap.loader.validate import validate
+
+    ctx = LoadContext(tree, cache)
+    try:
+        inputs = resolve_inputs(options, ctx)
+        loader = ModelLoader(ctx, inputs.env, inputs.project_dir, inputs.files)
+        model = loader.load(inputs.files)
+        name = options.project_name or inputs.env.get("COMPOSE_PROJECT_NAME") or scalar_text(model.items.get("name"))
+        name = normalize_project_name(name or posixpath.basename(inputs.project_dir)) or "default"
+        validate(model, ctx, inputs)
+        project = build_project(model, name, inputs, ctx)
+        effective = effective_json(model, name)
+    except LoadError as exc:
+        return LoadResult(None, None, (exc.problem(),), tuple(ctx.warnings))
+    except RecursionError:
+        return LoadResult(
+            None,
+            None,
+            (Problem(tree.display(options.working_dir), "input nested too deeply to load"),),
+            tuple(ctx.warnings),
+        )
+    return LoadResult(project, effective, (), tuple(ctx.warnings))
+
+
+__all__ = ["LoadContext", "ModelLoader", "canonical_service", "find_default_files", "load", "resolve_inputs"]

@@ -1,0 +1,329 @@
+"""YAML text -> position-carrying nodes, with go-yaml v4 (YAML 1.2 core) semantics.
+
+PyYAML's C parser produces the events; this module composes them into ``nodes`` itself, which is
+what lets it keep alias-use positions, detect duplicate keys, apply ``<<`` merges exactly like
+go-yaml (explicit keys win, the first merge source wins), record ``!reset``/``!override`` tags at
+every alias site, and resolve plain scalars with YAML 1.2 rules (``yes``/``on`` stay strings;
+only Compose's boolean cast turns them into true on boolean fields).
+
+Hostile input is bounded: alias expansion and nesting depth have hard limits, so an alias bomb is
+an error after at most ``MAX_ALIAS_NODES`` copied nodes instead of eating the machine.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import yaml
+
+from leastcap.loader.nodes import Mapping, Node, Scalar, ScalarValue, Sequence
+from leastcap.model import Location
+
+try:  # the C parser is the fast path; the pure-Python one gives the same events
+    from yaml import CSafeLoader as _EventLoader
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    from yaml import SafeLoader as _EventLoader  # type: ignore[assignment]
+
+MAX_ALIAS_NODES = 100_000  # nodes created by alias expansion, per document (compose: 100 000 visits)
+MAX_DEPTH = 128  # nesting depth; Compose files are about ten deep
+RESET = "!reset"
+OVERRIDE = "!override"
+_YAML_TAG = "tag:yaml.org,2002:"
+
+
+class YamlError(Exception):
+    def __init__(self, message: str, line: int = 0, column: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+
+
+@dataclass
+class Document:
+    root: Node | None
+    # Paths (tuples of keys) tagged !reset / !override in this document, at every alias site.
+    reset_paths: list[tuple[str, ...]] = field(default_factory=list)
+    override_paths: list[tuple[str, ...]] = field(default_factory=list)
+
+
+_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
+_INF = {".inf": math.inf, ".Inf": math.inf, ".INF": math.inf}
+_NAN = {".nan", ".NaN", ".NAN"}
+_NULLS = {"", "~", "null", "Null", "NULL"}
+_TRUE = {"true", "True", "TRUE"}
+_FALSE = {"false", "False", "FALSE"}
+_INT_BASES = {"0x": 16, "0X": 16, "0o": 8, "0O": 8, "0b": 2, "0B": 2}
+
+
+def _go_parse_int(text: str) -> int | None:
+    """strconv.ParseInt(text with '_' removed, 0, 64)."""
+    s = text.replace("_", "")
+    if not s:
+        return None
+    sign = 1
+    if s[0] in "+-":
+        sign = -1 if s[0] == "-" else 1
+        s = s[1:]
+    if not s:
+        return None
+    base = 10
+    if s[:2] in _INT_BASES:
+        base, s = _INT_BASES[s[:2]], s[2:]
+    elif len(s) > 1 and s[0] == "0":
+        base, s = 8, s[1:]
+    if not s or not s.isascii() or not s.isalnum():
+        return None
+    try:
+        value = sign * int(s, base)
+    except ValueError:
+        return None
+    if not -(2**63) <= value < 2**63:
+        return None
+    return value
+
+
+def resolve_plain(text: str) -> ScalarValue:
+    """Implicit typing of a plain scalar, as go-yaml v4 decodes into interface{}."""
+    if text in _NULLS:
+        return None
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    first = text[0]
+    if first in "0123456789+-.":
+        as_int = _go_parse_int(text)
+        if as_int is not None:
+            return as_int
+        if _FLOAT.match(text):
+            return float(text)
+        bare = text.lstrip("+-")
+        if bare in _INF:
+            return -math.inf if text.startswith("-") else math.inf
+        if text in _NAN:
+            return math.nan
+    return text
+
+
+def _scalar_value(event: yaml.ScalarEvent) -> ScalarValue:
+    tag = event.tag
+    if tag is None or tag == "!":
+        if event.implicit[0] and not event.style:
+            return resolve_plain(event.value)
+        return str(event.value)
+    if tag.startswith(_YAML_TAG):
+        kind = tag[len(_YAML_TAG) :]
+        if kind == "null":
+            return None
+        if kind == "bool":
+            resolved = resolve_plain(event.value)
+            return resolved if isinstance(resolved, bool) else str(event.value)
+        if kind in ("int", "float"):
+            resolved = resolve_plain(event.value)
+            return resolved if isinstance(resolved, (int, float)) else str(event.value)
+        return str(event.value)
+    # Custom tags (including !override) leave the scalar a string; !reset drops it later.
+    return str(event.value)
+
+
+class _Frame:
+    __slots__ = ("anchor", "explicit", "key", "merge_sources", "node")
+
+    def __init__(self, node: Node, anchor: str | None) -> None:
+        self.node = node
+        self.anchor = anchor
+        self.key: Scalar | None = None  # pending mapping key
+        self.explicit: dict[str, int] = {}  # key -> line, for duplicate detection
+        self.merge_sources: list[tuple[Node, Location]] = []
+
+
+def _loc(display: str, mark: yaml.Mark, note: str = "") -> Location:
+    return Location(display, mark.line + 1, mark.column + 1, note)
+
+
+def _tag_of(event: yaml.NodeEvent) -> str:
+    tag = getattr(event, "tag", None)
+    return tag if tag in (RESET, OVERRIDE) else ""
+
+
+def parse_documents(data: bytes | str, display: str) -> list[Document]:
+    """Parse every document of a YAML stream. Raises YamlError with a 1-based position."""
+    documents: list[Document] = []
+    anchors: dict[str, Node] = {}
+    in_progress: set[str] = set()
+    stack: list[_Frame] = []
+    root: Node | None = None
+    alias_budget = MAX_ALIAS_NODES
+    tagged = False
+    sizes: dict[str, int] = {}
+
+    def attach(node: Node, mark: yaml.Mark) -> None:
+        nonlocal root
+        if not stack:
+            root = node
+            return
+        frame = stack[-1]
+        parent = frame.node
+        if isinstance(parent, Sequence):
+            parent.items.append(node)
+            return
+        assert isinstance(parent, Mapping)
+        if frame.key is None:
+            if not isinstance(node, Scalar):
+                raise YamlError("non-string key: a mapping or sequence used as a key", mark.line + 1, mark.column + 1)
+            frame.key = node
+            return
+        key_node, frame.key = frame.key, None
+        key = key_node.value
+        if key == "<<" and key_node.tag != "str":
+            frame.merge_sources.append((node, key_node.loc))
+            return
+        if not isinstance(key, str):
+            raise YamlError(f"non-string key in mapping: {key!r}", key_node.loc.line, key_node.loc.column)
+        if key in frame.explicit:
+            raise YamlError(
+                f'line {key_node.loc.line}: mapping key "{key}" already defined at line {frame.explicit[key]}',
+                key_node.loc.line,
+                key_node.loc.column,
+            )
+        frame.explicit[key] = key_node.loc.line
+        node.key_loc = key_node.loc
+        parent.items[key] = node
+
+    def finish_mapping(frame: _Frame) -> None:
+        mapping = frame.node
+        assert isinstance(mapping, Mapping)
+        for source, merge_loc in frame.merge_sources:
+            sources = list(source.items) if isinstance(source, Sequence) else [source]
+            for src in sources:
+                if not isinstance(src, Mapping):
+                    raise YamlError(
+                        "map merge requires map or sequence of maps as the value",
+                        merge_loc.line,
+                        merge_loc.column,
+                    )
+                for key, value in src.items.items():
+                    # Explicit keys win; among merge sources the first one wins.
+                    if key not in mapping.items:
+                        mapping.items[key] = value
+        # Merged keys end up after explicit ones; order does not matter to Compose.
+
+    parser = _EventLoader(data)
+    try:
+        while True:
+            event = parser.get_event()
+            if event is None:
+                break
+            if isinstance(event, yaml.DocumentStartEvent):
+                anchors.clear()
+                sizes.clear()
+                root = None
+                alias_budget = MAX_ALIAS_NODES
+                tagged = False
+            elif isinstance(event, yaml.DocumentEndEvent):
+                doc = Document(root)
+                if tagged and root is not None:
+                    doc.root = _collect_tags(root, (), doc)
+                documents.append(doc)
+            elif isinstance(event, yaml.ScalarEvent):
+                tag = _tag_of(event)
+                tagged = tagged or bool(tag)
+                node: Node = Scalar(_scalar_value(event), _loc(display, event.start_mark), tag)
+                if event.tag == _YAML_TAG + "str" or (event.style and event.style in "'\""):
+                    node.tag = node.tag or "str"
+                if event.anchor:
+                    anchors[event.anchor] = node
+                    sizes[event.anchor] = 1
+                attach(node, event.start_mark)
+            elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                if len(stack) >= MAX_DEPTH:
+                    raise YamlError(
+                        f"nesting deeper than {MAX_DEPTH} levels",
+                        event.start_mark.line + 1,
+                        event.start_mark.column + 1,
+                    )
+                tag = _tag_of(event)
+                tagged = tagged or bool(tag)
+                loc = _loc(display, event.start_mark)
+                container: Node = Mapping(loc, tag) if isinstance(event, yaml.MappingStartEvent) else Sequence(loc, tag)
+                if event.anchor:
+                    in_progress.add(event.anchor)
+                stack.append(_Frame(container, event.anchor))
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                frame = stack.pop()
+                if isinstance(frame.node, Mapping):
+                    if frame.key is not None:
+                        raise YamlError(
+                            "mapping key without a value",
+                            event.start_mark.line + 1,
+                            event.start_mark.column + 1,
+                        )
+                    finish_mapping(frame)
+                if frame.anchor:
+                    in_progress.discard(frame.anchor)
+                    anchors[frame.anchor] = frame.node
+                    sizes[frame.anchor] = frame.node.count()
+                attach(frame.node, event.start_mark)
+            elif isinstance(event, yaml.AliasEvent):
+                name = event.anchor
+                mark = event.start_mark
+                if name in in_progress:
+                    raise YamlError(
+                        f"alias *{name} refers to its own enclosing node (a cycle)",
+                        mark.line + 1,
+                        mark.column + 1,
+                    )
+                target = anchors.get(name)
+                if target is None:
+                    raise YamlError(f"unknown anchor '{name}' referenced", mark.line + 1, mark.column + 1)
+                alias_budget -= sizes.get(name, 1)
+                if alias_budget < 0:
+                    raise YamlError(
+                        f"aliases expand to more than {MAX_ALIAS_NODES} nodes in one document "
+                        "(a YAML alias bomb?); refusing to expand",
+                        mark.line + 1,
+                        mark.column + 1,
+                    )
+                attach(target.clone((_loc(display, mark, f"alias *{name}"),)), mark)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        context = getattr(exc, "context", None)
+        text = f"{context}: {problem}" if context else str(problem)
+        if mark is not None:
+            raise YamlError(f"YAML syntax error: {text}", mark.line + 1, mark.column + 1) from None
+        raise YamlError(f"YAML error: {text}") from None
+    finally:
+        dispose = getattr(parser, "dispose", None)
+        if dispose is not None:
+            dispose()
+    return documents
+
+
+def _collect_tags(node: Node, path: tuple[str, ...], doc: Document) -> Node | None:
+    """Record !reset/!override paths; drop !reset nodes. Returns the node, or None if reset."""
+    if node.tag == RESET:
+        doc.reset_paths.append(path)
+        return None
+    if node.tag == OVERRIDE:
+        doc.override_paths.append(path)
+    if isinstance(node, Mapping):
+        for key in list(node.items):
+            kept = _collect_tags(node.items[key], (*path, key), doc)
+            if kept is None:
+                del node.items[key]
+    elif isinstance(node, Sequence):
+        kept_items = []
+        for item in node.items:
+            # A reset sequence item only leaves the current document (compose records "[i]"
+            # paths that never match later; see compose-semantics §4).
+            if item.tag == RESET:
+                continue
+            kept_item = _collect_tags(item, (*path, "[]"), doc)
+            if kept_item is not None:
+                kept_items.append(kept_item)
+        node.items = kept_items
+    return node
