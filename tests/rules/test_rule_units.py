@@ -55,7 +55,9 @@ def test_privileged_from_variable_and_profile_and_via() -> None:
     (finding,) = run("privileged", svc)
     assert finding.confidence is Confidence.MEDIUM
     assert finding.related == via
-    assert finding.message.endswith("(depends on ${AGENT_PRIVILEGED}; only with profile debug)")
+    assert finding.message.endswith(
+        "(privileged is true unless ${AGENT_PRIVILEGED} is set to false; only with profile debug)"
+    )
 
 
 def test_container_sources_have_symbolic_locations() -> None:

@@ -21,11 +21,18 @@ def confidence_for(*values: Located[Any] | None) -> Confidence | None:
     return Confidence.MEDIUM if variables_of(*values) else None
 
 
-def context(service: Service, *values: Located[Any] | None) -> str:
-    """The tail of a message: the variables the value depends on, and the gating profiles."""
+def context(service: Service, *values: Located[Any] | None, flag: str = "") -> str:
+    """The tail of a message: the variables the value depends on, and the gating profiles.
+
+    ``flag`` names a boolean setting that is true here: the tail then reads "privileged is true
+    unless ${AGENT_PRIVILEGED} is set to false", which tells the reader what to change.
+    """
     parts: list[str] = []
     names = variables_of(*values)
-    if names:
+    shown = " or ".join("${" + n + "}" for n in names)
+    if names and flag:
+        parts.append(f"{flag} is true unless {shown} is set to false")
+    elif names:
         parts.append("depends on " + ", ".join("${" + n + "}" for n in names))
     if not service.enabled and service.profiles:
         word = "profile" if len(service.profiles) == 1 else "profiles"

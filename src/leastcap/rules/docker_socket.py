@@ -84,7 +84,7 @@ class DockerSocket(Rule):
                 service, project,
                 f"service {service.name!r} sets use_api_socket: true, which mounts the Docker API socket "
                 "and registry credentials: control of the runtime is root on the host"
-                + context(service, service.use_api_socket),
+                + context(service, service.use_api_socket, flag="use_api_socket"),
                 service.use_api_socket.origin, service.use_api_socket.via,
                 confidence=confidence_for(service.use_api_socket),
             )

@@ -57,7 +57,7 @@ class Privileged(Rule):
             yield self.finding(
                 service, project,
                 f"service {service.name!r} runs privileged: {_EFFECT}"
-                + context(service, service.privileged),
+                + context(service, service.privileged, flag="privileged"),
                 service.privileged.origin, service.privileged.via,
                 confidence=confidence_for(service.privileged),
             )
@@ -67,7 +67,7 @@ class Privileged(Rule):
                 service, project,
                 f"service {service.name!r} builds its image privileged (build.privileged): the build's "
                 "RUN steps get all capabilities and host devices"
-                + context(service, service.build_privileged),
+                + context(service, service.build_privileged, flag="build.privileged"),
                 service.build_privileged.origin, service.build_privileged.via,
                 confidence=confidence_for(service.build_privileged),
             )
@@ -77,7 +77,7 @@ class Privileged(Rule):
                 yield self.finding(
                     service, project,
                     f"a {hook.kind} hook of service {service.name!r} runs privileged: {_EFFECT}"
-                    + context(service, hook.privileged),
+                    + context(service, hook.privileged, flag=f"{hook.kind}.privileged"),
                     hook.privileged.origin, hook.privileged.via,
                     confidence=confidence_for(hook.privileged),
                     facts=(("hook", hook.kind),),
