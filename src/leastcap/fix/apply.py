@@ -128,7 +128,9 @@ def fix_project(
     for name, plan in result.plans.items():
         snapshot = {p: list(t.splices) for p, t in texts.items()}
         try:
-            outcomes.extend(plan_edits(project, {name: plan}, texts, resolve, paths, all_plans=result.plans))
+            outcomes.extend(plan_edits(
+                    project, {name: plan}, texts, resolve, project_files=paths, all_plans=result.plans
+                ))
         except EditError as exc:
             for p, t in texts.items():
                 t.splices = snapshot[p]
@@ -201,8 +203,10 @@ def unified_diff(result: FixResult, cwd: str) -> str:
         rel = os.path.relpath(path, cwd)
         old = result.original[path].decode("utf-8").splitlines(keepends=True)
         new = result.edited[path].decode("utf-8").splitlines(keepends=True)
-        for line in difflib.unified_diff(old, new, f"a/{rel}", f"b/{rel}"):
-            out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+        out.extend(
+            line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+            for line in difflib.unified_diff(old, new, f"a/{rel}", f"b/{rel}")
+        )
     return "".join(out)
 
 

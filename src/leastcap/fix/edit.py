@@ -94,7 +94,7 @@ def edit_mapping(
                 _append_map(yt, v, [a for a in adds], indent + dash)
                 continue
             if v.kind == "seq":
-                _edit_seq(yt, k, v, adds, drop_all, indent + dash)
+                _edit_seq(yt, k, v, adds, drop_all=drop_all)
                 continue
             if _is_null(v):
                 lines = [f"{' ' * indent}{key}:"] + [item_line(_quote(a.text), a.comment) for a in adds]
@@ -142,7 +142,7 @@ def _check_own_line(yt: YamlText, key: Node) -> None:
         raise EditError(f"{yt.path}:{key.start_line + 1}: privileged shares its line with other YAML; not edited")
 
 
-def _edit_seq(yt: YamlText, k: Node, seq: Node, adds: list[Item], drop_all: bool, item_indent: int) -> None:
+def _edit_seq(yt: YamlText, k: Node, seq: Node, adds: list[Item], *, drop_all: bool) -> None:
     have = {try_normalize(i.value) or i.value for i in seq.items if i.kind == "scalar"}
     have |= {i.value for i in seq.items if i.kind == "scalar"}
     adds = [a for a in adds if a.text not in have and (try_normalize(a.text) or a.text) not in have]
@@ -270,8 +270,8 @@ def _users(yt: YamlText, path: str, shared: Node, texts: Mapping[str, YamlText])
         osvcs = other.services()
         if osvcs is None:
             continue
-        for k, v in osvcs.pairs:
-            v = other.resolve(v)
+        for k, written in osvcs.pairs:
+            v = other.resolve(written)
             if v.kind != "map":
                 continue
             ext = other.lookup_merged(v, "extends")
@@ -315,6 +315,7 @@ def plan_edits(
     plans: Mapping[str, ServicePlan],
     texts: Mapping[str, YamlText],
     resolve: Callable[[str], str],
+    *,
     project_files: list[str],
     all_plans: Mapping[str, ServicePlan] | None = None,
 ) -> list[Outcome]:
@@ -347,7 +348,7 @@ def plan_edits(
             if not shared_users:
                 mode = "remove"
                 if plan.remove_privileged and _earlier_layers_privileged(name, path, project_files, texts):
-                    mode = "false"
+                    mode = "false"  # an earlier layer also sets it: removing would unmask that
                 edit_mapping(yt, mapping, plan, mode if plan.remove_privileged else "none")
                 outcomes.append(Outcome(name, "own", loc.path))
                 continue

@@ -215,11 +215,7 @@ def plan_service(
     if kept and primary:
         messages.append(f"kept the capabilities already in cap_add: {', '.join(kept)} (not checked)")
 
-    nnp = _wants_nnp(service, found, entry, profile, non_root, messages)
-    if nnp is None:
-        nnp_flag = False
-    else:
-        nnp_flag = nnp
+    nnp_flag = bool(_wants_nnp(service, found, entry, profile, non_root=non_root, messages=messages))
 
     action = "fix"
     plan = ServicePlan(
@@ -334,6 +330,7 @@ def _wants_nnp(
     found: tuple[str, ...],
     entry: ImageEntry | None,
     profile: Profile | None,
+    *,
     non_root: bool,
     messages: list[str],
 ) -> bool | None:

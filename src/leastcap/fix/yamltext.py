@@ -177,8 +177,8 @@ class YamlText:
         return None
 
     def services(self) -> Node | None:
-        for doc in self.docs:
-            doc = self.resolve(doc)
+        for written in self.docs:
+            doc = self.resolve(written)
             if doc.kind != "map":
                 continue
             hit = self.get(doc, "services")
