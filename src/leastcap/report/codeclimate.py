@@ -10,11 +10,10 @@ scan that went blind on a file must show in the merge request.
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 from leastcap.model import Finding, Problem, Report, Severity
-from leastcap.report.common import RenderContext, fingerprints, sorted_findings, sorted_problems, via
+from leastcap.report.common import RenderContext, dumps, fingerprints, sorted_findings, sorted_problems, via
 
 SEVERITY = {
     Severity.INFO: "info",
@@ -70,4 +69,4 @@ def render(report: Report, ctx: RenderContext) -> str:
         if f.suppressed is None
     ]
     issues += [_error(p) for p in sorted_problems(report.errors)]
-    return json.dumps(issues, indent=2, ensure_ascii=False) + "\n"
+    return dumps(issues, frozenset(), compact_root_items=True)  # one issue per line

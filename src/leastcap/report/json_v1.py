@@ -6,13 +6,14 @@ two runs over the same input give byte-identical output and consumers need no ex
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from leastcap.model import Finding, Location, Problem, Report, Suppression
-from leastcap.report.common import RenderContext, severity_counts, sorted_findings, sorted_problems
+from leastcap.report.common import RenderContext, dumps, severity_counts, sorted_findings, sorted_problems
 
 VERSION = 1
+# One finding, error or warning per line.
+_ONE_LINE = frozenset({"findings", "errors", "warnings"})
 
 
 def _location(loc: Location) -> dict[str, Any]:
@@ -82,4 +83,4 @@ def report_dict(report: Report) -> dict[str, Any]:
 
 def render(report: Report, ctx: RenderContext) -> str:
     del ctx  # the JSON contract carries no rule docs and no source text
-    return json.dumps(report_dict(report), indent=2, ensure_ascii=False) + "\n"
+    return dumps(report_dict(report), _ONE_LINE)

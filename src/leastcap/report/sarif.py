@@ -7,14 +7,13 @@ GitHub reads ``properties.security-severity`` on a rule (a number as a string: 9
 
 from __future__ import annotations
 
-import json
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
 from leastcap import __version__
 from leastcap.model import Finding, Location, Problem, Report, Severity
-from leastcap.report.common import RenderContext, fingerprints, sorted_findings, sorted_problems
+from leastcap.report.common import RenderContext, dumps, fingerprints, sorted_findings, sorted_problems
 from leastcap.report.rulemeta import INFORMATION_URI, RuleInfo, info_for
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -34,6 +33,8 @@ LEVEL = {
     Severity.LOW: "note",
     Severity.INFO: "note",
 }
+# One rule, result or notification per line.
+_ONE_LINE = frozenset({"rules", "results", "toolExecutionNotifications"})
 PRECISION = {0: "low", 1: "medium", 2: "high"}
 
 
@@ -175,4 +176,4 @@ def sarif_log(report: Report, ctx: RenderContext) -> dict[str, Any]:
 
 
 def render(report: Report, ctx: RenderContext) -> str:
-    return json.dumps(sarif_log(report, ctx), indent=2, ensure_ascii=False) + "\n"
+    return dumps(sarif_log(report, ctx), _ONE_LINE)

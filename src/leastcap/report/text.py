@@ -3,16 +3,18 @@
 Everything that came from the scanned files (source lines, messages quoting values) goes through
 ``defuse`` and is printed as rich ``Text``, never as markup, so neither escape sequences nor
 ``[bold]``-like text in a Compose file can change what the terminal shows.
+
+Lines are built as (text, style) pieces: plain output joins the text alone (fast on reports with
+thousands of findings), colour output hands the pieces to rich once.
 """
 
 from __future__ import annotations
 
 import io
 from collections import defaultdict
+from dataclasses import dataclass, field
 
 from rich.cells import cell_len
-from rich.console import Console
-from rich.text import Text
 
 from leastcap.model import Confidence, Finding, Location, Problem, Report, Severity
 from leastcap.report.common import (
@@ -34,6 +36,7 @@ SEVERITY_STYLE = {
 # Source lines longer than this are shown as a window around the column.
 MAX_SNIPPET = 160
 _INDENT = "    "
+TAB_SIZE = 8
 
 
 def _caret_pad(prefix: str) -> str:
@@ -52,7 +55,21 @@ def _window(source: str, column: int) -> tuple[str, int]:
     return head + part + tail, column - start + len(head)
 
 
-def _snippet(loc: Location, ctx: RenderContext, dim: bool) -> list[Text]:
+@dataclass(slots=True)
+class _Line:
+    pieces: list[tuple[str, str]] = field(default_factory=list)
+    style: str = ""  # applied to the whole line (dim for suppressed findings)
+
+    def add(self, text: str, style: str = "") -> _Line:
+        self.pieces.append((text, style))
+        return self
+
+
+def _line(text: str = "", style: str = "") -> _Line:
+    return _Line([(text, style)])
+
+
+def _snippet(loc: Location, ctx: RenderContext) -> list[_Line]:
     if loc.line < 1:
         return []
     source = ctx.source_line(loc.path, loc.line)
@@ -60,42 +77,31 @@ def _snippet(loc: Location, ctx: RenderContext, dim: bool) -> list[Text]:
         return []
     shown, column = _window(source.rstrip("\r\n"), loc.column)
     gutter = str(loc.line)
-    out = [Text.assemble((f"{_INDENT}{gutter} | ", "blue"), defuse(shown))]
+    out = [_line(f"{_INDENT}{gutter} | ", "blue").add(defuse(shown))]
     if 1 <= column <= len(shown) + 1:
         pad = _caret_pad(defuse(shown[: column - 1]))
-        out.append(Text.assemble((f"{_INDENT}{' ' * len(gutter)} | ", "blue"), pad, ("^", "bold magenta")))
-    if dim:
-        for t in out:
-            t.stylize("dim")
+        out.append(_line(f"{_INDENT}{' ' * len(gutter)} | ", "blue").add(pad).add("^", "bold magenta"))
     return out
 
 
-def _finding(f: Finding, ctx: RenderContext) -> list[Text]:
+def _finding(f: Finding, ctx: RenderContext) -> list[_Line]:
     loc = f.location
-    dim = f.suppressed is not None
     pos = f"{loc.line}:{loc.column}" if loc.line else "-"
     who = "/".join(part for part in (f.project, f.service) if part)
-    head = Text.assemble(
-        "  ",
-        (pos, "bold"),
-        "  ",
-        (f.severity.label, SEVERITY_STYLE[f.severity]),
-        "  ",
-        (f.rule, "bold"),
-    )
+    head = _line("  ").add(pos, "bold").add("  ").add(f.severity.label, SEVERITY_STYLE[f.severity])
+    head.add("  ").add(f.rule, "bold")
     if who:
-        head.append(f"  {defuse(who)}")
+        head.add(f"  {defuse(who)}")
     if f.confidence < Confidence.HIGH:
-        head.append(f"  ({f.confidence.label} confidence)", style="italic")
-    if dim:
-        head.append("  [suppressed]", style="italic")
+        head.add(f"  ({f.confidence.label} confidence)", "italic")
+    if f.suppressed is not None:
+        head.add("  [suppressed]", "italic")
     lines = [head]
-    lines += [Text(f"{_INDENT}{part}") for part in defuse(f.message, keep_newlines=True).splitlines() or [""]]
+    lines += [_line(f"{_INDENT}{part}") for part in defuse(f.message, keep_newlines=True).splitlines() or [""]]
     if loc.line == 0 and loc.note:
-        lines.append(Text(f"{_INDENT}at {defuse(loc.note)}"))
-    lines += _snippet(loc, ctx, dim)
-    for r in f.related:
-        lines.append(Text(f"{_INDENT}{defuse(via(r))}", "cyan"))
+        lines.append(_line(f"{_INDENT}at {defuse(loc.note)}"))
+    lines += _snippet(loc, ctx)
+    lines += [_line(f"{_INDENT}{defuse(via(r))}", "cyan") for r in f.related]
     if f.suppressed is not None:
         s = f.suppressed
         extra = [
@@ -106,54 +112,66 @@ def _finding(f: Finding, ctx: RenderContext) -> list[Text]:
         note = f"{_INDENT}suppressed ({s.by}): {defuse(s.justification)}"
         if extra:
             note += f" [{defuse(', '.join(extra))}]"
-        lines.append(Text(note, "italic"))
-    if dim:
-        for t in lines:
-            t.stylize("dim")
+        lines.append(_line(note, "italic"))
+        for line in lines:
+            line.style = "dim"
     return lines
 
 
-def _problems(title: str, style: str, problems: list[Problem]) -> list[Text]:
-    out = [Text(title, f"bold {style}")]
+def _problems(title: str, style: str, problems: list[Problem]) -> list[_Line]:
+    out = [_line(title, f"bold {style}")]
     for p in problems:
         where = f"{p.path}:{p.line}" if p.line else p.path
         if p.line and p.column:
             where += f":{p.column}"
-        out.append(Text.assemble("  ", (defuse(where), "bold"), "  ", defuse(p.message)))
+        out.append(_line("  ").add(defuse(where), "bold").add("  ").add(defuse(p.message)))
     return out
 
 
-def render(report: Report, ctx: RenderContext) -> str:
-    buffer = io.StringIO()
-    console = Console(
-        file=buffer,
-        force_terminal=ctx.color,
-        color_system="standard" if ctx.color else None,
-        no_color=not ctx.color,
-        highlight=False,
-        markup=False,
-        emoji=False,
-        soft_wrap=True,
-        width=200,
-    )
+def _lines(report: Report, ctx: RenderContext) -> list[_Line]:
+    out: list[_Line] = []
     by_file: dict[str, list[Finding]] = defaultdict(list)
     for f in sorted_findings(report):
         by_file[f.location.path].append(f)
     for path in sorted(by_file):
-        console.print(Text(defuse(path), "bold underline"))
+        out.append(_line(defuse(path), "bold underline"))
         for f in by_file[path]:
-            for line in _finding(f, ctx):
-                console.print(line)
-        console.print()
+            out += _finding(f, ctx)
+        out.append(_line())
     if report.errors:
-        for line in _problems("errors", "red", sorted_problems(report.errors)):
-            console.print(line)
-        console.print()
+        out += [*_problems("errors", "red", sorted_problems(report.errors)), _line()]
     if report.warnings:
-        for line in _problems("warnings", "yellow", sorted_problems(report.warnings)):
-            console.print(line)
-        console.print()
+        out += [*_problems("warnings", "yellow", sorted_problems(report.warnings)), _line()]
     worst = max((f.severity for f in report.active_findings), default=None)
     style = "bold red" if report.errors or (worst is not None and worst >= report.fail_on) else "bold green"
-    console.print(Text(summary_line(report), style))
+    out.append(_line(summary_line(report), style))
+    return out
+
+
+def render(report: Report, ctx: RenderContext) -> str:
+    lines = _lines(report, ctx)
+    if not ctx.color:
+        return "".join("".join(text for text, _ in line.pieces).expandtabs(TAB_SIZE) + "\n" for line in lines)
+    from rich.console import Console
+    from rich.text import Text
+
+    texts = []
+    for line in lines:
+        text = Text.assemble(*line.pieces)
+        if line.style:
+            text.stylize(line.style)
+        texts.append(text)
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        force_terminal=True,
+        color_system="standard",
+        highlight=False,
+        markup=False,
+        emoji=False,
+        soft_wrap=True,
+        tab_size=TAB_SIZE,
+    )
+    # One print of the whole report: rich's per-call overhead dominates when printing line by line.
+    console.print(Text("\n").join(texts))
     return buffer.getvalue()
