@@ -1,0 +1,116 @@
+"""leastcap fix / explain-image through the CLI: exact output and exit codes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from leastcap.cli.main import cli
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def _case(tmp_path: Path, name: str) -> Path:
+    work = tmp_path / name
+    work.mkdir()
+    for src in (GOLDEN / name).iterdir():
+        if src.is_file() and src.name != "expected.diff":
+            shutil.copy2(src, work / src.name)
+    return work
+
+
+def test_dry_run_prints_the_golden_diff_and_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    work = _case(tmp_path, "plain")
+    monkeypatch.chdir(work)
+    before = (work / "compose.yaml").read_bytes()
+    res = CliRunner().invoke(cli, ["fix"])
+    assert res.exit_code == 0, res.output
+    expected = (GOLDEN / "plain" / "expected.diff").read_text()
+    assert res.output == expected + (
+        "# plain/vpn: privileged: cap_add NET_ADMIN (confidence: known)\n"
+        "#   privileged also gave every host device and disabled seccomp and AppArmor; "
+        "if the service uses a host device, list it under devices:\n"
+    )
+    assert (work / "compose.yaml").read_bytes() == before
+
+
+def test_write_with_backup_then_nothing_to_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    work = _case(tmp_path, "plain")
+    monkeypatch.chdir(work)
+    before = (work / "compose.yaml").read_bytes()
+    (work / "compose.yaml").chmod(0o640)
+    res = CliRunner().invoke(cli, ["fix", "--write", "--backup"])
+    assert res.exit_code == 0, res.output
+    assert res.output.endswith("wrote compose.yaml\n")
+    assert (work / "compose.yaml.bak").read_bytes() == before
+    assert (work / "compose.yaml").read_bytes() == (GOLDEN / "plain" / "expected" / "compose.yaml").read_bytes()
+    assert (work / "compose.yaml").stat().st_mode & 0o777 == 0o640
+    res = CliRunner().invoke(cli, ["fix", "--write"])
+    assert (res.exit_code, res.output) == (0, "nothing to fix\n")
+
+
+def test_dind_is_kept_and_exit_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "compose.yaml").write_text("services:\n  ci:\n    image: docker:24-dind\n    privileged: true\n")
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(cli, ["fix"])
+    assert res.exit_code == 1
+    assert res.output.splitlines()[0] == f"# {tmp_path.name}/ci: privileged: kept privileged"
+    assert "record an exception in .leastcap.yml" in res.output
+
+
+def test_profile_file_drives_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    compose = tmp_path / "compose.yaml"
+    compose.write_text("services:\n  app:\n    image: example.com/app:1\n    privileged: true\n")
+    profile = {
+        "version": 1, "tool": "leastcap", "compose_files": [str(compose)], "working_dir": str(tmp_path),
+        "project": tmp_path.name, "service": "app", "image": "example.com/app:1", "privileged": False,
+        "cap_drop": ["ALL"], "cap_add": ["CHOWN"], "devices": [], "sysctls": {}, "security_opt": [],
+        "verified": True, "minimized": True, "minimize_runs": 3,
+        "verification": [{"cap_add": ["CHOWN"], "passed": True, "reason": "healthy"}],
+        "recording": {"mode": "compose", "source": "tracepoint", "kernel": "6.18", "duration_seconds": 5.0,
+                      "privileged": False, "granted": ["CHOWN"], "unavailable": [], "events": 3,
+                      "lost_events": 0, "exit_code": None, "probe": None, "container": None},
+        "evidence": [{"capability": "CHOWN", "decision": "required", "reason": "chown of /data by app",
+                      "granted": 3, "denied": 0, "probes": 0, "processes": [{"comm": "app", "count": 3}],
+                      "frames": [], "syscalls": ["fchownat"], "narrower": None}],
+        "notes": [],
+    }  # fmt: skip
+    (tmp_path / "app.profile.json").write_text(json.dumps(profile))
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(cli, ["fix", "--profile-file", "app.profile.json", "--write"])
+    assert res.exit_code == 0, res.output
+    assert compose.read_text() == (
+        "services:\n  app:\n    image: example.com/app:1\n    cap_drop:\n"
+        "      - ALL  # drop everything, add back only what is needed\n"
+        "    cap_add:\n      - CHOWN  # chown of /data by app (measured and verified by leastcap profile)\n"
+        "    security_opt:\n      - no-new-privileges:true\n"
+    )
+    assert "(confidence: verified)" in res.output
+
+
+def test_explain_image_known_and_unknown() -> None:
+    res = CliRunner().invoke(cli, ["explain-image", "qmcgaw/gluetun:latest"])
+    assert res.exit_code == 0
+    assert res.output == (
+        "qmcgaw/gluetun (VPN client) [family: gluetun, built-in]\n"
+        "patterns: qmcgaw/gluetun, */qmcgaw/gluetun\n"
+        "- VPN tunnel (default)\n"
+        "    cap_add: NET_ADMIN\n"
+        "    devices: /dev/net/tun:/dev/net/tun\n"
+        "    why: opens the tun device and configures routes and the firewall\n"
+        "    source: https://github.com/qdm12/gluetun-wiki (setup/providers/expressvpn.md)\n"
+    )
+    res = CliRunner().invoke(cli, ["explain-image", "example.com/nothing:1"])
+    assert res.exit_code == 0
+    assert res.output.startswith("Nothing is known about example.com/nothing:1.\n")
+
+
+def test_bad_profile_file_is_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "p.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(cli, ["fix", "--profile-file", "p.json"])
+    assert res.exit_code == 2
