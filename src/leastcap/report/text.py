@@ -4,17 +4,19 @@ Everything that came from the scanned files (source lines, messages quoting valu
 ``defuse`` and is printed as rich ``Text``, never as markup, so neither escape sequences nor
 ``[bold]``-like text in a Compose file can change what the terminal shows.
 
-Lines are built as (text, style) pieces: plain output joins the text alone (fast on reports with
-thousands of findings), colour output hands the pieces to rich once.
+Lines are built as (text, style) pieces: plain output joins the text alone, colour output renders
+each piece with its rich ``Style``; both stay fast on reports with thousands of findings.
 """
 
 from __future__ import annotations
 
-import io
+import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from rich.cells import cell_len
+from rich.color import ColorSystem
+from rich.style import Style
 
 from leastcap.model import Confidence, Finding, Location, Problem, Report, Severity
 from leastcap.report.common import (
@@ -148,30 +150,33 @@ def _lines(report: Report, ctx: RenderContext) -> list[_Line]:
     return out
 
 
+@functools.cache
+def _style(spec: str) -> Style:
+    return Style.parse(spec) if spec else Style.null()
+
+
+def _expand_tabs(pieces: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    # Tab stops count from the start of the line, across pieces.
+    out: list[tuple[str, str]] = []
+    column = 0
+    for raw, style in pieces:
+        text = (" " * column + raw).expandtabs(TAB_SIZE)[column:] if "\t" in raw else raw
+        column += len(text)
+        out.append((text, style))
+    return out
+
+
+def _ansi(line: _Line) -> str:
+    base = _style(line.style)
+    return "".join(
+        (base + _style(spec)).render(text, color_system=ColorSystem.STANDARD) if text else ""
+        for text, spec in _expand_tabs(line.pieces)
+    )
+
+
 def render(report: Report, ctx: RenderContext) -> str:
     lines = _lines(report, ctx)
     if not ctx.color:
-        return "".join("".join(text for text, _ in line.pieces).expandtabs(TAB_SIZE) + "\n" for line in lines)
-    from rich.console import Console
-    from rich.text import Text
-
-    texts = []
-    for line in lines:
-        text = Text.assemble(*line.pieces)
-        if line.style:
-            text.stylize(line.style)
-        texts.append(text)
-    buffer = io.StringIO()
-    console = Console(
-        file=buffer,
-        force_terminal=True,
-        color_system="standard",
-        highlight=False,
-        markup=False,
-        emoji=False,
-        soft_wrap=True,
-        tab_size=TAB_SIZE,
-    )
-    # One print of the whole report: rich's per-call overhead dominates when printing line by line.
-    console.print(Text("\n").join(texts))
-    return buffer.getvalue()
+        return "".join("".join(text for text, _ in _expand_tabs(line.pieces)) + "\n" for line in lines)
+    # rich styles render each piece to ANSI directly: a Console per report costs seconds on big ones.
+    return "".join(_ansi(line) + "\n" for line in lines)
