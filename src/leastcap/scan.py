@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import posixpath
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from leastcap.config import Config, ConfigError, resolve_config
@@ -109,11 +109,12 @@ def run_scan(options: ScanOptions) -> ScanResult:
         projects.append(result.project)
         scanned.extend(result.project.files)
         findings.extend(check_project(result.project, config))
-    if options.scripts and options.paths or (options.scripts and not options.files):
+    if options.scripts and (options.paths or not options.files):
+        from leastcap.config import SCRIPT_KINDS
         from leastcap.scripts import collect
 
         roots = [posixpath.normpath(posixpath.join(cwd, p)) for p in (options.paths or (".",))]
-        enabled = {kind: getattr(config.scripts, kind) for kind in ("shell", "makefile", "dockerfile", "systemd", "jenkins", "github", "gitlab")}
+        enabled = {kind: bool(getattr(config.scripts, kind)) for kind in SCRIPT_KINDS}
         script_projects, script_problems = collect(roots, tree, enabled)
         errors.extend(script_problems)
         for project in script_projects:
@@ -134,7 +135,7 @@ def run_scan(options: ScanOptions) -> ScanResult:
     return ScanResult(report, tuple(projects), config)
 
 
-def _source_lines_for(cwd: str):  # type: ignore[no-untyped-def]
+def _source_lines_for(cwd: str) -> Callable[[str], list[str] | None]:
     def lines(display: str) -> list[str] | None:
         return _source_lines(display if os.path.isabs(display) else os.path.join(cwd, display))
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -24,7 +26,10 @@ def _parse_env(pairs: tuple[str, ...]) -> dict[str, str]:
     return env
 
 
-def compose_options(function):  # type: ignore[no-untyped-def]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def compose_options(function: F) -> F:
     """The options leastcap shares with `docker compose` (same names, same meaning)."""
     for decorator in reversed(
         [
@@ -32,7 +37,9 @@ def compose_options(function):  # type: ignore[no-untyped-def]
             click.option("--project-directory", help="Alternate working directory (default: the first file's)."),
             click.option("--env-file", "env_files", multiple=True, help="Environment file(s) instead of .env."),
             click.option("--profile", "profiles", multiple=True, help="Active profile (repeatable)."),
-            click.option("--env", "env_pairs", multiple=True, metavar="KEY=VALUE", help="Set a variable for interpolation."),
+            click.option(
+                "--env", "env_pairs", multiple=True, metavar="KEY=VALUE", help="Set a variable for interpolation."
+            ),
         ]
     ):
         function = decorator(function)

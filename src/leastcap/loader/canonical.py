@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import posixpath
 
-from leastcap.loader.nodes import Mapping, Node, Scalar, Sequence, scalar_text
+from leastcap.loader.nodes import Mapping, Node, Scalar, ScalarValue, Sequence, scalar_text
 from leastcap.model import Location
 
 # Attributes compose turns into ``k=v`` sequences before merging (mergeToSequence).
@@ -25,7 +25,8 @@ class CanonicalError(ValueError):
 
 
 def _scalar(value: object, like: Node, loc: Location | None = None) -> Scalar:
-    node = Scalar(value if isinstance(value, (str, int, float, bool)) or value is None else str(value), loc or like.loc)  # type: ignore[arg-type]
+    scalar: ScalarValue = value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
+    node = Scalar(scalar, loc or like.loc)
     node.via = like.via
     node.variables = like.variables
     return node

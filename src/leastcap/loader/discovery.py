@@ -109,7 +109,9 @@ def discover(
         path = posixpath.normpath(raw)
         if tree.is_file(path):
             directory, name = posixpath.split(path)
-            siblings = [n for n in tree.list_dir(directory) if is_compose_name(n) and tree.is_file(posixpath.join(directory, n))]
+            siblings = [
+                n for n in tree.list_dir(directory) if is_compose_name(n) and tree.is_file(posixpath.join(directory, n))
+            ]
             if name not in siblings:
                 siblings.append(name)
             projects = [p for p in projects_in_directory(directory, siblings) if path in p]

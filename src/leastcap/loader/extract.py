@@ -171,12 +171,20 @@ def _files_of(node: Node) -> tuple[str, ...]:
     return tuple(sorted(seen))
 
 
+def _image(node: Node | None) -> Located[str] | None:
+    # A non-string image is compose's schema problem, not a privilege question: no error here.
+    if isinstance(node, Scalar) and isinstance(node.value, str):
+        return _located(node, node.value)
+    return None
+
+
 def build_service(name: str, node: Mapping, project: str, profiles_active: tuple[str, ...], top: Mapping) -> Service:
     items = node.items
     w = f"services.{name}"
+    profiles_node = items.get("profiles")
     profiles = (
-        tuple(scalar_text(p) or "" for p in items["profiles"].items)
-        if isinstance(items.get("profiles"), Sequence)
+        tuple(scalar_text(p) or "" for p in profiles_node.items)
+        if isinstance(profiles_node, Sequence)
         else ()
     )
     enabled = not profiles or "*" in profiles_active or any(p in profiles_active for p in profiles)
@@ -208,9 +216,7 @@ def build_service(name: str, node: Mapping, project: str, profiles_active: tuple
         project=project,
         source=SourceKind.FILE,
         key=node.key_loc or node.loc,
-        image=_string(items.get("image"), f"{w}.image")
-        if isinstance(items.get("image"), Scalar) and isinstance(items["image"].value, str)
-        else None,  # type: ignore[union-attr]
+        image=_image(items.get("image")),
         profiles=profiles,
         enabled=enabled,
         privileged=_bool(items.get("privileged"), f"{w}.privileged"),

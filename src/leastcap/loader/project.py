@@ -464,8 +464,9 @@ class ExtendsResolver:
         base = resolver.resolve(base_name, ())
         # Relative paths in an extended file are relative to that file.
         wrapper = Mapping(base.loc)
-        wrapper.items["services"] = Mapping(base.loc)
-        wrapper.items["services"].items[base_name] = base  # type: ignore[union-attr]
+        holder = Mapping(base.loc)
+        holder.items[base_name] = base
+        wrapper.items["services"] = holder
         resolve_relative_paths(wrapper, directory, self.loader.env.get("HOME"))
         return base
 

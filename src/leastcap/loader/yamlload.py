@@ -144,6 +144,12 @@ def _loc(display: str, mark: yaml.Mark, note: str = "") -> Location:
     return Location(display, mark.line + 1, mark.column + 1, note)
 
 
+def _mark(event: yaml.Event) -> yaml.Mark:
+    mark = event.start_mark
+    assert mark is not None  # libyaml always sets marks
+    return mark  # type: ignore[return-value]
+
+
 def _tag_of(event: yaml.NodeEvent) -> str:
     tag = getattr(event, "tag", None)
     return tag if tag in (RESET, OVERRIDE) else ""
@@ -231,23 +237,23 @@ def parse_documents(data: bytes | str, display: str) -> list[Document]:
             elif isinstance(event, yaml.ScalarEvent):
                 tag = _tag_of(event)
                 tagged = tagged or bool(tag)
-                node: Node = Scalar(_scalar_value(event), _loc(display, event.start_mark), tag)
+                node: Node = Scalar(_scalar_value(event), _loc(display, _mark(event)), tag)
                 if event.tag == _YAML_TAG + "str" or (event.style and event.style in "'\""):
                     node.tag = node.tag or "str"
                 if event.anchor:
                     anchors[event.anchor] = node
                     sizes[event.anchor] = 1
-                attach(node, event.start_mark)
+                attach(node, _mark(event))
             elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 if len(stack) >= MAX_DEPTH:
                     raise YamlError(
                         f"nesting deeper than {MAX_DEPTH} levels",
-                        event.start_mark.line + 1,
-                        event.start_mark.column + 1,
+                        _mark(event).line + 1,
+                        _mark(event).column + 1,
                     )
                 tag = _tag_of(event)
                 tagged = tagged or bool(tag)
-                loc = _loc(display, event.start_mark)
+                loc = _loc(display, _mark(event))
                 container: Node = Mapping(loc, tag) if isinstance(event, yaml.MappingStartEvent) else Sequence(loc, tag)
                 if event.anchor:
                     in_progress.add(event.anchor)
@@ -258,18 +264,18 @@ def parse_documents(data: bytes | str, display: str) -> list[Document]:
                     if frame.key is not None:
                         raise YamlError(
                             "mapping key without a value",
-                            event.start_mark.line + 1,
-                            event.start_mark.column + 1,
+                            _mark(event).line + 1,
+                            _mark(event).column + 1,
                         )
                     finish_mapping(frame)
                 if frame.anchor:
                     in_progress.discard(frame.anchor)
                     anchors[frame.anchor] = frame.node
                     sizes[frame.anchor] = frame.node.count()
-                attach(frame.node, event.start_mark)
+                attach(frame.node, _mark(event))
             elif isinstance(event, yaml.AliasEvent):
-                name = event.anchor
-                mark = event.start_mark
+                name = event.anchor or ""
+                mark = _mark(event)
                 if name in in_progress:
                     raise YamlError(
                         f"alias *{name} refers to its own enclosing node (a cycle)",
@@ -289,12 +295,12 @@ def parse_documents(data: bytes | str, display: str) -> list[Document]:
                     )
                 attach(target.clone((_loc(display, mark, f"alias *{name}"),)), mark)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        error_mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
         context = getattr(exc, "context", None)
         text = f"{context}: {problem}" if context else str(problem)
-        if mark is not None:
-            raise YamlError(f"YAML syntax error: {text}", mark.line + 1, mark.column + 1) from None
+        if error_mark is not None:
+            raise YamlError(f"YAML syntax error: {text}", error_mark.line + 1, error_mark.column + 1) from None
         raise YamlError(f"YAML error: {text}") from None
     finally:
         dispose = getattr(parser, "dispose", None)
