@@ -49,9 +49,7 @@ def test_privileged_true_false_build_and_hooks() -> None:
 
 def test_privileged_from_variable_and_profile_and_via() -> None:
     via = (Location(PATH, 12, 9, "alias *priv"),)
-    svc = service(
-        "agent", privileged=at(True, 4, 17, ("AGENT_PRIVILEGED",), via), enabled=False, profiles=("debug",)
-    )
+    svc = service("agent", privileged=at(True, 4, 17, ("AGENT_PRIVILEGED",), via), enabled=False, profiles=("debug",))
     (finding,) = run("privileged", svc)
     assert finding.confidence is Confidence.MEDIUM
     assert finding.related == via
@@ -61,9 +59,7 @@ def test_privileged_from_variable_and_profile_and_via() -> None:
 
 
 def test_container_sources_have_symbolic_locations() -> None:
-    svc = service(
-        source=SourceKind.CONTAINER, key=Location("container:abc", 0, 0), privileged=Located_symbolic()
-    )
+    svc = service(source=SourceKind.CONTAINER, key=Location("container:abc", 0, 0), privileged=Located_symbolic())
     (finding,) = run("privileged", svc)
     assert (finding.location.line, finding.location.column) == (0, 0)
 
@@ -78,9 +74,7 @@ def Located_symbolic():
 
 
 def test_cap_add_all_any_spelling_and_drop_all_does_not_undo() -> None:
-    svc = service(
-        cap_add=(at("all", 5, 9), at("NET_ADMIN", 6, 9), at("CAP_ALL", 7, 9)), cap_drop=(at("ALL", 9, 9),)
-    )
+    svc = service(cap_add=(at("all", 5, 9), at("NET_ADMIN", 6, 9), at("CAP_ALL", 7, 9)), cap_drop=(at("ALL", 9, 9),))
     (finding,) = run("cap-add-all", svc)
     assert brief([finding]) == [("cap-add-all", "critical", 5, 9)]
     assert finding.message == (
@@ -160,9 +154,7 @@ def test_missing_cap_drop() -> None:
         "AUDIT_WRITE, SETFCAP)"
     )
     partial = run("missing-cap-drop", service(cap_drop=(at("NET_RAW", 5), at("mknod", 6))))
-    assert partial[0].message.startswith(
-        "service 'web' drops only some capabilities and keeps 12 of Docker's"
-    )
+    assert partial[0].message.startswith("service 'web' drops only some capabilities and keeps 12 of Docker's")
     assert run("missing-cap-drop", service(cap_drop=(at("all", 5),))) == []
     assert run("missing-cap-drop", service(privileged=at(True, 4))) == []
     assert run("missing-cap-drop", service(cap_add=(at("ALL", 4),), cap_drop=(at("ALL", 5),))) == []
@@ -273,8 +265,7 @@ def test_host_device_severities() -> None:
     ]
     assert found[0].message == "service 'web' is given physical memory of the host with permissions rwm"
     assert found[4].message == (
-        "service 'web' is given every device node under /dev (moby maps a directory "
-        "recursively) with permissions rwm"
+        "service 'web' is given every device node under /dev (moby maps a directory recursively) with permissions rwm"
     )
     assert found[7].message == (
         "service 'web' is given the CDI device nvidia.com/gpu=all (vendor-injected device nodes and mounts)"
@@ -346,6 +337,12 @@ def test_sensitive_mount_paths() -> None:
         (Mount("volume", "/data", "data"), None),
         (Mount("volume", "/data", "data", host_path="/etc"), "critical"),
         (bind("//etc/", "/e", read_only=True), "high"),
+        (bind("/etc/pihole", "/etc/pihole"), None),
+        (bind("/etc/docker/volumes/traefik", "/data"), None),
+        (bind("/etc/docker", "/etc/docker", read_only=True), "high"),
+        (bind("/etc/wireguard", "/config", read_only=True), "high"),
+        (bind("/etc/profile.d", "/p"), "high"),
+        (bind("/etc/resolv.conf", "/etc/resolv.conf", read_only=True), None),
     ]
     svc = service(volumes=tuple(at(m, 5 + i, 9) for i, (m, _) in enumerate(cases)))
     found = {f.location.line: f.severity.label for f in run("sensitive-mount", svc)}
@@ -363,8 +360,7 @@ def test_sensitive_mount_messages_and_propagation() -> None:
     assert brief(found) == [("sensitive-mount", "high", 5, 9), ("sensitive-mount", "high", 6, 9)]
     assert found[0].message == "service 'web' mounts the host's whole file system read-only at /rootfs"
     assert found[1].message == (
-        "service 'web' mounts /mnt/data with rshared propagation: mounts made in the "
-        "container appear on the host"
+        "service 'web' mounts /mnt/data with rshared propagation: mounts made in the container appear on the host"
     )
 
 
@@ -412,9 +408,7 @@ def test_check_project_sorted_and_config_applied() -> None:
         ("privileged", 4),
         ("host-namespace", 5),
     ]
-    config = parse_config(
-        "rules:\n  no-new-privileges: {enabled: false}\n  host-namespace: {severity: critical}\n"
-    )
+    config = parse_config("rules:\n  no-new-privileges: {enabled: false}\n  host-namespace: {severity: critical}\n")
     configured = check_project(proj, config)
     assert [(f.rule, f.severity.label) for f in configured] == [
         ("privileged", "critical"),

@@ -25,7 +25,7 @@ class Rule:
     def check(self, service: Service, project: Project) -> Iterator[Finding]:
         raise NotImplementedError
 
-    def finding(  # noqa: PLR0917 - rules pass the four essentials positionally
+    def finding(
         self,
         service: Service,
         project: Project,

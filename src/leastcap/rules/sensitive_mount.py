@@ -27,8 +27,21 @@ _ROOTS: dict[str, tuple[str, bool]] = {
 # /etc entries that hold secrets or control privilege: sensitive even read-only.
 _ETC_SECRETS = (
     "/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/etc/sudoers.d", "/etc/ssh", "/etc/kubernetes",
-    "/etc/docker", "/etc/ssl/private", "/etc/security", "/etc/pam.d", "/etc/cron.d", "/etc/crontab",
+    "/etc/docker/daemon.json", "/etc/docker/certs.d", "/etc/docker/key.json", "/etc/ssl/private",
+    "/etc/letsencrypt", "/etc/wireguard", "/etc/security", "/etc/pam.d", "/etc/cron.d", "/etc/crontab",
     "/etc/systemd", "/etc/ld.so.preload", "/etc/containerd",
+)
+# The /etc/docker directory itself holds daemon.json and TLS keys (sub-directories people create
+# there for their own volumes are not the daemon's).
+_ETC_SECRET_DIRS_EXACT = ("/etc/docker",)
+# Host files a writable bind lets the container change for the whole host: users, name
+# resolution, boot-time modules and sysctls, login scripts, package sources.
+_ETC_HOST_CONTROL = (
+    "/etc/passwd", "/etc/group", "/etc/hosts", "/etc/resolv.conf", "/etc/hostname", "/etc/fstab",
+    "/etc/environment", "/etc/profile", "/etc/profile.d", "/etc/bash.bashrc", "/etc/rc.local",
+    "/etc/init.d", "/etc/modprobe.d", "/etc/modules-load.d", "/etc/sysctl.conf", "/etc/sysctl.d",
+    "/etc/udev", "/etc/apt", "/etc/yum.repos.d", "/etc/netplan", "/etc/network", "/etc/NetworkManager",
+    "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/timezone",
 )
 
 
@@ -39,19 +52,23 @@ def _under(path: str, root: str) -> bool:
 def classify(path: str, read_only: bool) -> tuple[Severity, str] | None:
     """Severity and description of a host path bind, or None when it is not sensitive.
 
-    Sub-paths of /etc are reported only when they hold secrets or privilege settings, or when the
-    bind is writable: ``/etc/localtime:ro``, ``/etc/timezone:ro``, ``/etc/hosts:ro`` are routine.
+    Sub-paths of /etc are reported when they hold secrets or privilege settings (even read-only),
+    or when a writable bind lets the container change host-wide settings (users, name resolution,
+    boot-time modules, login scripts). ``/etc/localtime:ro`` and an application's own directory
+    such as ``/etc/pihole`` are routine.
     Sub-paths of /dev, /run and /var/run are not this rule's business (devices are host-device's,
     runtime sockets docker-socket's).
     """
     writable_sev = Severity.HIGH if read_only else Severity.CRITICAL
     if path in _ROOTS:
         return writable_sev, _ROOTS[path][0]
-    for secret in _ETC_SECRETS:
-        if _under(path, secret):
-            return writable_sev, f"the host's {path} (secrets or privilege settings)"
-    if _under(path, "/etc") and path != "/":
-        return None if read_only else (Severity.HIGH, f"the host's {path}")
+    if path in _ETC_SECRET_DIRS_EXACT or any(_under(path, secret) for secret in _ETC_SECRETS):
+        return writable_sev, f"the host's {path} (secrets or privilege settings)"
+    if any(_under(path, host_file) for host_file in _ETC_HOST_CONTROL):
+        return None if read_only else (Severity.HIGH, f"the host's {path}, which configures the whole host")
+    if _under(path, "/etc"):
+        # An application's own directory (/etc/pihole, /etc/traefik) is that application's data.
+        return None
     for root, (what, subpaths) in _ROOTS.items():
         if root != "/" and subpaths and _under(path, root):
             return writable_sev, f"{path}, part of {what}"
@@ -68,9 +85,11 @@ class SensitiveMount(Rule):
     critical when writable. Sub-paths of ``/proc``, ``/sys``, ``/boot``, ``/root``,
     ``/lib/modules`` and ``/var/lib/docker`` count too. Under ``/etc`` only files that hold
     secrets or privilege settings (``/etc/shadow``, ``/etc/sudoers``, ``/etc/ssh``,
-    ``/etc/kubernetes``, ``/etc/docker``, ``/etc/systemd``, ``/etc/cron.d``, ...) are reported
-    when read-only; any other ``/etc`` file is reported only when writable, so the common
-    ``/etc/localtime:/etc/localtime:ro`` stays quiet. Runtime sockets under ``/run`` are left to
+    ``/etc/kubernetes``, ``/etc/docker``, ``/etc/wireguard``, ``/etc/systemd``, ``/etc/cron.d``,
+    ...) are reported even read-only; host-wide settings (``/etc/passwd``, ``/etc/hosts``,
+    ``/etc/resolv.conf``, ``/etc/profile.d``, ``/etc/modprobe.d``, ...) only when writable; an
+    application's own directory (``/etc/pihole``, ``/etc/traefik``) and the common
+    ``/etc/localtime:/etc/localtime:ro`` stay quiet. Runtime sockets under ``/run`` are left to
     ``docker-socket``, device nodes under ``/dev`` to ``host-device``. Also reports any bind with
     ``shared`` or ``rshared`` propagation (high).
 
