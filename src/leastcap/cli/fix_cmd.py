@@ -86,7 +86,7 @@ def _options_for(paths: tuple[str, ...], files: tuple[str, ...], cwd: str, **kw:
 @click.option("--write", is_flag=True, help="Apply the changes (default: dry run, print a diff).")
 @click.option("--backup", is_flag=True, help="With --write, keep the original as <file>.bak.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Path to .leastcap.yml.")
-def fix(  # noqa: PLR0917 - click passes every option positionally
+def fix(
     paths: tuple[str, ...],
     files: tuple[str, ...],
     env_files: tuple[str, ...],
