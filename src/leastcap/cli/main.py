@@ -1,14 +1,18 @@
-"""The ``leastcap`` command. Subcommands are imported only when used, so start-up stays fast."""
+"""The ``leastcap`` command. Subcommands are imported only when used, so start-up stays fast.
+
+``leastcap --version`` answers before click is even imported: it is what scripts and CI call
+most, and it should cost no more than the interpreter's own start-up.
+"""
 
 from __future__ import annotations
 
-import importlib
 import sys
-from typing import Any
-
-import click
+from typing import TYPE_CHECKING, Any
 
 from leastcap import __version__
+
+if TYPE_CHECKING:
+    import click
 
 # name -> "module:attribute". Each subcommand lives in its own module under leastcap.cli.
 SUBCOMMANDS: dict[str, str] = {
@@ -29,33 +33,23 @@ EXIT_FINDINGS = 1
 EXIT_ERROR = 2
 
 
-class LazyGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(name for name in SUBCOMMANDS if self._available(name))
+def __getattr__(name: str) -> Any:
+    # ``from leastcap.cli.main import cli`` builds the click group on first use.
+    if name == "cli":
+        from leastcap.cli.app import cli
 
-    @staticmethod
-    def _available(name: str) -> bool:
-        module = SUBCOMMANDS[name].split(":")[0]
-        return importlib.util.find_spec(module) is not None
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = SUBCOMMANDS.get(cmd_name)
-        if target is None or not self._available(cmd_name):
-            return None
-        module_name, attr = target.split(":")
-        command = getattr(importlib.import_module(module_name), attr)
-        assert isinstance(command, click.Command)
-        return command
-
-
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="leastcap")
-def cli() -> None:
-    """Find privileged Compose services, replace them with least privilege, and keep it that way."""
+        return cli
+    raise AttributeError(name)
 
 
 def main(argv: list[str] | None = None) -> Any:
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--version"]:
+        sys.stdout.write(f"leastcap, version {__version__}\n")
+        return EXIT_OK
+    from leastcap.cli.app import cli
+
     try:
-        return cli.main(args=argv, prog_name="leastcap", standalone_mode=True)
+        return cli.main(args=args, prog_name="leastcap", standalone_mode=True)
     except KeyboardInterrupt:
         sys.exit(130)
