@@ -248,6 +248,9 @@ class _Index:
         if isinstance(node, yaml.MappingNode):
             out: dict[str, object] = {}
             for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise ConfigError([Problem(self.path, "keys must be plain scalars",
+                                               key_node.start_mark.line + 1, key_node.start_mark.column + 1)])
                 key = str(key_node.value)
                 if key == "<<":
                     raise ConfigError([Problem(self.path, "merge keys (<<) are not supported in the config",
@@ -265,8 +268,11 @@ class _Index:
         assert isinstance(node, yaml.ScalarNode)
         if node.tag == _TIMESTAMP:
             return str(node.value)  # dates stay text: the schema checks the format, we parse it
-        constructor = yaml.constructor.SafeConstructor()
-        return constructor.construct_object(node, deep=True)
+        try:
+            return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+        except yaml.YAMLError as exc:  # an unknown tag (!foo), a bad !!binary...
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise ConfigError([Problem(self.path, f"invalid value: {problem}", *self.value_pos(route))]) from None
 
 
 def _describe(route: Sequence[str | int]) -> str:

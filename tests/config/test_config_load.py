@@ -8,6 +8,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from leastcap.config import (
     Config,
@@ -87,8 +89,7 @@ def test_empty_config_is_defaults() -> None:
 def test_unknown_keys_are_errors_with_positions() -> None:
     assert errors("fail-on: high\nfial-on: low\n") == [
         (
-            "unknown key 'fial-on' in the top level "
-            "(expected one of: exceptions, fail-on, images, rules, scripts)",
+            "unknown key 'fial-on' in the top level (expected one of: exceptions, fail-on, images, rules, scripts)",
             2,
             1,
         )
@@ -105,16 +106,12 @@ def test_unknown_keys_are_errors_with_positions() -> None:
     assert errors("rules:\n  privileged: {enable: false}\n") == [
         ("unknown key 'enable' in rules.privileged (expected one of: enabled, severity)", 2, 16)
     ]
-    assert errors("rules:\n  priviliged: {enabled: false}\n") == [
-        ("unknown rule 'priviliged' in rules", 2, 3)
-    ]
+    assert errors("rules:\n  priviliged: {enabled: false}\n") == [("unknown rule 'priviliged' in rules", 2, 3)]
     assert errors("scripts:\n  powershell: true\n")[0][1:] == (2, 3)
 
 
 def test_type_and_value_errors() -> None:
-    assert errors("fail-on: severe\n") == [
-        ("fail-on: 'severe' is not one of info, low, medium, high, critical", 1, 10)
-    ]
+    assert errors("fail-on: severe\n") == [("fail-on: 'severe' is not one of info, low, medium, high, critical", 1, 10)]
     assert errors("exceptions:\n  - rule: privileged\n    expires: 31/01/2027\n") == [
         ("exceptions[0].expires: '31/01/2027' is not an ISO date (YYYY-MM-DD)", 3, 14)
     ]
@@ -216,3 +213,33 @@ def test_schema_is_valid_and_lists_every_rule() -> None:
     assert schema()["$defs"]["rule-slug"]["enum"] == list(slugs())
     shipped = Path(__file__).resolve().parents[2] / "src/leastcap/schemas/leastcap-config.schema.json"
     assert json.loads(shipped.read_text()) == schema()
+
+
+def test_tags_and_complex_keys_are_clean_errors() -> None:
+    assert errors("a: !foo x\n") == [("invalid value: could not determine a constructor for the tag '!foo'", 1, 4)]
+    assert errors("? [a, b]\n: 1\n") == [("keys must be plain scalars", 1, 3)]
+
+
+_PIECES = st.sampled_from(
+    [
+        *"abr:- \n[]{}!&*#'\"0129.|>?%,",
+        "rules",
+        "exceptions",
+        "fail-on",
+        "privileged",
+        "  - rule: ",
+        "enabled",
+        "\n  ",
+        "!!binary ",
+        "2027-01-01",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_PIECES, max_size=40).map("".join))
+def test_any_text_gives_a_config_or_a_clean_error(text: str) -> None:
+    try:
+        parse_config(text, "c.yml")
+    except ConfigError as exc:
+        assert exc.problems and all(p.path == "c.yml" for p in exc.problems)

@@ -24,9 +24,7 @@ services:
 """
 
 
-def finding(
-    rule: str, line: int, column: int, service: str = "web", severity: Severity = Severity.HIGH
-) -> Finding:
+def finding(rule: str, line: int, column: int, service: str = "web", severity: Severity = Severity.HIGH) -> Finding:
     return Finding(
         rule,
         severity,
@@ -50,10 +48,7 @@ def lines(path: str) -> Sequence[str] | None:
 
 
 def summary(findings: list[Finding]) -> list[tuple[str, int, int, str | None]]:
-    return [
-        (f.rule, f.location.line, f.location.column, f.suppressed.by if f.suppressed else None)
-        for f in findings
-    ]
+    return [(f.rule, f.location.line, f.location.column, f.suppressed.by if f.suppressed else None) for f in findings]
 
 
 def test_parse_inline() -> None:
@@ -163,8 +158,7 @@ def test_exceptions_honoured_expired_unused_invalid() -> None:
     ]
     meta = {f.rule: f for f in out if f.rule.startswith("exception-")}
     assert (
-        meta["exception-unused"].message
-        == "exception for rule 'docker-socket' (service 'traefik') matches no finding"
+        meta["exception-unused"].message == "exception for rule 'docker-socket' (service 'traefik') matches no finding"
     )
     assert meta["exception-unused"].severity is Severity.MEDIUM  # severity override from rules:
     assert meta["exception-expired"].message == (
@@ -209,6 +203,5 @@ def test_inline_beats_exception_and_both_count_as_used() -> None:
     target = next(f for f in out if f.rule == "host-namespace")
     assert target.suppressed is not None and target.suppressed.by == "inline"
     assert not any(
-        f.rule == "exception-unused" and f.location.path == ".leastcap.yml" and f.location.line == 4
-        for f in out
+        f.rule == "exception-unused" and f.location.path == ".leastcap.yml" and f.location.line == 4 for f in out
     )
