@@ -8,7 +8,7 @@ import pytest
 
 from leastcap.model import Location, Problem
 from leastcap.scripts import KINDS, collect
-from leastcap.scripts.collect import classify, is_shell_shebang
+from leastcap.scripts.collect import classify, is_script, is_shell_shebang
 from leastcap.tree import DiskTree
 
 
@@ -172,3 +172,10 @@ def test_explicit_files_only_when_recognised(tmp_path: Path) -> None:
     projects, problems = collect([str(tmp_path / "compose.yaml"), str(tmp_path / "x.sh")], tree, {})
     assert [p.name for p in projects] == ["x.sh"]
     assert problems == []
+
+
+def test_is_script(tmp_path: Path) -> None:
+    _write(tmp_path, {"a.sh": "x\n", "run": "#!/bin/bash\n", "tool": "#!/usr/bin/python3\n", "compose.yaml": ""})
+    tree = DiskTree(str(tmp_path))
+    got = {name: is_script(str(tmp_path / name), tree) for name in ("a.sh", "run", "tool", "compose.yaml", "nope")}
+    assert got == {"a.sh": True, "run": True, "tool": False, "compose.yaml": False, "nope": False}

@@ -6,6 +6,6 @@ starts containers (``source=SourceKind.SCRIPT``; ``project`` is the file's displ
 unchanged. See docs/scripts.md.
 """
 
-from leastcap.scripts.collect import KINDS, collect
+from leastcap.scripts.collect import KINDS, classify, collect, is_script
 
-__all__ = ["KINDS", "collect"]
+__all__ = ["KINDS", "classify", "collect", "is_script"]

@@ -60,6 +60,22 @@ def is_shell_shebang(first_line: str) -> bool:
     return prog in _SHELLS
 
 
+def is_script(path: str, tree: Tree) -> bool:
+    """Whether ``collect`` reads this file (by its name, or by its shell shebang when it has no
+    extension). ``leastcap scan`` uses it to keep explicit script paths (pre-commit passes them)
+    away from the Compose loader."""
+    kind = classify(path)
+    if kind is None:
+        return False
+    if kind != "shebang":
+        return True
+    try:
+        head = tree.read_bytes(path)[:256]
+    except TreeError:
+        return False
+    return is_shell_shebang(head.split(b"\n", 1)[0].decode("utf-8", "replace"))
+
+
 def _walk(path: str, tree: Tree, out: list[str], seen: set[str]) -> None:
     if path in seen:
         return
@@ -126,11 +142,7 @@ def _project(path: str, tree: Tree, services: list[Service]) -> Project | None:
 
 def _one(path: str, kind: str, tree: Tree) -> Project | None:
     if kind == "shebang":
-        try:
-            head = tree.read_bytes(path)[:256]
-        except TreeError:
-            return None
-        if not is_shell_shebang(head.split(b"\n", 1)[0].decode("utf-8", "replace")):
+        if not is_script(path, tree):
             return None
         kind = "shell"
     text = read_text(tree, path)
