@@ -414,3 +414,18 @@ def test_check_project_sorted_and_config_applied() -> None:
         ("privileged", "critical"),
         ("host-namespace", "critical"),
     ]
+
+
+def test_docker_socket_through_volumes_from_follows_chains_and_stops_at_cycles() -> None:
+    agent = service("agent", volumes=(at(bind("/var/run/docker.sock", "/s"), 5, 9),))
+    sidecar = service("sidecar", key=Location(PATH, 10, 3), volumes_from=(at("agent:ro", 12, 9),))
+    chained = service("chained", key=Location(PATH, 20, 3), volumes_from=(at("sidecar", 21, 9),))
+    loop_a = service("a", key=Location(PATH, 30, 3), volumes_from=(at("b", 31, 9),))
+    loop_b = service("b", key=Location(PATH, 40, 3), volumes_from=(at("a", 41, 9),))
+    found = run("docker-socket", agent, sidecar, chained, loop_a, loop_b)
+    assert [(f.service, f.location.line) for f in found] == [("agent", 5), ("sidecar", 12), ("chained", 21)]
+    assert found[2].message == (
+        "service 'chained' mounts /var/run/docker.sock through volumes_from: sidecar (service 'agent' binds "
+        "it): control of the runtime is root on the host"
+    )
+    assert found[2].related == (Location(PATH, 5, 9, "the socket bind in service agent"),)

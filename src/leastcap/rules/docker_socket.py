@@ -3,7 +3,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterator
 
-from leastcap.model import Finding, Project, Service, Severity
+from leastcap.model import Finding, Located, Mount, Project, Service, Severity
 from leastcap.rules._common import confidence_for, context, is_true
 from leastcap.rules._mounts import host_path
 from leastcap.rules.base import Rule
@@ -78,6 +78,7 @@ class DockerSocket(Rule):
                 entry.origin, entry.via, confidence=confidence_for(entry),
                 facts=(("source", path),),
             )
+        yield from self._inherited(service, project)
         if is_true(service.use_api_socket):
             assert service.use_api_socket is not None
             yield self.finding(
@@ -88,3 +89,43 @@ class DockerSocket(Rule):
                 service.use_api_socket.origin, service.use_api_socket.via,
                 confidence=confidence_for(service.use_api_socket),
             )
+
+    def _inherited(self, service: Service, project: Project) -> Iterator[Finding]:
+        """``volumes_from: [other]`` mounts everything ``other`` has, including what ``other`` got
+        through its own ``volumes_from`` (Docker copies the container's mount points)."""
+        by_name = {s.name: s for s in project.services}
+        for entry in service.volumes_from:
+            other = by_name.get(entry.value.split(":", 1)[0])
+            if other is None or other is service:
+                continue
+            for owner, mount in _socket_mounts(other, by_name, {service.name}):
+                path = host_path(mount.value) or ""
+                yield self.finding(
+                    service, project,
+                    f"service {service.name!r} mounts {path} through volumes_from: {entry.value} (service "
+                    f"{owner!r} binds it): control of the runtime is root on the host"
+                    + context(service, entry, mount),
+                    entry.origin,
+                    (*entry.via, mount.origin.with_note(f"the socket bind in service {owner}")),
+                    confidence=confidence_for(entry, mount),
+                    facts=(("source", path),),
+                )
+
+
+def _socket_mounts(
+    service: Service, by_name: dict[str, Service], seen: set[str]
+) -> list[tuple[str, Located[Mount]]]:
+    """(owning service, mount) for every runtime socket ``service`` has, directly or inherited."""
+    if service.name in seen:
+        return []
+    seen.add(service.name)
+    out: list[tuple[str, Located[Mount]]] = []
+    for entry in service.volumes:
+        path = host_path(entry.value)
+        if path is not None and posixpath.basename(path) in SOCKETS:
+            out.append((service.name, entry))
+    for source in service.volumes_from:
+        other = by_name.get(source.value.split(":", 1)[0])
+        if other is not None:
+            out.extend(_socket_mounts(other, by_name, seen))
+    return out
