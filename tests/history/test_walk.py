@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from gitrepo import GitRepo
-from standin import StandIn
 
 from leastcap.history import HistoryOptions, HistoryReport, run_history
+from leastcap.history.evaluate import LoaderEvaluator
 
 PRIV = "services:\n  web:\n    image: nginx\n    privileged: true\n"
 PLAIN = "services:\n  web:\n    image: nginx\n"
@@ -27,8 +27,10 @@ class CountingCache(dict[bytes, Any]):
 
 
 def history(repo: GitRepo | Path, cache: dict[bytes, Any] | None = None, **kw: Any) -> HistoryReport:
+    """The history of the ``privileged`` rule (or the rules given) with the real loader and rules."""
     path = repo.path if isinstance(repo, GitRepo) else repo
-    return run_history(HistoryOptions(path=str(path), **kw), StandIn({} if cache is None else cache))
+    kw.setdefault("rules", frozenset({"privileged"}))
+    return run_history(HistoryOptions(path=str(path), **kw), LoaderEvaluator(cache=cache))
 
 
 def compact(report: HistoryReport) -> dict[tuple[str, str, str, str], Any]:
@@ -57,7 +59,7 @@ def repo(tmp_path: Path) -> GitRepo:
     return GitRepo(tmp_path / "repo")
 
 
-KEY = ("compose.yaml", "web", "privileged", "service 'web' has privileged")
+KEY = ("compose.yaml", "web", "privileged", "service 'web' runs privileged")
 
 
 def test_add_remove_reintroduce(repo: GitRepo) -> None:
@@ -99,7 +101,7 @@ def test_rename_is_followed(repo: GitRepo) -> None:
     repo.commit("drop", {"deploy/compose.yaml": PLAIN})
     report = history(repo)
     assert compact(report) == {
-        ("deploy/compose.yaml", "web", "privileged", "service 'web' has privileged"): (
+        ("deploy/compose.yaml", "web", "privileged", "service 'web' runs privileged"): (
             [("introduced", "priv", "docker-compose.yml"), ("removed", "drop", "deploy/compose.yaml")],
             False,
         )
@@ -112,7 +114,7 @@ def test_deleted_file(repo: GitRepo) -> None:
     repo.commit("priv", {"svc/compose.yaml": PRIV, "keep.txt": "k"})
     repo.commit("delete", {"svc/compose.yaml": None})
     assert compact(history(repo)) == {
-        ("svc/compose.yaml", "web", "privileged", "service 'web' has privileged"): (
+        ("svc/compose.yaml", "web", "privileged", "service 'web' runs privileged"): (
             [("introduced", "priv", "svc/compose.yaml"), ("removed", "delete", "svc/compose.yaml")],
             False,
         )
@@ -166,7 +168,7 @@ def test_merge_from_two_branches(repo: GitRepo) -> None:
     repo.git("merge", "-q", "--no-ff", "-m", "merge fix", "fix")
     assert compact(history(repo)) == {
         KEY: ([("introduced", "main: priv in root", "compose.yaml")], True),
-        ("b/compose.yaml", "web", "privileged", "service 'web' has privileged"): (
+        ("b/compose.yaml", "web", "privileged", "service 'web' runs privileged"): (
             [
                 ("introduced", "feature: priv in b", "b/compose.yaml"),
                 ("reintroduced", "merge feature", "b/compose.yaml", "merged"),
@@ -188,9 +190,9 @@ def test_shallow_clone(repo: GitRepo, tmp_path: Path) -> None:
         check=True,
         capture_output=True,
     )
-    report = history(clone)
+    report = history(clone, rules=frozenset({"privileged", "dangerous-capability"}))
     assert compact(report) == {
-        ("compose.yaml", "web", "dangerous-capability", "capability=NET_ADMIN"): (
+        ("compose.yaml", "web", "dangerous-capability", "capability=CAP_NET_ADMIN"): (
             [("introduced", "cap", "compose.yaml", "boundary")],
             True,
         ),
@@ -235,7 +237,10 @@ def test_same_blob_parsed_once(repo: GitRepo) -> None:
 
 def test_suppressed_by_exception_at_the_time(repo: GitRepo) -> None:
     repo.commit("priv", {"compose.yaml": PRIV})
-    cfg = "exceptions:\n  - rule: privileged\n    service: web\n    justification: needs /dev/kvm for tests\n"
+    cfg = (
+        "exceptions:\n  - rule: privileged\n    service: web\n    justification: needs /dev/kvm for VM tests\n"
+        "    approved_by: security@example.com\n    expires: '2030-01-01'\n"
+    )
     repo.commit("exception", {".leastcap.yml": cfg})
     repo.commit("drop exception", {".leastcap.yml": None})
     assert compact(history(repo)) == {
@@ -253,5 +258,5 @@ def test_suppressed_by_exception_at_the_time(repo: GitRepo) -> None:
 def test_rule_filter(repo: GitRepo) -> None:
     repo.commit("both", {"compose.yaml": PRIV + "    cap_add: [SYS_ADMIN]\n"})
     assert list(compact(history(repo, rules=frozenset({"dangerous-capability"})))) == [
-        ("compose.yaml", "web", "dangerous-capability", "capability=SYS_ADMIN")
+        ("compose.yaml", "web", "dangerous-capability", "capability=CAP_SYS_ADMIN")
     ]

@@ -21,6 +21,7 @@ from leastcap.history.gittree import GitTree
 from leastcap.history.model import CommitRef
 from leastcap.history.walk import ProjectEval, is_compose_name
 from leastcap.loader import LoadOptions, discover_projects, load_project
+from leastcap.loader.discovery import SKIP_DIRS, IgnoreRules
 from leastcap.model import Problem
 from leastcap.rules.registry import META_RULES, check_project
 from leastcap.suppress import apply
@@ -75,7 +76,11 @@ class LoaderEvaluator:
     def evaluate_dir(
         self, tree: GitTree, directory: str, commit: CommitRef
     ) -> tuple[list[ProjectEval], list[Problem]]:
+        ignore = _ignore_rules(tree, directory)
+        if ignore is None:
+            return [], []
         options_list, problems = discover_projects([directory], _DirOnly(tree, directory))
+        options_list = [o for o in options_list if not any(ignore.ignored(f, False) for f in o.files)]
         config, config_problem = self._config(tree, directory)
         errors: list[Problem] = list(problems)
         if config_problem is not None:
@@ -131,9 +136,7 @@ class LoaderEvaluator:
         return cached, None
 
     def _source_lines(self, tree: GitTree, display_path: str) -> Sequence[str] | None:
-        suffix = f"@{tree.short}"
-        rel = display_path.removesuffix(suffix)
-        path = posixpath.join(tree.root, rel)
+        path = posixpath.join(tree.root, display_path)
         oid = tree.blob_id(path)
         if oid is None:
             return None
@@ -145,6 +148,22 @@ class LoaderEvaluator:
             except (TreeError, UnicodeDecodeError):
                 self._lines[key] = None
         return self._lines[key]
+
+
+def _ignore_rules(tree: GitTree, directory: str) -> IgnoreRules | None:
+    """The ``.leastcapignore`` rules of the directory and every directory above it up to the
+    repository root, as of this commit (a scan from the root would have read them on its way
+    down); None when the directory itself is skipped or ignored."""
+    rel = tree.relpath(directory) or ""
+    chain = [tree.root]
+    for part in [p for p in rel.split("/") if p]:
+        chain.append(posixpath.join(chain[-1], part))
+    rules = IgnoreRules()
+    for d in chain:
+        if d != tree.root and (posixpath.basename(d) in SKIP_DIRS or rules.ignored(d, True)):
+            return None
+        rules.add_file(tree, d)
+    return rules
 
 
 def _date(iso: str) -> dt.date:
@@ -164,8 +183,7 @@ def _anchor(tree: GitTree, options: LoadOptions, shown: Sequence[str]) -> str | 
         if rel is not None:
             rels.append(rel)
     if not rels:
-        suffix = f"@{tree.short}"
-        rels = [s.removesuffix(suffix) for s in shown]
+        rels = list(shown)
     candidates = [r for r in rels if ".override." not in posixpath.basename(r)] or rels
     named = [r for r in candidates if is_compose_name(r)] or candidates
     return named[-1] if named else None

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 # A gitlink (submodule) entry: a commit in another repository, neither a file nor a directory here.
-MODE_TREE = 0o040000
 MODE_LINK = 0o120000
 MODE_GITLINK = 0o160000
 
@@ -30,6 +29,7 @@ class Change:
     path: str
     old_path: str = ""
     blob: str = ""
+    mode: int = 0o100644  # the new mode (0 for a deletion)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,14 +134,15 @@ def _parse_raw(raw: bytes) -> tuple[Change, ...]:
             i += 1
             continue
         fields = meta[1:].split(b" ")
+        mode = int(fields[1], 8)
         new_blob = fields[3].decode()
         status = fields[4][:1].decode()
         if status in ("R", "C"):
             old, new = parts[i + 1], parts[i + 2]
-            changes.append(Change(status, _path(new), _path(old), new_blob))
+            changes.append(Change(status, _path(new), _path(old), new_blob, mode))
             i += 3
         else:
-            changes.append(Change(status, _path(parts[i + 1]), "", new_blob))
+            changes.append(Change(status, _path(parts[i + 1]), "", new_blob, mode))
             i += 2
     return tuple(changes)
 
@@ -218,22 +219,6 @@ class CatFile:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def parse_tree(data: bytes, oid_len: int) -> dict[str, tuple[int, str]]:
-    """A raw tree object: entries ``<octal mode> <name>\\0<binary oid>``."""
-    entries: dict[str, tuple[int, str]] = {}
-    i = 0
-    n = len(data)
-    while i < n:
-        sp = data.index(b" ", i)
-        nul = data.index(b"\x00", sp)
-        mode = int(data[i:sp], 8)
-        name = data[sp + 1 : nul].decode("utf-8", "surrogateescape")
-        oid = data[nul + 1 : nul + 1 + oid_len].hex()
-        entries[name] = (mode, oid)
-        i = nul + 1 + oid_len
-    return entries
 
 
 def shallow_commits(repo: str) -> frozenset[str]:

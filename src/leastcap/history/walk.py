@@ -1,14 +1,17 @@
 """Walk the commit graph once, re-evaluating only the Compose projects a commit can have changed.
 
-State per commit is copy-on-write: a commit that touches nothing a project depends on shares its
-parent's state object, so 20,000 unrelated commits cost one dictionary lookup each.
+Per commit the walk keeps: the file index (``gittree.Dir``, path-copied from the parent's), the
+Compose-named paths with their file lineage (renames followed), and per directory holding Compose
+files the evaluation result. Results are shared with the parent unless the commit touched
+something they depend on, so a commit that changes nothing relevant costs a few dictionary
+lookups.
 
 Unit of evaluation: one directory that holds Compose files (discovery plus every project found
 there). What a directory depends on is recorded, not guessed: the ``GitTree`` logs every path the
 discovery, the loader and the config lookup asked about (files read, files probed and not found,
-directories listed). A later commit re-evaluates the directory exactly when it adds, deletes or
-modifies one of those paths, which covers override files, ``.env``, ``extends``/``include``
-targets and ``.leastcap.yml``, and follows the dependency set as it changes between commits.
+directories listed, symlink targets). A later commit re-evaluates the directory exactly when it
+adds, deletes or modifies one of those paths: override files, ``.env``, ``extends``/``include``
+targets and ``.leastcap.yml`` are all covered, and the dependency set follows its changes.
 
 Merges: every commit reachable from the chosen refs is walked (the full graph, parents before
 children). A commit's events are its differences from its FIRST parent. When the merge result for
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from leastcap.history.git import (
@@ -32,9 +35,9 @@ from leastcap.history.git import (
     run_git,
     shallow_commits,
 )
-from leastcap.history.gittree import GitTree, ObjectStore
+from leastcap.history.gittree import EMPTY, Dir, GitTree, ObjectStore, exists, listing_key, with_file
 from leastcap.history.model import CommitRef, Event, HistoryReport, Timeline
-from leastcap.model import Finding, Location, Problem
+from leastcap.model import Finding, Problem
 
 Key = tuple[int, str, str, str]  # (anchor file lineage, service, rule, detail)
 
@@ -49,7 +52,7 @@ def is_compose_name(path: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class ProjectEval:
-    """One project in one commit, as the evaluator saw it (display paths are ``path@commit``)."""
+    """One project in one commit, as the evaluator saw it."""
 
     anchor: str  # repository-relative path of the file that names the project
     findings: tuple[Finding, ...]
@@ -75,26 +78,20 @@ class _Seen:
 @dataclass(frozen=True, slots=True)
 class _DirState:
     findings: Mapping[Key, _Seen]
-    deps: frozenset[str]
-    # Load errors: (without the commit suffix, for comparing commits; as displayed at the commit).
-    errors: tuple[tuple[Problem, Problem], ...]
+    deps: frozenset[str]  # every path asked about
+    reads: frozenset[str]  # the paths whose content was read
+    errors: tuple[Problem, ...]  # load/discovery errors of the directory's projects
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _State:
-    compose: dict[str, int]  # compose-named path -> file lineage
-    dirs: dict[str, _DirState]
-    boundary: bool = False
-
-    def copy(self) -> _State:
-        return _State(dict(self.compose), dict(self.dirs))
+    files: Dir
+    compose: Mapping[str, int]  # compose-named path -> file lineage
+    compose_dirs: Mapping[str, int]  # directory -> number of compose-named files in it
+    dirs: Mapping[str, _DirState]
 
 
-@dataclass
-class _Stats:
-    walked: int = 0
-    evaluated_commits: int = 0
-    dir_evaluations: int = 0
+_EMPTY_STATE = _State(EMPTY, {}, {}, {})
 
 
 @dataclass
@@ -125,26 +122,21 @@ def _ref(c: Commit) -> CommitRef:
     return CommitRef(c.oid, c.author, c.email, c.date, c.subject)
 
 
-def _parents(rel: str) -> Iterable[str]:
-    while rel:
-        rel = posixpath.dirname(rel)
-        yield rel
-
-
 class HistoryWalker:
     def __init__(self, options: HistoryOptions, evaluator: Evaluator) -> None:
         self.options = options
         self.evaluator = evaluator
-        self.stats = _Stats()
         self.lineages = _Lineages()
         # path -> directories that ever depended on it (a conservative index; exact check after).
         self._dep_index: dict[str, set[str]] = {}
         self._states: dict[str, _State] = {}
+        self._pending_children: dict[str, int] = {}
         self._seen_keys: set[Key] = set()
         self._events: dict[Key, list[Event]] = {}
         self._last: dict[Key, _Seen] = {}
         self._warnings: list[Problem] = []
-        self._boundary_done: set[str] = set()
+        self.evaluated_commits = 0
+        self.dir_evaluations = 0
 
     # -- entry point -----------------------------------------------------------------------------
 
@@ -153,7 +145,7 @@ class HistoryWalker:
         try:
             self.top = run_git(opts.path, ["rev-parse", "--show-toplevel"]).strip()
         except (GitError, OSError) as exc:
-            raise GitError(f"{opts.path}: not inside a git repository ({exc})") from None
+            raise GitError(f"{opts.path}: not inside a git work tree ({exc})") from None
         try:
             head = run_git(self.top, ["rev-parse", "--verify", "HEAD^{commit}"]).strip()
         except GitError:
@@ -171,10 +163,16 @@ class HistoryWalker:
                     "before that commit",
                 )
             )
-        oid_len = len(head) // 2
+        for c in commits:
+            for p in c.parents:
+                self._pending_children[p] = self._pending_children.get(p, 0) + 1
+        self._pending_children[head] = self._pending_children.get(head, 0) + 1  # keep the tip
         with CatFile(self.top) as catfile:
-            self.store = ObjectStore(catfile, oid_len)
-            self._walked = {c.oid for c in commits}
+            self.store = ObjectStore(catfile)
+            # Every version of every Compose-named file, in one pipelined read.
+            self.store.prefetch(
+                ch.blob for c in commits for ch in c.changes if ch.status != "D" and is_compose_name(ch.path)
+            )
             for commit in commits:
                 self._process(commit, boundary=commit.oid in shallow)
             tip_state = self._states.get(head) or self._scratch(head)
@@ -187,25 +185,24 @@ class HistoryWalker:
     # -- one commit ------------------------------------------------------------------------------
 
     def _process(self, commit: Commit, boundary: bool = False) -> _State:
-        self.stats.walked += 1
         parents = [] if boundary else list(commit.parents)
-        base = self._parent_state(parents[0]) if parents else _State({}, {})
+        base = (self._states.get(parents[0]) or self._scratch(parents[0])) if parents else _EMPTY_STATE
         state, touched = self._apply(commit, base)
-        self._states[commit.oid] = state
         if touched:
             self._emit(commit, parents, base, state, touched, boundary=boundary)
-        return state
-
-    def _parent_state(self, parent: str) -> _State:
-        state = self._states.get(parent)
-        if state is None:
-            # Outside the walked range (--since): evaluate that commit's whole tree once.
-            state = self._scratch(parent)
+        self._states[commit.oid] = state
+        for p in parents:
+            # A state is kept only while a child still needs it (memory stays flat on long histories).
+            left = self._pending_children.get(p, 0) - 1
+            self._pending_children[p] = left
+            if left <= 0:
+                self._states.pop(p, None)
         return state
 
     def _scratch(self, oid: str) -> _State:
-        """A commit not walked (the parent at a --since boundary): its findings are present at
-        the start of the reported history, i.e. introduced at or before it."""
+        """A commit outside the walk (the parent at a --since boundary, or HEAD when --since
+        excludes it): its whole tree is evaluated once, and its findings are present at the start
+        of the reported history, i.e. introduced at or before it."""
         cached = self._states.get(oid)
         if cached is not None:
             return cached
@@ -217,76 +214,111 @@ class HistoryWalker:
             if not item:
                 continue
             meta, path = item.split("\t", 1)
-            changes.append(Change("A", path, "", meta.split()[2]))
+            mode, _kind, blob = meta.split()
+            changes.append(Change("A", path, "", blob, int(mode, 8)))
         commit = Commit(out[0], out[1], (), out[3], out[4], out[5], out[6], tuple(changes))
         return self._process(commit, boundary=True)
 
     def _apply(self, commit: Commit, base: _State) -> tuple[_State, set[str]]:
+        files = base.files
         touched: set[str] = set()
-        compose_changes: list[Change] = []
+        compose: dict[str, int] | None = None
+        compose_dirs: dict[str, int] | None = None
         for ch in commit.changes:
-            if is_compose_name(ch.path) or (ch.old_path and is_compose_name(ch.old_path)):
-                compose_changes.append(ch)
-            touched.update(self._dep_hits(ch, base))
-        if not compose_changes and not touched:
-            return base, touched
-        state = base.copy()
-        for ch in compose_changes:
-            self._compose_change(ch, state)
-            touched.add(posixpath.dirname(ch.path))
+            before = files
             if ch.old_path:
-                touched.add(posixpath.dirname(ch.old_path))
-        compose_dirs = {posixpath.dirname(p) for p in state.compose}
+                files = with_file(files, ch.old_path, None)
+            files = with_file(files, ch.path, None if ch.status == "D" else (ch.mode, ch.blob))
+            if self._dep_index:
+                touched.update(self._dep_hits(ch, base, before, files))
+            if is_compose_name(ch.path) or (ch.old_path and is_compose_name(ch.old_path)):
+                if compose is None or compose_dirs is None:
+                    compose, compose_dirs = dict(base.compose), dict(base.compose_dirs)
+                self._compose_change(ch, compose, compose_dirs)
+                touched.add(posixpath.dirname(ch.path))
+                if ch.old_path:
+                    touched.add(posixpath.dirname(ch.old_path))
+        if not touched:
+            return _State(files, base.compose, base.compose_dirs, base.dirs), touched
+        dirs = dict(base.dirs)
+        state = _State(
+            files,
+            base.compose if compose is None else compose,
+            base.compose_dirs if compose_dirs is None else compose_dirs,
+            dirs,
+        )
         tree: GitTree | None = None
         ref = _ref(commit)
         for d in sorted(touched):
-            if d not in compose_dirs:
-                state.dirs.pop(d, None)
+            if not state.compose_dirs.get(d):
+                dirs.pop(d, None)
                 continue
             if tree is None:
-                tree = GitTree(self.store, commit.tree, self.top, commit.oid)
-            state.dirs[d] = self._evaluate_dir(tree, d, ref, state)
-        self.stats.evaluated_commits += 1
+                tree = GitTree(self.store, files, self.top, commit.oid)
+            dirs[d] = self._evaluate_dir(tree, d, ref, state)
+        self.evaluated_commits += 1
         return state, touched
 
-    def _compose_change(self, ch: Change, state: _State) -> None:
-        if ch.status == "R" and ch.old_path in state.compose:
-            lineage = state.compose.pop(ch.old_path)
-            if is_compose_name(ch.path):
-                state.compose[ch.path] = self.lineages.assign(ch.path, lineage)
-        elif ch.status == "D":
-            state.compose.pop(ch.path, None)
-        elif is_compose_name(ch.path) and ch.path not in state.compose:
-            state.compose[ch.path] = self.lineages.assign(ch.path)
+    def _compose_change(self, ch: Change, compose: dict[str, int], compose_dirs: dict[str, int]) -> None:
+        def add(path: str, lineage: int) -> None:
+            compose[path] = lineage
+            d = posixpath.dirname(path)
+            compose_dirs[d] = compose_dirs.get(d, 0) + 1
 
-    def _dep_hits(self, ch: Change, base: _State) -> set[str]:
+        def remove(path: str) -> int | None:
+            lineage = compose.pop(path, None)
+            if lineage is not None:
+                d = posixpath.dirname(path)
+                compose_dirs[d] -= 1
+            return lineage
+
+        if ch.status == "R":
+            lineage = remove(ch.old_path)
+            if is_compose_name(ch.path):
+                add(ch.path, self.lineages.assign(ch.path, lineage))
+        elif ch.status == "D":
+            remove(ch.path)
+        elif is_compose_name(ch.path) and ch.path not in compose:
+            add(ch.path, self.lineages.assign(ch.path))
+
+    def _dep_hits(self, ch: Change, base: _State, before: Dir, after: Dir) -> set[str]:
+        """The directories whose recorded questions this change answers differently."""
         hits: set[str] = set()
         index = self._dep_index
-        if not index:
+
+        def hit(key: str, reads_only: bool = False) -> None:
+            for d in index.get(key, ()):
+                ds = base.dirs.get(d)
+                if ds is not None and key in (ds.reads if reads_only else ds.deps):
+                    hits.add(d)
+
+        if ch.status == "M":
+            # Same path, same kind, new content: only a reader of the old content cares.
+            hit(ch.path, reads_only=True)
             return hits
-        paths = [ch.path, ch.old_path] if ch.old_path else [ch.path]
-        for p in paths:
-            candidates = [p]
-            if ch.status != "M":
-                # An added or deleted path changes listings and is_dir answers of its ancestors.
-                candidates.extend(_parents(p))
-            for c in candidates:
-                for d in index.get(c, ()):
-                    ds = base.dirs.get(d)
-                    if ds is not None and c in ds.deps:
-                        hits.add(d)
+        hit(ch.path)  # type change, addition, deletion: any question about the path
+        for p in (ch.path, ch.old_path) if ch.old_path else (ch.path,):
+            # The paths that appeared or disappeared: the file and any directory created or
+            # emptied with it. Their parents' listings change; questions about them change.
+            q = p
+            while True:
+                hit(q)
+                parent = posixpath.dirname(q)
+                hit(listing_key(parent))
+                if not parent or exists(before, parent) == exists(after, parent):
+                    break
+                q = parent
         return hits
 
     def _evaluate_dir(self, tree: GitTree, d: str, ref: CommitRef, state: _State) -> _DirState:
-        self.stats.dir_evaluations += 1
-        tree.record = set()
+        self.dir_evaluations += 1
+        tree.record, tree.record_read = set(), set()
         directory = posixpath.join(self.top, d) if d else self.top
         projects, problems = self.evaluator.evaluate_dir(tree, directory, ref)
-        deps = frozenset(tree.record)
-        tree.record = None
+        deps, reads = frozenset(tree.record), frozenset(tree.record_read)
+        tree.record = tree.record_read = None
         for p in deps:
             self._dep_index.setdefault(p, set()).add(d)
-        suffix = f"@{tree.short}"
         findings: dict[Key, _Seen] = {}
         errors = list(problems)
         for proj in projects:
@@ -296,12 +328,10 @@ class HistoryWalker:
             for f in proj.findings:
                 if self.options.rules and f.rule not in self.options.rules:
                     continue
-                nf = _strip_finding(f, suffix)
-                key: Key = (lineage, nf.service, nf.rule, _detail(nf))
-                findings.setdefault(key, _Seen(nf, proj.anchor))
+                key: Key = (lineage, f.service, f.rule, _detail(f))
+                findings.setdefault(key, _Seen(f, proj.anchor))
             errors.extend(proj.errors)
-        pairs = tuple((_strip_problem(p, suffix), p) for p in errors)
-        return _DirState(findings, deps, pairs)
+        return _DirState(findings, deps, reads, tuple(errors))
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -318,10 +348,10 @@ class HistoryWalker:
         ref = _ref(commit)
         before = _collect(base, touched)
         after = _collect(state, touched)
-        others = [self._full(self._states.get(p) or self._scratch(p)) for p in parents[1:]]
+        others = [_collect(s, s.dirs) for s in (self._states.get(p) or self._scratch(p) for p in parents[1:])]
         for d in sorted(touched):
-            self._problems_first_seen(base.dirs.get(d), state.dirs.get(d))
-        for key in sorted(before.keys() | after.keys(), key=_sort_key):
+            self._errors_first_seen(commit, base.dirs.get(d), state.dirs.get(d))
+        for key in sorted(before.keys() | after.keys()):
             old, new = before.get(key), after.get(key)
             kind = _change_kind(old, new)
             if kind is None:
@@ -330,8 +360,7 @@ class HistoryWalker:
                 kind = "reintroduced"
             merged_from = ""
             for p, full in zip(parents[1:], others, strict=True):
-                other = full.get(key)
-                if _same_state(other, new):
+                if _same_state(full.get(key), new):
                     merged_from = p
                     break
             seen = new or old
@@ -349,25 +378,22 @@ class HistoryWalker:
             )
             self._last[key] = seen
 
-    def _problems_first_seen(self, old: _DirState | None, new: _DirState | None) -> None:
-        """Load errors at past commits become warnings, once when they first appear, not once per
-        commit that still has them."""
+    def _errors_first_seen(self, commit: Commit, old: _DirState | None, new: _DirState | None) -> None:
+        """Load errors at past commits become warnings, once when they appear, not once per commit
+        that still has them."""
         if new is None:
             return
-        known = {norm for norm, _shown in old.errors} if old else set()
-        for norm, shown in new.errors:
-            if norm not in known:
-                self._warnings.append(shown)
-
-    def _full(self, state: _State) -> dict[Key, _Seen]:
-        return _collect(state, state.dirs.keys())
+        known = set(old.errors) if old else set()
+        for p in new.errors:
+            if p not in known:
+                self._warnings.append(Problem(p.path, f"at commit {commit.oid[:7]}: {p.message}", p.line, p.column))
 
     # -- the report ------------------------------------------------------------------------------
 
     def _report(
         self, head: str, tip: _State, commits: list[Commit], shallow: frozenset[str], revs: list[str]
     ) -> HistoryReport:
-        at_tip = self._full(tip)
+        at_tip = _collect(tip, tip.dirs)
         timelines: list[Timeline] = []
         for key, events in self._events.items():
             lineage, service, rule, detail = key
@@ -387,7 +413,7 @@ class HistoryWalker:
                 )
             )
         timelines.sort(key=lambda t: (t.path, t.service, t.rule, t.detail))
-        errors = tuple(shown for d in sorted(tip.dirs) for _norm, shown in tip.dirs[d].errors)
+        errors = tuple(e for d in sorted(tip.dirs) for e in tip.dirs[d].errors)
         every_path = sorted({p for paths in self.lineages.paths.values() for p in paths})
         return HistoryReport(
             repo=self.top,
@@ -395,17 +421,17 @@ class HistoryWalker:
             tip=head,
             timelines=tuple(timelines),
             commits_walked=len(commits),
-            commits_evaluated=self.stats.evaluated_commits,
+            commits_evaluated=self.evaluated_commits,
             compose_paths=tuple(p for p in every_path if is_compose_name(p)),
             errors=errors,
             warnings=tuple(self._warnings),
             shallow=bool(shallow),
             since=self.options.since,
             stats=(
-                ("commits_walked", self.stats.walked),
-                ("commits_evaluated", self.stats.evaluated_commits),
-                ("directory_evaluations", self.stats.dir_evaluations),
-                ("objects_read", self.store.catfile.reads),
+                ("commits_walked", len(commits)),
+                ("commits_evaluated", self.evaluated_commits),
+                ("directory_evaluations", self.dir_evaluations),
+                ("blobs_read", self.store.reads),
             ),
         )
 
@@ -437,10 +463,6 @@ def _same_state(a: _Seen | None, b: _Seen | None) -> bool:
     return (a.finding.suppressed is None) == (b.finding.suppressed is None)
 
 
-def _sort_key(key: Key) -> tuple[int, str, str, str]:
-    return key
-
-
 def _detail(f: Finding) -> str:
     """The line-free part of a finding's identity: the rule's facts when it gives any (the
     capability, the mount source...), else the head of its message (up to the first ": "), which
@@ -450,37 +472,4 @@ def _detail(f: Finding) -> str:
     return f.message.split(": ", 1)[0]
 
 
-def _strip(text: str, suffix: str) -> str:
-    return text.replace(suffix, "")
-
-
-def _strip_loc(loc: Location, suffix: str) -> Location:
-    return Location(_strip(loc.path, suffix), loc.line, loc.column, _strip(loc.note, suffix))
-
-
-def _strip_finding(f: Finding, suffix: str) -> Finding:
-    """History findings carry the repository-relative path; the commit is a separate field."""
-    sup = f.suppressed
-    if sup is not None and sup.location is not None:
-        sup = replace(sup, location=_strip_loc(sup.location, suffix))
-    return replace(
-        f,
-        message=_strip(f.message, suffix),
-        location=_strip_loc(f.location, suffix),
-        related=tuple(_strip_loc(r, suffix) for r in f.related),
-        suppressed=sup,
-        facts=tuple((k, _strip(v, suffix)) for k, v in f.facts),
-    )
-
-
-def _strip_problem(p: Problem, suffix: str) -> Problem:
-    return Problem(_strip(p.path, suffix), _strip(p.message, suffix), p.line, p.column)
-
-
-__all__ = [
-    "Evaluator",
-    "HistoryOptions",
-    "HistoryWalker",
-    "ProjectEval",
-    "is_compose_name",
-]
+__all__ = ["Evaluator", "HistoryOptions", "HistoryWalker", "ProjectEval", "is_compose_name"]
