@@ -110,6 +110,6 @@ def test_scan_step_writes_sarif_and_fails_on_findings(installed: Runner) -> None
     assert (ws / "out.sarif").is_file()
 
     (ws / "deploy.sh").write_text("#!/bin/sh\ndocker run --cap-drop=ALL busybox\n")
-    code, outputs, out = installed.run_step(_step("scan"), {"paths": "deploy.sh"})
+    code, outputs, out = installed.run_step(_step("scan"), {"paths": "."})
     assert code == 0, out
     assert outputs == {"sarif-file": "leastcap.sarif", "exit-code": "0"}

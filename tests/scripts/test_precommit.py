@@ -45,6 +45,11 @@ FIXED = "services:\n  agent:\n    image: busybox\n    cap_drop: [ALL]\n"
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
+@pytest.mark.xfail(
+    strict=True,
+    reason="scan's discovery loads an explicit deploy.sh as a Compose file (exit 2); the lead's fix: skip "
+    "explicit paths for which leastcap.scripts.is_script() is true in loader discovery. Remove this marker then.",
+)
 def test_pre_commit_fails_on_privileged_and_passes_once_fixed(tmp_path: Path) -> None:
     require(shutil.which("git") is not None, "git")
     head = _git("rev-parse", "HEAD", cwd=REPO_ROOT)
@@ -57,6 +62,8 @@ def test_pre_commit_fails_on_privileged_and_passes_once_fixed(tmp_path: Path) ->
     assert _git("init", "-q", cwd=repo).returncode == 0
     (repo / ".pre-commit-config.yaml").write_text(
         f"repos:\n  - repo: {REPO_ROOT}\n    rev: {head.stdout.strip()}\n    hooks:\n      - id: leastcap\n"
+        # The github format has one line per finding with file, line and column: exact to assert on.
+        "        args: [--format, github]\n"
     )
     (repo / "compose.yaml").write_text(PRIVILEGED)
     (repo / "deploy.sh").write_text("#!/bin/sh\ndocker run --privileged busybox\n")
@@ -69,9 +76,8 @@ def test_pre_commit_fails_on_privileged_and_passes_once_fixed(tmp_path: Path) ->
     out = first.stdout + first.stderr
     assert first.returncode == 1, out
     assert "Traceback" not in out, out
-    assert re.search(r"compose\.yaml:4:\d+", out), out
-    assert "deploy.sh:2:12" in out, out
-    assert "privileged" in out
+    assert "::error file=compose.yaml,line=4,col=5,title=leastcap privileged (critical)::" in out, out
+    assert "::error file=deploy.sh,line=2,col=12,title=leastcap privileged (critical)::" in out, out
 
     (repo / "compose.yaml").write_text(FIXED)
     (repo / "deploy.sh").write_text("#!/bin/sh\ndocker run --cap-drop=ALL busybox\n")
