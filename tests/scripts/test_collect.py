@@ -137,6 +137,11 @@ def test_gitlab_local_includes_transitively_with_cycle_and_glob(tmp_path: Path) 
         Location("ci/a.yml", 1, 10, "include: ci/b.yml"),
     )
     assert ("script.reason", dind.privileged.origin.note) in dind.runtime_facts
+    # A command in an included file carries the include chain too.
+    run = next(p for p in projects if p.name == "ci/a.yml").services[0]
+    assert run.privileged is not None
+    assert run.privileged.origin == Location("ci/a.yml", 3, 22)
+    assert run.privileged.via == (Location(".gitlab-ci.yml", 2, 12, "include: /ci/a.yml"),)
 
 
 def test_gitlab_missing_include_is_a_problem(tmp_path: Path) -> None:

@@ -261,6 +261,25 @@ def test_command_forms(script: str, expected: list[str]) -> None:
     assert lines_of(script) == expected
 
 
+def test_sh_c_strings_are_scripts() -> None:
+    script = (
+        "sudo sh -c 'docker run --privileged a'\n"
+        'bash -ec "docker run --pid=host $IMG"\n'
+        "docker run img sh -c 'docker run --privileged inside-the-container'\n"
+        "sh -c 'echo \"docker run --privileged quoted\"'\n"
+    )
+    assert lines_of(script) == [
+        "docker-run@L1 [docker-run] key 1:13",
+        "privileged=True @1:24",
+        "image=a @1:37",
+        "docker-run@L2 [docker-run] key 2:11",
+        "pid=host @2:22",
+        "image=$IMG @2:33 vars=IMG",
+        "docker-run@L3 [docker-run] key 3:1",
+        "image=img @3:12",
+    ]
+
+
 NEGATIVE = [
     "# docker run --privileged img",
     'echo "docker run --privileged img"',

@@ -23,6 +23,7 @@ from leastcap.scripts.model import (
     parse_volume,
     service_from_invocation,
     unique_names,
+    with_via,
 )
 from leastcap.scripts.positions import scalar_text
 from leastcap.scripts.shell import lex
@@ -227,7 +228,7 @@ def gitlab_services(
             includes.extend(_local_includes(value, path))
             continue
         if name == "services":
-            services.extend(_gitlab_dind(value, "(default)", path, via))
+            services.extend(_gitlab_dind(value, "(default)", path))
             continue
         if name in _GITLAB_SCRIPTS:
             services.extend(_gitlab_script(value, "(default)", path, lines))
@@ -236,8 +237,8 @@ def gitlab_services(
             job = "(default)" if name == "default" else name
             for part in _GITLAB_SCRIPTS:
                 services.extend(_gitlab_script(_get(value, part), job, path, lines))
-            services.extend(_gitlab_dind(_get(value, "services"), job, path, via))
-    return _dedupe(services), includes
+            services.extend(_gitlab_dind(_get(value, "services"), job, path))
+    return [with_via(s, via) for s in _dedupe(services)], includes
 
 
 def _gitlab_script(node: yaml.Node | None, job: str, path: str, lines: list[str]) -> list[Service]:
@@ -248,7 +249,7 @@ def _gitlab_script(node: yaml.Node | None, job: str, path: str, lines: list[str]
     return found
 
 
-def _gitlab_dind(node: yaml.Node | None, job: str, path: str, via: tuple[Location, ...]) -> list[Service]:
+def _gitlab_dind(node: yaml.Node | None, job: str, path: str) -> list[Service]:
     found: list[Service] = []
     if not isinstance(node, yaml.SequenceNode):
         return found
@@ -260,8 +261,8 @@ def _gitlab_dind(node: yaml.Node | None, job: str, path: str, via: tuple[Locatio
         reason = DIND_REASON.format(image=image)
         at = _at(path, image_node).with_note(reason)
         b = ServiceBuilder(f"{job}/services/{image}", path, _at(path, entry), "gitlab-service", path)
-        b.set("image", Located(image, _at(path, image_node), via=via))
-        b.set("privileged", Located(True, at, via=via))
+        b.set("image", Located(image, _at(path, image_node)))
+        b.set("privileged", Located(True, at))
         b.facts.append((REASON_FACT, reason))
         found.append(b.build())
     return found

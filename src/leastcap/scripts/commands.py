@@ -159,6 +159,26 @@ def _skip_prefixes(words: Sequence[Word]) -> int:
     return i
 
 
+_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash", "mksh"})
+
+
+def shell_c_string(words: Sequence[Word]) -> Word | None:
+    """The script word of ``sh -c 'SCRIPT'`` / ``sudo bash -ec "SCRIPT"``, or None."""
+    lead = 0
+    while lead < len(words) and words[lead].value in _RESERVED and not words[lead].quoted:
+        lead += 1
+    words = words[lead:]
+    i = _skip_prefixes(words)
+    if i >= len(words) or _basename(words[i]) not in _SHELLS:
+        return None
+    i += 1
+    while i < len(words) and words[i].value.startswith("-") and not words[i].value.startswith("--"):
+        if "c" in words[i].value[1:]:
+            return words[i + 1] if i + 1 < len(words) else None
+        i += 1
+    return None
+
+
 def recognise(words: Sequence[Word]) -> Invocation | None:
     # The command starts after control words (``then``, ``!``): that word's line is the key line.
     lead = 0

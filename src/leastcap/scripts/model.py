@@ -9,6 +9,7 @@ reports it as unknown rather than guessing.
 from __future__ import annotations
 
 import csv
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -127,6 +128,21 @@ def service_from_invocation(
         b.facts.append(("script.compose_service", inv.target.value))
     b.fields["command"] = tuple(w.value for w in inv.args)
     return b.build()
+
+
+def with_via(service: Service, via: tuple[Location, ...]) -> Service:
+    """Every located value of ``service`` also carries ``via`` (how its file was reached: the
+    ``include:`` entries of a GitLab CI file)."""
+    if not via:
+        return service
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(service):
+        value = getattr(service, f.name)
+        if isinstance(value, Located):
+            changes[f.name] = dataclasses.replace(value, via=(*value.via, *via))
+        elif isinstance(value, tuple) and value and all(isinstance(v, Located) for v in value):
+            changes[f.name] = tuple(dataclasses.replace(v, via=(*v.via, *via)) for v in value)
+    return dataclasses.replace(service, **changes)
 
 
 def located_word(word: Word, locate: Locate) -> Located[str]:

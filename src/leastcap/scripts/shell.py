@@ -79,6 +79,14 @@ def lex(text: str, dialect: Dialect = SHELL) -> list[Command]:
     return _Lexer(text, dialect).run()
 
 
+def lex_slice(text: str, start: int, end: int, dialect: Dialect = SHELL) -> list[Command]:
+    """Commands in ``text[start:end]``, with offsets in ``text`` (for a quoted ``sh -c '...'`` string)."""
+    return [
+        Command(tuple(Word(w.value, w.start + start, w.end + start, w.variables, w.dynamic, w.quoted) for w in c.words))
+        for c in lex(text[start:end], dialect)
+    ]
+
+
 class _Lexer:
     def __init__(self, text: str, dialect: Dialect) -> None:
         self.text = text

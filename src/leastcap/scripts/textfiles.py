@@ -8,7 +8,7 @@ column need no mapping, and nothing outside the shell parts can be mistaken for 
 from __future__ import annotations
 
 from leastcap.model import Located, Location, Service
-from leastcap.scripts.commands import find_invocations, recognise
+from leastcap.scripts.commands import find_invocations, recognise, shell_c_string
 from leastcap.scripts.model import (
     KIND_FACT,
     ServiceBuilder,
@@ -17,7 +17,7 @@ from leastcap.scripts.model import (
     unique_names,
 )
 from leastcap.scripts.positions import PositionMap
-from leastcap.scripts.shell import MAKE, SHELL, Dialect, lex
+from leastcap.scripts.shell import MAKE, SHELL, Command, Dialect, lex, lex_slice
 
 _SYSTEMD_EXEC = frozenset(
     {"ExecStart", "ExecStartPre", "ExecStartPost", "ExecStop", "ExecStopPost", "ExecReload", "ExecCondition"}
@@ -38,13 +38,33 @@ def services_in_shell(
         line, col = pmap.at(offset)
         return Location(path, line, col)
 
-    invocations = find_invocations(lex(text, dialect))
+    invocations = find_invocations(_with_shell_c(text, lex(text, dialect), dialect))
     names = [prefix + command_name(inv, locate) for inv in invocations]
     lines = [locate(inv.start.start).line for inv in invocations]
     return [
         service_from_invocation(inv, name, path, path, locate)
         for inv, name in zip(invocations, unique_names(names, lines), strict=True)
     ]
+
+
+def _with_shell_c(text: str, commands: list[Command], dialect: Dialect, depth: int = 0) -> list[Command]:
+    """Add the commands of ``sh -c 'SCRIPT'`` strings. Only a string whose characters are its value
+    (one pair of quotes, no escapes inside) is lexed, so offsets stay exact; others are left alone."""
+    if depth > 3:
+        return commands
+    out: list[Command] = []
+    for cmd in commands:
+        out.append(cmd)
+        word = shell_c_string(cmd.words)
+        if word is None:
+            continue
+        raw = text[word.start : word.end]
+        inner = raw[1:-1]
+        simple = len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"" and raw[0] not in inner
+        if simple and (raw[0] == "'" or "\\" not in inner):
+            nested = lex_slice(text, word.start + 1, word.end - 1, dialect)
+            out.extend(_with_shell_c(text, nested, dialect, depth + 1))
+    return out
 
 
 def _blank(text: str, keep: list[tuple[int, int]]) -> str:
