@@ -92,7 +92,9 @@ class LoaderEvaluator:
             result = load_project(opts, tree, self.cache)
             anchor = _anchor(tree, opts, result.project.files if result.project else ())
             if result.project is None:
-                evals.append(ProjectEval(anchor or "", (), tuple(result.errors), tuple(result.warnings)))
+                evals.append(
+                    ProjectEval(anchor or "", (), tuple(result.errors), tuple(result.warnings), loaded=False)
+                )
                 continue
             findings = check_project(result.project, config)
             findings = apply(findings, config, lambda p: self._source_lines(tree, p), today, [result.project])

@@ -7,6 +7,7 @@ from typing import Any
 
 from leastcap.history.model import CommitRef, Event, HistoryReport, Timeline
 from leastcap.model import Problem, Severity
+from leastcap.report.common import severity_counts
 from leastcap.report.json_v1 import finding_dict
 
 FORMATS = ("text", "json", "markdown")
@@ -77,28 +78,41 @@ def _problem(p: Problem) -> dict[str, Any]:
 
 
 def report_dict(report: HistoryReport, fail_on: Severity = Severity.HIGH) -> dict[str, Any]:
+    """The JSON v1 report: the v1 keys exactly as ``leastcap scan`` writes them (one finding per
+    timeline, as last seen), plus history keys: per finding ``file``, ``paths``, ``detail``,
+    ``present_at_tip``, ``introduced``, ``removed``, ``reintroduced``, ``events``; at the top level
+    ``history`` (repository, tip, range). A finding is "active" when it is present at the tip and
+    not suppressed there."""
     at_tip = [t for t in report.timelines if t.present_at_tip]
+    active = [t.latest for t in at_tip if t.latest.suppressed is None]
     return {
         "version": 1,
-        "command": "history",
-        "repository": report.repo,
-        "tip": report.tip,
-        "since": report.since,
-        "shallow": report.shallow,
         "findings": [timeline_dict(t) for t in report.timelines],
         "errors": [_problem(p) for p in report.errors],
         "warnings": [_problem(p) for p in report.warnings],
         "summary": {
-            "timelines": len(report.timelines),
-            "present_at_tip": len(at_tip),
-            "suppressed_at_tip": sum(1 for t in at_tip if t.latest.suppressed is not None),
-            "commits_walked": report.commits_walked,
-            "commits_evaluated": report.commits_evaluated,
-            "compose_paths": list(report.compose_paths),
+            "findings": len(report.timelines),
+            "active": len(active),
+            "suppressed": len(report.timelines) - len(active),
+            "by_severity": severity_counts(active),
             "errors": len(report.errors),
             "warnings": len(report.warnings),
+            "files_scanned": len(report.compose_paths),
+            "command": "history",
             "fail_on": fail_on.label,
             "exit_code": exit_code(report, fail_on),
+        },
+        "history": {
+            "repository": report.repo,
+            "tip": report.tip,
+            "revs": list(report.revs),
+            "since": report.since,
+            "shallow": report.shallow,
+            "commits_walked": report.commits_walked,
+            "commits_evaluated": report.commits_evaluated,
+            "present_at_tip": len(at_tip),
+            "suppressed_at_tip": sum(1 for t in at_tip if t.latest.suppressed is not None),
+            "compose_paths": list(report.compose_paths),
         },
     }
 

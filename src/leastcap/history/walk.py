@@ -58,6 +58,8 @@ class ProjectEval:
     findings: tuple[Finding, ...]
     errors: tuple[Problem, ...] = ()
     warnings: tuple[Problem, ...] = ()
+    # False when the project could not be loaded at this commit (its findings are unknown there).
+    loaded: bool = True
 
 
 class Evaluator(Protocol):
@@ -255,7 +257,7 @@ class HistoryWalker:
                 continue
             if tree is None:
                 tree = GitTree(self.store, files, self.top, commit.oid)
-            dirs[d] = self._evaluate_dir(tree, d, ref, state)
+            dirs[d] = self._evaluate_dir(tree, d, ref, state, base.dirs.get(d))
         self.evaluated_commits += 1
         return state, touched
 
@@ -310,7 +312,9 @@ class HistoryWalker:
                 q = parent
         return hits
 
-    def _evaluate_dir(self, tree: GitTree, d: str, ref: CommitRef, state: _State) -> _DirState:
+    def _evaluate_dir(
+        self, tree: GitTree, d: str, ref: CommitRef, state: _State, before: _DirState | None
+    ) -> _DirState:
         self.dir_evaluations += 1
         tree.record, tree.record_read = set(), set()
         directory = posixpath.join(self.top, d) if d else self.top
@@ -325,12 +329,20 @@ class HistoryWalker:
             lineage = state.compose.get(proj.anchor)
             if lineage is None:
                 lineage = self.lineages.assign(proj.anchor)
+            errors.extend(proj.errors)
+            if not proj.loaded:
+                # A version that cannot be loaded says nothing about its findings: keep the
+                # parent's (the error is reported) rather than claim this commit removed them.
+                if before is not None:
+                    for old_key, seen in before.findings.items():
+                        if old_key[0] == lineage:
+                            findings.setdefault(old_key, seen)
+                continue
             for f in proj.findings:
                 if self.options.rules and f.rule not in self.options.rules:
                     continue
                 key: Key = (lineage, f.service, f.rule, _detail(f))
                 findings.setdefault(key, _Seen(f, proj.anchor))
-            errors.extend(proj.errors)
         return _DirState(findings, deps, reads, tuple(errors))
 
     # -- events ----------------------------------------------------------------------------------

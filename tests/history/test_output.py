@@ -1,0 +1,193 @@
+"""`leastcap history` through the CLI: exact text, JSON and Markdown, exit codes, usage errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pytest
+from gitrepo import GitRepo
+
+PRIV = "services:\n  web:\n    image: x\n    privileged: true\n"
+PLAIN = "services:\n  web:\n    image: x\n"
+MSG = (
+    "service 'web' runs privileged: all capabilities, every host device, no seccomp or AppArmor, "
+    "writable /sys and cgroups"
+)
+HISTORY_KEYS = ("file", "paths", "detail", "present_at_tip", "introduced", "removed", "reintroduced", "events")
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "leastcap", "history", *args], capture_output=True, text=True, cwd=cwd, check=False
+    )
+
+
+@pytest.fixture
+def renamed(tmp_path: Path) -> tuple[GitRepo, str, str]:
+    repo = GitRepo(tmp_path / "r")
+    add = repo.commit("add", {"compose.yaml": PRIV})
+    repo.mv("compose.yaml", "docker-compose.yml", "rename")
+    drop = repo.commit("drop", {"docker-compose.yml": PLAIN})
+    return repo, add, drop
+
+
+def test_text(renamed: tuple[GitRepo, str, str]) -> None:
+    repo, add, drop = renamed
+    proc = run(str(repo.path), "--rule", "privileged")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == (
+        "docker-compose.yml  service web  privileged (critical)  gone at tip\n"
+        f"  {MSG}\n"
+        "  renamed: compose.yaml -> docker-compose.yml\n"
+        f"  + 2024-01-01 {add[:7]} Ada: add\n"
+        "      introduced  at compose.yaml:4:5\n"
+        f"  - 2024-01-01 {drop[:7]} Ada: drop\n"
+        "      removed\n"
+        "\n"
+        f"1 finding timeline(s), 0 present at tip ({drop[:7]}); 3 commit(s) walked, 3 evaluated\n"
+    )
+
+
+def commit_json(sha: str, subject: str, date: str) -> dict[str, object]:
+    return {"hash": sha, "short": sha[:7], "author": "Ada", "email": "ada@example.com", "date": date,
+            "subject": subject}
+
+
+def test_json(renamed: tuple[GitRepo, str, str]) -> None:
+    repo, add, drop = renamed
+    proc = run("--rule", "privileged", "--format", "json", cwd=repo.path)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    (finding,) = report["findings"]
+    add_c = commit_json(add, "add", "2024-01-01T00:00:03+00:00")
+    drop_c = commit_json(drop, "drop", "2024-01-01T00:00:09+00:00")
+    assert {k: finding[k] for k in HISTORY_KEYS} == {
+        "file": "docker-compose.yml",
+        "paths": ["compose.yaml", "docker-compose.yml"],
+        "detail": "service 'web' runs privileged",
+        "present_at_tip": False,
+        "introduced": {**add_c, "boundary": False},
+        "removed": [drop_c],
+        "reintroduced": [],
+        "events": [
+            {"kind": "introduced", "commit": add_c, "path": "compose.yaml", "merged_from": None, "boundary": False,
+             "location": {"path": "compose.yaml", "line": 4, "column": 5}, "suppressed": None},
+            {"kind": "removed", "commit": drop_c, "path": "docker-compose.yml", "merged_from": None,
+             "boundary": False, "location": None, "suppressed": None},
+        ],
+    }
+    # Without the history keys, the report is exactly a JSON v1 report.
+    v1 = {k: v for k, v in report.items() if k != "history"}
+    v1["findings"] = [{k: v for k, v in f.items() if k not in HISTORY_KEYS} for f in report["findings"]]
+    schema = json.loads(resources.files("leastcap").joinpath("schemas/report-v1.schema.json").read_text())
+    jsonschema.validate(v1, schema)
+    assert v1["findings"] == [
+        {"rule": "privileged", "severity": "critical", "confidence": "high", "project": "r", "service": "web",
+         "message": MSG, "location": {"path": "docker-compose.yml", "line": 4, "column": 5}, "related": [],
+         "suppressed": None}
+    ]
+    assert v1["summary"] == {
+        "findings": 1, "active": 0, "suppressed": 1,
+        "by_severity": {"critical": 0, "high": 0, "medium": 0, "low": 0, "info": 0},
+        "errors": 0, "warnings": 0, "files_scanned": 2, "command": "history", "fail_on": "high", "exit_code": 0,
+    }
+    assert report["history"] == {
+        "repository": str(repo.path), "tip": drop, "revs": ["HEAD"], "since": None, "shallow": False,
+        "commits_walked": 3, "commits_evaluated": 3, "present_at_tip": 0, "suppressed_at_tip": 0,
+        "compose_paths": ["compose.yaml", "docker-compose.yml"],
+    }
+
+
+def test_markdown(renamed: tuple[GitRepo, str, str]) -> None:
+    repo, add, drop = renamed
+    proc = run(str(repo.path), "--rule", "privileged", "--format", "markdown")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == (
+        "# Privilege history\n\n"
+        f"Repository `{repo.path}`, tip `{drop[:7]}`: 3 commits walked, 3 evaluated.\n\n"
+        "## Summary\n\n"
+        "| File | Service | Rule | Severity | Introduced | Removed | At tip |\n"
+        "|---|---|---|---|---|---|---|\n"
+        f"| `docker-compose.yml` | web | privileged | critical | `{add[:7]}` 2024-01-01 | `{drop[:7]}` | no |\n\n"
+        "## Timelines\n\n"
+        "### `docker-compose.yml`: web / privileged\n\n"
+        f"{MSG}\n\n"
+        "Renamed: `compose.yaml` → `docker-compose.yml`\n\n"
+        "| Change | Commit | Date | Author | Subject | Where |\n"
+        "|---|---|---|---|---|---|\n"
+        f"| introduced | `{add[:7]}` | 2024-01-01 | Ada | add | `compose.yaml:4` |\n"
+        f"| removed | `{drop[:7]}` | 2024-01-01 | Ada | drop |  |\n"
+    )
+
+
+def test_exit_codes(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "r")
+    repo.commit("caps", {"compose.yaml": PLAIN + "    cap_add: [NET_ADMIN]\n    cap_drop: [ALL]\n"})
+    # dangerous-capability NET_ADMIN is high: at the default --fail-on high the history fails.
+    assert run(str(repo.path), "--rule", "dangerous-capability").returncode == 1
+    assert run(str(repo.path), "--rule", "dangerous-capability", "--fail-on", "critical").returncode == 0
+    repo.commit("privileged, then gone", {"compose.yaml": PRIV})
+    repo.commit("clean", {"compose.yaml": PLAIN + "    cap_drop: [ALL]\n"})
+    # Past findings do not fail the run: only what is present at the tip counts.
+    assert run(str(repo.path), "--rule", "privileged").returncode == 0
+
+
+def test_load_errors_past_and_tip(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "r")
+    repo.commit("ok", {"compose.yaml": PRIV})
+    broken = repo.commit("broken", {"compose.yaml": "services:\n  web: [\n"})
+    repo.commit("fixed", {"compose.yaml": PRIV})
+    proc = run(str(repo.path), "--rule", "privileged", "--format", "json")
+    assert proc.returncode == 1, proc.stderr  # privileged present at the tip
+    report = json.loads(proc.stdout)
+    assert report["errors"] == []
+    (warning,) = report["warnings"]
+    assert warning["path"] == "compose.yaml"
+    assert warning["message"].startswith(f"at commit {broken[:7]}: ")
+    # A version that cannot be loaded is not a removal: the finding carries over, with the warning.
+    kinds = [(e["kind"], e["commit"]["subject"]) for e in report["findings"][0]["events"]]
+    assert kinds == [("introduced", "ok")]
+    repo.commit("broken at tip", {"compose.yaml": "services:\n  web: [\n"})
+    proc = run(str(repo.path), "--rule", "privileged", "--format", "json")
+    assert proc.returncode == 2
+    report = json.loads(proc.stdout)
+    (error,) = report["errors"]
+    assert error["path"] == "compose.yaml"
+    assert report["findings"][0]["present_at_tip"]
+
+
+def test_usage_errors(tmp_path: Path) -> None:
+    proc = run(str(tmp_path))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"leastcap history: {tmp_path}: not inside a git work tree")
+    proc = run(str(tmp_path), "--rule", "no-such-rule")
+    assert (proc.returncode, proc.stderr) == (
+        2, "leastcap history: unknown rule(s): no-such-rule (see `leastcap rules`)\n"
+    )
+    proc = run(str(tmp_path), "--env", "NOEQUALS")
+    assert (proc.returncode, proc.stderr) == (2, "leastcap history: --env expects KEY=VALUE, got 'NOEQUALS'\n")
+    empty = GitRepo(tmp_path / "empty")
+    proc = run(str(empty.path))
+    assert (proc.returncode, proc.stderr) == (2, f"leastcap history: {empty.path}: the repository has no commits\n")
+
+
+def test_all_branches_and_env(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "r")
+    repo.commit("base", {"compose.yaml": PLAIN.replace("image: x", "image: x\n    privileged: ${PRIV:-false}")})
+    repo.git("checkout", "-q", "-b", "side")
+    repo.commit("side: privileged", {"svc/compose.yaml": PRIV})
+    repo.git("checkout", "-q", "main")
+    head_only = json.loads(run(str(repo.path), "--rule", "privileged", "--format", "json").stdout)
+    assert head_only["findings"] == []
+    everything = json.loads(run(str(repo.path), "--rule", "privileged", "--format", "json", "--all-branches").stdout)
+    assert [(f["file"], f["introduced"]["subject"], f["present_at_tip"]) for f in everything["findings"]] == [
+        ("svc/compose.yaml", "side: privileged", False)
+    ]
+    # History ignores the shell's environment; --env sets interpolation variables.
+    with_env = json.loads(run(str(repo.path), "--rule", "privileged", "--format", "json", "--env", "PRIV=true").stdout)
+    assert [(f["file"], f["present_at_tip"]) for f in with_env["findings"]] == [("compose.yaml", True)]
