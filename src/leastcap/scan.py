@@ -100,7 +100,7 @@ def run_scan(options: ScanOptions) -> ScanResult:
     projects: list[Project] = []
     scanned: list[str] = []
     for target in targets:
-        result = load_project(target, tree)
+        result = load_project(target, tree, effective=False)
         errors.extend(result.errors)
         warnings.extend(w for w in result.warnings if w not in warnings)
         if result.project is None:

@@ -51,12 +51,19 @@ class LoadResult:
     warnings: tuple[Problem, ...] = ()
 
 
-def load_project(options: LoadOptions, tree: Tree | None = None, cache: dict[bytes, Any] | None = None) -> LoadResult:
+def load_project(
+    options: LoadOptions,
+    tree: Tree | None = None,
+    cache: dict[bytes, Any] | None = None,
+    *,
+    effective: bool = True,
+) -> LoadResult:
     """Load one project. ``cache`` (content digest -> parsed documents) lets a caller that loads
-    many versions of the same files (``leastcap history``) parse each distinct file content once."""
+    many versions of the same files (``leastcap history``) parse each distinct file content once.
+    ``effective=False`` skips building the `docker compose config` JSON (a scan does not need it)."""
     from leastcap.loader.project import load
 
-    return load(options, tree or DiskTree(), cache)
+    return load(options, tree or DiskTree(), cache, effective=effective)
 
 
 def discover_projects(

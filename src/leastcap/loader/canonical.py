@@ -26,7 +26,14 @@ class CanonicalError(ValueError):
 
 def _scalar(value: object, like: Node, loc: Location | None = None) -> Scalar:
     scalar: ScalarValue = value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
-    node = Scalar(scalar, loc or like.loc)
+    node = Scalar.__new__(Scalar)
+    node.value = scalar
+    if loc is None:
+        node.path, node.line, node.column = like.path, like.line, like.column
+    else:
+        node.path, node.line, node.column = loc.path, loc.line, loc.column
+    node.key_path, node.key_line, node.key_column = "", 0, 0
+    node.tag = ""
     node.via = like.via
     node.variables = like.variables
     return node

@@ -92,9 +92,7 @@ def projects_in_directory(directory: str, names: Sequence[str]) -> list[tuple[st
     return projects
 
 
-def discover(
-    paths: Sequence[str], tree: Tree, ignore: Sequence[str] = ()
-) -> tuple[list[LoadOptions], list[Problem]]:
+def discover(paths: Sequence[str], tree: Tree, ignore: Sequence[str] = ()) -> tuple[list[LoadOptions], list[Problem]]:
     """Projects under ``paths`` (absolute directories or files). ``ignore`` adds patterns."""
     found: list[LoadOptions] = []
     problems: list[Problem] = []

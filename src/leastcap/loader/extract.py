@@ -161,7 +161,7 @@ def _files_of(node: Node) -> tuple[str, ...]:
     stack = [node]
     while stack:
         current = stack.pop()
-        seen.setdefault(current.loc.path, None)
+        seen.setdefault(current.path, None)
         for via in current.via:
             seen.setdefault(via.path, None)
         if isinstance(current, Mapping):
@@ -182,11 +182,7 @@ def build_service(name: str, node: Mapping, project: str, profiles_active: tuple
     items = node.items
     w = f"services.{name}"
     profiles_node = items.get("profiles")
-    profiles = (
-        tuple(scalar_text(p) or "" for p in profiles_node.items)
-        if isinstance(profiles_node, Sequence)
-        else ()
-    )
+    profiles = tuple(scalar_text(p) or "" for p in profiles_node.items) if isinstance(profiles_node, Sequence) else ()
     enabled = not profiles or "*" in profiles_active or any(p in profiles_active for p in profiles)
     build = items.get("build")
     build_privileged = None

@@ -154,11 +154,19 @@ def _dotted(path: tuple[str, ...]) -> str:
     return ".".join("[]" if p == "[]" else p for p in path)
 
 
-def interpolate_document(root: Mapping, lookup: Callable[[str], str | None], result: InterpolationResult) -> None:
-    """Substitute variables in every string value and cast typed paths, in place."""
+def interpolate_document(
+    root: Mapping, lookup: Callable[[str], str | None], result: InterpolationResult, has_dollar: bool = True
+) -> None:
+    """Substitute variables in every string value and cast typed paths, in place.
+
+    ``has_dollar=False`` (the document's text has no ``$``) only casts: subtrees that no cast
+    path reaches are then skipped, which is most of a document.
+    """
     stack: list[tuple[Node, tuple[str, ...], tuple[str, ...] | None]] = [(root, (), ())]
     while stack:
         node, path, pattern = stack.pop()
+        if pattern is None and not has_dollar:
+            continue
         if isinstance(node, Mapping):
             stack.extend((child, (*path, key), _advance(pattern, key)) for key, child in node.items.items())
         elif isinstance(node, Sequence):

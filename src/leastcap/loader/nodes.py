@@ -17,23 +17,55 @@ ScalarValue = str | int | float | bool | None
 
 
 class Node:
-    __slots__ = ("key_loc", "loc", "tag", "variables", "via")
+    # Positions are kept as plain fields and turned into Location objects only when asked for:
+    # a scan creates hundreds of thousands of nodes and reads the position of very few.
+    __slots__ = ("column", "key_column", "key_line", "key_path", "line", "path", "tag", "variables", "via")
 
     def __init__(self, loc: Location, tag: str = "") -> None:
-        self.loc = loc
-        self.key_loc: Location | None = None
+        self.path = loc.path
+        self.line = loc.line
+        self.column = loc.column
+        self.key_path = ""
+        self.key_line = 0
+        self.key_column = 0
         self.via: tuple[Location, ...] = ()
         self.variables: tuple[str, ...] = ()
         self.tag = tag
 
     @property
+    def loc(self) -> Location:
+        return Location(self.path, self.line, self.column)
+
+    @loc.setter
+    def loc(self, value: Location) -> None:
+        self.path, self.line, self.column = value.path, value.line, value.column
+
+    @property
+    def key_loc(self) -> Location | None:
+        return Location(self.key_path, self.key_line, self.key_column) if self.key_line else None
+
+    @key_loc.setter
+    def key_loc(self, value: Location | None) -> None:
+        if value is None:
+            self.key_path, self.key_line, self.key_column = "", 0, 0
+        else:
+            self.key_path, self.key_line, self.key_column = value.path, value.line, value.column
+
+    @property
     def where(self) -> Location:
         """The place a finding about this value points at: its key if it has one, else itself."""
-        return self.key_loc or self.loc
+        if self.key_line:
+            return Location(self.key_path, self.key_line, self.key_column)
+        return Location(self.path, self.line, self.column)
 
     def _copy_meta(self, other: Node, via: tuple[Location, ...]) -> None:
-        other.key_loc = self.key_loc
-        other.via = self.via + via
+        other.path = self.path
+        other.line = self.line
+        other.column = self.column
+        other.key_path = self.key_path
+        other.key_line = self.key_line
+        other.key_column = self.key_column
+        other.via = self.via + via if via else self.via
         other.variables = self.variables
         other.tag = self.tag
 
@@ -56,7 +88,8 @@ class Scalar(Node):
         self.value = value
 
     def clone(self, via: tuple[Location, ...] = ()) -> Scalar:
-        out = Scalar(self.value, self.loc)
+        out = Scalar.__new__(Scalar)
+        out.value = self.value
         self._copy_meta(out, via)
         return out
 
@@ -78,7 +111,7 @@ class Mapping(Node):
         self.items: dict[str, Node] = {}
 
     def clone(self, via: tuple[Location, ...] = ()) -> Mapping:
-        out = Mapping(self.loc)
+        out = Mapping.__new__(Mapping)
         self._copy_meta(out, via)
         out.items = {k: v.clone(via) for k, v in self.items.items()}
         return out
@@ -107,7 +140,7 @@ class Sequence(Node):
         self.items: list[Node] = []
 
     def clone(self, via: tuple[Location, ...] = ()) -> Sequence:
-        out = Sequence(self.loc)
+        out = Sequence.__new__(Sequence)
         self._copy_meta(out, via)
         out.items = [v.clone(via) for v in self.items]
         return out

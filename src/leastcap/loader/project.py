@@ -74,7 +74,12 @@ class LoadContext:
 
 
 def _clone_document(doc: Document) -> Document:
-    return Document(doc.root.clone() if doc.root is not None else None, list(doc.reset_paths), list(doc.override_paths))
+    return Document(
+        doc.root.clone() if doc.root is not None else None,
+        list(doc.reset_paths),
+        list(doc.override_paths),
+        doc.has_dollar,
+    )
 
 
 # --------------------------------------------------------------------------- environment and files
@@ -198,6 +203,10 @@ def _delete_path(root: Mapping, path: tuple[str, ...]) -> None:
         node = node.items.get(part)
     if isinstance(node, Mapping) and path:
         node.items.pop(path[-1], None)
+    elif isinstance(node, Sequence) and path:
+        # The merged model holds environment/labels/sysctls as "K=V" sequences, while the reset
+        # path names the mapping key (`sysctls: {net.ipv4.ip_forward: !reset}`): drop entry K.
+        node.items = [i for i in node.items if (scalar_text(i) or "").partition("=")[0] != path[-1]]
 
 
 def add_via(node: Node, loc: Location) -> None:
@@ -219,6 +228,8 @@ class ModelLoader:
         self.env = env
         self.working_dir = working_dir
         self.chain = chain
+        # Services the current document imported through include (for the extends warning).
+        self.included_services: set[str] = set()
 
     def load(self, files: tuple[str, ...]) -> Mapping:
         accumulated: Mapping | None = None
@@ -235,11 +246,12 @@ class ModelLoader:
                         "top-level object must be a mapping", display, doc.root.loc.line, doc.root.loc.column
                     )
                 root = doc.root
-                self._interpolate(root)
+                self._interpolate(root, doc.has_dollar)
                 try:
                     canonical_document(root)
                 except CanonicalError as exc:
                     raise LoadError(str(exc), exc.loc.path, exc.loc.line, exc.loc.column) from None
+                self.included_services = set()
                 self._include(root, doc, path)
                 if accumulated is not None:
                     for reset in (*doc.reset_paths, *doc.override_paths):
@@ -255,9 +267,9 @@ class ModelLoader:
         resolve_relative_paths(accumulated, self.working_dir, self.env.get("HOME"))
         return accumulated
 
-    def _interpolate(self, root: Mapping) -> None:
+    def _interpolate(self, root: Mapping, has_dollar: bool = True) -> None:
         result = InterpolationResult()
-        interpolate_document(root, self.env.get, result)
+        interpolate_document(root, self.env.get, result, has_dollar)
         for issue in result.issues:
             if issue.fatal:
                 raise LoadError(issue.message, issue.loc.path, issue.loc.line, issue.loc.column)
@@ -337,7 +349,17 @@ class ModelLoader:
                 existing = local.items.get(name)
                 if existing is None:
                     local.items[name] = value
+                    if section == "services":
+                        self.included_services.add(name)
                     continue
+                if value.plain() != existing.plain():
+                    # compose-go >= 2.10 merges the local definition over the imported one (what
+                    # leastcap does); docker compose 2.40 refuses the project instead.
+                    self.ctx.warn(
+                        f"{section}.{name} conflicts with imported resource "
+                        "(docker compose before 2.41 refuses this; newer versions merge it)",
+                        existing.where,
+                    )
                 for reset in (*doc.reset_paths, *doc.override_paths):
                     if reset[:2] == (section, name) and len(reset) > 2 and isinstance(value, Mapping):
                         _delete_path(value, reset[2:])
@@ -413,6 +435,13 @@ class ExtendsResolver:
                     loc.line,
                     loc.column,
                 )
+            if base_name in self.loader.included_services:
+                # Newer compose-go applies include before extends; docker compose 2.40 does not.
+                self.loader.ctx.warn(
+                    f'service "{name}" extends "{base_name}", which comes from an include: docker compose '
+                    "before 2.41 refuses this (service not found); newer versions load it",
+                    loc,
+                )
             base = self.resolve(base_name, (*stack, name))
         base_clone = base.clone()
         add_via(base_clone, loc.with_note(f"extends: {base_name}"))
@@ -439,7 +468,7 @@ class ExtendsResolver:
         services: Mapping | None = None
         for doc in docs:
             if isinstance(doc.root, Mapping):
-                self.loader._interpolate(doc.root)
+                self.loader._interpolate(doc.root, doc.has_dollar)
                 canonical_document(doc.root)
                 found = doc.root.items.get("services")
                 if isinstance(found, Mapping):
@@ -528,7 +557,9 @@ def normalize_project_name(name: str) -> str:
     return re.sub(r"^[^a-z0-9]+", "", re.sub(r"[^a-z0-9_-]", "", name.lower()))
 
 
-def load(options: LoadOptions, tree: Tree, cache: dict[bytes, Any] | None = None) -> LoadResult:
+def load(
+    options: LoadOptions, tree: Tree, cache: dict[bytes, Any] | None = None, *, effective: bool = True
+) -> LoadResult:
     from leastcap.loader.effective import effective_json
     from leastcap.loader.extract import build_project
     from leastcap.loader.validate import validate
@@ -542,7 +573,7 @@ def load(options: LoadOptions, tree: Tree, cache: dict[bytes, Any] | None = None
         name = normalize_project_name(name or posixpath.basename(inputs.project_dir)) or "default"
         validate(model, ctx, inputs)
         project = build_project(model, name, inputs, ctx)
-        effective = effective_json(model, name)
+        config_json = effective_json(model, name) if effective else None
     except LoadError as exc:
         return LoadResult(None, None, (exc.problem(),), tuple(ctx.warnings))
     except RecursionError:
@@ -552,7 +583,7 @@ def load(options: LoadOptions, tree: Tree, cache: dict[bytes, Any] | None = None
             (Problem(tree.display(options.working_dir), "input nested too deeply to load"),),
             tuple(ctx.warnings),
         )
-    return LoadResult(project, effective, (), tuple(ctx.warnings))
+    return LoadResult(project, config_json, (), tuple(ctx.warnings))
 
 
 __all__ = ["LoadContext", "ModelLoader", "canonical_service", "find_default_files", "load", "resolve_inputs"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 
@@ -47,6 +48,8 @@ class Document:
     # Paths (tuples of keys) tagged !reset / !override in this document, at every alias site.
     reset_paths: list[tuple[str, ...]] = field(default_factory=list)
     override_paths: list[tuple[str, ...]] = field(default_factory=list)
+    # False when the document's text has no "$": interpolation then has nothing to substitute.
+    has_dollar: bool = True
 
 
 _FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
@@ -155,132 +158,154 @@ def _tag_of(event: yaml.NodeEvent) -> str:
     return tag if tag in (RESET, OVERRIDE) else ""
 
 
+def _finish_mapping(frame: _Frame) -> None:
+    """Apply ``<<`` merges: explicit keys win; among merge sources the first one wins."""
+    mapping = frame.node
+    assert isinstance(mapping, Mapping)
+    for source, merge_loc in frame.merge_sources:
+        sources = list(source.items) if isinstance(source, Sequence) else [source]
+        for src in sources:
+            if not isinstance(src, Mapping):
+                raise YamlError(
+                    "map merge requires map or sequence of maps as the value", merge_loc.line, merge_loc.column
+                )
+            for key, value in src.items.items():
+                if key not in mapping.items:
+                    mapping.items[key] = value
+
+
 def parse_documents(data: bytes | str, display: str) -> list[Document]:
-    """Parse every document of a YAML stream. Raises YamlError with a 1-based position."""
+    """Parse every document of a YAML stream. Raises YamlError with a 1-based position.
+
+    This loop runs once per event of every scanned file, so it is written for speed: events are
+    dispatched on their exact class and nodes get their fields set directly.
+    """
     documents: list[Document] = []
     anchors: dict[str, Node] = {}
+    sizes: dict[str, int] = {}
     in_progress: set[str] = set()
     stack: list[_Frame] = []
     root: Node | None = None
     alias_budget = MAX_ALIAS_NODES
     tagged = False
-    sizes: dict[str, int] = {}
+    new = object.__new__
 
-    def attach(node: Node, mark: yaml.Mark) -> None:
+    def make(cls: type[Node], line: int, column: int, tag: str) -> Node:
+        node = new(cls)
+        node.path = display
+        node.line = line + 1
+        node.column = column + 1
+        node.key_path = ""
+        node.key_line = 0
+        node.key_column = 0
+        node.via = ()
+        node.variables = ()
+        node.tag = tag
+        return node
+
+    def attach(node: Node, line: int, column: int) -> None:
         nonlocal root
         if not stack:
             root = node
             return
         frame = stack[-1]
         parent = frame.node
-        if isinstance(parent, Sequence):
+        if parent.__class__ is Sequence:
             parent.items.append(node)
             return
-        assert isinstance(parent, Mapping)
-        if frame.key is None:
-            if not isinstance(node, Scalar):
-                raise YamlError("non-string key: a mapping or sequence used as a key", mark.line + 1, mark.column + 1)
+        key_node = frame.key
+        if key_node is None:
+            if node.__class__ is not Scalar:
+                raise YamlError("non-string key: a mapping or sequence used as a key", line + 1, column + 1)
             frame.key = node
             return
-        key_node, frame.key = frame.key, None
+        frame.key = None
         key = key_node.value
         if key == "<<" and key_node.tag != "str":
             frame.merge_sources.append((node, key_node.loc))
             return
-        if not isinstance(key, str):
-            raise YamlError(f"non-string key in mapping: {key!r}", key_node.loc.line, key_node.loc.column)
-        if key in frame.explicit:
+        if key.__class__ is not str:
+            raise YamlError(f"non-string key in mapping: {key!r}", key_node.line, key_node.column)
+        explicit = frame.explicit
+        if key in explicit:
             raise YamlError(
-                f'line {key_node.loc.line}: mapping key "{key}" already defined at line {frame.explicit[key]}',
-                key_node.loc.line,
-                key_node.loc.column,
+                f'line {key_node.line}: mapping key "{key}" already defined at line {explicit[key]}',
+                key_node.line,
+                key_node.column,
             )
-        frame.explicit[key] = key_node.loc.line
-        node.key_loc = key_node.loc
-        parent.items[key] = node
+        explicit[key] = key_node.line
+        node.key_path = display
+        node.key_line = key_node.line
+        node.key_column = key_node.column
+        parent.items[key] = node  # type: ignore[attr-defined]
 
-    def finish_mapping(frame: _Frame) -> None:
-        mapping = frame.node
-        assert isinstance(mapping, Mapping)
-        for source, merge_loc in frame.merge_sources:
-            sources = list(source.items) if isinstance(source, Sequence) else [source]
-            for src in sources:
-                if not isinstance(src, Mapping):
-                    raise YamlError(
-                        "map merge requires map or sequence of maps as the value",
-                        merge_loc.line,
-                        merge_loc.column,
-                    )
-                for key, value in src.items.items():
-                    # Explicit keys win; among merge sources the first one wins.
-                    if key not in mapping.items:
-                        mapping.items[key] = value
-        # Merged keys end up after explicit ones; order does not matter to Compose.
+    scalar_event = yaml.ScalarEvent
+    mapping_start = yaml.MappingStartEvent
+    sequence_start = yaml.SequenceStartEvent
+    mapping_end = yaml.MappingEndEvent
+    sequence_end = yaml.SequenceEndEvent
+    alias_event = yaml.AliasEvent
+    document_start = yaml.DocumentStartEvent
+    document_end = yaml.DocumentEndEvent
+    str_tag = _YAML_TAG + "str"
 
+    has_dollar = (b"$" if isinstance(data, bytes) else "$") in data  # type: ignore[operator]
     parser = _EventLoader(data)
     try:
         while True:
-            event = parser.get_event()
+            event: Any = parser.get_event()
             if event is None:
                 break
-            if isinstance(event, yaml.DocumentStartEvent):
-                anchors.clear()
-                sizes.clear()
-                root = None
-                alias_budget = MAX_ALIAS_NODES
-                tagged = False
-            elif isinstance(event, yaml.DocumentEndEvent):
-                doc = Document(root)
-                if tagged and root is not None:
-                    doc.root = _collect_tags(root, (), doc)
-                documents.append(doc)
-            elif isinstance(event, yaml.ScalarEvent):
-                tag = _tag_of(event)
-                tagged = tagged or bool(tag)
-                node: Node = Scalar(_scalar_value(event), _loc(display, _mark(event)), tag)
-                if event.tag == _YAML_TAG + "str" or (event.style and event.style in "'\""):
-                    node.tag = node.tag or "str"
+            cls = event.__class__
+            if cls is scalar_event:
+                mark = event.start_mark
+                tag = event.tag
+                if tag is None:
+                    value: ScalarValue = (
+                        resolve_plain(event.value) if event.implicit[0] and not event.style else event.value
+                    )
+                    special = "str" if event.style in ("'", '"') else ""
+                else:
+                    value = _scalar_value(event)
+                    special = tag if tag in (RESET, OVERRIDE) else ("str" if tag == str_tag else "")
+                    tagged = tagged or special in (RESET, OVERRIDE)
+                node = make(Scalar, mark.line, mark.column, special)
+                node.value = value  # type: ignore[attr-defined]
                 if event.anchor:
                     anchors[event.anchor] = node
                     sizes[event.anchor] = 1
-                attach(node, _mark(event))
-            elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                attach(node, mark.line, mark.column)
+            elif cls is mapping_end or cls is sequence_end:
+                frame = stack.pop()
+                if frame.node.__class__ is Mapping:
+                    if frame.key is not None:
+                        mark = event.start_mark
+                        raise YamlError("mapping key without a value", mark.line + 1, mark.column + 1)
+                    if frame.merge_sources:
+                        _finish_mapping(frame)
+                if frame.anchor:
+                    in_progress.discard(frame.anchor)
+                    template = _without_nested_resets(frame.node) if tagged else frame.node
+                    anchors[frame.anchor] = template
+                    sizes[frame.anchor] = template.count()
+                attach(frame.node, frame.node.line - 1, frame.node.column - 1)
+            elif cls is mapping_start or cls is sequence_start:
+                mark = event.start_mark
                 if len(stack) >= MAX_DEPTH:
-                    raise YamlError(
-                        f"nesting deeper than {MAX_DEPTH} levels",
-                        _mark(event).line + 1,
-                        _mark(event).column + 1,
-                    )
+                    raise YamlError(f"nesting deeper than {MAX_DEPTH} levels", mark.line + 1, mark.column + 1)
                 tag = _tag_of(event)
                 tagged = tagged or bool(tag)
-                loc = _loc(display, _mark(event))
-                container: Node = Mapping(loc, tag) if isinstance(event, yaml.MappingStartEvent) else Sequence(loc, tag)
+                container = make(Mapping if cls is mapping_start else Sequence, mark.line, mark.column, tag)
+                container.items = {} if cls is mapping_start else []  # type: ignore[attr-defined]
                 if event.anchor:
                     in_progress.add(event.anchor)
                 stack.append(_Frame(container, event.anchor))
-            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                frame = stack.pop()
-                if isinstance(frame.node, Mapping):
-                    if frame.key is not None:
-                        raise YamlError(
-                            "mapping key without a value",
-                            _mark(event).line + 1,
-                            _mark(event).column + 1,
-                        )
-                    finish_mapping(frame)
-                if frame.anchor:
-                    in_progress.discard(frame.anchor)
-                    anchors[frame.anchor] = frame.node
-                    sizes[frame.anchor] = frame.node.count()
-                attach(frame.node, _mark(event))
-            elif isinstance(event, yaml.AliasEvent):
+            elif cls is alias_event:
                 name = event.anchor or ""
-                mark = _mark(event)
+                mark = event.start_mark
                 if name in in_progress:
                     raise YamlError(
-                        f"alias *{name} refers to its own enclosing node (a cycle)",
-                        mark.line + 1,
-                        mark.column + 1,
+                        f"alias *{name} refers to its own enclosing node (a cycle)", mark.line + 1, mark.column + 1
                     )
                 target = anchors.get(name)
                 if target is None:
@@ -293,7 +318,18 @@ def parse_documents(data: bytes | str, display: str) -> list[Document]:
                         mark.line + 1,
                         mark.column + 1,
                     )
-                attach(target.clone((_loc(display, mark, f"alias *{name}"),)), mark)
+                attach(target.clone((_loc(display, mark, f"alias *{name}"),)), mark.line, mark.column)
+            elif cls is document_start:
+                anchors.clear()
+                sizes.clear()
+                root = None
+                alias_budget = MAX_ALIAS_NODES
+                tagged = False
+            elif cls is document_end:
+                doc = Document(root, has_dollar=has_dollar)
+                if tagged and root is not None:
+                    doc.root = _collect_tags(root, (), doc)
+                documents.append(doc)
     except yaml.YAMLError as exc:
         error_mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
@@ -307,6 +343,31 @@ def parse_documents(data: bytes | str, display: str) -> list[Document]:
         if dispose is not None:
             dispose()
     return documents
+
+
+def _without_nested_resets(node: Node) -> Node:
+    """The copy of an anchored node that its aliases receive.
+
+    docker compose 2.40 (compose-go's ResetProcessor before v2.10) walks the YAML tree in document
+    order and removes each ``!reset`` node from its parent the first time it is visited: at the
+    anchor's definition. Every alias of that anchor therefore sees the anchored node without its
+    nested ``!reset`` keys, and those keys reset nothing at the alias sites (``<<: *a`` or ``b: *a``).
+    A node that is itself tagged ``!reset`` stays tagged, so ``cap_add: *empty`` still resets.
+    ``!override`` nodes are kept, so they apply at every alias site. (The oracle binary shows this;
+    keeping the base values is also the conservative reading for a privilege audit.)
+    """
+    copy = node.clone()
+    stack: list[Node] = [copy]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, Mapping):
+            for key in [k for k, v in current.items.items() if v.tag == RESET]:
+                del current.items[key]
+            stack.extend(current.items.values())
+        elif isinstance(current, Sequence):
+            current.items = [item for item in current.items if item.tag != RESET]
+            stack.extend(current.items)
+    return copy
 
 
 def _collect_tags(node: Node, path: tuple[str, ...], doc: Document) -> Node | None:
