@@ -9,9 +9,9 @@ strings are shell scripts and go through the shell lexer like any script.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from leastcap.model import Location, Service
+from leastcap.model import Located, Location, Service
 from leastcap.scripts.commands import parse_run
 from leastcap.scripts.model import service_from_invocation, unique_names
 from leastcap.scripts.positions import PositionMap
@@ -90,11 +90,12 @@ def _string_arg(toks: list[_Tok], k: int) -> _Tok | None:
     return None
 
 
-def _after_docker_image(toks: list[_Tok], k: int) -> bool:
-    """``docker.image('x').run(...)`` / ``docker.build('x').run(...)``: ``run`` alone is too common."""
+def _docker_image_call(toks: list[_Tok], k: int) -> int | None:
+    """For ``docker.image('x').run(...)`` / ``docker.build('x').run(...)`` (``toks[k]`` is the method
+    name), the index of the ``(`` of ``image(``/``build(``; None when the chain is something else."""
     j = k - 2
     if j < 0 or toks[j].text != ")":
-        return False
+        return None
     depth = 0
     while j >= 0:
         if toks[j].text == ")":
@@ -104,12 +105,13 @@ def _after_docker_image(toks: list[_Tok], k: int) -> bool:
             if depth == 0:
                 break
         j -= 1
-    return (
+    chained = (
         j >= 3
         and toks[j - 1].text in ("image", "build")
         and toks[j - 2].text == "."
         and toks[j - 3].text == "docker"
     )
+    return j if chained else None
 
 
 def jenkins_services(text: str, path: str) -> list[Service]:
@@ -132,7 +134,7 @@ def jenkins_services(text: str, path: str) -> list[Service]:
                 names.append(svc.name)
                 lines.append(svc.key.line)
         elif tok.text in ("inside", "withRun", "run") and k > 0 and toks[k - 1].text == "." and (
-            tok.text != "run" or _after_docker_image(toks, k)
+            tok.text != "run" or _docker_image_call(toks, k) is not None
         ):
             commands = lex(arg.text)
             words = tuple(w for cmd in commands for w in cmd.words)
@@ -147,20 +149,18 @@ def jenkins_services(text: str, path: str) -> list[Service]:
             inv = parse_run(words, 0, start=words[0], first=words[0], kind="jenkins-" + tok.text)
             name = f"{tok.text}@L{start_line}"
             svc = service_from_invocation(inv, name, path, path, locate)
-            services.append(_with_key(svc, Location(path, start_line, start_col)))
+            svc = replace(svc, key=Location(path, start_line, start_col))
+            call = _docker_image_call(toks, k)
+            image = toks[call + 1] if call is not None and call + 1 < len(toks) else None
+            if call is not None and image is not None and image.kind == "string" and toks[call - 1].text == "image":
+                line, col = file_map.at(image.start)
+                svc = replace(svc, image=Located(image.text, Location(path, line, col)))
+            services.append(svc)
             names.append(name)
             lines.append(start_line)
     final = unique_names(names, lines)
     return [_renamed(s, n) for s, n in zip(services, final, strict=True)]
 
 
-def _with_key(svc: Service, key: Location) -> Service:
-    from dataclasses import replace
-
-    return replace(svc, key=key)
-
-
 def _renamed(svc: Service, name: str) -> Service:
-    from dataclasses import replace
-
     return svc if svc.name == name else replace(svc, name=name)
