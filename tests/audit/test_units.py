@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from leastcap.audit.drift import DriftRule, diff_services
 from leastcap.audit.engine import EngineFacts, engine_facts
 from leastcap.audit.mapping import map_container
 from leastcap.audit.targets import TargetError, parse_host, resolve_targets
 from leastcap.model import Located, Location, Mount, Project, Service, Severity, SourceKind
+from leastcap.rules.drift import DriftRule, diff_services
 from leastcap.rules.registry import check_project
 
 DATA = Path(__file__).parent / "data"

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from leastcap.audit.drift import DriftRule
 from leastcap.audit.mapping import AuditedContainer, ComposeLabels, group_projects
 from leastcap.model import Finding, Problem, Project
+from leastcap.rules.drift import DriftRule
 
 GroupKey = tuple[str, tuple[str, ...], str, tuple[str, ...]]
 

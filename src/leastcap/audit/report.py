@@ -10,19 +10,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from leastcap.audit.drift import DriftRule
 from leastcap.audit.run import AuditOptions, audit
 from leastcap.config import Config
 from leastcap.model import Finding, Project, Report, Severity
 from leastcap.rules.base import Rule
+from leastcap.rules.drift import DriftRule
 
 
 def catalogue() -> tuple[Rule, ...]:
     from leastcap.rules.registry import ALL_RULES
 
-    if any(r.slug == DriftRule.slug for r in ALL_RULES):
-        return ALL_RULES
-    return (*ALL_RULES, DriftRule())
+    return ALL_RULES
 
 
 def build_report(

@@ -12,12 +12,12 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from leastcap.audit.drift import DriftRule
 from leastcap.audit.engine import HostSnapshot, HostUnavailableError, snapshot
 from leastcap.audit.mapping import AuditedContainer, group_projects, map_container
 from leastcap.audit.procfs import capability_facts
 from leastcap.audit.targets import HostTarget, resolve_targets
 from leastcap.model import Finding, Problem, Project
+from leastcap.rules.drift import DriftRule
 
 CheckProject = Callable[[Project], list[Finding]]
 

@@ -9,6 +9,7 @@ from leastcap.rules.base import Rule
 from leastcap.rules.cap_add_all import CapAddAll
 from leastcap.rules.dangerous_capability import DangerousCapability
 from leastcap.rules.docker_socket import DockerSocket
+from leastcap.rules.drift import DriftRule
 from leastcap.rules.exceptions import ExceptionExpired, ExceptionInvalid, ExceptionUnused
 from leastcap.rules.host_device import HostDevice
 from leastcap.rules.host_namespace import HostNamespace
@@ -36,7 +37,9 @@ RULES: tuple[Rule, ...] = (
 )
 # Rules whose findings the suppression pass produces (leastcap.suppress).
 META_RULES: tuple[Rule, ...] = (ExceptionInvalid(), ExceptionExpired(), ExceptionUnused())
-ALL_RULES: tuple[Rule, ...] = RULES + META_RULES
+# Rules that judge a container against its Compose file (leastcap audit --drift).
+AUDIT_RULES: tuple[Rule, ...] = (DriftRule(),)
+ALL_RULES: tuple[Rule, ...] = RULES + META_RULES + AUDIT_RULES
 
 _BY_SLUG = {rule.slug: rule for rule in ALL_RULES}
 
