@@ -184,3 +184,22 @@ def test_is_script(tmp_path: Path) -> None:
     tree = DiskTree(str(tmp_path))
     got = {name: is_script(str(tmp_path / name), tree) for name in ("a.sh", "run", "tool", "compose.yaml", "nope")}
     assert got == {"a.sh": True, "run": True, "tool": False, "compose.yaml": False, "nope": False}
+
+
+def test_hostile_inputs_end_quickly(tmp_path: Path) -> None:
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+    for i in range(1, 9):
+        bomb += f"{chr(97 + i)}: &{chr(97 + i)} [" + ", ".join([f"*{chr(96 + i)}"] * 10) + "]\n"
+    bomb += "job:\n  script: *i\n  services: *i\n"
+    _write(
+        tmp_path,
+        {
+            ".gitlab-ci.yml": bomb,
+            "deep.sh": "$(" * 50_000 + "docker run --privileged x\n",
+            "quotes.sh": "'" * 100_001 + "\ndocker run --privileged y\n",
+            "heredoc.sh": "cat <<EOF\n" + "docker run --privileged z\n" * 10_000,
+        },
+    )
+    names, problems = _names(tmp_path)
+    assert problems == []
+    assert names == []

@@ -79,13 +79,17 @@ def _at(path: str, node: yaml.Node) -> Location:
     return Location(path, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def _scalars(node: yaml.Node | None) -> Iterator[yaml.ScalarNode]:
-    """A scalar, or the scalars of a (nested) sequence: GitLab allows one level of nesting."""
+def _scalars(node: yaml.Node | None, depth: int = 0) -> Iterator[yaml.ScalarNode]:
+    """A scalar, or the scalars of a sequence with GitLab's one level of nesting. Deeper levels are
+    not read: with aliases, a few nested sequences can stand for billions of items (an alias bomb)."""
     if isinstance(node, yaml.ScalarNode):
         yield node
-    elif isinstance(node, yaml.SequenceNode):
+    elif isinstance(node, yaml.SequenceNode) and depth < 2:
+        seen: set[int] = set()
         for item in node.value:
-            yield from _scalars(item)
+            if id(item) not in seen:  # an alias repeated in one list is the same text at the same place
+                seen.add(id(item))
+                yield from _scalars(item, depth + 1)
 
 
 def _options_service(

@@ -74,6 +74,11 @@ SHELL = Dialect()
 MAKE = Dialect(make=True)
 
 
+# Command substitutions nested deeper than this are kept as words but not searched for commands:
+# real scripts nest two or three levels; a hostile ``$($($(...`` must not exhaust the stack.
+MAX_NESTING = 16
+
+
 def lex(text: str, dialect: Dialect = SHELL) -> list[Command]:
     """All simple commands in ``text``, including those inside ``$(...)`` and backticks, in order."""
     return _Lexer(text, dialect).run()
@@ -88,7 +93,8 @@ def lex_slice(text: str, start: int, end: int, dialect: Dialect = SHELL) -> list
 
 
 class _Lexer:
-    def __init__(self, text: str, dialect: Dialect) -> None:
+    def __init__(self, text: str, dialect: Dialect, depth: int = 0) -> None:
+        self.depth = depth
         self.text = text
         self.dialect = dialect
         self.i = 0
@@ -278,7 +284,9 @@ class _Lexer:
         self.i = close + 1
 
     def lex_nested(self, start: int, end: int) -> None:
-        inner = _Lexer(self.text[start:end], self.dialect).run()
+        if self.depth >= MAX_NESTING:
+            return
+        inner = _Lexer(self.text[start:end], self.dialect, self.depth + 1).run()
         for cmd in inner:
             self.nested.append(
                 Command(
