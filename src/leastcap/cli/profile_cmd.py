@@ -66,9 +66,9 @@ def summary(profile: Profile) -> str:
         lines.append(f"  {mark} {e.capability:<20} {e.decision}: {e.reason}")
         if procs:
             lines.append(f"       by {procs}; at {where}{sc}")
-    lines.extend(
-        f"  verify {list(v.cap_add)}: {'pass' if v.passed else 'FAIL'} ({v.reason})" for v in profile.verification
-    )
+    for v in profile.verification:
+        verdict = "pass" if v.passed else "FAIL"
+        lines.append(f"  verify {list(v.cap_add)}: {verdict} ({v.reason})")
     if profile.minimized:
         lines.append(f"  minimised in {profile.minimize_runs} runs")
     lines.append(f"  verified: {'yes' if profile.verified else 'no'}")
@@ -91,7 +91,7 @@ def _find_files(files: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--project-directory", default=None, help="Compose project directory.")
 @click.option("--env-file", "env_files", multiple=True, help="Compose --env-file(s).")
 @click.option("--container", default=None, help="Attach to a running container (no restart).")
-@click.option("--duration", default="10s", show_default=True, help="How long to record (and each verify run).")
+@click.option("--duration", default="10s", show_default=True, help="Recording (and verify run) length.")
 @click.option("--probe", default=None, help="Shell command run on the host during each run; must succeed.")
 @click.option("--probe-interval", default="1s", show_default=True)
 @click.option("--verify", is_flag=True, help="Re-run with cap_drop ALL + the proposal + no-new-privileges.")

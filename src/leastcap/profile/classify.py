@@ -49,6 +49,7 @@ NOAUDIT_FRAMES: frozenset[str] = frozenset(
 PLUMBING: frozenset[str] = frozenset(
     {
         "trace_event_raw_event_cap_capable",
+        "__traceiter_cap_capable",
         "perf_trace_cap_capable",
         "cap_capable",
         "security_capable",
@@ -66,7 +67,9 @@ PLUMBING: frozenset[str] = frozenset(
     }
 )
 
-_SYSCALL = re.compile(r"^(?:__(?:x64|ia32|x32|arm64|riscv|s390x)_sys_|__do_sys_|__se_sys_|ksys_)(\w+)$")
+_SYSCALL = re.compile(
+    r"^(?:__(?:x64|ia32|x32|arm64|riscv|s390x)_sys_|__do_sys_|__se_sys_|ksys_|__sys_|do_sys_)(\w+)$"
+)
 
 # A frame that is the SYS_ADMIN-first half of an either-of check: SYS_ADMIN there is accepted in
 # place of the narrower capability (block/ioprio.c checks SYS_ADMIN before SYS_NICE).
@@ -108,7 +111,8 @@ class _Tally:
     denied: int = 0
     probes: int = 0
     probe_frames: Counter[str] = field(default_factory=Counter)
-    processes: Counter[str] = field(default_factory=Counter)
+    processes: Counter[str] = field(default_factory=Counter)  # audited checks only
+    probe_processes: Counter[str] = field(default_factory=Counter)
     frames: tuple[str, ...] = ()
     probe_only_frames: tuple[str, ...] = ()
     syscalls: Counter[str] = field(default_factory=Counter)
@@ -164,7 +168,7 @@ def classify(checks: Iterable[CapCheck], unavailable: Iterable[str] = ()) -> Cla
             tally.probe_frames[probe_frame or "CAP_OPT_NOAUDIT"] += 1
             if not tally.probe_only_frames:
                 tally.probe_only_frames = tuple(callers[:3])
-            tally.processes[check.comm] += 1
+            tally.probe_processes[check.comm] += 1
             continue
         tally = tallies.setdefault(target, _Tally())
         if source is not None:
@@ -198,7 +202,8 @@ def classify(checks: Iterable[CapCheck], unavailable: Iterable[str] = ()) -> Cla
     evidence: list[CapabilityEvidence] = []
     for name in sorted(tallies, key=lambda n: CAPABILITY_NUMBERS.get(n, 99)):
         t = tallies[name]
-        by_count = sorted(t.processes.items(), key=lambda kv: (-kv[1], kv[0]))
+        # Who made the audited checks; for a probe-only capability, who probed.
+        by_count = sorted((t.processes or t.probe_processes).items(), key=lambda kv: (-kv[1], kv[0]))
         procs = tuple(ProcessCount(c, n) for c, n in by_count)
         syscalls = tuple(sorted(t.syscalls))
         frames = t.frames or t.collapsed_frames or t.probe_only_frames

@@ -36,6 +36,13 @@ def is_runc_init(filename: str) -> bool:
 class ProcessTree:
     def __init__(self) -> None:
         self._state: dict[int, State] = {}
+        # tracefs prints comm from its pid->comm cache when the line is read, so a check made just
+        # before an exec (chroot, su, setpriv...) shows the name of a program exec'd later. Checks
+        # followed by an exec get the name of the program that ran before it (from the previous
+        # exec or the fork); the last program's checks keep the printed name, which also follows
+        # prctl renames (busybox applets run without exec).
+        self._comm: dict[int, str] = {}
+        self._since_exec: dict[int, list[CapCheck]] = {}
 
     def add_root(self, pid: int, state: State = State.SETUP) -> None:
         self._state[pid] = state
@@ -50,17 +57,34 @@ class ProcessTree:
     def feed(self, event: Event) -> CapCheck | None:
         """Update the tree; return the check when it belongs to the service."""
         if isinstance(event, CapCheck):
-            return event if self._state.get(event.pid) is State.SERVICE else None
+            if self._state.get(event.pid) is not State.SERVICE:
+                return None
+            self._since_exec.setdefault(event.pid, []).append(event)
+            return event
         if isinstance(event, Fork):
             parent = self._state.get(event.parent)
             if parent is not None:
                 self._state[event.child] = parent
+                if event.parent in self._comm:
+                    self._comm[event.child] = self._comm[event.parent]
         elif isinstance(event, Exec):
             if event.old_pid != event.pid and event.old_pid in self._state:
                 # A non-leader thread exec'd: it takes over the leader's pid.
                 self._state[event.pid] = self._state.pop(event.old_pid)
             current = self._state.get(event.pid)
-            if current is None or current is State.SERVICE:
+            if current is None:
+                return None
+            new = event.filename.rsplit("/", 1)[-1][:15]
+            old = self._comm.get(event.pid)
+            for check in self._since_exec.pop(event.pid, []):
+                if old is not None:
+                    check.comm = old
+            if is_runc_init(event.filename):
+                # /proc/self/exe re-execs (busybox applets, runc) have an unknowable argv[0] name.
+                self._comm.pop(event.pid, None)
+            else:
+                self._comm[event.pid] = new
+            if current is State.SERVICE:
                 return None
             if is_runc_init(event.filename):
                 self._state[event.pid] = State.RUNC_INIT
@@ -68,6 +92,8 @@ class ProcessTree:
                 self._state[event.pid] = State.SERVICE
         elif isinstance(event, Exit):
             self._state.pop(event.pid, None)
+            self._comm.pop(event.pid, None)
+            self._since_exec.pop(event.pid, None)
         return None
 
     def feed_all(self, events: Iterable[Event]) -> list[CapCheck]:

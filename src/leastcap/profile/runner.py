@@ -9,13 +9,15 @@ denial of a capability that was granted and used in the recording.
 from __future__ import annotations
 
 import platform
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from leastcap import __version__
 from leastcap.capabilities import CAPABILITY_BY_NUMBER, CAPABILITY_NUMBERS, short, sort_capabilities
 from leastcap.profile import docker as dk
-from leastcap.profile.classify import Classification, classify, is_probe
+from leastcap.profile.classify import Classification, caller_frames, classify, is_probe
+from leastcap.profile.events import CapCheck
 from leastcap.profile.format import (
     FORMAT_VERSION,
     MINIMIZED_OUT,
@@ -50,6 +52,11 @@ class Outcome:
     classification: Classification
 
 
+def _site(check: CapCheck) -> tuple[int, str, tuple[str, ...]]:
+    """Where a check was made: the capability, the program and the first caller frames."""
+    return check.cap, check.comm, tuple(caller_frames(check.stack)[:4])
+
+
 def _verdict(rec: RunResult, used: frozenset[str], run: RunResult, duration: float) -> tuple[bool, str]:
     if not run.rooted:
         return False, "could not find the container's processes in the trace"
@@ -64,15 +71,19 @@ def _verdict(rec: RunResult, used: frozenset[str], run: RunResult, duration: flo
         return False, f"probe failed (exit code {run.probe_results[-1]})"
     if run.health == "unhealthy":
         return False, "healthcheck reports unhealthy"
-    denied: dict[str, int] = {}
-    for check in run.checks:
-        name = CAPABILITY_BY_NUMBER.get(check.cap, "")
-        if check.granted or name not in used or is_probe(check)[0]:
-            continue
-        denied[name] = denied.get(name, 0) + 1
+    granted_sites = {_site(c) for c in rec.checks if c.granted and not is_probe(c)[0]}
+    # Denials the service also met (and tolerated) in the recording, e.g. after it dropped to a
+    # non-root user, are not new: only denials beyond the recording's, at a site where the
+    # recording was granted, count.
+    before = Counter(_site(c) for c in rec.checks if not c.granted and not is_probe(c)[0])
+    now = Counter(_site(c) for c in run.checks if not c.granted and not is_probe(c)[0])
+    denied: Counter[str] = Counter()
+    for site, count in now.items():
+        if site in granted_sites and count > before[site]:
+            denied[CAPABILITY_BY_NUMBER.get(site[0], str(site[0]))] += count - before[site]
     if denied:
         what = ", ".join(f"{short(n)} x{c}" for n, c in sorted(denied.items()))
-        return False, f"audited denials of capabilities used in the recording: {what}"
+        return False, f"audited denials where the recording was granted: {what}"
     if run.exit_code is None:
         return True, f"still running after {duration:g}s"
     return True, f"exited with code {run.exit_code}, as in the recording"

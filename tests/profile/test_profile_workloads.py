@@ -1,0 +1,220 @@
+"""Workloads with known answers, profiled for real: dockerd + docker compose + the kernel tracefs.
+
+Each runs ``leastcap profile app --verify --minimize --minimize-from DEFAULT`` once. That records the
+service with every capability the host grants, proposes a cap_add, verifies it (must pass), then
+minimises from the proposal plus Docker's 14 defaults: the defaults the service never used go in one
+verification run (cached when it equals the proposal), and each remaining capability is removed in
+turn, which must FAIL for every required one. So one invocation shows: the minimal set is exactly
+right, --verify passes with it and fails with one required capability removed, and --minimize
+reaches the same set from a larger one.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from profile_support import profile_json, require_all, write_project
+
+from leastcap.capabilities import DOCKER_DEFAULT_CAPABILITIES, short, sort_capabilities
+
+pytestmark = [pytest.mark.docker, pytest.mark.compose, pytest.mark.tracefs, pytest.mark.slow]
+
+IMG = "leastcap-test/busybox:latest"
+PASS = "exited with code 0, as in the recording"
+EXIT1 = "exit code 1 (the recording exited with code 0)"
+DEFAULTS = [short(c) for c in sort_capabilities(DOCKER_DEFAULT_CAPABILITIES)]
+HOST_PORT = random.randint(600, 999)  # below ip_unprivileged_port_start=1024 on the host
+
+
+def app(command: str, extra: str = "") -> str:
+    return f"  app:\n    image: {IMG}\n    command: {command}\n{extra}"
+
+
+Evidence = tuple[str, list[dict[str, Any]], list[str], list[str], int, int]
+# name -> (services yaml, expected cap_add,
+#          {cap: (reason when removed, processes, first frames, syscalls, granted, denied)})
+WORKLOADS: dict[str, tuple[str, list[str], dict[str, Evidence]]] = {
+    "chown": (
+        app("[sh, -c, 'touch /tmp/x && chown 1000 /tmp/x']"),
+        ["CHOWN"],
+        {
+            "CHOWN": (
+                EXIT1,
+                [{"comm": "chown", "count": 1}],
+                ["setattr_prepare", "ext4_setattr", "notify_change"],
+                ["chown"],
+                1,
+                0,
+            )
+        },
+    ),
+    "net_admin": (
+        # `type dummy` needs the dummy module, which this kernel lacks; a veth pair is the same check.
+        app("[ip, link, add, lc0, type, veth, peer, name, lc1]"),
+        ["NET_ADMIN"],
+        {
+            "NET_ADMIN": (
+                "exit code 2 (the recording exited with code 0)",
+                [{"comm": "ip", "count": 2}],
+                ["rtnetlink_rcv_msg", "netlink_rcv_skb", "netlink_unicast"],
+                ["sendmsg"],
+                2,
+                0,
+            )
+        },
+    ),
+    "mknod": (
+        app("[mknod, /tmp/null, c, '1', '3']"),
+        ["MKNOD"],
+        {
+            "MKNOD": (
+                EXIT1,
+                [{"comm": "mknod", "count": 1}],
+                ["vfs_mknod", "do_mknodat", "__x64_sys_mknodat"],
+                ["mknodat"],
+                1,
+                0,
+            )
+        },
+    ),
+    "chroot": (
+        app("[chroot, /, /bin/true]"),
+        ["SYS_CHROOT"],
+        {
+            "SYS_CHROOT": (
+                EXIT1,
+                [{"comm": "chroot", "count": 1}],
+                ["__x64_sys_chroot", "do_syscall_64", "entry_SYSCALL_64_after_hwframe"],
+                ["chroot"],
+                1,
+                0,
+            )
+        },
+    ),
+    "kill": (
+        # The victim runs as uid 1000 in a shared pid namespace; kill -0 checks the permission only.
+        f"  victim:\n    image: {IMG}\n    user: '1000'\n    command: [sleep, '60']\n"
+        + app("[kill, '-0', '1']", "    pid: 'service:victim'\n    depends_on: [victim]\n"),
+        ["KILL"],
+        {
+            "KILL": (
+                EXIT1,
+                [{"comm": "kill", "count": 1}],
+                ["check_kill_permission", "kill_pid_info_type", "kill_something_info"],
+                ["kill"],
+                1,
+                0,
+            )
+        },
+    ),
+    "setuid": (
+        app("[su, -s, /bin/sh, app, -c, 'id -u']"),
+        ["SETGID", "SETUID"],
+        # su (root) switches to uid 1000 and is granted; the shell it runs as uid 1000 then tries
+        # setgid/setuid again and is denied, in the recording and in verification alike (the same
+        # denials are not a verification failure). The shell runs `id` without exec, so tracefs
+        # names it "id".
+        {
+            "SETGID": (
+                EXIT1,
+                [{"comm": "id", "count": 2}, {"comm": "su", "count": 2}],
+                ["__do_sys_setgroups", "do_syscall_64", "entry_SYSCALL_64_after_hwframe"],
+                ["setgid", "setgroups"],
+                2,
+                2,
+            ),
+            "SETUID": (
+                EXIT1,
+                [{"comm": "id", "count": 2}, {"comm": "su", "count": 1}],
+                ["__sys_setuid", "do_syscall_64", "entry_SYSCALL_64_after_hwframe"],
+                ["setuid"],
+                1,
+                2,
+            ),
+        },
+    ),
+    "bind_host_network": (
+        # kill $p fails (exit 1) when nc already died because its bind() was refused.
+        app(f"[sh, -c, 'nc -l -p {HOST_PORT} & p=$$!; sleep 0.5; kill $$p']", "    network_mode: host\n"),
+        ["NET_BIND_SERVICE"],
+        {
+            "NET_BIND_SERVICE": (
+                EXIT1,
+                [{"comm": "nc", "count": 1}],
+                ["__inet6_bind", "inet6_bind_sk", "__sys_bind"],
+                ["bind"],
+                1,
+                0,
+            )
+        },
+    ),
+    "bind_private_network": (
+        # Docker sets net.ipv4.ip_unprivileged_port_start=0 in a private network namespace.
+        app("[sh, -c, 'nc -l -p 80 & p=$$!; sleep 0.5; kill $$p']"),
+        [],
+        {},
+    ),
+    "mount_tmpfs": (
+        app("[sh, -c, 'mkdir -p /tmp/m && mount -t tmpfs none /tmp/m']"),
+        ["SYS_ADMIN"],
+        {
+            "SYS_ADMIN": (
+                EXIT1,
+                [{"comm": "mount", "count": 2}],
+                ["path_mount", "__x64_sys_mount", "do_syscall_64"],
+                ["mount"],
+                2,
+                0,
+            )
+        },
+    ),
+    "needs_nothing": (app("['true']"), [], {}),
+}
+
+
+@pytest.mark.parametrize("name", list(WORKLOADS))
+def test_workload(name: str, tmp_path: Path) -> None:
+    require_all()
+    services, expected, required = WORKLOADS[name]
+    compose = write_project(tmp_path / name, services)
+    rc, data, err = profile_json(
+        compose, "app", "--duration", "2s", "--verify", "--minimize", "--minimize-from", "DEFAULT"
+    )
+    assert rc == 0, err
+    assert data["cap_add"] == expected
+    assert data["cap_drop"] == ["ALL"]
+    assert data["security_opt"] == ["no-new-privileges:true"]
+    assert data["privileged"] is False
+    assert (data["verified"], data["minimized"]) == (True, True)
+    assert data["compose_files"] == [str(compose)]
+    assert data["project"] == name
+    assert data["service"] == "app"
+    assert data["image"] == IMG
+    # The proposal passes; removing any one required capability fails, with the reason recorded.
+    assert data["verification"] == [{"cap_add": expected, "passed": True, "reason": PASS}] + [
+        {"cap_add": [c for c in expected if c != cap], "passed": False, "reason": required[cap][0]}
+        for cap in expected
+    ]
+    assert data["minimize_runs"] == len(expected)
+    decisions = {e["capability"]: e["decision"] for e in data["evidence"]}
+    expected_decisions = {c: "minimized_out" for c in DEFAULTS if c not in expected}
+    expected_decisions |= {c: "required" for c in expected}
+    expected_decisions.setdefault("SYS_ADMIN", "optional_probe")  # the mmap/brk probe, always there
+    assert decisions == expected_decisions
+    for cap, (_, processes, frames, syscalls, granted, denied) in required.items():
+        item = next(e for e in data["evidence"] if e["capability"] == cap)
+        assert item["processes"] == processes
+        assert item["frames"] == frames
+        assert item["syscalls"] == syscalls
+        assert (item["granted"], item["denied"]) == (granted, denied)
+        assert item["reason"] == f"{granted} audited check(s) granted"
+    probe = next(e for e in data["evidence"] if e["capability"] == "SYS_ADMIN")
+    if "SYS_ADMIN" not in expected:
+        assert probe["reason"] == "only no-audit probes (security_vm_enough_memory_mm)"
+        assert probe["granted"] == 0 and probe["probes"] > 0
+    rec = data["recording"]
+    assert (rec["mode"], rec["source"], rec["exit_code"], rec["lost_events"]) == ("compose", "tracepoint", 0, 0)
+    assert rec["events"] > 0
