@@ -135,6 +135,10 @@ def fix(
                 click.echo(f"error: {err}", err=True)
             continue
         diff = unified_diff(result, cwd)
+        if diff and diff in diffs:
+            # A main file shared by its default project and a variant layer (compose.yaml +
+            # compose.prod.yml) gets the same edit from both: show and apply it once.
+            continue
         diffs.append(diff)
         click.echo(diff, nl=False)
         _explain(result)
