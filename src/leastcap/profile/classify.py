@@ -128,8 +128,14 @@ class Classification:
     used: frozenset[str]
 
 
-def _attribution(checks: Sequence[CapCheck]) -> list[tuple[CapCheck, str, str | None]]:
-    """Each check with the capability it counts for, and the capability it was collapsed from."""
+def _attribution(
+    checks: Sequence[CapCheck], missing: frozenset[str]
+) -> list[tuple[CapCheck, str, str | None]]:
+    """Each check with the capability it counts for, and the capability it was collapsed from.
+
+    A narrower capability the host cannot grant (``missing``) is not preferred: the wider one that
+    actually worked in the recording is what this host can give the service.
+    """
     out: list[tuple[CapCheck, str, str | None]] = []
     last: dict[int, CapCheck] = {}
     for check in checks:
@@ -137,7 +143,7 @@ def _attribution(checks: Sequence[CapCheck]) -> list[tuple[CapCheck, str, str | 
         target, source = name, None
         if name == "CAP_SYS_ADMIN":
             for frame in check.stack:
-                if frame in SYS_ADMIN_FIRST:
+                if frame in SYS_ADMIN_FIRST and SYS_ADMIN_FIRST[frame] not in missing:
                     target, source = SYS_ADMIN_FIRST[frame], name
                     break
             prev = last.get(check.pid)
@@ -145,6 +151,7 @@ def _attribution(checks: Sequence[CapCheck]) -> list[tuple[CapCheck, str, str | 
                 source is None
                 and prev is not None
                 and CAPABILITY_BY_NUMBER.get(prev.cap) in FALLBACK_TO_SYS_ADMIN
+                and CAPABILITY_BY_NUMBER.get(prev.cap) not in missing
                 and not prev.granted
                 and caller_frames(prev.stack)[:3] == caller_frames(check.stack)[:3]
             ):
@@ -158,7 +165,7 @@ def classify(checks: Iterable[CapCheck], unavailable: Iterable[str] = ()) -> Cla
     """Classify the service's checks. ``unavailable``: CAP_ names the recording could not grant."""
     missing = frozenset(unavailable)
     tallies: dict[str, _Tally] = {}
-    for check, target, source in _attribution(list(checks)):
+    for check, target, source in _attribution(list(checks), missing):
         name = CAPABILITY_BY_NUMBER.get(check.cap, f"CAP_{check.cap}")
         probe, probe_frame = is_probe(check)
         callers = caller_frames(check.stack)

@@ -73,6 +73,7 @@ def kernel_capabilities() -> frozenset[str]:
 
 
 OWNER_LABEL = "io.leastcap.profile.owner"
+PROJECT_PREFIX = "leastcap-prof-"
 
 
 def with_no_new_privileges(security_opt: tuple[str, ...]) -> tuple[str, ...]:
@@ -179,7 +180,7 @@ class ComposeRun:
     def __init__(self, target: ComposeTarget, setting: CapabilitySetting, binary: str) -> None:
         self.target = target
         self.binary = binary
-        self.project = f"leastcap-prof-{uuid.uuid4().hex[:10]}"
+        self.project = f"{PROJECT_PREFIX}{uuid.uuid4().hex[:10]}"
         self._dir = tempfile.mkdtemp(prefix="leastcap-profile-")
         self.override = os.path.join(self._dir, "override.yaml")
         Path(self.override).write_text(setting.override_yaml(target.service, json.dumps(str(os.getpid()))))
@@ -263,7 +264,7 @@ def read_cmdline(pid: int) -> list[str]:
     return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
 
 
-def cleanup_stale_projects(binary: str | None = None) -> list[str]:
+def cleanup_stale_projects() -> list[str]:
     """Remove temporary profile containers whose recorder died (SIGKILL); returns their names."""
     out = subprocess.run(
         ["docker", "ps", "-a", "--filter", f"label={OWNER_LABEL}", "--format",
@@ -271,6 +272,7 @@ def cleanup_stale_projects(binary: str | None = None) -> list[str]:
         capture_output=True, text=True, check=False,
     ).stdout
     removed: list[str] = []
+    projects: set[str] = set()
     for line in out.splitlines():
         parts = line.split()
         if len(parts) != 3 or not parts[1].isdigit():
@@ -283,8 +285,26 @@ def cleanup_stale_projects(binary: str | None = None) -> list[str]:
             pass
         except PermissionError:
             continue
+        project = subprocess.run(
+            ["docker", "inspect", "-f", '{{index .Config.Labels "com.docker.compose.project"}}', parts[0]],
+            capture_output=True, text=True, check=False,
+        ).stdout.strip()
         subprocess.run(["docker", "rm", "-f", "-v", parts[0]], capture_output=True, check=False)
         removed.append(parts[2])
+        if project.startswith(PROJECT_PREFIX):
+            projects.add(project)
+    for project in sorted(projects):
+        # The temporary project's networks go too, once none of its containers is left.
+        nets = subprocess.run(
+            ["docker", "network", "ls", "-q", "--filter", f"label=com.docker.compose.project={project}"],
+            capture_output=True, text=True, check=False,
+        ).stdout.split()
+        left = subprocess.run(
+            ["docker", "ps", "-a", "-q", "--filter", f"label=com.docker.compose.project={project}"],
+            capture_output=True, text=True, check=False,
+        ).stdout.split()
+        if nets and not left:
+            subprocess.run(["docker", "network", "rm", *nets], capture_output=True, check=False)
     return removed
 
 

@@ -131,6 +131,8 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
         )
     root = tracefs_root()
     source = check_source(root)
+    for name in dk.cleanup_stale_projects():
+        log(f"removed {name}, left behind by a leastcap profile that was killed")
     config = target.config(binary)
     grant = available_capabilities(config.image)
     granted, unavailable, notes = grant.granted, grant.unavailable, list(grant.notes)
