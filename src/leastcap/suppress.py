@@ -17,10 +17,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 
 from leastcap.config import Config, ExceptionEntry, glob_match, trivial_reason
-from leastcap.model import Confidence, Finding, Location, Project, Suppression
+from leastcap.model import Confidence, Finding, Location, Project, SourceKind, Suppression
 from leastcap.rules.registry import META_RULES, rule_by_slug, slugs
 
 # A YAML comment starts at the line start or after whitespace.
@@ -35,6 +36,7 @@ class InlineIgnore:
     location: Location  # the '#' of the comment
     rules: tuple[str, ...]
     reason: str
+    whole_line: bool = False  # nothing but the comment on its line
 
     @property
     def problem(self) -> str | None:
@@ -58,7 +60,7 @@ def parse_inline(path: str, lines: Iterable[str]) -> list[InlineIgnore]:
             continue
         rules = tuple(r.strip() for r in match.group("rules").split(",") if r.strip())
         found.append(InlineIgnore(Location(path, number, match.start() + 1), rules,
-                                  match.group("reason").strip()))
+                                  match.group("reason").strip(), not line[: match.start()].strip()))
     return found
 
 
@@ -79,6 +81,8 @@ def apply(
     """
     config = config or Config()
     keys = {(p.name, s.name): s.key for p in projects for s in p.services}
+    # A command in a script can span lines; its ignore comment may stand alone on the line above.
+    script_keys = {(p.name, s.name) for p in projects for s in p.services if s.source is SourceKind.SCRIPT}
     paths = {f.location.path for f in findings if f.location.line > 0}
     paths |= {k.path for k in keys.values() if k.line > 0}
     for project in projects:
@@ -101,7 +105,7 @@ def apply(
         if finding.rule in _META:
             out.append(finding)
             continue
-        suppression = _inline_for(finding, inline, keys, used_inline)
+        suppression = _inline_for(finding, inline, keys, used_inline, script_keys)
         for index, exception in enumerate(config.exceptions):
             if _matches(exception, finding):
                 used_exceptions.add(index)
@@ -123,15 +127,19 @@ def _inline_for(
     inline: dict[tuple[str, int], list[InlineIgnore]],
     keys: dict[tuple[str, str], Location],
     used: set[tuple[Location, str]],
+    script_keys: AbstractSet[tuple[str, str]] = frozenset(),
 ) -> Suppression | None:
     places = [(finding.location.path, finding.location.line)]
     key = keys.get((finding.project, finding.service))
     if key is not None and key.line > 0:
         places.append((key.path, key.line))
+        if (finding.project, finding.service) in script_keys and key.line > 1:
+            places.append((key.path, key.line - 1))
+    line_above = places[-1] if len(places) == 3 else None
     suppression: Suppression | None = None
     for place in places:
         for ignore in inline.get(place, ()):
-            if finding.rule not in ignore.rules:
+            if finding.rule not in ignore.rules or (place == line_above and not ignore.whole_line):
                 continue
             used.add((ignore.location, finding.rule))
             if suppression is None and ignore.problem is None:

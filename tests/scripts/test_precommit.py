@@ -45,11 +45,6 @@ FIXED = "services:\n  agent:\n    image: busybox\n    cap_drop: [ALL]\n"
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-@pytest.mark.xfail(
-    strict=True,
-    reason="scan's discovery loads an explicit deploy.sh as a Compose file (exit 2); the lead's fix: skip "
-    "explicit paths for which leastcap.scripts.is_script() is true in loader discovery. Remove this marker then.",
-)
 def test_pre_commit_fails_on_privileged_and_passes_once_fixed(tmp_path: Path) -> None:
     require(shutil.which("git") is not None, "git")
     head = _git("rev-parse", "HEAD", cwd=REPO_ROOT)

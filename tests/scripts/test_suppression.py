@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import pytest
 from golden import finding_lines
 
 from leastcap.model import Finding
@@ -39,11 +38,6 @@ def test_same_line(tmp_path: Path) -> None:
     assert result[0].suppressed.justification == "the agent loads kernel modules, SEC-12"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a comment on the line above a command needs the line-above rule in leastcap.suppress "
-    "(proposed in docs/scripts.md, Open points); remove this marker when it lands",
-)
 def test_line_above_a_multiline_command(tmp_path: Path) -> None:
     script = (
         "# leastcap: ignore[host-namespace] the exporter reads every PID, SEC-99\n"

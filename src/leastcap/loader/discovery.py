@@ -107,6 +107,11 @@ def discover(paths: Sequence[str], tree: Tree, ignore: Sequence[str] = ()) -> tu
         path = posixpath.normpath(raw)
         if tree.is_file(path):
             directory, name = posixpath.split(path)
+            if not is_compose_name(name):
+                from leastcap.scripts import is_script
+
+                if is_script(path, tree):
+                    continue  # a script or CI config: leastcap.scripts.collect reads it
             siblings = [
                 n for n in tree.list_dir(directory) if is_compose_name(n) and tree.is_file(posixpath.join(directory, n))
             ]
