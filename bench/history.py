@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -150,6 +151,11 @@ def cached_repo(commits: int, files: int, seed: int) -> Path:
     return path
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def leastcap(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
     cmd = [sys.executable, "-m", "leastcap", *args]
     return subprocess.run(cmd, capture_output=True, cwd=cwd, check=False)
@@ -166,13 +172,15 @@ def main() -> int:
     repo = cached_repo(args.commits, args.files, args.seed)
 
     t = time.perf_counter()
+    cpu0 = _children_cpu()
     proc = leastcap("history", str(repo), "--format", "json")
     ours = time.perf_counter() - t
+    ours_cpu = _children_cpu() - cpu0
     if proc.returncode not in (0, 1):
         print(proc.stderr.decode(), file=sys.stderr)
         raise SystemExit(f"leastcap history failed with exit code {proc.returncode}")
     report = json.loads(proc.stdout)
-    summary = report["summary"]
+    summary, hist = report["summary"], report["history"]
 
     touching = subprocess.run(
         ["git", "-C", str(repo), "log", "--format=%H", "--", "*compose*.yml", "*compose*.yaml"],
@@ -198,10 +206,12 @@ def main() -> int:
 
     print(f"repository: {args.commits} commits, {args.files} Compose projects ({repo})")
     print(
-        f"leastcap history: {ours:.2f}s  ({summary['commits_walked']} commits walked, "
-        f"{summary['commits_evaluated']} evaluated, {summary['timelines']} timelines, "
-        f"{summary['present_at_tip']} present at tip)"
+        f"leastcap history: {ours:.2f}s wall, {ours_cpu:.2f}s CPU  ({hist['commits_walked']} commits walked, "
+        f"{hist['commits_evaluated']} evaluated, {summary['findings']} timelines, "
+        f"{hist['present_at_tip']} present at tip)"
     )
+    print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+          "(wall times grow with other work on the machine)")
     print(
         f"baseline (checkout + leastcap scan per commit touching a Compose file): "
         f"{baseline:.0f}s EXTRAPOLATED from {n} measured commits "

@@ -77,8 +77,10 @@ def test_json(renamed: tuple[GitRepo, str, str]) -> None:
         "events": [
             {"kind": "introduced", "commit": add_c, "path": "compose.yaml", "merged_from": None, "boundary": False,
              "location": {"path": "compose.yaml", "line": 4, "column": 5}, "suppressed": None},
+            # A removal shows where the finding was last seen.
             {"kind": "removed", "commit": drop_c, "path": "docker-compose.yml", "merged_from": None,
-             "boundary": False, "location": None, "suppressed": None},
+             "boundary": False, "location": {"path": "docker-compose.yml", "line": 4, "column": 5},
+             "suppressed": None},
         ],
     }
     # Without the history keys, the report is exactly a JSON v1 report.

@@ -260,3 +260,31 @@ def test_rule_filter(repo: GitRepo) -> None:
     assert list(compact(history(repo, rules=frozenset({"dangerous-capability"})))) == [
         ("compose.yaml", "web", "dangerous-capability", "capability=CAP_SYS_ADMIN")
     ]
+
+
+def test_partitions_give_the_same_history(repo: GitRepo) -> None:
+    """Forked partition walks merge to exactly the single walk's report (all rules, many dirs,
+    renames across directories, merges, suppression, load errors)."""
+    from leastcap.history.render import report_dict
+
+    repo.commit("init", {f"d{i}/compose.yaml": PLAIN for i in range(6)})
+    repo.commit("priv d0 d1", {"d0/compose.yaml": PRIV, "d1/compose.yaml": PRIV + "    cap_add: [SYS_ADMIN]\n"})
+    repo.git("checkout", "-q", "-b", "side")
+    repo.mv("d0/compose.yaml", "d5/sub/compose.yaml", "move d0 into d5/sub")
+    repo.commit("side: break d2", {"d2/compose.yaml": "services: [\n"})
+    repo.git("checkout", "-q", "main")
+    repo.commit("main: priv d3", {"d3/compose.yaml": PRIV})
+    repo.git("merge", "-q", "--no-ff", "-m", "merge side", "side")
+    cfg = (
+        "exceptions:\n  - rule: privileged\n    service: web\n    justification: needs /dev/kvm for VM tests\n"
+        "    approved_by: security@example.com\n    expires: '2030-01-01'\n"
+    )
+    repo.commit("accept", {".leastcap.yml": cfg})
+    repo.mv("d1/compose.yaml", "d6/compose.yaml", "move d1 to d6")
+    reports = [
+        report_dict(run_history(HistoryOptions(path=str(repo.path), jobs=jobs), LoaderEvaluator()))
+        for jobs in (1, 2, 3)
+    ]
+    assert reports[0]["summary"]["findings"] > 10
+    assert reports[1] == reports[0]
+    assert reports[2] == reports[0]

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from leastcap.history.git import GitError
 from leastcap.history.model import CommitRef, Event, HistoryReport, Timeline
-from leastcap.history.walk import Evaluator, HistoryOptions, HistoryWalker
+from leastcap.history.runner import HistoryOptions
+from leastcap.history.walk import Evaluator
 
 
 def run_history(options: HistoryOptions, evaluator: Evaluator | None = None) -> HistoryReport:
+    from leastcap.history.runner import run
+
     if evaluator is None:
         from leastcap.history.evaluate import LoaderEvaluator
 
         evaluator = LoaderEvaluator()
-    return HistoryWalker(options, evaluator).run()
+    return run(options, evaluator)
 
 
 __all__ = [

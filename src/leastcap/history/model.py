@@ -30,7 +30,8 @@ class Event:
     this finding: the change was made on the merged branch (its own event is listed there) and the
     merge carried it over. ``boundary`` marks a finding already present where the available
     history starts (shallow clone or ``--since``): introduced at or before that commit.
-    ``finding`` is the finding as it was at that commit (its location, message, suppression).
+    ``finding`` is the finding as it was at that commit (its location, message, suppression); for
+    a removal, as it was last seen just before.
     """
 
     kind: str

@@ -54,6 +54,7 @@ def _event_dict(e: Event) -> dict[str, Any]:
         "boundary": e.boundary,
         "location": None if f is None else {"path": f.location.path, "line": f.location.line,
                                             "column": f.location.column},
+        # For a removal: where it was last seen, and whether it was suppressed there.
         "suppressed": None if f is None else finding_dict(f)["suppressed"],
     }
 
@@ -130,7 +131,7 @@ def _status(t: Timeline) -> str:
 
 def _event_line(e: Event) -> str:
     where = ""
-    if e.finding is not None:
+    if e.finding is not None and e.kind != "removed":
         loc = e.finding.location
         where = f"{loc.path}:{loc.line}:{loc.column}" if loc.line else loc.path
     kind = e.kind
@@ -210,7 +211,7 @@ def _markdown(report: HistoryReport) -> str:
             if e.finding is not None and e.finding.suppressed is not None and e.kind != "removed":
                 kind += f"; suppressed: {_md(e.finding.suppressed.justification)}"
             where = ""
-            if e.finding is not None:
+            if e.finding is not None and e.kind != "removed":
                 loc = e.finding.location
                 where = f"`{loc.path}:{loc.line}`" if loc.line else f"`{loc.path}`"
             out.append(f"| {kind} | `{e.commit.short}` | {e.commit.date[:10]} | {_md(e.commit.author)} | "

@@ -13,6 +13,10 @@ directories listed, symlink targets). A later commit re-evaluates the directory 
 adds, deletes or modifies one of those paths: override files, ``.env``, ``extends``/``include``
 targets and ``.leastcap.yml`` are all covered, and the dependency set follows its changes.
 
+Partitions: a walk can be told to evaluate only the directories of one partition (a stable hash
+of the directory path). Every partition still follows every commit's file index and Compose
+paths, so lineages and states agree; ``runner`` forks one walk per core and merges the events.
+
 Merges: every commit reachable from the chosen refs is walked (the full graph, parents before
 children). A commit's events are its differences from its FIRST parent. When the merge result for
 a finding equals another parent's, the event carries ``merged_from``: the change was authored on
@@ -22,24 +26,17 @@ the merged branch, where it has its own event.
 from __future__ import annotations
 
 import posixpath
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from leastcap.history.git import (
-    CatFile,
-    Change,
-    Commit,
-    GitError,
-    log_commits,
-    run_git,
-    shallow_commits,
-)
+from leastcap.history.git import Change, Commit, run_git
 from leastcap.history.gittree import EMPTY, Dir, GitTree, ObjectStore, exists, listing_key, with_file
-from leastcap.history.model import CommitRef, Event, HistoryReport, Timeline
+from leastcap.history.model import CommitRef, Event
 from leastcap.model import Finding, Problem
 
-Key = tuple[int, str, str, str]  # (anchor file lineage, service, rule, detail)
+Key = tuple[str, str, str, str]  # (anchor file lineage, service, rule, detail)
 
 
 def is_compose_name(path: str) -> bool:
@@ -88,7 +85,7 @@ class _DirState:
 @dataclass(frozen=True, slots=True)
 class _State:
     files: Dir
-    compose: Mapping[str, int]  # compose-named path -> file lineage
+    compose: Mapping[str, str]  # compose-named path -> file lineage
     compose_dirs: Mapping[str, int]  # directory -> number of compose-named files in it
     dirs: Mapping[str, _DirState]
 
@@ -97,22 +94,17 @@ _EMPTY_STATE = _State(EMPTY, {}, {}, {})
 
 
 @dataclass
-class HistoryOptions:
-    path: str = "."
-    all_branches: bool = False
-    since: str | None = None
-    rules: frozenset[str] = frozenset()
-
-
-@dataclass
 class _Lineages:
-    by_path: dict[str, int] = field(default_factory=dict)
-    paths: dict[int, list[str]] = field(default_factory=dict)
+    """File identities across renames. Assigned only from the commits' Compose-path changes, which
+    every partition walks identically, so the ids agree between partitions."""
 
-    def assign(self, path: str, inherit: int | None = None) -> int:
+    by_path: dict[str, str] = field(default_factory=dict)
+    paths: dict[str, list[str]] = field(default_factory=dict)
+
+    def assign(self, path: str, inherit: str | None = None) -> str:
         lid = inherit if inherit is not None else self.by_path.get(path)
         if lid is None:
-            lid = len(self.paths)
+            lid = f"L{len(self.paths)}"
             self.paths[lid] = []
         self.by_path[path] = lid
         if path not in self.paths[lid]:
@@ -124,65 +116,72 @@ def _ref(c: Commit) -> CommitRef:
     return CommitRef(c.oid, c.author, c.email, c.date, c.subject)
 
 
-class HistoryWalker:
-    def __init__(self, options: HistoryOptions, evaluator: Evaluator) -> None:
-        self.options = options
-        self.evaluator = evaluator
+def partition_of(directory: str, parts: int) -> int:
+    return zlib.crc32(directory.encode("utf-8", "surrogateescape")) % parts if parts > 1 else 0
+
+
+@dataclass
+class WalkInput:
+    """What every partition's walk shares (set up once, before any fork)."""
+
+    top: str
+    head: str
+    commits: list[Commit]
+    shallow: frozenset[str]
+    rules: frozenset[str]
+    evaluator: Evaluator
+    store: ObjectStore
+
+
+@dataclass
+class PartResult:
+    """One partition's walk. Positions are indexes into ``WalkInput.commits`` (-1: a commit outside
+    the walk, evaluated from scratch), so merged events sort back into walk order."""
+
+    events: dict[Key, list[tuple[int, Event]]]
+    last: dict[Key, tuple[int, bool, _Seen]]  # (position, present after it, as last seen)
+    at_tip: dict[Key, _Seen]
+    tip_errors: list[tuple[str, Problem]]
+    warnings: list[tuple[int, str, Problem]]
+    evaluated: set[int]
+    dir_evaluations: int
+    lineage_paths: dict[str, list[str]]
+    missing: set[str] = field(default_factory=set)
+
+
+class Walk:
+    """One walk over all commits, evaluating the directories of partition ``part`` of ``parts``."""
+
+    def __init__(self, inp: WalkInput, part: int = 0, parts: int = 1) -> None:
+        self.inp = inp
+        self.top = inp.top
+        self.store = inp.store
+        self.evaluator = inp.evaluator
+        self.part = part
+        self.parts = parts
         self.lineages = _Lineages()
         # path -> directories that ever depended on it (a conservative index; exact check after).
         self._dep_index: dict[str, set[str]] = {}
         self._states: dict[str, _State] = {}
         self._pending_children: dict[str, int] = {}
-        self._seen_keys: set[Key] = set()
-        self._events: dict[Key, list[Event]] = {}
-        self._last: dict[Key, _Seen] = {}
-        self._warnings: list[Problem] = []
-        self.evaluated_commits = 0
-        self.dir_evaluations = 0
+        self._pos = -1
+        self.result = PartResult({}, {}, {}, [], [], set(), 0, self.lineages.paths)
 
-    # -- entry point -----------------------------------------------------------------------------
-
-    def run(self) -> HistoryReport:
-        opts = self.options
-        try:
-            self.top = run_git(opts.path, ["rev-parse", "--show-toplevel"]).strip()
-        except (GitError, OSError) as exc:
-            raise GitError(f"{opts.path}: not inside a git work tree ({exc})") from None
-        try:
-            head = run_git(self.top, ["rev-parse", "--verify", "HEAD^{commit}"]).strip()
-        except GitError:
-            raise GitError(f"{self.top}: the repository has no commits") from None
-        revs = ["HEAD", "--branches", "--remotes", "--tags"] if opts.all_branches else ["HEAD"]
-        commits = log_commits(self.top, revs, opts.since)
-        shallow = shallow_commits(self.top)
-        if shallow:
-            self._warnings.append(
-                Problem(
-                    ".",
-                    "shallow clone: history before "
-                    + ", ".join(sorted(s[:7] for s in shallow))
-                    + " is not available; findings present there are reported as introduced at or "
-                    "before that commit",
-                )
-            )
-        for c in commits:
+    def run(self) -> PartResult:
+        inp = self.inp
+        for c in inp.commits:
             for p in c.parents:
                 self._pending_children[p] = self._pending_children.get(p, 0) + 1
-        self._pending_children[head] = self._pending_children.get(head, 0) + 1  # keep the tip
-        with CatFile(self.top) as catfile:
-            self.store = ObjectStore(catfile)
-            # Every version of every Compose-named file, in one pipelined read.
-            self.store.prefetch(
-                ch.blob for c in commits for ch in c.changes if ch.status != "D" and is_compose_name(ch.path)
-            )
-            for commit in commits:
-                self._process(commit, boundary=commit.oid in shallow)
-            tip_state = self._states.get(head) or self._scratch(head)
-            if self.store.missing:
-                self._warnings.append(
-                    Problem(".", f"{len(self.store.missing)} object(s) referenced by the history are missing")
-                )
-        return self._report(head, tip_state, commits, shallow, revs)
+        self._pending_children[inp.head] = self._pending_children.get(inp.head, 0) + 1  # keep the tip
+        for pos, commit in enumerate(inp.commits):
+            self._pos = pos
+            self._process(commit, boundary=commit.oid in inp.shallow)
+        self._pos = -1
+        tip = self._states.get(inp.head) or self._scratch(inp.head)
+        self.result.at_tip = _collect(tip, tip.dirs)
+        self.result.tip_errors = [(d, e) for d in sorted(tip.dirs) for e in tip.dirs[d].errors]
+        self.result.missing = set(self.store.missing)
+        return self.result
 
     # -- one commit ------------------------------------------------------------------------------
 
@@ -219,12 +218,16 @@ class HistoryWalker:
             mode, _kind, blob = meta.split()
             changes.append(Change("A", path, "", blob, int(mode, 8)))
         commit = Commit(out[0], out[1], (), out[3], out[4], out[5], out[6], tuple(changes))
-        return self._process(commit, boundary=True)
+        pos, self._pos = self._pos, -1
+        try:
+            return self._process(commit, boundary=True)
+        finally:
+            self._pos = pos
 
     def _apply(self, commit: Commit, base: _State) -> tuple[_State, set[str]]:
         files = base.files
         touched: set[str] = set()
-        compose: dict[str, int] | None = None
+        compose: dict[str, str] | None = None
         compose_dirs: dict[str, int] | None = None
         for ch in commit.changes:
             before = files
@@ -240,15 +243,14 @@ class HistoryWalker:
                 touched.add(posixpath.dirname(ch.path))
                 if ch.old_path:
                     touched.add(posixpath.dirname(ch.old_path))
+        if self.parts > 1:
+            touched = {d for d in touched if partition_of(d, self.parts) == self.part}
+        new_compose = base.compose if compose is None else compose
+        new_compose_dirs = base.compose_dirs if compose_dirs is None else compose_dirs
         if not touched:
-            return _State(files, base.compose, base.compose_dirs, base.dirs), touched
+            return _State(files, new_compose, new_compose_dirs, base.dirs), touched
         dirs = dict(base.dirs)
-        state = _State(
-            files,
-            base.compose if compose is None else compose,
-            base.compose_dirs if compose_dirs is None else compose_dirs,
-            dirs,
-        )
+        state = _State(files, new_compose, new_compose_dirs, dirs)
         tree: GitTree | None = None
         ref = _ref(commit)
         for d in sorted(touched):
@@ -258,16 +260,16 @@ class HistoryWalker:
             if tree is None:
                 tree = GitTree(self.store, files, self.top, commit.oid)
             dirs[d] = self._evaluate_dir(tree, d, ref, state, base.dirs.get(d))
-        self.evaluated_commits += 1
+        self.result.evaluated.add(self._pos)
         return state, touched
 
-    def _compose_change(self, ch: Change, compose: dict[str, int], compose_dirs: dict[str, int]) -> None:
-        def add(path: str, lineage: int) -> None:
+    def _compose_change(self, ch: Change, compose: dict[str, str], compose_dirs: dict[str, int]) -> None:
+        def add(path: str, lineage: str) -> None:
             compose[path] = lineage
             d = posixpath.dirname(path)
             compose_dirs[d] = compose_dirs.get(d, 0) + 1
 
-        def remove(path: str) -> int | None:
+        def remove(path: str) -> str | None:
             lineage = compose.pop(path, None)
             if lineage is not None:
                 d = posixpath.dirname(path)
@@ -315,7 +317,7 @@ class HistoryWalker:
     def _evaluate_dir(
         self, tree: GitTree, d: str, ref: CommitRef, state: _State, before: _DirState | None
     ) -> _DirState:
-        self.dir_evaluations += 1
+        self.result.dir_evaluations += 1
         tree.record, tree.record_read = set(), set()
         directory = posixpath.join(self.top, d) if d else self.top
         projects, problems = self.evaluator.evaluate_dir(tree, directory, ref)
@@ -326,9 +328,8 @@ class HistoryWalker:
         findings: dict[Key, _Seen] = {}
         errors = list(problems)
         for proj in projects:
-            lineage = state.compose.get(proj.anchor)
-            if lineage is None:
-                lineage = self.lineages.assign(proj.anchor)
+            # An anchor that is not a Compose-named file (COMPOSE_FILE in .env): its path is its id.
+            lineage = state.compose.get(proj.anchor) or f"P:{proj.anchor}"
             errors.extend(proj.errors)
             if not proj.loaded:
                 # A version that cannot be loaded says nothing about its findings: keep the
@@ -339,7 +340,7 @@ class HistoryWalker:
                             findings.setdefault(old_key, seen)
                 continue
             for f in proj.findings:
-                if self.options.rules and f.rule not in self.options.rules:
+                if self.inp.rules and f.rule not in self.inp.rules:
                     continue
                 key: Key = (lineage, f.service, f.rule, _detail(f))
                 findings.setdefault(key, _Seen(f, proj.anchor))
@@ -357,19 +358,19 @@ class HistoryWalker:
         *,
         boundary: bool,
     ) -> None:
+        """Events of one commit against its first parent. Additions are recorded as ``added``; the
+        runner names them ``introduced``/``reintroduced`` once all partitions are merged."""
         ref = _ref(commit)
         before = _collect(base, touched)
         after = _collect(state, touched)
         others = [_collect(s, s.dirs) for s in (self._states.get(p) or self._scratch(p) for p in parents[1:])]
         for d in sorted(touched):
-            self._errors_first_seen(commit, base.dirs.get(d), state.dirs.get(d))
+            self._errors_first_seen(commit, d, base.dirs.get(d), state.dirs.get(d))
         for key in sorted(before.keys() | after.keys()):
             old, new = before.get(key), after.get(key)
             kind = _change_kind(old, new)
             if kind is None:
                 continue
-            if kind == "introduced" and key in self._seen_keys:
-                kind = "reintroduced"
             merged_from = ""
             for p, full in zip(parents[1:], others, strict=True):
                 if _same_state(full.get(key), new):
@@ -377,20 +378,14 @@ class HistoryWalker:
                     break
             seen = new or old
             assert seen is not None
-            self._seen_keys.add(key)
-            self._events.setdefault(key, []).append(
-                Event(
-                    kind,
-                    ref,
-                    seen.path,
-                    new.finding if new else None,
-                    merged_from,
-                    boundary and kind == "introduced",
-                )
-            )
-            self._last[key] = seen
+            event = Event(kind, ref, seen.path, seen.finding, merged_from, boundary)
+            self.result.events.setdefault(key, []).append((self._pos, event))
+            mark = (self._pos, new is not None)
+            previous = self.result.last.get(key)
+            if previous is None or mark >= previous[:2]:
+                self.result.last[key] = (*mark, seen)
 
-    def _errors_first_seen(self, commit: Commit, old: _DirState | None, new: _DirState | None) -> None:
+    def _errors_first_seen(self, commit: Commit, d: str, old: _DirState | None, new: _DirState | None) -> None:
         """Load errors at past commits become warnings, once when they appear, not once per commit
         that still has them."""
         if new is None:
@@ -398,54 +393,8 @@ class HistoryWalker:
         known = set(old.errors) if old else set()
         for p in new.errors:
             if p not in known:
-                self._warnings.append(Problem(p.path, f"at commit {commit.oid[:7]}: {p.message}", p.line, p.column))
-
-    # -- the report ------------------------------------------------------------------------------
-
-    def _report(
-        self, head: str, tip: _State, commits: list[Commit], shallow: frozenset[str], revs: list[str]
-    ) -> HistoryReport:
-        at_tip = _collect(tip, tip.dirs)
-        timelines: list[Timeline] = []
-        for key, events in self._events.items():
-            lineage, service, rule, detail = key
-            current = at_tip.get(key)
-            latest = current or self._last[key]
-            paths = tuple(self.lineages.paths.get(lineage, [latest.path]))
-            timelines.append(
-                Timeline(
-                    rule=rule,
-                    service=service,
-                    path=latest.path,
-                    paths=paths,
-                    detail=detail,
-                    events=tuple(events),
-                    present_at_tip=current is not None,
-                    latest=latest.finding,
-                )
-            )
-        timelines.sort(key=lambda t: (t.path, t.service, t.rule, t.detail))
-        errors = tuple(e for d in sorted(tip.dirs) for e in tip.dirs[d].errors)
-        every_path = sorted({p for paths in self.lineages.paths.values() for p in paths})
-        return HistoryReport(
-            repo=self.top,
-            revs=tuple(revs),
-            tip=head,
-            timelines=tuple(timelines),
-            commits_walked=len(commits),
-            commits_evaluated=self.evaluated_commits,
-            compose_paths=tuple(p for p in every_path if is_compose_name(p)),
-            errors=errors,
-            warnings=tuple(self._warnings),
-            shallow=bool(shallow),
-            since=self.options.since,
-            stats=(
-                ("commits_walked", len(commits)),
-                ("commits_evaluated", self.evaluated_commits),
-                ("directory_evaluations", self.dir_evaluations),
-                ("blobs_read", self.store.reads),
-            ),
-        )
+                shown = Problem(p.path, f"at commit {commit.oid[:7]}: {p.message}", p.line, p.column)
+                self.result.warnings.append((self._pos, d, shown))
 
 
 def _collect(state: _State, dirs: Iterable[str]) -> dict[Key, _Seen]:
@@ -459,7 +408,7 @@ def _collect(state: _State, dirs: Iterable[str]) -> dict[Key, _Seen]:
 
 def _change_kind(old: _Seen | None, new: _Seen | None) -> str | None:
     if old is None and new is not None:
-        return "introduced"
+        return "added"
     if old is not None and new is None:
         return "removed"
     if old is not None and new is not None:
@@ -484,4 +433,4 @@ def _detail(f: Finding) -> str:
     return f.message.split(": ", 1)[0]
 
 
-__all__ = ["Evaluator", "HistoryOptions", "HistoryWalker", "ProjectEval", "is_compose_name"]
+__all__ = ["Evaluator", "PartResult", "ProjectEval", "Walk", "WalkInput", "is_compose_name", "partition_of"]
