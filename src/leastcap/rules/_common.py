@@ -42,3 +42,22 @@ def context(service: Service, *values: Located[Any] | None, flag: str = "") -> s
 
 def is_true(value: Located[bool] | None) -> bool:
     return value is not None and value.value is True
+
+
+def fact(service: Service, key: str) -> str | None:
+    """A runtime fact an input attached to the service (``script.kind``, ``script.reason``, ...)."""
+    for name, value in service.runtime_facts:
+        if name == key:
+            return value
+    return None
+
+
+# Script commands whose container settings are not theirs to choose: a Dockerfile RUN step runs in
+# a build container, `docker compose run` takes the service's settings from its Compose file, and
+# a CI service such as docker:dind is configured by the runner. Asking them for cap_drop or
+# no-new-privileges would only be noise.
+_NOT_THEIR_SETTINGS = frozenset({"dockerfile-run", "compose-run", "gitlab-service"})
+
+
+def chooses_own_settings(service: Service) -> bool:
+    return fact(service, "script.kind") not in _NOT_THEIR_SETTINGS

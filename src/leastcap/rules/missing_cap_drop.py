@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from leastcap.capabilities import ALL, DOCKER_DEFAULT_CAPABILITIES, short, sort_capabilities, try_normalize
 from leastcap.model import Finding, Project, Service, Severity
-from leastcap.rules._common import context, is_true
+from leastcap.rules._common import chooses_own_settings, context, is_true
 from leastcap.rules.base import Rule
 
 
@@ -50,6 +50,8 @@ class MissingCapDrop(Rule):
 
     def check(self, service: Service, project: Project) -> Iterator[Finding]:
         if is_true(service.privileged) or any(a.value.upper() == ALL for a in service.cap_add):
+            return
+        if not chooses_own_settings(service):
             return
         dropped = {try_normalize(d.value) for d in service.cap_drop}
         if ALL in dropped:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from leastcap.model import Finding, Project, Service, Severity
-from leastcap.rules._common import confidence_for, context
+from leastcap.rules._common import chooses_own_settings, confidence_for, context
 from leastcap.rules.base import Rule
 from leastcap.rules.security_opt import last_of, parse_go_bool
 
@@ -50,6 +50,8 @@ class NoNewPrivileges(Rule):
     cis = ("5.25",)
 
     def check(self, service: Service, project: Project) -> Iterator[Finding]:
+        if not chooses_own_settings(service):
+            return
         option = last_of(service.security_opt, "no-new-privileges")
         if option is None:
             yield self.finding(

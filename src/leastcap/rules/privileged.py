@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from leastcap.model import Finding, Project, Service, Severity
-from leastcap.rules._common import confidence_for, context, is_true
+from leastcap.rules._common import confidence_for, context, fact, is_true
 from leastcap.rules.base import Rule
 
 _EFFECT = "all capabilities, every host device, no seccomp or AppArmor, writable /sys and cgroups"
@@ -57,7 +57,8 @@ class Privileged(Rule):
             yield self.finding(
                 service, project,
                 f"service {service.name!r} runs privileged: {_EFFECT}"
-                + context(service, service.privileged, flag="privileged"),
+                + context(service, service.privileged, flag="privileged")
+                + (f" ({reason})" if (reason := fact(service, "script.reason")) else ""),
                 service.privileged.origin, service.privileged.via,
                 confidence=confidence_for(service.privileged),
             )
