@@ -137,9 +137,7 @@ def test_extends_base_changed_later(repo: GitRepo) -> None:
     repo.commit(
         "extends",
         {
-            "compose.yaml": (
-                "services:\n  web:\n    extends:\n      file: common/base.yml\n      service: b\n"
-            ),
+            "compose.yaml": ("services:\n  web:\n    extends:\n      file: common/base.yml\n      service: b\n"),
             "common/base.yml": "services:\n  b:\n    image: nginx\n",
         },
     )
@@ -288,3 +286,72 @@ def test_partitions_give_the_same_history(repo: GitRepo) -> None:
     assert reports[0]["summary"]["findings"] > 10
     assert reports[1] == reports[0]
     assert reports[2] == reports[0]
+
+
+def test_env_file_and_include_target_changes(repo: GitRepo) -> None:
+    repo.commit(
+        "variable privileged, off",
+        {
+            "compose.yaml": "include:\n  - lib/db.yml\nservices:\n  web:\n    image: nginx\n    privileged: ${PRIV:-false}\n",
+            "lib/db.yml": "services:\n  db:\n    image: postgres\n",
+        },
+    )
+    repo.commit(".env turns it on", {".env": "PRIV=true\n"})
+    repo.commit(
+        "included file adds a privileged service",
+        {"lib/db.yml": "services:\n  db:\n    image: postgres\n    privileged: true\n"},
+    )
+    repo.commit("unrelated in lib/", {"lib/README": "r"})
+    repo.commit(".env removed", {".env": None})
+    report = history(repo)
+    assert compact(report) == {
+        KEY: ([("introduced", ".env turns it on", "compose.yaml"), ("removed", ".env removed", "compose.yaml")], False),
+        ("compose.yaml", "db", "privileged", "service 'db' runs privileged"): (
+            [("introduced", "included file adds a privileged service", "compose.yaml")],
+            True,
+        ),
+    }
+    assert report.commits_evaluated == 4  # not the lib/README commit
+
+
+def test_exception_expiry_is_judged_at_each_commit(repo: GitRepo) -> None:
+    # The helper's commits are dated 2024-01-01; an exception that expired the day before does not
+    # suppress anything then, even though a scan today would say the same for a later date.
+    cfg = (
+        "exceptions:\n  - rule: privileged\n    service: web\n    justification: needs /dev/kvm for VM tests\n"
+        "    approved_by: security@example.com\n    expires: '{date}'\n"
+    )
+    repo.commit("priv", {"compose.yaml": PRIV, ".leastcap.yml": cfg.format(date="2023-12-31")})
+    repo.commit("extend the exception", {".leastcap.yml": cfg.format(date="2024-01-01")})
+    assert compact(history(repo)) == {
+        KEY: (
+            [
+                ("introduced", "priv", "compose.yaml"),
+                ("suppressed", "extend the exception", "compose.yaml", "suppressed"),
+            ],
+            True,
+        )
+    }
+
+
+def test_inline_ignore_and_leastcapignore(repo: GitRepo) -> None:
+    repo.commit("priv", {"compose.yaml": PRIV, "vendor/compose.yaml": PRIV})
+    repo.commit(
+        "inline ignore",
+        {
+            "compose.yaml": PRIV.replace(
+                "privileged: true", "privileged: true  # leastcap: ignore[privileged] kvm for VM tests"
+            )
+        },
+    )
+    repo.commit("ignore vendor/", {".leastcapignore": "vendor/\n"})
+    assert compact(history(repo)) == {
+        KEY: (
+            [("introduced", "priv", "compose.yaml"), ("suppressed", "inline ignore", "compose.yaml", "suppressed")],
+            True,
+        ),
+        ("vendor/compose.yaml", "web", "privileged", "service 'web' runs privileged"): (
+            [("introduced", "priv", "vendor/compose.yaml"), ("removed", "ignore vendor/", "vendor/compose.yaml")],
+            False,
+        ),
+    }

@@ -198,6 +198,7 @@ class GitTree:
         # file matters only when it was read; an added or deleted one whenever it was asked about.
         self.record: set[str] | None = None
         self.record_read: set[str] | None = None
+        self._resolved = ""
 
     def relpath(self, path: str) -> str | None:
         """The repository-relative form of an absolute path, or None when outside the repository."""
@@ -223,6 +224,7 @@ class GitTree:
         if found is not None:
             if isinstance(found, tuple) and found[0] == MODE_LINK:
                 return self._follow(parts, len(parts) - 1, found, hops)
+            self._resolved = rel  # the real path behind any symlinks, for record_read
             return found
         # Not found directly: a symlinked directory on the way?
         node: Dir = self.files
@@ -262,9 +264,7 @@ class GitTree:
         if isinstance(found, Dir) or found[0] == MODE_GITLINK:
             raise TreeError(f"cannot read {self.display(path)}: not a regular file")
         if self.record_read is not None:
-            rel = self.relpath(path)
-            if rel is not None:
-                self.record_read.add(rel)
+            self.record_read.add(self._resolved)
         return self.store.blob(found[1], lambda: self.display(path))
 
     def is_file(self, path: str) -> bool:
