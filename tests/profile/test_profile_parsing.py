@@ -13,14 +13,14 @@ from collections import Counter
 from pathlib import Path
 
 from leastcap.profile.classify import classify, syscall_of
-from leastcap.profile.events import CapCheck, Exec, Exit, Fork, TraceParser
+from leastcap.profile.events import CapCheck, Exec, Exit, Fork, Rename, TraceParser
 from leastcap.profile.proctree import ProcessTree, State, is_runc_init
 
 DATA = Path(__file__).parent / "data"
-SHIM = 11583  # the containerd-shim-runc-v2 started for the container (its first exec)
+SHIM = 30785  # the containerd-shim-runc-v2 started for the container (its first exec)
 
 
-def recorded() -> list[CapCheck | Fork | Exec | Exit]:
+def recorded() -> list[CapCheck | Fork | Exec | Exit | Rename]:
     parser = TraceParser()
     with (DATA / "tracepoint_docker_run_chown.txt").open() as f:
         events = list(parser.feed(f))
@@ -30,21 +30,27 @@ def recorded() -> list[CapCheck | Fork | Exec | Exit]:
 
 def test_recorded_text_parses_completely() -> None:
     events = recorded()
-    assert Counter(type(e).__name__ for e in events) == {"CapCheck": 366, "Fork": 55, "Exit": 56, "Exec": 9}
+    assert Counter(type(e).__name__ for e in events) == {
+        "CapCheck": 371,
+        "Fork": 58,
+        "Exit": 59,
+        "Exec": 9,
+        "Rename": 13,
+    }
     checks = [e for e in events if isinstance(e, CapCheck)]
     assert all(c.stack[:2] == ["trace_event_raw_event_cap_capable", "cap_capable"] for c in checks)
     chown = next(c for c in checks if c.cap == 0)
-    assert (chown.pid, chown.comm, chown.ret) == (11638, "chown", 0)
+    assert (chown.pid, chown.comm, chown.ret) == (30877, "chown", 0)
     assert chown.stack[3:6] == ["capable_wrt_inode_uidgid", "setattr_prepare", "ext4_setattr"]
     assert syscall_of(chown.stack) == "chown"
     execs = [(e.pid, e.filename) for e in events if isinstance(e, Exec)]
     assert execs[:6] == [
-        (11583, "/usr/bin/containerd-shim-runc-v2"),
-        (11589, "/usr/bin/containerd-shim-runc-v2"),
-        (11600, "/usr/sbin/runc"),
-        (11607, "/proc/self/exe"),
-        (11607, "/dev/fd/6"),
-        (11616, "/proc/3824/exe"),  # dockerd's libnetwork-setkey hook, run by runc on the host
+        (30785, "/usr/bin/containerd-shim-runc-v2"),
+        (30795, "/usr/bin/containerd-shim-runc-v2"),
+        (30807, "/usr/sbin/runc"),
+        (30815, "/proc/self/exe"),
+        (30815, "/dev/fd/6"),
+        (30824, "/proc/3824/exe"),  # dockerd's libnetwork-setkey hook, run by runc on the host
     ]
 
 
@@ -54,7 +60,10 @@ def test_tree_keeps_only_the_service_after_its_entrypoint_exec() -> None:
     kept = tree.feed_all(recorded())
     # runc's 350-odd checks (runc:[2:INIT] setting up the container, the hook, runc itself) are
     # dropped; what is left is the shell and its chown child.
-    assert [(c.pid, c.comm, c.cap, c.ret) for c in kept] == [(11610, "sh", 21, -1)] * 7 + [(11638, "chown", 0, 0)]
+    # The chown child is forked as "sh" and renamed by busybox (prctl): task_rename gives its name.
+    assert [(c.pid, c.comm, c.cap, c.ret) for c in kept] == [(30817, "sh", 21, -1)] * 7 + [(30877, "chown", 0, 0)]
+    renames = [(e.pid, e.comm) for e in recorded() if isinstance(e, Rename) and e.pid == 30877]
+    assert renames == [(30877, "chown")]
 
 
 def test_classification_of_the_recorded_service() -> None:

@@ -74,6 +74,7 @@ def kernel_capabilities() -> frozenset[str]:
 
 OWNER_LABEL = "io.leastcap.profile.owner"
 PROJECT_PREFIX = "leastcap-prof-"
+OVERRIDE_DIR_PREFIX = "leastcap-profile-"
 
 
 def with_no_new_privileges(security_opt: tuple[str, ...]) -> tuple[str, ...]:
@@ -181,7 +182,7 @@ class ComposeRun:
         self.target = target
         self.binary = binary
         self.project = f"{PROJECT_PREFIX}{uuid.uuid4().hex[:10]}"
-        self._dir = tempfile.mkdtemp(prefix="leastcap-profile-")
+        self._dir = tempfile.mkdtemp(prefix=OVERRIDE_DIR_PREFIX)
         self.override = os.path.join(self._dir, "override.yaml")
         Path(self.override).write_text(setting.override_yaml(target.service, json.dumps(str(os.getpid()))))
         self.container_id: str | None = None
@@ -285,10 +286,21 @@ def cleanup_stale_projects() -> list[str]:
             pass
         except PermissionError:
             continue
-        project = subprocess.run(
-            ["docker", "inspect", "-f", '{{index .Config.Labels "com.docker.compose.project"}}', parts[0]],
+        labels = subprocess.run(
+            [
+                "docker", "inspect", "-f",
+                '{{index .Config.Labels "com.docker.compose.project"}}\n'
+                '{{index .Config.Labels "com.docker.compose.project.config_files"}}',
+                parts[0],
+            ],
             capture_output=True, text=True, check=False,
-        ).stdout.strip()
+        ).stdout.splitlines()
+        project = labels[0].strip() if labels else ""
+        # The temporary override file's directory, if the recorder died before removing it.
+        for path in (labels[1].split(",") if len(labels) > 1 else []):
+            folder = Path(path).parent
+            if folder.name.startswith(OVERRIDE_DIR_PREFIX) and folder.parent == Path(tempfile.gettempdir()):
+                shutil.rmtree(folder, ignore_errors=True)
         subprocess.run(["docker", "rm", "-f", "-v", parts[0]], capture_output=True, check=False)
         removed.append(parts[2])
         if project.startswith(PROJECT_PREFIX):

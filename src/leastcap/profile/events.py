@@ -33,6 +33,7 @@ _STACK_HEADER = re.compile(
 )
 _FRAME = re.compile(r"^\s*=>\s+(?P<frame>\S+)")
 _KV = re.compile(r"(\w+)=(\S*)")
+_RENAME = re.compile(r"pid=(?P<pid>\d+) oldcomm=.* newcomm=(?P<comm>.*) oom_score_adj=")
 _TP_CAP = re.compile(r"cap (?P<cap>-?\d+), ret (?P<ret>-?\d+)")
 
 CAP_OPT_NOAUDIT = 0x2
@@ -78,7 +79,16 @@ class Exit:
     pid: int
 
 
-Event = CapCheck | Fork | Exec | Exit
+@dataclass(frozen=True, slots=True)
+class Rename:
+    """``task:task_rename``: prctl(PR_SET_NAME) or a write to /proc/PID/comm."""
+
+    ts: float
+    pid: int
+    comm: str
+
+
+Event = CapCheck | Fork | Exec | Exit | Rename
 
 
 class TraceParser:
@@ -139,6 +149,12 @@ class TraceParser:
         if event == "sched_process_exit":
             kv = dict(_KV.findall(rest))
             return Exit(ts, int(kv.get("pid", pid)))
+        if event == "task_rename":
+            r = _RENAME.search(rest)
+            if r is None:
+                self.unparsed += 1
+                return None
+            return Rename(ts, int(r.group("pid")), r.group("comm"))
         if event.endswith("leastcap_cap"):
             kv = dict(_KV.findall(rest))
             opts = int(kv.get("opts", "0"), 0)

@@ -15,7 +15,7 @@ import enum
 import re
 from collections.abc import Iterable
 
-from leastcap.profile.events import CapCheck, Event, Exec, Exit, Fork
+from leastcap.profile.events import CapCheck, Event, Exec, Exit, Fork, Rename
 
 
 class State(enum.Enum):
@@ -36,13 +36,12 @@ def is_runc_init(filename: str) -> bool:
 class ProcessTree:
     def __init__(self) -> None:
         self._state: dict[int, State] = {}
-        # tracefs prints comm from its pid->comm cache when the line is read, so a check made just
-        # before an exec (chroot, su, setpriv...) shows the name of a program exec'd later. Checks
-        # followed by an exec get the name of the program that ran before it (from the previous
-        # exec or the fork); the last program's checks keep the printed name, which also follows
-        # prctl renames (busybox applets run without exec).
+        # The name each task had at the time of each event. tracefs prints comm from a pid->comm
+        # cache that lags behind exec and prctl renames (a check made just before an exec shows
+        # the next program's name), so names are tracked from the events themselves: fork copies
+        # the parent's, exec sets the file's basename (as the kernel does), task_rename changes it.
+        # The printed name is used only for tasks whose name we never saw set.
         self._comm: dict[int, str] = {}
-        self._since_exec: dict[int, list[CapCheck]] = {}
 
     def add_root(self, pid: int, state: State = State.SETUP) -> None:
         self._state[pid] = state
@@ -59,8 +58,14 @@ class ProcessTree:
         if isinstance(event, CapCheck):
             if self._state.get(event.pid) is not State.SERVICE:
                 return None
-            self._since_exec.setdefault(event.pid, []).append(event)
+            comm = self._comm.get(event.pid)
+            if comm is not None:
+                event.comm = comm
             return event
+        if isinstance(event, Rename):
+            if event.pid in self._state:
+                self._comm[event.pid] = event.comm
+            return None
         if isinstance(event, Fork):
             parent = self._state.get(event.parent)
             if parent is not None:
@@ -74,16 +79,7 @@ class ProcessTree:
             current = self._state.get(event.pid)
             if current is None:
                 return None
-            new = event.filename.rsplit("/", 1)[-1][:15]
-            old = self._comm.get(event.pid)
-            for check in self._since_exec.pop(event.pid, []):
-                if old is not None:
-                    check.comm = old
-            if is_runc_init(event.filename):
-                # /proc/self/exe re-execs (busybox applets, runc) have an unknowable argv[0] name.
-                self._comm.pop(event.pid, None)
-            else:
-                self._comm[event.pid] = new
+            self._comm[event.pid] = event.filename.rsplit("/", 1)[-1][:15]
             if current is State.SERVICE:
                 return None
             if is_runc_init(event.filename):
@@ -93,7 +89,6 @@ class ProcessTree:
         elif isinstance(event, Exit):
             self._state.pop(event.pid, None)
             self._comm.pop(event.pid, None)
-            self._since_exec.pop(event.pid, None)
         return None
 
     def feed_all(self, events: Iterable[Event]) -> list[CapCheck]:

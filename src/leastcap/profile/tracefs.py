@@ -22,6 +22,7 @@ from pathlib import Path
 TRACEFS_CANDIDATES = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
 CAP_EVENT = "capability/cap_capable"
 SCHED_EVENTS = ("sched/sched_process_fork", "sched/sched_process_exec", "sched/sched_process_exit")
+RENAME_EVENT = "task/task_rename"  # optional: exact process names across prctl(PR_SET_NAME)
 KPROBE_GROUP_PREFIX = "leastcap"
 INSTANCE_PREFIX = "leastcap-"
 _INSTANCE_NAME = re.compile(r"^leastcap-(\d+)-[0-9a-f]+$")
@@ -169,6 +170,8 @@ class Instance:
             _write(self.path / "events" / event / "enable", "1")
         for event in SCHED_EVENTS:
             _write(self.path / "events" / event / "enable", "1")
+        if (self.path / "events" / RENAME_EVENT / "enable").exists():
+            _write(self.path / "events" / RENAME_EVENT / "enable", "1")
 
     @property
     def kprobe_group(self) -> str:
