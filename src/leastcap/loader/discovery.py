@@ -9,7 +9,7 @@ So every file is covered exactly once per project it belongs to.
 
 from __future__ import annotations
 
-import fnmatch
+import functools
 import os
 import posixpath
 import re
@@ -27,6 +27,35 @@ IGNORE_FILE = ".leastcapignore"
 
 def is_compose_name(name: str) -> bool:
     return bool(COMPOSE_NAME.match(name))
+
+
+@functools.cache
+def _glob(pattern: str) -> re.Pattern[str]:
+    """A gitignore glob: ``*`` and ``?`` stay within one path component, ``**`` crosses them."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif pattern[i] == "[" and "]" in pattern[i + 1 :]:
+            end = pattern.index("]", i + 1)
+            body = pattern[i + 1 : end].replace("\\", "\\\\")
+            out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
+            i = end + 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out))
 
 
 class IgnoreRules:
@@ -62,12 +91,18 @@ class IgnoreRules:
                 continue
             rel = posixpath.relpath(path, base)
             if pattern.startswith("/") or "/" in pattern.rstrip("/"):
-                hit = fnmatch.fnmatchcase(rel, pattern.lstrip("/"))
+                hit = _glob(pattern.lstrip("/")).fullmatch(rel) is not None
             else:
-                hit = fnmatch.fnmatchcase(posixpath.basename(path), pattern) or fnmatch.fnmatchcase(rel, pattern)
+                hit = _glob(pattern).fullmatch(posixpath.basename(path)) is not None
             if hit:
                 result = not negated
         return result
+
+
+def _is_script(path: str, tree: Tree) -> bool:
+    from leastcap.scripts import is_script
+
+    return bool(is_script(path, tree))
 
 
 def projects_in_directory(directory: str, names: Sequence[str]) -> list[tuple[str, ...]]:
@@ -107,11 +142,11 @@ def discover(paths: Sequence[str], tree: Tree, ignore: Sequence[str] = ()) -> tu
         path = posixpath.normpath(raw)
         if tree.is_file(path):
             directory, name = posixpath.split(path)
+            if not is_compose_name(name) and not _is_script(path, tree):
+                add(directory, (path,))  # any name, when named explicitly: like `docker compose -f`
+                continue
             if not is_compose_name(name):
-                from leastcap.scripts import is_script
-
-                if is_script(path, tree):
-                    continue  # a script or CI config: leastcap.scripts.collect reads it
+                continue  # a script or CI config: leastcap.scripts.collect reads it
             siblings = [
                 n for n in tree.list_dir(directory) if is_compose_name(n) and tree.is_file(posixpath.join(directory, n))
             ]
