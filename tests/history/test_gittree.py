@@ -55,7 +55,7 @@ def test_tree_protocol(repo: GitRepo) -> None:
         assert not tree.is_file("/virtual/root/app/escape.yml")  # points outside the repository
         assert not tree.is_file("/virtual/outside/compose.yaml")
         assert tree.display("/virtual/root/app/compose.yaml") == "app/compose.yaml"
-        with pytest.raises(TreeError, match=r"^cannot read app/missing.yml: no such file in commit "):
+        with pytest.raises(TreeError, match=r"^cannot read app/missing.yml: no such file in this commit$"):
             tree.read_bytes("/virtual/root/app/missing.yml")
         with pytest.raises(TreeError, match=r"^cannot read app: not a regular file$"):
             tree.read_bytes("/virtual/root/app")

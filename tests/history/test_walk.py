@@ -355,3 +355,28 @@ def test_inline_ignore_and_leastcapignore(repo: GitRepo) -> None:
             False,
         ),
     }
+
+
+def test_merges_and_reverts_recall_earlier_evaluations(repo: GitRepo) -> None:
+    repo.commit("init", {"compose.yaml": PLAIN})
+    for i in range(3):
+        repo.git("checkout", "-q", "-b", f"pr{i}")
+        repo.commit(f"pr{i}: priv", {"compose.yaml": PRIV})
+        repo.commit(f"pr{i}: revert", {"compose.yaml": PLAIN + f"    # pr {i}\n"})
+        repo.git("checkout", "-q", "main")
+        repo.git("merge", "-q", "--no-ff", "-m", f"merge pr{i}", f"pr{i}")
+    report = history(repo)
+    stats = dict(report.stats)
+    # init + 3 x (priv, revert); each merge brings a version already evaluated on its branch, and
+    # "pr1: priv" / "pr2: priv" have the same content as "pr0: priv".
+    assert (stats["directory_evaluations"], stats["directory_evaluations_recalled"]) == (5, 5)
+    (events, tip), = compact(report).values()
+    assert events == [
+        ("introduced", "pr0: priv", "compose.yaml"),
+        ("removed", "pr0: revert", "compose.yaml"),
+        ("reintroduced", "pr1: priv", "compose.yaml"),
+        ("removed", "pr1: revert", "compose.yaml"),
+        ("reintroduced", "pr2: priv", "compose.yaml"),
+        ("removed", "pr2: revert", "compose.yaml"),
+    ]
+    assert not tip

@@ -260,7 +260,7 @@ class GitTree:
     def read_bytes(self, path: str) -> bytes:
         found = self._lookup(path)
         if found is None:
-            raise TreeError(f"cannot read {self.display(path)}: no such file in commit {self.short}")
+            raise TreeError(f"cannot read {self.display(path)}: no such file in this commit")
         if isinstance(found, Dir) or found[0] == MODE_GITLINK:
             raise TreeError(f"cannot read {self.display(path)}: not a regular file")
         if self.record_read is not None:
@@ -289,6 +289,19 @@ class GitTree:
         if rel is None:
             return path
         return rel or "."
+
+    def answer(self, key: str) -> object:
+        """What the tree answers now to a question recorded earlier (a path, or a listing key):
+        equal answers to every recorded question mean an equal evaluation."""
+        saved, self.record, self.record_read = (self.record, self.record_read), None, None
+        try:
+            if key == "*" or key.endswith("/*"):
+                rel = key[:-2] if key != "*" else ""
+                return tuple(self.list_dir(posixpath.join(self.root, rel) if rel else self.root))
+            found = self.files.lookup(_split(key))
+            return "dir" if isinstance(found, Dir) else found
+        finally:
+            self.record, self.record_read = saved
 
     def blob_id(self, path: str) -> str | None:
         """The blob id at ``path`` (following symlinks), or None."""

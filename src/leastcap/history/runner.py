@@ -214,6 +214,7 @@ def _report(
             ("commits_walked", len(inp.commits)),
             ("commits_evaluated", len(evaluated)),
             ("directory_evaluations", sum(part.dir_evaluations for part in parts)),
+            ("directory_evaluations_recalled", sum(part.recalled for part in parts)),
             ("partitions", len(parts)),
         ),
     )

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from leastcap.config import CONFIG_NAMES
 from leastcap.history.git import Change, Commit, run_git
 from leastcap.history.gittree import EMPTY, Dir, GitTree, ObjectStore, exists, listing_key, with_file
 from leastcap.history.model import CommitRef, Event
@@ -91,6 +92,9 @@ class _State:
 
 
 _EMPTY_STATE = _State(EMPTY, {}, {}, {})
+_Evaluation = tuple[list[ProjectEval], list[Problem]]
+# Distinct question sets remembered per directory (they change only when what a project reads does).
+_MEMO_DEP_SETS = 8
 
 
 @dataclass
@@ -147,6 +151,7 @@ class PartResult:
     dir_evaluations: int
     lineage_paths: dict[str, list[str]]
     missing: set[str] = field(default_factory=set)
+    recalled: int = 0  # directory evaluations answered from an earlier identical one
 
 
 class Walk:
@@ -165,6 +170,9 @@ class Walk:
         self._states: dict[str, _State] = {}
         self._pending_children: dict[str, int] = {}
         self._pos = -1
+        # directory -> recorded question set -> (paths read, answers -> evaluation)
+        self._memo: dict[str, dict[frozenset[str], tuple[frozenset[str], dict[tuple[object, ...], _Evaluation]]]]
+        self._memo = {}
         self.result = PartResult({}, {}, {}, [], [], set(), 0, self.lineages.paths)
 
     def run(self) -> PartResult:
@@ -317,12 +325,7 @@ class Walk:
     def _evaluate_dir(
         self, tree: GitTree, d: str, ref: CommitRef, state: _State, before: _DirState | None
     ) -> _DirState:
-        self.result.dir_evaluations += 1
-        tree.record, tree.record_read = set(), set()
-        directory = posixpath.join(self.top, d) if d else self.top
-        projects, problems = self.evaluator.evaluate_dir(tree, directory, ref)
-        deps, reads = frozenset(tree.record), frozenset(tree.record_read)
-        tree.record = tree.record_read = None
+        projects, problems, deps, reads = self._evaluate_or_recall(tree, d, ref)
         for p in deps:
             self._dep_index.setdefault(p, set()).add(d)
         findings: dict[Key, _Seen] = {}
@@ -345,6 +348,39 @@ class Walk:
                 key: Key = (lineage, f.service, f.rule, _detail(f))
                 findings.setdefault(key, _Seen(f, proj.anchor))
         return _DirState(findings, deps, reads, tuple(errors))
+
+    def _evaluate_or_recall(
+        self, tree: GitTree, d: str, ref: CommitRef
+    ) -> tuple[list[ProjectEval], list[Problem], frozenset[str], frozenset[str]]:
+        """Evaluate a directory, unless an earlier evaluation asked the same questions and this
+        commit gives the same answers (a revert, or a merge bringing in a branch's files): the
+        evaluator is a function of those answers (and of the date, when a config can expire
+        exceptions), so its result is reused. Merge-heavy histories evaluate each version once."""
+        memo = self._memo.setdefault(d, {})
+        for deps, (reads, results) in reversed(memo.items()):
+            hit = results.get(self._fingerprint(tree, deps, ref))
+            if hit is not None:
+                self.result.recalled += 1
+                return hit[0], hit[1], deps, reads
+        self.result.dir_evaluations += 1
+        tree.record, tree.record_read = set(), set()
+        directory = posixpath.join(self.top, d) if d else self.top
+        projects, problems = self.evaluator.evaluate_dir(tree, directory, ref)
+        deps, reads = frozenset(tree.record), frozenset(tree.record_read)
+        tree.record = tree.record_read = None
+        entry = memo.pop(deps, None) or (reads, {})
+        entry[1][self._fingerprint(tree, deps, ref)] = (projects, problems)
+        memo[deps] = entry  # most recently used last
+        while len(memo) > _MEMO_DEP_SETS:
+            del memo[next(iter(memo))]
+        return projects, problems, deps, reads
+
+    def _fingerprint(self, tree: GitTree, deps: frozenset[str], ref: CommitRef) -> tuple[object, ...]:
+        answers = tuple(tree.answer(k) for k in sorted(deps))
+        dated = any(
+            posixpath.basename(k) in CONFIG_NAMES and a is not None for k, a in zip(sorted(deps), answers, strict=True)
+        )
+        return (*answers, ref.date[:10] if dated else "")
 
     # -- events ----------------------------------------------------------------------------------
 
