@@ -105,6 +105,27 @@ PRIVILEGE_BOOLS = {
 }
 
 
+# Under these attributes only some sub-keys decide what is granted: a missing variable in
+# `build.args` or in a volume's `content` changes nothing a container gets (compose refuses
+# the file, leastcap warns), while one in `build.privileged` or a bind's `source` does.
+_PRIVILEGE_SUBKEYS = {
+    "build": {"privileged", "entitlements", "network"},
+    "volumes": {"type", "source", "target", "read_only", "bind"},
+}
+
+
+def _privilege_path(path: tuple[str, ...]) -> bool:
+    if len(path) <= 2 or path[0] != "services" or path[2] not in PRIVILEGE_ATTRIBUTES:
+        return False
+    subkeys = _PRIVILEGE_SUBKEYS.get(path[2])
+    if subkeys is None:
+        return True
+    if path[2] == "volumes":
+        # services.x.volumes.[] is the short syntax; services.x.volumes.[].key the long one
+        return len(path) <= 4 or path[4] in subkeys
+    return len(path) <= 3 or path[3] in subkeys
+
+
 def _build_table() -> dict[tuple[str, ...], str]:
     table: dict[tuple[str, ...], str] = {}
     for path in _SERVICE_BOOL:
@@ -208,7 +229,7 @@ def _interpolate_scalar(
                 fatal = True
             else:
                 message = f"error while interpolating {where}: {exc}"
-                fatal = len(path) > 2 and path[0] == "services" and path[2] in PRIVILEGE_ATTRIBUTES
+                fatal = _privilege_path(path)
             result.issues.append(InterpolationIssue(message, node.loc, fatal))
             if not fatal:
                 node.value = ""
