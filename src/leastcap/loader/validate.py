@@ -23,15 +23,38 @@ def validate(model: Mapping, ctx: LoadContext, inputs: Inputs) -> None:
         return
     top_volumes = model.items.get("volumes")
     defined_volumes = set(top_volumes.items) if isinstance(top_volumes, Mapping) else set()
+    top_networks = model.items.get("networks")
+    defined_networks = {"default", *(top_networks.items if isinstance(top_networks, Mapping) else ())}
+    container_names: dict[str, str] = {}
     for name, service in services.items.items():
         if not isinstance(service, Mapping):
             continue
         where = service.key_loc or service.loc
-        if "image" not in service.items and "build" not in service.items:
+        if not scalar_text(service.items.get("image")) and "build" not in service.items:
             ctx.warn(
                 f'service "{name}" has neither an image nor a build context specified (compose refuses to run it)',
                 where,
             )
+        networks = service.items.get("networks")
+        network_names = (
+            networks.items
+            if isinstance(networks, Mapping)
+            else [scalar_text(n) or "" for n in networks.items]
+            if isinstance(networks, Sequence)
+            else ()
+        )
+        for network in network_names:
+            if network not in defined_networks:
+                ctx.warn(f'service "{name}" refers to undefined network {network} (compose refuses the project)', where)
+        container_name = scalar_text(service.items.get("container_name"))
+        if container_name:
+            if container_name in container_names:
+                ctx.warn(
+                    f'services.{name}: container name "{container_name}" is already in use by service '
+                    f'"{container_names[container_name]}" (compose refuses the project)',
+                    where,
+                )
+            container_names.setdefault(container_name, name)
         volumes = service.items.get("volumes")
         if isinstance(volumes, Sequence):
             for volume in volumes.items:
@@ -73,3 +96,59 @@ def validate(model: Mapping, ctx: LoadContext, inputs: Inputs) -> None:
                 required = not (isinstance(spec, Mapping) and scalar_text(spec.items.get("required")) == "false")
                 if required and dep not in services.items:
                     ctx.warn(f'service "{name}" depends on undefined service "{dep}"', spec.where)
+    _depends_on_cycles(services, ctx)
+
+
+def _dependencies(service: object) -> list[str]:
+    """depends_on plus the implicit ones compose adds: links, volumes_from, `service:` namespaces."""
+    if not isinstance(service, Mapping):
+        return []
+    out: list[str] = []
+    depends = service.items.get("depends_on")
+    if isinstance(depends, Mapping):
+        out += list(depends.items)
+    for key in ("links", "volumes_from"):
+        node = service.items.get(key)
+        if isinstance(node, Sequence):
+            for item in node.items:
+                text = scalar_text(item) or ""
+                if not text.startswith("container:"):
+                    out.append(text.split(":", 1)[0])
+    for key in ("network_mode", "pid", "ipc"):
+        text = scalar_text(service.items.get(key)) or ""
+        if text.startswith("service:"):
+            out.append(text[len("service:") :])
+    return out
+
+
+def _depends_on_cycles(services: Mapping, ctx: LoadContext) -> None:
+    """compose refuses a project whose depends_on graph has a cycle; what it grants is unchanged."""
+    graph: dict[str, list[str]] = {}
+    for name, service in services.items.items():
+        graph[name] = [d for d in _dependencies(service) if d in services.items]
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+    for start in graph:
+        if state.get(start):
+            continue
+        path: list[str] = []
+        stack: list[tuple[str, int]] = [(start, 0)]
+        while stack:
+            node, index = stack.pop()
+            if index == 0:
+                state[node] = 1
+                path.append(node)
+            if index < len(graph[node]):
+                stack.append((node, index + 1))
+                nxt = graph[node][index]
+                if state.get(nxt) == 1:
+                    cycle = " -> ".join([*path[path.index(nxt) :], nxt])
+                    service = services.items[nxt]
+                    ctx.warn(
+                        f"dependency cycle detected: {cycle} (compose refuses the project)",
+                        service.key_loc or service.loc,
+                    )
+                elif not state.get(nxt):
+                    stack.append((nxt, 0))
+            else:
+                state[node] = 2
+                path.pop()
