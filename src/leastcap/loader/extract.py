@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from leastcap.loader.project import Inputs, LoadContext
 
 T = TypeVar("T")
+_MOUNT_TYPES = ("bind", "volume", "tmpfs", "cluster", "npipe", "image")
 _CDI = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9.-]*/[a-zA-Z0-9][a-zA-Z0-9._-]*=[a-zA-Z0-9_.:-]+$")
 
 
@@ -82,6 +83,9 @@ def _mount(item: Node, where: str, top_volumes: Mapping | None) -> Located[Mount
     if not isinstance(item, Mapping):
         raise _fail(item, f"{where} items must be strings or mappings")
     mount_type = scalar_text(item.items.get("type")) or ""
+    if mount_type not in _MOUNT_TYPES:
+        # e.g. `type: ${SOCKET_TYPE}` unset: whether this is a host bind cannot be known.
+        raise _fail(item.items.get("type") or item, f"{where}: type must be one of {', '.join(_MOUNT_TYPES)}")
     source = scalar_text(item.items.get("source")) or ""
     target = scalar_text(item.items.get("target")) or ""
     read_only = item.items.get("read_only")

@@ -509,7 +509,8 @@ def resolve_relative_paths(model: Mapping, working_dir: str, home: str | None) -
             if value.startswith("~"):
                 if home:
                     node.value = home + value[1:]
-            elif not value.startswith("/") and not re.match(r"^[a-z][a-z0-9+.-]*://", value):
+            elif not value.startswith("/") and not re.match(r"^[a-z][a-z0-9+.-]*://|^[A-Za-z]:[\\/]|^\\\\", value):
+                # compose-go's paths.isAbs also takes Windows paths (C:\x, \\server) as absolute.
                 node.value = posixpath.normpath(posixpath.join(working_dir, value))
 
     services = model.items.get("services")
