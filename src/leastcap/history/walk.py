@@ -357,8 +357,10 @@ class Walk:
         evaluator is a function of those answers (and of the date, when a config can expire
         exceptions), so its result is reused. Merge-heavy histories evaluate each version once."""
         memo = self._memo.setdefault(d, {})
+        prints: dict[frozenset[str], tuple[object, ...]] = {}
         for deps, (reads, results) in reversed(memo.items()):
-            hit = results.get(self._fingerprint(tree, deps, ref))
+            prints[deps] = self._fingerprint(tree, deps, ref)
+            hit = results.get(prints[deps])
             if hit is not None:
                 self.result.recalled += 1
                 return hit[0], hit[1], deps, reads
@@ -369,7 +371,8 @@ class Walk:
         deps, reads = frozenset(tree.record), frozenset(tree.record_read)
         tree.record = tree.record_read = None
         entry = memo.pop(deps, None) or (reads, {})
-        entry[1][self._fingerprint(tree, deps, ref)] = (projects, problems)
+        fingerprint = prints.get(deps) or self._fingerprint(tree, deps, ref)
+        entry[1][fingerprint] = (projects, problems)
         memo[deps] = entry  # most recently used last
         while len(memo) > _MEMO_DEP_SETS:
             del memo[next(iter(memo))]
