@@ -193,3 +193,53 @@ def test_all_branches_and_env(tmp_path: Path) -> None:
     # History ignores the shell's environment; --env sets interpolation variables.
     with_env = json.loads(run(str(repo.path), "--rule", "privileged", "--format", "json", "--env", "PRIV=true").stdout)
     assert [(f["file"], f["present_at_tip"]) for f in with_env["findings"]] == [("compose.yaml", True)]
+
+
+def test_merge_and_suppression_rendering(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "r")
+    repo.commit("init", {"compose.yaml": PLAIN})
+    repo.git("checkout", "-q", "-b", "feature")
+    feature = repo.commit("feature: priv", {"compose.yaml": PRIV})
+    repo.git("checkout", "-q", "main")
+    repo.commit("main: notes", {"notes": "x"})
+    repo.git("merge", "-q", "--no-ff", "-m", "merge feature", "feature")
+    merge = repo.git("rev-parse", "HEAD").strip()
+    cfg = (
+        "exceptions:\n  - rule: privileged\n    service: web\n    justification: needs /dev/kvm for VM tests\n"
+        "    approved_by: security@example.com\n    expires: '2030-01-01'\n"
+    )
+    accept = repo.commit("accept", {".leastcap.yml": cfg})
+    f, m, a = feature[:7], merge[:7], accept[:7]
+    text = run(str(repo.path), "--rule", "privileged")
+    assert text.returncode == 0  # suppressed at the tip
+    assert text.stdout == (
+        "compose.yaml  service web  privileged (critical)  present at tip, suppressed (exception: needs /dev/kvm "
+        "for VM tests)\n"
+        f"  {MSG}\n"
+        f"  + 2024-01-01 {f} Ada: feature: priv\n"
+        "      introduced  at compose.yaml:4:5\n"
+        f"  + 2024-01-01 {m} Ada: merge feature\n"
+        f"      merged in (as on {f})  at compose.yaml:4:5\n"
+        f"  ~ 2024-01-01 {a} Ada: accept\n"
+        "      suppressed: needs /dev/kvm for VM tests  at compose.yaml:4:5\n"
+        "\n"
+        f"1 finding timeline(s), 1 present at tip ({a}); 5 commit(s) walked, 5 evaluated\n"
+    )
+    md = run(str(repo.path), "--rule", "privileged", "--format", "markdown").stdout
+    assert md.split("## Timelines\n")[1] == (
+        "\n### `compose.yaml`: web / privileged\n\n"
+        f"{MSG}\n\n"
+        "| Change | Commit | Date | Author | Subject | Where |\n"
+        "|---|---|---|---|---|---|\n"
+        f"| introduced | `{f}` | 2024-01-01 | Ada | feature: priv | `compose.yaml:4` |\n"
+        f"| merged in (as on `{f}`) | `{m}` | 2024-01-01 | Ada | merge feature | `compose.yaml:4` |\n"
+        f"| suppressed: needs /dev/kvm for VM tests | `{a}` | 2024-01-01 | Ada | accept | `compose.yaml:4` |\n"
+    )
+    report = json.loads(run(str(repo.path), "--rule", "privileged", "--format", "json").stdout)
+    (finding,) = report["findings"]
+    assert finding["suppressed"]["justification"] == "needs /dev/kvm for VM tests"
+    assert (finding["introduced"]["hash"], finding["reintroduced"], finding["removed"]) == (feature, [], [])
+    assert [(e["kind"], e["merged_from"]) for e in finding["events"]] == [
+        ("introduced", None), ("reintroduced", feature), ("suppressed", None)
+    ]
+    assert report["summary"]["active"] == 0 and report["history"]["suppressed_at_tip"] == 1

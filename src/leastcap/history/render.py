@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from leastcap.history.model import CommitRef, Event, HistoryReport, Timeline
@@ -129,21 +130,30 @@ def _status(t: Timeline) -> str:
     return "PRESENT AT TIP"
 
 
+def _label(e: Event, code: Callable[[str], str]) -> str:
+    """What happened, in words: the kind, a merge that carried it over, the suppression reason."""
+    added = e.kind in ("introduced", "reintroduced")
+    if e.boundary:
+        label = "present at or before this commit (history starts here)"
+    elif e.merged_from:
+        label = "merged in" if added else f"{e.kind} by merge"
+        label += f" (as on {code(e.merged_from[:7])})"
+    else:
+        label = e.kind
+    sup = e.finding.suppressed if e.finding is not None and e.kind != "removed" else None
+    if sup is not None:
+        label += f": {sup.justification}" if e.kind == "suppressed" else f" (suppressed: {sup.justification})"
+    return label
+
+
 def _event_line(e: Event) -> str:
     where = ""
     if e.finding is not None and e.kind != "removed":
         loc = e.finding.location
         where = f"{loc.path}:{loc.line}:{loc.column}" if loc.line else loc.path
-    kind = e.kind
-    if e.boundary:
-        kind = "present at or before (history starts here)"
-    if e.merged_from:
-        kind += f" (merge; from {e.merged_from[:7]})"
-    if e.finding is not None and e.finding.suppressed is not None and e.kind != "removed":
-        kind += f" [suppressed: {e.finding.suppressed.justification}]"
     date = e.commit.date[:10]
     return (f"  {_MARK.get(e.kind, '?')} {date} {e.commit.short} {e.commit.author}: {e.commit.subject}\n"
-            f"      {kind}" + (f"  at {where}" if where else ""))
+            f"      {_label(e, str)}" + (f"  at {where}" if where else ""))
 
 
 def _text(report: HistoryReport) -> str:
@@ -205,11 +215,7 @@ def _markdown(report: HistoryReport) -> str:
             out.append("Renamed: " + " → ".join(f"`{p}`" for p in t.paths))
         out += ["", "| Change | Commit | Date | Author | Subject | Where |", "|---|---|---|---|---|---|"]
         for e in t.events:
-            kind = e.kind + (" (history starts here)" if e.boundary else "")
-            if e.merged_from:
-                kind += f" (merge from `{e.merged_from[:7]}`)"
-            if e.finding is not None and e.finding.suppressed is not None and e.kind != "removed":
-                kind += f"; suppressed: {_md(e.finding.suppressed.justification)}"
+            kind = _md(_label(e, lambda text: f"`{text}`"))
             where = ""
             if e.finding is not None and e.kind != "removed":
                 loc = e.finding.location
