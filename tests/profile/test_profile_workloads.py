@@ -113,14 +113,13 @@ WORKLOADS: dict[str, tuple[str, list[str], dict[str, Evidence]]] = {
     "setuid": (
         app("[su, -s, /bin/sh, app, -c, 'id -u']"),
         ["SETGID", "SETUID"],
-        # su (root) switches to uid 1000 and is granted; the shell it runs as uid 1000 then tries
-        # setgid/setuid again and is denied, in the recording and in verification alike (the same
-        # denials are not a verification failure). The shell runs `id` without exec, so tracefs
-        # names it "id".
+        # su (root) switches to uid 1000 and is granted; the shell it execs as uid 1000 and the `id`
+        # applet (renamed by busybox, no exec) each try setgid/setuid again and are denied, in the
+        # recording and in verification alike (the same denials are not a verification failure).
         {
             "SETGID": (
                 EXIT1,
-                [{"comm": "id", "count": 2}, {"comm": "su", "count": 2}],
+                [{"comm": "su", "count": 2}, {"comm": "id", "count": 1}, {"comm": "sh", "count": 1}],
                 ["__do_sys_setgroups", "do_syscall_64", "entry_SYSCALL_64_after_hwframe"],
                 ["setgid", "setgroups"],
                 2,
@@ -128,7 +127,7 @@ WORKLOADS: dict[str, tuple[str, list[str], dict[str, Evidence]]] = {
             ),
             "SETUID": (
                 EXIT1,
-                [{"comm": "id", "count": 2}, {"comm": "su", "count": 1}],
+                [{"comm": "id", "count": 1}, {"comm": "sh", "count": 1}, {"comm": "su", "count": 1}],
                 ["__sys_setuid", "do_syscall_64", "entry_SYSCALL_64_after_hwframe"],
                 ["setuid"],
                 1,
@@ -218,3 +217,39 @@ def test_workload(name: str, tmp_path: Path) -> None:
     rec = data["recording"]
     assert (rec["mode"], rec["source"], rec["exit_code"], rec["lost_events"]) == ("compose", "tracepoint", 0, 0)
     assert rec["events"] > 0
+
+
+def test_probe_and_healthcheck_are_the_workload(tmp_path: Path) -> None:
+    """A long-running web server: the image's healthcheck (a docker exec'd process) needs CHOWN, the
+    host-side probe must keep succeeding, and verification without CHOWN fails on the healthcheck."""
+    require_all()
+    port = random.randint(20000, 30000)
+    services = (
+        f"  app:\n    image: {IMG}\n"
+        f"    ports: ['127.0.0.1:{port}:8080']\n"
+        "    command: [sh, -c, 'touch /tmp/h && mkdir -p /www && echo ok > /www/index.html"
+        " && exec httpd -f -p 8080 -h /www']\n"
+        "    healthcheck:\n"
+        # Only chown: `touch` of the file once it belongs to uid 1000 would also need FOWNER.
+        "      test: [CMD, chown, '1000', /tmp/h]\n"
+        "      interval: 1s\n      timeout: 2s\n      retries: 1\n"
+    )
+    compose = write_project(tmp_path / "web", services)
+    probe = f"curl -fsS http://127.0.0.1:{port}/"
+    rc, data, err = profile_json(compose, "app", "--duration", "4s", "--probe", probe, "--verify")
+    assert rc == 0, err
+    assert data["cap_add"] == ["CHOWN"]
+    assert data["verified"] is True
+    assert data["verification"] == [{"cap_add": ["CHOWN"], "passed": True, "reason": "still running after 4s"}]
+    chown = next(e for e in data["evidence"] if e["capability"] == "CHOWN")
+    assert chown["processes"][0]["comm"] == "chown"
+    assert chown["decision"] == "required"
+    assert (data["recording"]["exit_code"], data["recording"]["probe"]) == (None, probe)
+    # httpd binds 8080 in a private network namespace: no NET_BIND_SERVICE, nothing else needed.
+    assert [e["capability"] for e in data["evidence"] if e["decision"] == "required"] == ["CHOWN"]
+
+    rc, data, err = profile_json(compose, "app", "--duration", "4s", "--probe", probe, "--verify-caps", "")
+    assert rc == 1, err
+    assert data["cap_add"] == []
+    assert data["verified"] is False
+    assert data["verification"] == [{"cap_add": [], "passed": False, "reason": "healthcheck reports unhealthy"}]
