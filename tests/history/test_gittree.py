@@ -65,6 +65,21 @@ def test_tree_protocol(repo: GitRepo) -> None:
             tree.read_bytes("/virtual/root/loop1")
 
 
+def test_prefetch(repo: GitRepo) -> None:
+    files, head = index_at(repo)
+    big = repo.git("rev-parse", "HEAD:big.yml").strip()
+    small = repo.git("rev-parse", "HEAD:app/compose.yaml").strip()
+    with CatFile(str(repo.path)) as cat:
+        store = ObjectStore(cat, max_bytes=50)
+        store.prefetch([big, small, small])
+        assert store.reads == 2
+        tree = GitTree(store, files, "/r", head)
+        assert tree.read_bytes("/r/app/compose.yaml") == b"services: {}\n"
+        with pytest.raises(TreeError, match=r"^big.yml is 100 bytes, over the 50-byte limit"):
+            tree.read_bytes("/r/big.yml")
+        assert store.reads == 2  # both answered from the prefetch
+
+
 def test_recording(repo: GitRepo) -> None:
     files, head = index_at(repo)
     with CatFile(str(repo.path)) as cat:

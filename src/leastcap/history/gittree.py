@@ -143,11 +143,19 @@ class ObjectStore:
                     self.missing.add(oid)
                     continue
                 size = int(header[2])
-                data = stdout.read(size + 1)[:-1]
                 self.reads += 1
                 if header[1] != b"blob" or size > self.max_bytes:
+                    # Over the limit: drained in chunks, never held whole in memory.
+                    remaining = size + 1
+                    while remaining > 0:
+                        chunk = stdout.read(min(remaining, 1 << 20))
+                        if not chunk:
+                            break
+                        remaining -= len(chunk)
                     self._sizes[oid] = size
-                elif kept < budget:
+                    continue
+                data = stdout.read(size + 1)[:-1]
+                if kept < budget:
                     self._blobs[oid] = data
                     kept += size
         finally:

@@ -35,17 +35,15 @@ from leastcap.config import CONFIG_NAMES
 from leastcap.history.git import Change, Commit, run_git
 from leastcap.history.gittree import EMPTY, Dir, GitTree, ObjectStore, exists, listing_key, with_file
 from leastcap.history.model import CommitRef, Event
+from leastcap.loader.discovery import is_compose_name as _is_compose_file_name
 from leastcap.model import Finding, Problem
 
 Key = tuple[str, str, str, str]  # (anchor file lineage, service, rule, detail)
 
 
 def is_compose_name(path: str) -> bool:
-    """The scan's naming rule: ``compose*.y*ml`` and ``docker-compose*.y*ml``."""
-    name = path.rsplit("/", 1)[-1]
-    if not (name.startswith("compose") or name.startswith("docker-compose")):
-        return False
-    return name.endswith((".yml", ".yaml"))
+    """The scan's naming rule (``compose*.y*ml``, ``docker-compose*.y*ml``) on a path's file name."""
+    return _is_compose_file_name(path.rsplit("/", 1)[-1])
 
 
 @dataclass(frozen=True, slots=True)
