@@ -80,7 +80,11 @@ def log_commits(repo: str, revs: Sequence[str], since: str | None = None) -> lis
     change the merge made to the line of history it sits on. ``-M`` follows renames.
     """
     args = [
+        # A user's config must not change the output we parse (signatures, colours).
+        "-c",
+        "log.showSignature=false",
         "log",
+        "--no-color",
         "-z",
         "--raw",
         "--no-abbrev",
