@@ -38,7 +38,7 @@ def renamed(tmp_path: Path) -> tuple[GitRepo, str, str]:
 
 def test_text(renamed: tuple[GitRepo, str, str]) -> None:
     repo, add, drop = renamed
-    proc = run(str(repo.path), "--rule", "privileged")
+    proc = run(str(repo.path / "docker-compose.yml"), "--rule", "privileged")  # any path in the repository
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == (
         "docker-compose.yml  service web  privileged (critical)  gone at tip\n"

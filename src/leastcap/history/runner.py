@@ -39,8 +39,10 @@ class HistoryOptions:
 
 
 def run(options: HistoryOptions, evaluator: Evaluator) -> HistoryReport:
+    # PATH names the repository (any path inside its work tree, a file included).
+    where = os.path.dirname(os.path.abspath(options.path)) if os.path.isfile(options.path) else options.path
     try:
-        top = run_git(options.path, ["rev-parse", "--show-toplevel"]).strip()
+        top = run_git(where, ["rev-parse", "--show-toplevel"]).strip()
     except (GitError, OSError) as exc:
         raise GitError(f"{options.path}: not inside a git work tree ({exc})") from None
     try:
