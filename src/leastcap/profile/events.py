@@ -112,14 +112,21 @@ class TraceParser:
                 yield event
 
     def _line(self, line: str) -> Event | None:
+        # Most lines are stack frames: plain string operations first, the regexes only when needed.
+        line = line.rstrip("\n")
+        if line.startswith(" => "):
+            if self._stack_target is not None:
+                self._stack_target.stack.append(line[4:].strip())
+            return None
+        if line.endswith("<stack trace>"):
+            header = _STACK_HEADER.match(line)
+            if header is not None:
+                self._stack_target = self._awaiting_stack.pop(int(header.group("pid")), None)
+                return None
         frame = _FRAME.match(line)
         if frame is not None:
             if self._stack_target is not None:
                 self._stack_target.stack.append(frame.group("frame"))
-            return None
-        header = _STACK_HEADER.match(line)
-        if header is not None:
-            self._stack_target = self._awaiting_stack.pop(int(header.group("pid")), None)
             return None
         self._stack_target = None
         m = _LINE.match(line)

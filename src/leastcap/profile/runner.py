@@ -165,6 +165,12 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
     if rec.lost_events:
         notes.append(f"tracefs lost {rec.lost_events} events: the evidence is incomplete")
         log(f"warning: tracefs lost {rec.lost_events} events (buffer overrun); the evidence is incomplete")
+    if rec.probe_ok is False:
+        notes.append(f"the probe failed during the recording (exit code {rec.probe_results[-1]})")
+        log(f"warning: {notes[-1]}")
+    if rec.health == "unhealthy":
+        notes.append("the healthcheck reported unhealthy during the recording")
+        log(f"warning: {notes[-1]}")
     result = classify(rec.checks, unavailable)
     used = result.used
     proposal = frozenset(result.required)
