@@ -380,3 +380,25 @@ def test_merges_and_reverts_recall_earlier_evaluations(repo: GitRepo) -> None:
         ("removed", "pr2: revert", "compose.yaml"),
     ]
     assert not tip
+
+
+def test_missing_object_is_reported_not_fatal(repo: GitRepo) -> None:
+    import os
+
+    priv = repo.commit("priv", {"compose.yaml": PRIV})
+    first = repo.git("rev-parse", "HEAD:compose.yaml").strip()
+    repo.commit("edit", {"compose.yaml": PRIV.replace("nginx", "nginx:1")})
+    repo.commit("drop", {"compose.yaml": PLAIN})
+    os.remove(repo.path / ".git" / "objects" / first[:2] / first[2:])
+    report = history(repo)
+    # The first version cannot be read: nothing is known there; the second version has the finding.
+    assert compact(report) == {
+        KEY: ([("introduced", "edit", "compose.yaml"), ("removed", "drop", "compose.yaml")], False)
+    }
+    assert [(w.path, w.message) for w in report.warnings] == [
+        (
+            "compose.yaml",
+            f"at commit {priv[:7]}: cannot read compose.yaml: object {first} is missing from the repository",
+        ),
+        (".", "1 object(s) referenced by the history are missing"),
+    ]
