@@ -227,9 +227,10 @@ class CatFile:
 
 def shallow_commits(repo: str) -> frozenset[str]:
     """The commits whose parents were cut off by a shallow clone (empty for a full clone)."""
-    git_dir = run_git(repo, ["rev-parse", "--absolute-git-dir"]).strip()
+    # --git-path resolves to the common directory, also from a linked worktree.
+    path = run_git(repo, ["rev-parse", "--path-format=absolute", "--git-path", "shallow"]).strip()
     try:
-        with open(os.path.join(git_dir, "shallow"), encoding="ascii") as fh:
+        with open(path, encoding="ascii") as fh:
             return frozenset(line.strip() for line in fh if line.strip())
     except OSError:
         return frozenset()
