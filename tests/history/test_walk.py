@@ -286,6 +286,14 @@ def test_partitions_give_the_same_history(repo: GitRepo) -> None:
     assert reports[0]["summary"]["findings"] > 10
     assert reports[1] == reports[0]
     assert reports[2] == reports[0]
+    # Also when the window starts inside the branch (parents outside the walk, from scratch).
+    since = "2024-01-01T00:00:25+00:00"
+    windowed = [
+        report_dict(run_history(HistoryOptions(path=str(repo.path), jobs=jobs, since=since), LoaderEvaluator()))
+        for jobs in (1, 3)
+    ]
+    assert any(e["boundary"] for f in windowed[0]["findings"] for e in f["events"])
+    assert windowed[1] == windowed[0]
 
 
 def test_env_file_and_include_target_changes(repo: GitRepo) -> None:

@@ -168,6 +168,7 @@ class Walk:
         self._states: dict[str, _State] = {}
         self._pending_children: dict[str, int] = {}
         self._pos = -1
+        self._walked = {c.oid for c in inp.commits}
         # directory -> recorded question set -> (paths read, answers -> evaluation)
         self._memo: dict[str, dict[frozenset[str], tuple[frozenset[str], dict[tuple[object, ...], _Evaluation]]]]
         self._memo = {}
@@ -193,6 +194,11 @@ class Walk:
 
     def _process(self, commit: Commit, boundary: bool = False) -> _State:
         parents = [] if boundary else list(commit.parents)
+        for p in parents:
+            if p not in self._walked:
+                # A parent outside the walk (--since): its state from scratch, now, in every
+                # partition alike (so they all report its findings as present at the start).
+                self._scratch(p)
         base = (self._states.get(parents[0]) or self._scratch(parents[0])) if parents else _EMPTY_STATE
         state, touched = self._apply(commit, base)
         if touched:
@@ -237,7 +243,7 @@ class Walk:
         compose_dirs: dict[str, int] | None = None
         for ch in commit.changes:
             before = files
-            if ch.old_path:
+            if ch.status == "R":
                 files = with_file(files, ch.old_path, None)
             files = with_file(files, ch.path, None if ch.status == "D" else (ch.mode, ch.blob))
             if self._dep_index:
