@@ -59,7 +59,7 @@ class _DirOnly:
 
 
 class LoaderEvaluator:
-    """``Evaluator`` for ``HistoryWalker`` backed by the real loader, rules and suppression.
+    """The ``Evaluator`` of a history walk: the real discovery, loader, rules and suppression.
 
     ``environ`` stands in for the shell environment (empty by default, so a history does not depend
     on who runs it); ``--env KEY=VALUE`` adds to it.
