@@ -336,13 +336,27 @@ def parse_documents(data: bytes | str, display: str) -> list[Document]:
         context = getattr(exc, "context", None)
         text = f"{context}: {problem}" if context else str(problem)
         if error_mark is not None:
-            raise YamlError(f"YAML syntax error: {text}", error_mark.line + 1, error_mark.column + 1) from None
+            line, column = _inside(data, error_mark.line + 1, error_mark.column + 1)
+            raise YamlError(f"YAML syntax error: {text}", line, column) from None
         raise YamlError(f"YAML error: {text}") from None
     finally:
         dispose = getattr(parser, "dispose", None)
         if dispose is not None:
             dispose()
     return documents
+
+
+_LINE_BREAKS = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
+def _inside(data: bytes | str, line: int, column: int) -> tuple[int, int]:
+    """Clamp an error position to the text: at the end of a file without a final newline, libyaml
+    reports the line after the last one, which an editor or a SARIF viewer cannot show."""
+    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+    lines = _LINE_BREAKS.split(text.lstrip("\ufeff"))
+    if line > len(lines):
+        return len(lines), len(lines[-1]) + 1
+    return line, min(column, len(lines[line - 1]) + 1)
 
 
 def _without_nested_resets(node: Node) -> Node:
