@@ -1652,3 +1652,72 @@ def test_non_string_key_is_an_error(compose: str, tmp_path: Path) -> None:
 def test_empty_file_is_an_error(compose: str, tmp_path: Path) -> None:
     write_tree(tmp_path, {"compose.yaml": "# nothing here\n"})
     check_error(compose, tmp_path, "empty compose file", "empty compose file")
+
+
+# --------------------------------------------------------------------------- would not start: warnings
+
+
+@pytest.mark.parametrize(
+    ("text", "warning"),
+    [
+        (
+            "services:\n  web:\n    image: x\n    pid: host\n    networks: [front]\n",
+            "refers to undefined network front",
+        ),
+        (
+            "services:\n  web:\n    image: ${IMG}\n    pid: host\n",
+            'service "web" has neither an image nor a build context',
+        ),
+        (
+            "services:\n  web:\n    image: x\n    pid: host\n    container_name: same\n"
+            "  db:\n    image: x\n    container_name: same\n",
+            'container name "same" is already in use',
+        ),
+        (
+            "services:\n  web:\n    image: x\n    pid: host\n    links: [db]\n  db:\n    image: x\n"
+            "    depends_on: [web]\n",
+            "dependency cycle detected",
+        ),
+        (
+            "services:\n  web:\n    image: x\n    pid: host\n    build:\n      context: .\n"
+            "      args: ['TAG=${TAG:?set TAG}']\n",
+            "required variable TAG is missing a value: set TAG",
+        ),
+    ],
+    ids=["undefined-network", "empty-image", "container-name", "depends-cycle", "build-args-required"],
+)
+def test_would_not_start_is_a_warning(compose: str, tmp_path: Path, text: str, warning: str) -> None:
+    write_tree(tmp_path, {"compose.yaml": text})
+    expected = {"web": {"pid": "host"}}
+    if "db:" in text:
+        expected["db"] = {}
+    check(compose, tmp_path, expected, warning=warning)
+
+
+def test_volume_type_from_unset_variable_is_an_error(compose: str, tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            "compose.yaml": """
+                services:
+                  web:
+                    image: x
+                    volumes:
+                      - type: ${SOCKET_TYPE}
+                        source: /var/run/docker.sock
+                        target: /var/run/docker.sock
+                """
+        },
+    )
+    ours = check_error(compose, tmp_path, "type value must be one of", "type must be one of")
+    assert (ours.errors[0].line, ours.errors[0].column) == (5, 9)
+
+
+def test_windows_absolute_bind_source_is_not_joined(compose: str, tmp_path: Path) -> None:
+    """cli/testdata/simple/compose-with-paths.yaml: C:\\ paths are absolute for compose-go."""
+    write_tree(
+        tmp_path, {"compose.yaml": "services:\n  web:\n    image: x\n    volumes: ['C:\\docker\\project:/test']\n"}
+    )
+    check(
+        compose, tmp_path, {"web": {"volumes": [{"type": "bind", "source": "C:\\docker\\project", "target": "/test"}]}}
+    )
