@@ -1721,3 +1721,32 @@ def test_windows_absolute_bind_source_is_not_joined(compose: str, tmp_path: Path
     check(
         compose, tmp_path, {"web": {"volumes": [{"type": "bind", "source": "C:\\docker\\project", "target": "/test"}]}}
     )
+
+
+def test_merge_key_over_an_extending_service_with_override(compose: str, tmp_path: Path) -> None:
+    """TestParseYAMLFilesMergeOverride, on cap_add: y merges x, which extends base with !override."""
+    write_tree(
+        tmp_path,
+        {
+            "compose.yaml": """
+                services:
+                  base:
+                    image: x
+                    cap_add: [SYS_ADMIN]
+                  x: &x
+                    extends: base
+                    cap_add: !override [NET_BIND_SERVICE]
+                  y:
+                    <<: *x
+                """
+        },
+    )
+    check(
+        compose,
+        tmp_path,
+        {
+            "base": {"cap_add": ["SYS_ADMIN"]},
+            "x": {"cap_add": ["NET_BIND_SERVICE"]},
+            "y": {"cap_add": ["NET_BIND_SERVICE"]},
+        },
+    )
