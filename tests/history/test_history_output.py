@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from gitrepo import GitRepo
+from history_gitrepo import GitRepo
 
 PRIV = "services:\n  web:\n    image: x\n    privileged: true\n"
 PLAIN = "services:\n  web:\n    image: x\n"

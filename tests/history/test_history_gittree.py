@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from gitrepo import GitRepo
+from history_gitrepo import GitRepo
 
 from leastcap.history.git import CatFile, log_commits
 from leastcap.history.gittree import EMPTY, Dir, GitTree, ObjectStore, with_file

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gitrepo import GitRepo
+from history_gitrepo import GitRepo
 
 from leastcap.history import HistoryOptions, HistoryReport, run_history
 from leastcap.history.evaluate import LoaderEvaluator
