@@ -173,6 +173,13 @@ def test_usage_errors(tmp_path: Path) -> None:
     )
     proc = run(str(tmp_path), "--env", "NOEQUALS")
     assert (proc.returncode, proc.stderr) == (2, "leastcap history: --env expects KEY=VALUE, got 'NOEQUALS'\n")
+    repo = GitRepo(tmp_path / "r")
+    repo.commit("one", {"compose.yaml": PLAIN})
+    proc = run(str(repo.path), "--since", "banana")
+    assert (proc.returncode, proc.stderr) == (
+        2, "leastcap history: --since 'banana': not a date git understands (try 2024-01-31 or '2 weeks ago')\n"
+    )
+    assert run(str(repo.path), "--since", "2023-12-31").returncode == 0
     empty = GitRepo(tmp_path / "empty")
     proc = run(str(empty.path))
     assert (proc.returncode, proc.stderr) == (2, f"leastcap history: {empty.path}: the repository has no commits\n")

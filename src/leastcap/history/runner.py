@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import time
 import traceback
 from dataclasses import dataclass, replace
 
@@ -49,6 +50,8 @@ def run(options: HistoryOptions, evaluator: Evaluator) -> HistoryReport:
         head = run_git(top, ["rev-parse", "--verify", "HEAD^{commit}"]).strip()
     except GitError:
         raise GitError(f"{top}: the repository has no commits") from None
+    if options.since is not None:
+        _check_date(top, options.since)
     revs = ["HEAD", "--branches", "--remotes", "--tags"] if options.all_branches else ["HEAD"]
     commits = log_commits(top, revs, options.since)
     shallow = shallow_commits(top)
@@ -66,6 +69,17 @@ def run(options: HistoryOptions, evaluator: Evaluator) -> HistoryReport:
     for part in parts:
         missing |= part.missing
     return _report(inp, parts, revs, options.since, missing)
+
+
+def _check_date(top: str, since: str) -> None:
+    """git reads any unknown text as "now" (an empty history, silently): refuse it instead."""
+    out = run_git(top, ["rev-parse", f"--since={since}"]).strip()
+    try:
+        when = int(out.rsplit("=", 1)[1])
+    except (IndexError, ValueError):
+        raise GitError(f"--since {since!r}: not a date git understands") from None
+    if abs(when - time.time()) < 5 and since.strip().lower() != "now":
+        raise GitError(f"--since {since!r}: not a date git understands (try 2024-01-31 or '2 weeks ago')")
 
 
 def _walk_parallel(inp: WalkInput, jobs: int) -> list[PartResult]:
