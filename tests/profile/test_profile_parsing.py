@@ -193,3 +193,34 @@ def test_tree_threads_exec_and_pid_reuse() -> None:
     assert tree.feed(CapCheck(0.8, 5, "other", 12, 0)) is None
     check = CapCheck(0.8, 3, "server", 12, 0)
     assert tree.feed(check) is check
+
+
+def test_collector_roots_at_runc_init_joining_the_container_cgroup() -> None:
+    """No shim command line is readable (the container is long gone): the cgroup attach decides."""
+    from leastcap.profile.recorder import Collector
+
+    cid = "35131b3dcab95acf2bf985d7ef9ae4ee6aa9949409ae3a4580719770aadbe448"
+    other = "99" * 32
+    cap = "cap_capable: cred 0, target_ns 0, capable_ns 0"
+    lines = [
+        "runc-3188 [000] ..... 1.0: sched_process_fork: comm=runc pid=3188 child_comm=runc child_pid=3189",
+        "exe-3189 [000] ..... 1.1: sched_process_exec: filename=/proc/self/exe pid=3189 old_pid=3189",
+        "runc-3189 [000] ..... 1.2: " + cap + ", cap 8, ret 0",  # runc init set-up: not the service
+        f"runc-3188 [000] d..1. 1.3: cgroup_attach_task: dst_root=3 dst_id=5 dst_level=2 dst_path=/docker/{other}"
+        " pid=4000 comm=runc",
+        f"runc-3188 [000] d..1. 1.3: cgroup_attach_task: dst_root=3 dst_id=5 dst_level=2 dst_path=/docker/{cid}"
+        " pid=3189 comm=runc",
+        "runc:[0:PARENT]-3189 [000] ..... 1.4: sched_process_fork: comm=runc:[0:PARENT] pid=3189"
+        " child_comm=runc:[0:PARENT] child_pid=3190",
+        "runc:[2:INIT]-3190 [001] ..... 1.5: " + cap + ", cap 7, ret 0",
+        "sh-3190 [001] ..... 1.6: sched_process_exec: filename=/bin/sh pid=3190 old_pid=3190",
+        "sh-3190 [001] ..... 1.7: " + cap + ", cap 12, ret 0",
+        "x-4000 [001] ..... 1.8: sched_process_exec: filename=/bin/sh pid=4000 old_pid=4000",
+        "x-4000 [001] ..... 1.9: " + cap + ", cap 21, ret 0",  # another container's process
+    ]
+    collector = Collector(cid)
+    collector.sink(lines[:3])
+    assert not collector.rooted
+    collector.sink(lines[3:])
+    assert collector.rooted
+    assert [(c.pid, c.comm, c.cap) for c in collector.checks] == [(3190, "sh", 12)]

@@ -33,6 +33,7 @@ _STACK_HEADER = re.compile(
 )
 _FRAME = re.compile(r"^\s*=>\s+(?P<frame>\S+)")
 _KV = re.compile(r"(\w+)=(\S*)")
+_ATTACH = re.compile(r"dst_path=(?P<path>\S*) pid=(?P<pid>\d+) comm=")
 _RENAME = re.compile(r"pid=(?P<pid>\d+) oldcomm=.* newcomm=(?P<comm>.*) oom_score_adj=")
 _TP_CAP = re.compile(r"cap (?P<cap>-?\d+), ret (?P<ret>-?\d+)")
 
@@ -88,7 +89,16 @@ class Rename:
     comm: str
 
 
-Event = CapCheck | Fork | Exec | Exit | Rename
+@dataclass(frozen=True, slots=True)
+class CgroupAttach:
+    """``cgroup:cgroup_attach_task``: runc moving its init process into the container's cgroup."""
+
+    ts: float
+    pid: int
+    path: str
+
+
+Event = CapCheck | Fork | Exec | Exit | Rename | CgroupAttach
 
 
 class TraceParser:
@@ -156,6 +166,12 @@ class TraceParser:
         if event == "sched_process_exit":
             kv = dict(_KV.findall(rest))
             return Exit(ts, int(kv.get("pid", pid)))
+        if event == "cgroup_attach_task":
+            a = _ATTACH.search(rest)
+            if a is None:
+                self.unparsed += 1
+                return None
+            return CgroupAttach(ts, int(a.group("pid")), a.group("path"))
         if event == "task_rename":
             r = _RENAME.search(rest)
             if r is None:

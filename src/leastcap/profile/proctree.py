@@ -15,7 +15,7 @@ import enum
 import re
 from collections.abc import Iterable
 
-from leastcap.profile.events import CapCheck, Event, Exec, Exit, Fork, Rename
+from leastcap.profile.events import CapCheck, CgroupAttach, Event, Exec, Exit, Fork, Rename
 
 
 class State(enum.Enum):
@@ -65,6 +65,8 @@ class ProcessTree:
         if isinstance(event, Rename):
             if event.pid in self._state:
                 self._comm[event.pid] = event.comm
+            return None
+        if isinstance(event, CgroupAttach):
             return None
         if isinstance(event, Fork):
             parent = self._state.get(event.parent)

@@ -2,9 +2,12 @@
 
 The in-kernel pid filter (``set_event_pid`` with ``event-fork``) is seeded with containerd's tasks,
 so only descendants of containerd (shims, runc, containers) are recorded at all; the process tree
-(``proctree``) then keeps this container's service. The shim is recognised by its command line
-(``-id <container id>``), read from /proc the moment the trace shows its exec, because a short-lived
-container may be gone (``State.Pid`` 0) before ``docker inspect`` could tell us its pid.
+(``proctree``) then keeps this container's service. Its roots are found in the trace itself, because
+a short-lived container may be gone (``State.Pid`` 0) before ``docker inspect`` could tell its pid:
+``cgroup_attach_task`` events whose cgroup path names the container id are runc moving its init
+process (for the container, and for each ``docker exec``) into the container -- race-free, in-kernel.
+As a fallback the containerd shim is recognised by its command line (``-id <container id>``), read
+from /proc when the trace shows its exec.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import docker
 from docker.errors import NotFound
 
 from leastcap.profile import docker as dk
-from leastcap.profile.events import CapCheck, Event, Exec, TraceParser
+from leastcap.profile.events import CapCheck, CgroupAttach, Event, Exec, TraceParser
 from leastcap.profile.proctree import ProcessTree, State
 from leastcap.profile.tracefs import Instance, PipeReader
 
@@ -56,6 +59,13 @@ class Collector:
 
     def _consume(self, events: list[Event]) -> None:
         for event in events:
+            # runc init of the container or of a `docker exec`: its next exec is the service.
+            if (
+                isinstance(event, CgroupAttach)
+                and self._is_our_cgroup(event)
+                and self._tree.state(event.pid) is not State.SERVICE
+            ):
+                self._tree.add_root(event.pid, State.RUNC_INIT)
             check = self._tree.feed(event)
             if check is not None:
                 self.checks.append(check)
@@ -66,7 +76,10 @@ class Collector:
             events = list(self._parser.feed(lines))
             if not self._rooted:
                 for event in events:
-                    if isinstance(event, Exec) and self._is_our_shim(event):
+                    if isinstance(event, CgroupAttach) and self._is_our_cgroup(event):
+                        self._tree.add_root(event.pid, State.RUNC_INIT)
+                        self._rooted = True
+                    elif isinstance(event, Exec) and self._is_our_shim(event):
                         self._tree.add_root(event.pid)
                         self._rooted = True
                 if not self._rooted:
@@ -75,6 +88,9 @@ class Collector:
                 events = [*self._buffer, *events]
                 self._buffer = []
             self._consume(events)
+
+    def _is_our_cgroup(self, event: CgroupAttach) -> bool:
+        return self._container_id is not None and self._container_id in event.path
 
     def _is_our_shim(self, event: Exec) -> bool:
         if self._container_id is None:

@@ -22,7 +22,8 @@ from pathlib import Path
 TRACEFS_CANDIDATES = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
 CAP_EVENT = "capability/cap_capable"
 SCHED_EVENTS = ("sched/sched_process_fork", "sched/sched_process_exec", "sched/sched_process_exit")
-RENAME_EVENT = "task/task_rename"  # optional: exact process names across prctl(PR_SET_NAME)
+# Optional events: exact process names across prctl(PR_SET_NAME); runc joining the container's cgroup.
+OPTIONAL_EVENTS = ("task/task_rename", "cgroup/cgroup_attach_task")
 KPROBE_GROUP_PREFIX = "leastcap"
 INSTANCE_PREFIX = "leastcap-"
 _INSTANCE_NAME = re.compile(r"^leastcap-(\d+)-[0-9a-f]+$")
@@ -170,8 +171,9 @@ class Instance:
             _write(self.path / "events" / event / "enable", "1")
         for event in SCHED_EVENTS:
             _write(self.path / "events" / event / "enable", "1")
-        if (self.path / "events" / RENAME_EVENT / "enable").exists():
-            _write(self.path / "events" / RENAME_EVENT / "enable", "1")
+        for event in OPTIONAL_EVENTS:
+            if (self.path / "events" / event / "enable").exists():
+                _write(self.path / "events" / event / "enable", "1")
 
     @property
     def kprobe_group(self) -> str:
