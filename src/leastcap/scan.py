@@ -7,9 +7,11 @@ the others: every project is loaded on its own, and what cannot be loaded become
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing as mp
 import os
 import posixpath
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from leastcap.config import Config, ConfigError, resolve_config
@@ -31,6 +33,8 @@ class ScanOptions:
     cwd: str | None = None
     scripts: bool = True
     today: dt.date | None = None
+    # Worker processes for loading and judging projects; None means one per CPU.
+    jobs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,59 @@ def _source_lines(path: str) -> list[str] | None:
         return None
 
 
+# Projects are independent, so a large scan loads and judges them in worker processes, one per
+# core. Small scans stay in this process: forking costs more than it saves there.
+PARALLEL_THRESHOLD = 32
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    files: tuple[str, ...]
+    project: Project | None
+    errors: tuple[Problem, ...]
+    warnings: tuple[Problem, ...]
+    findings: tuple[Finding, ...]
+
+
+def _evaluate(target: LoadOptions, tree: DiskTree, config: Config) -> _Outcome:
+    from leastcap.rules.registry import check_project
+
+    result = load_project(target, tree, effective=False)
+    if result.project is None:
+        files = tuple(tree.display(f) for f in target.files)
+        return _Outcome(files, None, result.errors, result.warnings, ())
+    project = result.project
+    return _Outcome(project.files, project, result.errors, result.warnings, tuple(check_project(project, config)))
+
+
+# What forked workers evaluate; set by the parent just before the pool forks (fork shares it).
+_WORK: tuple[DiskTree, Config, Sequence[LoadOptions]] | None = None
+
+
+def _evaluate_index(index: int) -> _Outcome:
+    assert _WORK is not None
+    tree, config, targets = _WORK
+    return _evaluate(targets[index], tree, config)
+
+
+def _evaluate_all(
+    targets: Sequence[LoadOptions], tree: DiskTree, config: Config, jobs: int | None
+) -> Iterator[_Outcome]:
+    global _WORK  # noqa: PLW0603 - handed to forked workers, see _WORK
+    workers = min(jobs or os.cpu_count() or 1, len(targets))
+    if workers <= 1 or len(targets) < PARALLEL_THRESHOLD or "fork" not in mp.get_all_start_methods():
+        for target in targets:
+            yield _evaluate(target, tree, config)
+        return
+    _WORK = (tree, config, targets)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+            # map keeps the targets' order, so the report is the same as a serial scan's.
+            yield from pool.map(_evaluate_index, range(len(targets)), chunksize=max(1, len(targets) // (workers * 8)))
+    finally:
+        _WORK = None
+
+
 def run_scan(options: ScanOptions) -> ScanResult:
     from leastcap import suppress
     from leastcap.rules.registry import check_project
@@ -95,20 +152,17 @@ def run_scan(options: ScanOptions) -> ScanResult:
 
     targets, problems = _load_options(options, cwd, tree)
     errors: list[Problem] = list(problems)
-    warnings: list[Problem] = []
+    warnings: dict[Problem, None] = {}
     findings: list[Finding] = []
     projects: list[Project] = []
     scanned: list[str] = []
-    for target in targets:
-        result = load_project(target, tree, effective=False)
-        errors.extend(result.errors)
-        warnings.extend(w for w in result.warnings if w not in warnings)
-        if result.project is None:
-            scanned.extend(tree.display(f) for f in target.files)
-            continue
-        projects.append(result.project)
-        scanned.extend(result.project.files)
-        findings.extend(check_project(result.project, config))
+    for outcome in _evaluate_all(targets, tree, config, options.jobs):
+        errors.extend(outcome.errors)
+        warnings.update(dict.fromkeys(outcome.warnings))
+        scanned.extend(outcome.files)
+        if outcome.project is not None:
+            projects.append(outcome.project)
+            findings.extend(outcome.findings)
     if options.scripts and (options.paths or not options.files):
         from leastcap.config import SCRIPT_KINDS
         from leastcap.scripts import collect

@@ -230,3 +230,25 @@ def test_config_command_matches_compose_shape(tmp_path: Path) -> None:
     assert (
         err == "error: compose.yaml:4:17: services.a.privileged: failed to cast to expected type: invalid boolean: 1\n"
     )
+
+
+def test_parallel_scan_reports_exactly_what_a_serial_scan_reports(tmp_path: Path) -> None:
+    for i in range(40):
+        extra = ["    privileged: true\n", "    cap_add: [NET_ADMIN]\n", "    network_mode: host\n", ""][i % 4]
+        write(tmp_path / f"p{i:02d}/compose.yaml", f"services:\n  s{i}:\n    image: x\n{extra}")
+    write(tmp_path / "p99/compose.yaml", "services: [\n")
+    serial = run(["scan", ".", "--format", "json", "--jobs", "1", "--no-scripts"], tmp_path)
+    parallel = run(["scan", ".", "--format", "json", "--jobs", "2", "--no-scripts"], tmp_path)
+    assert serial == parallel
+    report = json.loads(serial[1])
+    counts: dict[str, int] = {}
+    for finding in report["findings"]:
+        counts[finding["rule"]] = counts.get(finding["rule"], 0) + 1
+    assert serial[0] == 2 and len(report["errors"]) == 1
+    assert counts == {
+        "no-new-privileges": 40,
+        "missing-cap-drop": 30,  # not for the privileged ones
+        "privileged": 10,
+        "dangerous-capability": 10,
+        "host-namespace": 10,
+    }

@@ -54,6 +54,7 @@ def compose_options(function: F) -> F:
 @click.option("--config", "config_path", type=click.Path(), help="Config file (default: nearest .leastcap.yml).")
 @click.option("-o", "--output", type=click.Path(), help="Write the report here instead of standard output.")
 @click.option("--no-scripts", is_flag=True, help="Do not read scripts and CI configs.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: one per CPU).")
 def scan(
     paths: tuple[str, ...],
     files: tuple[str, ...],
@@ -66,6 +67,7 @@ def scan(
     config_path: str | None,
     output: str | None,
     no_scripts: bool,
+    jobs: int | None,
 ) -> None:
     """Find privileged and privilege-equivalent settings in Compose projects, scripts and CI configs.
 
@@ -86,6 +88,7 @@ def scan(
         config_path=config_path,
         fail_on=Severity.parse(fail_on) if fail_on else None,
         scripts=not no_scripts,
+        jobs=jobs,
     )
     result = run_scan(options)
     text = render(result.report, fmt, color=False if output else None)
