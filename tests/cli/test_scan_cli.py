@@ -145,6 +145,9 @@ def test_files_and_profiles_like_compose(tmp_path: Path) -> None:
     )
     code, out, _ = run(["scan", "-f", "base.yml", "-f", "prod.yml", "--format", "json", "--no-scripts"], tmp_path)
     assert code == 1
+    assert json.loads(out)["warnings"] == [
+        {"path": "prod.yml", "line": 3, "message": '"yes" for boolean is not supported by YAML 1.2, please use `true`/`false`'}
+    ]
     findings = json.loads(out)["findings"]
     privileged = next(f for f in findings if f["rule"] == "privileged")
     assert (privileged["service"], privileged["location"]) == ("web", {"path": "prod.yml", "line": 3, "column": 5})

@@ -42,7 +42,6 @@ class LoadContext:
     cache: dict[bytes, Any] | None
     warnings: list[Problem] = field(default_factory=list)
     files_read: list[str] = field(default_factory=list)
-    legacy_bools: list[tuple[str, Location]] = field(default_factory=list)
 
     def warn(self, message: str, loc: Location | None = None, path: str = "") -> None:
         problem = Problem(loc.path if loc else path, message, loc.line if loc else 0, loc.column if loc else 0)
@@ -191,10 +190,6 @@ def resolve_inputs(options: LoadOptions, ctx: LoadContext) -> Inputs:
 # --------------------------------------------------------------------------- the model
 
 
-def _lookup(env: dict[str, str]) -> Any:
-    return env.get
-
-
 def _delete_path(root: Mapping, path: tuple[str, ...]) -> None:
     node: Node | None = root
     for part in path[:-1]:
@@ -274,7 +269,9 @@ class ModelLoader:
             if issue.fatal:
                 raise LoadError(issue.message, issue.loc.path, issue.loc.line, issue.loc.column)
             self.ctx.warn(f"compose would refuse this: {issue.message}", issue.loc)
-        self.ctx.legacy_bools.extend(result.legacy_bools)
+        for text, loc in result.legacy_bools:
+            # compose prints the same warning; the value still counts as a boolean.
+            self.ctx.warn(f'"{text}" for boolean is not supported by YAML 1.2, please use `true`/`false`', loc)
 
     # ---------------------------------------------------------------- include
 
