@@ -112,3 +112,15 @@ def test_missing_object(repo: GitRepo) -> None:
         assert store.missing == {oid}
         store.prefetch([oid])
         assert store.missing == {oid}
+
+
+def test_topological_order_despite_clock_skew() -> None:
+    from leastcap.history.git import Commit, topological
+
+    def c(oid: str, *parents: str) -> Commit:
+        return Commit(oid, "t", parents, "a", "e", "d", oid)
+
+    # git's default order is by date: with a skewed clock a child can be listed before (older
+    # than) its parent. Parents must still come first, and a merge after both its parents.
+    newest_first = [c("merge", "main2", "side1"), c("main2", "root"), c("root"), c("side1", "root")]
+    assert [x.oid for x in topological(newest_first)] == ["root", "side1", "main2", "merge"]
