@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
 """Overhead of `leastcap profile` recording, measured against a baseline in the same run.
 
-A syscall-heavy workload (busybox sh forking `chown` N times: forks, execs, mmaps and one CHOWN
-check each) runs in a container via `docker exec`, alternating between:
+Two workloads run in a container via `docker exec`:
+
+  syscalls   `dd bs=1` copying N*1000 bytes: 2 syscalls per byte, no capability checks
+  forks      busybox sh forking `chown` N times: each a fork, mmaps/brk (SYS_ADMIN no-audit probes)
+             and a CHOWN check, ~7 capability checks per iteration -- the worst case for the recorder
+
+each alternating between:
 
   baseline   no tracing at all
   filtered   recording as `leastcap profile` does (private instance, cap_capable + stack trigger,
@@ -47,8 +52,14 @@ class Sample:
     lost: int = 0
 
 
-def workload(container: str, iterations: int) -> float:
-    script = f"touch /tmp/x; i=0; while [ $i -lt {iterations} ]; do chown 1000 /tmp/x; i=$((i+1)); done"
+def script_for(kind: str, iterations: int) -> str:
+    if kind == "syscalls":
+        return f"dd if=/dev/zero of=/dev/null bs=1 count={iterations * 1000} 2>/dev/null"
+    return f"touch /tmp/x; i=0; while [ $i -lt {iterations} ]; do chown 1000 /tmp/x; i=$((i+1)); done"
+
+
+def workload(container: str, iterations: int, kind: str = "forks") -> float:
+    script = script_for(kind, iterations)
     start = time.perf_counter()
     subprocess.run(["docker", "exec", container, "sh", "-c", script], check=True, capture_output=True)
     return time.perf_counter() - start
@@ -73,7 +84,9 @@ def roots_of(container: str) -> dict[int, State]:
     return roots
 
 
-def recorded(container: str, iterations: int, kernel_filter: bool, buffer_kb: int = 8192) -> Sample:
+def recorded(
+    container: str, iterations: int, kernel_filter: bool, buffer_kb: int = 8192, kind: str = "forks"
+) -> Sample:
     roots = roots_of(container)
     collector = Collector()
     collector.set_roots(roots)
@@ -84,7 +97,7 @@ def recorded(container: str, iterations: int, kernel_filter: bool, buffer_kb: in
         reader = PipeReader(instance, collector.sink)
         try:
             instance.start()
-            seconds = workload(container, iterations)
+            seconds = workload(container, iterations, kind)
         finally:
             instance.stop()
             reader.stop()
@@ -105,24 +118,25 @@ def main() -> int:
     subprocess.run(["docker", "run", "-d", "--name", name, image, "sleep", "3600"], check=True, capture_output=True)
     try:
         workload(name, 50)  # warm-up
-        samples: dict[str, list[Sample]] = {"baseline": [], "filtered": [], "unfiltered": []}
-        for _ in range(args.rounds):
-            samples["baseline"].append(Sample(workload(name, args.iterations)))
-            samples["filtered"].append(recorded(name, args.iterations, kernel_filter=True))
-            samples["unfiltered"].append(recorded(name, args.iterations, kernel_filter=False))
-        base = statistics.median(s.seconds for s in samples["baseline"])
-        print(f"workload: {args.iterations} x `chown` in busybox sh via docker exec, {args.rounds} rounds (median)")
-        print(f"{'mode':<11} {'seconds':>8} {'ratio':>7} {'lines/s':>9} {'checks':>7} {'lost':>6}")
         total_lost = 0
-        for mode, runs in samples.items():
-            med = statistics.median(s.seconds for s in runs)
-            lines = sum(s.lines for s in runs) / sum(s.seconds for s in runs)
-            lost = sum(s.lost for s in runs)
-            total_lost += lost
-            checks = statistics.median(s.checks for s in runs)
-            print(f"{mode:<11} {med:8.3f} {med / base:7.3f} {lines:9.0f} {checks:7.0f} {lost:6d}")
-        slowdown = statistics.median(s.seconds for s in samples["filtered"]) / base - 1
-        print(f"slowdown with recording (filtered): {slowdown:+.1%} (target < 5%)")
+        for kind in ("syscalls", "forks"):
+            samples: dict[str, list[Sample]] = {"baseline": [], "filtered": [], "unfiltered": []}
+            for _ in range(args.rounds):
+                samples["baseline"].append(Sample(workload(name, args.iterations, kind)))
+                samples["filtered"].append(recorded(name, args.iterations, kernel_filter=True, kind=kind))
+                samples["unfiltered"].append(recorded(name, args.iterations, kernel_filter=False, kind=kind))
+            base = statistics.median(s.seconds for s in samples["baseline"])
+            print(f"\n{kind}: {script_for(kind, args.iterations)!r}, {args.rounds} rounds (median)")
+            print(f"{'mode':<11} {'seconds':>8} {'ratio':>7} {'lines/s':>9} {'checks':>7} {'lost':>6}")
+            for mode, runs in samples.items():
+                med = statistics.median(s.seconds for s in runs)
+                lines = sum(s.lines for s in runs) / sum(s.seconds for s in runs)
+                lost = sum(s.lost for s in runs)
+                total_lost += lost
+                checks = statistics.median(s.checks for s in runs)
+                print(f"{mode:<11} {med:8.3f} {med / base:7.3f} {lines:9.0f} {checks:7.0f} {lost:6d}")
+            slowdown = statistics.median(s.seconds for s in samples["filtered"]) / base - 1
+            print(f"slowdown with recording (filtered): {slowdown:+.1%} (target < 5%)")
         if total_lost:
             print(f"WARNING: tracefs lost {total_lost} events in the runs above (buffer overruns)")
         tiny = recorded(name, args.iterations, kernel_filter=False, buffer_kb=16)
