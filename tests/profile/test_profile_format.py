@@ -105,3 +105,18 @@ def test_not_json(tmp_path: Path) -> None:
     path.write_text("{")
     with pytest.raises(ProfileFormatError, match="not JSON"):
         read_profile(path)
+
+
+def test_human_summary() -> None:
+    from leastcap.cli.profile_cmd import summary
+
+    assert summary(sample()).splitlines() == [
+        "vpn/vpn: cap_drop [ALL], cap_add ['NET_ADMIN']",
+        "  recorded 2s with 2 capabilities (still running), 41 checks kept",
+        "  not grantable here: SYS_RESOURCE",
+        "  keep NET_ADMIN            required: 2 audited checks granted",
+        "       by ip x2; at rtnl_newlink [sendmsg]",
+        "  verify ['NET_ADMIN']: pass (still running after 2.0s)",
+        "  verified: yes",
+        "  note: CAP_SYS_RESOURCE is not in this host's bounding set",
+    ]

@@ -293,3 +293,20 @@ def test_no_compose_file_and_unknown_service(tmp_path: Path) -> None:
     proc = leastcap("profile", "--container", f"leastcap-none-{uuid.uuid4().hex[:8]}", cwd=tmp_path)
     assert proc.returncode == 2
     assert "error: no such container: leastcap-none-" in proc.stderr
+
+
+@pytest.mark.tracefs
+def test_overruns_are_counted_not_hidden() -> None:
+    """A tiny buffer that nobody reads overflows; the per-CPU stats say how many events were lost."""
+    require_all()
+    with Instance(buffer_kb=4) as instance:
+        instance.enable_capability_events("tracepoint")
+        instance.filter_pids([os.getpid()])
+        instance.start()
+        assert instance.stats().lost == 0
+        for _ in range(40):
+            subprocess.run(["true"], check=True)  # each exec makes SYS_ADMIN probes with stacks
+        instance.stop()
+        stats = instance.stats()
+    assert stats.overrun > 0
+    assert stats.lost == stats.overrun + stats.dropped
