@@ -237,14 +237,23 @@ def test_attach_follows_a_running_container_and_docker_exec(tmp_path: Path) -> N
         capture_output=True, check=True,
     )
     try:
-        def exec_later() -> None:
-            time.sleep(1.5)
-            subprocess.run(["docker", "exec", name, "mknod", "/tmp/n", "c", "1", "3"], check=True)
-
-        helper = threading.Thread(target=exec_later)
-        helper.start()
-        proc = leastcap("profile", "--container", name, "--duration", "4s", "--json")
-        helper.join()
+        env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+        recorder = subprocess.Popen(
+            [sys.executable, "-m", "leastcap", "profile", "--container", name, "--duration", "4s", "--json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        root = tracefs_root()
+        deadline = time.monotonic() + 60
+        while not own_instances(root, recorder.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the instance exists; recording starts right after its set-up
+        # A process started in the container after the attach: followed through runc exec.
+        subprocess.run(["docker", "exec", name, "mknod", "/tmp/n", "c", "1", "3"], check=True)
+        stdout, stderr = recorder.communicate(timeout=120)
+        proc = subprocess.CompletedProcess(recorder.args, recorder.returncode, stdout, stderr)
         assert proc.returncode == 0, proc.stderr
         data = json.loads(proc.stdout)
         assert data["cap_add"] == ["CHOWN", "MKNOD"]
