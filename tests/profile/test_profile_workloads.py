@@ -19,6 +19,7 @@ import pytest
 from profile_support import profile_json, require_all, write_project
 
 from leastcap.capabilities import DOCKER_DEFAULT_CAPABILITIES, short, sort_capabilities
+from leastcap.profile import docker as dk
 
 pytestmark = [pytest.mark.docker, pytest.mark.compose, pytest.mark.tracefs, pytest.mark.slow]
 
@@ -253,3 +254,35 @@ def test_probe_and_healthcheck_are_the_workload(tmp_path: Path) -> None:
     assert data["cap_add"] == []
     assert data["verified"] is False
     assert data["verification"] == [{"cap_add": [], "passed": False, "reason": "healthcheck reports unhealthy"}]
+
+
+def test_privileged_service_is_recorded_with_what_the_host_can_grant(tmp_path: Path) -> None:
+    """`privileged: true` cannot start on this host (CAP_SYS_RESOURCE is missing from its bounding
+    set): the recording replaces it, and the user's own cap_drop, with every grantable capability."""
+    require_all()
+    services = app(
+        "[sh, -c, 'touch /tmp/x && chown 1000 /tmp/x']",
+        "    privileged: true\n    cap_drop: [CHOWN]\n    cap_add: [NET_ADMIN]\n",
+    )
+    compose = write_project(tmp_path / "priv", services)
+    original = compose.read_text()
+    rc, data, err = profile_json(compose, "app", "--duration", "2s", "--verify")
+    assert rc == 0, err
+    assert compose.read_text() == original  # the user's file is never edited
+    assert data["cap_add"] == ["CHOWN"]
+    assert data["verification"] == [{"cap_add": ["CHOWN"], "passed": True, "reason": PASS}]
+    rec = data["recording"]
+    bounding = dk.bounding_set()
+    kernel = dk.kernel_capabilities()
+    assert rec["privileged"] is (bounding >= kernel)
+    assert set(rec["granted"]) | set(rec["unavailable"]) == {short(c) for c in kernel}
+    assert not set(rec["granted"]) & set(rec["unavailable"])
+    assert "CHOWN" in rec["granted"]
+    missing = [short(c) for c in sort_capabilities(kernel - bounding)]
+    if missing:
+        assert set(missing) <= set(rec["unavailable"])
+        assert data["notes"][0] == (
+            f"{', '.join(missing)} not in this host's bounding set (CapBnd): privileged containers"
+            " cannot start here and the recording could not grant them"
+        )
+        assert f"note: {data['notes'][0]}" in err
