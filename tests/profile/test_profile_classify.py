@@ -120,3 +120,35 @@ def test_processes_sorted_by_count_and_used_set() -> None:
     chown = next(e for e in result.evidence if e.capability == "CHOWN")
     assert chown.processes == (ProcessCount("init", 2), ProcessCount("chown", 1))
     assert result.used == frozenset({"CAP_CHOWN"})
+
+
+def test_verdict_counts_only_new_denials_at_granted_sites() -> None:
+    from leastcap.profile.recorder import RunResult
+    from leastcap.profile.runner import verdict
+
+    setgroups = ["__do_sys_setgroups", "do_syscall_64"]
+    recording = RunResult(
+        checks=[check(6, 0, setgroups, comm="su"), check(6, -1, setgroups, comm="sh")],
+        duration=2.0,
+        exit_code=0,
+        health=None,
+    )
+    same = RunResult([check(6, 0, setgroups, comm="su"), check(6, -1, setgroups, comm="sh")], 2.0, 0, None)
+    assert verdict(recording, same, 2.0) == (True, "exited with code 0, as in the recording")
+    denied = RunResult([check(6, -1, setgroups, comm="su"), check(6, -1, setgroups, comm="sh")], 2.0, 0, None)
+    assert verdict(recording, denied, 2.0) == (
+        False,
+        "audited denials where the recording was granted: SETGID x1",
+    )
+    crashed = RunResult([], 2.0, 1, None)
+    assert verdict(recording, crashed, 2.0) == (False, "exit code 1 (the recording exited with code 0)")
+    running = RunResult([], 2.0, None, None, probe_results=[0, 7])
+    long_lived = RunResult([], 2.0, None, None, probe_results=[0])
+    assert verdict(long_lived, running, 2.0) == (False, "probe failed (exit code 7)")
+    assert verdict(long_lived, RunResult([], 2.0, None, "unhealthy"), 2.0) == (
+        False,
+        "healthcheck reports unhealthy",
+    )
+    assert verdict(long_lived, RunResult([], 2.0, None, "healthy", [0]), 2.0) == (True, "still running after 2s")
+    lost = RunResult([], 2.0, None, None, rooted=False)
+    assert verdict(long_lived, lost, 2.0) == (False, "could not find the container's processes in the trace")

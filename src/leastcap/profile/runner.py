@@ -57,7 +57,8 @@ def _site(check: CapCheck) -> tuple[int, str, tuple[str, ...]]:
     return check.cap, check.comm, tuple(caller_frames(check.stack)[:4])
 
 
-def _verdict(rec: RunResult, used: frozenset[str], run: RunResult, duration: float) -> tuple[bool, str]:
+def verdict(rec: RunResult, run: RunResult, duration: float) -> tuple[bool, str]:
+    """Does the verification run behave as the recording did? (pass, why)"""
     if not run.rooted:
         return False, "could not find the container's processes in the trace"
     if rec.exit_code is None and run.exit_code is not None:
@@ -190,7 +191,7 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
                 privileged=False, cap_add=caps, no_new_privileges=True, security_opt=config.security_opt
             )
         )
-        ok, why = _verdict(rec, used, outcome, opts.duration)
+        ok, why = verdict(rec, outcome, opts.duration)
         log(("  pass: " if ok else "  fail: ") + why)
         verification.append(VerificationRun(tuple(sorted_short(caps)), ok, why))
         tried[caps] = ok
