@@ -65,10 +65,12 @@ def _load_options(options: ScanOptions, cwd: str, tree: DiskTree) -> tuple[list[
 
 def _dedupe(findings: Sequence[Finding]) -> list[Finding]:
     """A main file shared by several projects (default + variants) is reported once."""
-    seen: set[tuple[str, object, str, str]] = set()
+    seen: set[tuple[str, str, int, int, str, str]] = set()
     out: list[Finding] = []
     for finding in findings:
-        key = (finding.rule, finding.location, finding.service, finding.message)
+        loc = finding.location
+        # Plain values: hashing a frozen dataclass per finding is measurably slow on big scans.
+        key = (finding.rule, loc.path, loc.line, loc.column, finding.service, finding.message)
         if key not in seen:
             seen.add(key)
             out.append(finding)
