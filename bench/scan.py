@@ -141,6 +141,7 @@ def main() -> None:
     files = generate(root, args.projects)
     size = sum(f.stat().st_size for f in files)
     print(f"{args.projects} projects, {len(files)} Compose files, {size / 1e6:.1f} MB under {root}")
+    print(f"load average before the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (timings grow with it)")
     floor = timed("parse-only floor (PyYAML CSafeLoader)", lambda: parse_floor(files))
     ours = timed("leastcap scan", lambda: leastcap_scan(root))
     print(f"  leastcap / floor: {ours / floor:.2f}x (target <= 2.0x)")
