@@ -64,7 +64,7 @@ def dockerd_running() -> bool:
     if docker is None:
         return False
     try:
-        proc = subprocess.run([docker, "info", "--format", "{{.ServerVersion}}"], capture_output=True, timeout=20)
+        proc = subprocess.run([docker, "info", "--format", "{{.ServerVersion}}"], capture_output=True, timeout=20, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return proc.returncode == 0

@@ -7,12 +7,9 @@ most, and it should cost no more than the interpreter's own start-up.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from leastcap import __version__
-
-if TYPE_CHECKING:
-    import click
 
 # name -> "module:attribute". Each subcommand lives in its own module under leastcap.cli.
 SUBCOMMANDS: dict[str, str] = {
