@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from leastcap.config import Config, ConfigError, resolve_config
 from leastcap.loader import LoadOptions, discover_projects, load_project
-from leastcap.model import Finding, Problem, Project, Report, Severity
+from leastcap.model import Finding, Problem, Project, Report, Service, Severity
 from leastcap.tree import DiskTree
 
 
@@ -40,6 +40,7 @@ class ScanOptions:
 @dataclass(frozen=True)
 class ScanResult:
     report: Report
+    # Summaries of the judged projects: names, files and service keys, not the full model.
     projects: tuple[Project, ...]
     config: Config
 
@@ -78,11 +79,14 @@ def _dedupe(findings: Sequence[Finding]) -> list[Finding]:
 
 
 def _source_lines(path: str) -> list[str] | None:
+    """A file's lines for the suppression pass, which only looks for ``leastcap:`` comments."""
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
-            return fh.read(8 * 1024 * 1024).splitlines()
+            text = fh.read(8 * 1024 * 1024)
     except OSError:
         return None
+    # Most files have no ignore comment at all; their lines are never needed.
+    return text.splitlines() if "leastcap" in text else []
 
 
 # Projects are independent, so a large scan loads and judges them in worker processes, one per
@@ -107,7 +111,17 @@ def _evaluate(target: LoadOptions, tree: DiskTree, config: Config) -> _Outcome:
         files = tuple(tree.display(f) for f in target.files)
         return _Outcome(files, None, result.errors, result.warnings, ())
     project = result.project
-    return _Outcome(project.files, project, result.errors, result.warnings, tuple(check_project(project, config)))
+    findings = tuple(check_project(project, config))
+    return _Outcome(project.files, _summary(project), result.errors, result.warnings, findings)
+
+
+def _summary(project: Project) -> Project:
+    """What the rest of the scan needs of a judged project (names, files, service key lines for
+    inline ignores): much less to send back from a worker process than the whole model."""
+    services = tuple(
+        Service(name=s.name, project=s.project, source=s.source, key=s.key, files=s.files) for s in project.services
+    )
+    return replace(project, services=services)
 
 
 # What forked workers evaluate; set by the parent just before the pool forks (fork shares it).
