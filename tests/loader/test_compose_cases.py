@@ -1750,3 +1750,20 @@ def test_merge_key_over_an_extending_service_with_override(compose: str, tmp_pat
             "y": {"cap_add": ["NET_BIND_SERVICE"]},
         },
     )
+
+
+def test_compose_disable_env_file_and_compose_env_files(compose: str, tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            "compose.yaml": "services:\n  web:\n    image: x\n    user: ${WHO:-default}\n    pid: ${PID:-private}\n",
+            ".env": "WHO=dotenv\nPID=host\n",
+            "one.env": "WHO=one\n",
+            "two.env": "WHO=two\nPID=host\n",
+        },
+    )
+    # COMPOSE_DISABLE_ENV_FILE skips the default .env.
+    check(compose, tmp_path, {"web": {"user": "default", "pid": "private"}}, env={"COMPOSE_DISABLE_ENV_FILE": "true"})
+    # COMPOSE_ENV_FILES is the default of --env-file (comma-separated, later wins, .env replaced).
+    check(compose, tmp_path, {"web": {"user": "two", "pid": "host"}}, env={"COMPOSE_ENV_FILES": "one.env,two.env"})
+    check(compose, tmp_path, {"web": {"user": "one", "pid": "private"}}, env={"COMPOSE_ENV_FILES": "one.env"})
