@@ -62,11 +62,11 @@ def classify(path: str, read_only: bool) -> tuple[Severity, str] | None:
     writable_sev = Severity.HIGH if read_only else Severity.CRITICAL
     if path in _ROOTS:
         return writable_sev, _ROOTS[path][0]
-    if path in _ETC_SECRET_DIRS_EXACT or any(_under(path, secret) for secret in _ETC_SECRETS):
-        return writable_sev, f"the host's {path} (secrets or privilege settings)"
-    if any(_under(path, host_file) for host_file in _ETC_HOST_CONTROL):
-        return None if read_only else (Severity.HIGH, f"the host's {path}, which configures the whole host")
     if _under(path, "/etc"):
+        if path in _ETC_SECRET_DIRS_EXACT or any(_under(path, secret) for secret in _ETC_SECRETS):
+            return writable_sev, f"the host's {path} (secrets or privilege settings)"
+        if any(_under(path, host_file) for host_file in _ETC_HOST_CONTROL):
+            return None if read_only else (Severity.HIGH, f"the host's {path}, which configures the whole host")
         # An application's own directory (/etc/pihole, /etc/traefik) is that application's data.
         return None
     for root, (what, subpaths) in _ROOTS.items():
