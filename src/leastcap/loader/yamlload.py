@@ -132,13 +132,30 @@ def _scalar_value(event: yaml.ScalarEvent) -> ScalarValue:
     return str(event.value)
 
 
+class _Key:
+    """A mapping key: half of all scalars, and never a node of the model, so kept light."""
+
+    __slots__ = ("column", "line", "path", "tag", "value")
+
+    def __init__(self, value: ScalarValue, path: str, line: int, column: int, tag: str) -> None:
+        self.value = value
+        self.path = path
+        self.line = line
+        self.column = column
+        self.tag = tag
+
+    @property
+    def loc(self) -> Location:
+        return Location(self.path, self.line, self.column)
+
+
 class _Frame:
     __slots__ = ("anchor", "explicit", "key", "merge_sources", "node")
 
     def __init__(self, node: Node, anchor: str | None) -> None:
         self.node = node
         self.anchor = anchor
-        self.key: Scalar | None = None  # pending mapping key
+        self.key: Scalar | _Key | None = None  # pending mapping key
         self.explicit: dict[str, int] = {}  # key -> line, for duplicate detection
         self.merge_sources: list[tuple[Node, Location]] = []
 
@@ -269,6 +286,11 @@ def parse_documents(data: bytes | str, display: str) -> list[Document]:
                     value = _scalar_value(event)
                     special = tag if tag in (RESET, OVERRIDE) else ("str" if tag == str_tag else "")
                     tagged = tagged or special in (RESET, OVERRIDE)
+                if stack and not event.anchor:
+                    frame = stack[-1]
+                    if frame.key is None and frame.node.__class__ is Mapping:
+                        frame.key = _Key(value, display, mark.line + 1, mark.column + 1, special)
+                        continue
                 node = make(Scalar, mark.line, mark.column, special)
                 node.value = value  # type: ignore[attr-defined]
                 if event.anchor:
