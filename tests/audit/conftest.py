@@ -69,3 +69,7 @@ def compose_project(tmp_path: Path, uid: str) -> Iterator[ComposeProject]:
     project = ComposeProject(binary, tmp_path, f"lcaudit{uid}")
     yield project
     project.run("down", "-v", "--remove-orphans", "-t", "0")
+
+
+# The sshd fixture for the ssh:// tests lives in its own module; importing it here makes it visible.
+from ssh_support import local_sshd  # noqa: E402,F401

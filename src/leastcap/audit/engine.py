@@ -64,14 +64,16 @@ def _client(target: HostTarget, timeout: float) -> Any:
             cert = (target.tls.client_cert, target.tls.client_key)
         tls = docker.tls.TLSConfig(client_cert=cert, ca_cert=target.tls.ca_cert, verify=target.tls.verify)
     url = target.url
+    if target.scheme == "ssh":
+        # Our own transport over the ssh binary: the SDK's needs paramiko (see sshconn).
+        from leastcap.audit.sshconn import api_client
+
+        return api_client(url, timeout)
     if tls is not False and url.startswith("tcp://"):
         url = "https://" + url[len("tcp://") :]
-    # use_ssh_client: the ssh binary instead of paramiko (not installed, and it ignores ~/.ssh/config).
     # version="auto" asks the engine which API it speaks; this is the first round trip, so an
     # engine that does not answer fails here.
-    return docker.APIClient(
-        base_url=url, version="auto", timeout=timeout, tls=tls, use_ssh_client=target.scheme == "ssh"
-    )
+    return docker.APIClient(base_url=url, version="auto", timeout=timeout, tls=tls)
 
 
 def snapshot(target: HostTarget, include_stopped: bool, timeout: float = 10.0) -> HostSnapshot:
@@ -117,9 +119,30 @@ _OSERROR = re.compile(r"\w+Error\(-?\d+, '([^']+)'\)")
 def _short(exc: BaseException) -> str:
     """The SDK nests urllib3 reprs several levels deep; the innermost OS reason is what a user needs
     ("Connection refused", "No such file or directory")."""
+    ssh = _ssh_failure(exc)
+    if ssh is not None:
+        return str(ssh)
     text = str(exc)
     for pattern in (_ERRNO, _OSERROR):
         match = pattern.search(text)
         if match:
             return match.group(1).strip()
     return text.strip() or type(exc).__name__
+
+
+def _ssh_failure(exc: BaseException) -> BaseException | None:
+    """ssh's own error, wherever the SDK, requests and urllib3 wrapped it (causes and arguments)."""
+    from leastcap.audit.sshconn import SshFailure
+
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, SshFailure):
+            return current
+        todo += [e for e in (current.__cause__, current.__context__) if e is not None]
+        todo += [a for a in current.args if isinstance(a, BaseException)]
+    return None
