@@ -104,3 +104,32 @@ def test_drift_rule_metadata() -> None:
     for section in ("## What it does", "## Why is this bad", "## Example", "## Fix"):
         assert section in doc
     assert list(rule.check(_svc(), Project("p", (), "", ()))) == []
+
+
+def test_mounts_keep_the_order_they_were_asked_for_whatever_order_inspect_lists_them() -> None:
+    """The daemon lists ``Mounts`` in Go map order, which differs between two inspects."""
+    inspect = json.loads((DATA / "privileged-pid-host.inspect.json").read_text())
+    hc = inspect["HostConfig"]
+    hc["Binds"] = ["/srv:/data:ro", "/:/host:rshared"]
+    hc["Mounts"] = [{"Type": "bind", "Source": "/tmp", "Target": "/hosttmp", "ReadOnly": True}]
+    bind = {"Type": "bind", "Mode": "", "RW": True, "Propagation": "rprivate"}
+    listed = [
+        {**bind, "Source": "/tmp", "Destination": "/hosttmp", "RW": False},
+        {"Type": "volume", "Name": "a" * 64, "Source": "/var/lib/docker/volumes/x/_data",
+         "Destination": "/var/cache", "Driver": "local", "Mode": "", "RW": True, "Propagation": ""},
+        {**bind, "Source": "/", "Destination": "/host", "Propagation": "rshared"},
+        {**bind, "Source": "/srv", "Destination": "/data", "RW": False},
+    ]
+    results = []
+    for order in (listed, listed[::-1]):
+        inspect["Mounts"] = order
+        svc = map_container(inspect, "db1", EngineFacts()).service
+        results.append([(v.value, v.origin.note) for v in svc.volumes])
+    expected = [
+        (Mount("bind", "/data", "/srv", read_only=True), "HostConfig.Binds[0]"),
+        (Mount("bind", "/host", "/", propagation="rshared"), "HostConfig.Binds[1]"),
+        (Mount("bind", "/hosttmp", "/tmp", read_only=True), "HostConfig.Mounts[0]"),
+    ]
+    # The image volume comes last and keeps its real index in the inspect it came from.
+    assert results[0] == [*expected, (Mount("volume", "/var/cache", ""), "Mounts[1]")]
+    assert results[1] == [*expected, (Mount("volume", "/var/cache", ""), "Mounts[2]")]

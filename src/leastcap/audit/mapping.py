@@ -322,16 +322,25 @@ def _mounts(
     syntax, ``-v``) or ``HostConfig.Mounts`` (long syntax, ``--mount``). ``Mounts`` reports the
     daemon default ``rprivate`` for every bind; only an explicit propagation is kept."""
     asked: dict[str, tuple[str, str]] = {}  # target -> (note, explicit propagation)
+    # The daemon lists ``Mounts`` in Go map order, which changes from one inspect to the next:
+    # the mounts are put in the order they were asked for (Binds, then HostConfig.Mounts), the
+    # others (image volumes) by target, so findings and reports do not reorder between runs.
+    rank: dict[str, tuple[int, int, str]] = {}
     for i, spec in enumerate(_list(hc.get("Binds"))):
         target, propagation = _bind_propagation(str(spec))
         asked[target] = (f"HostConfig.Binds[{i}]", propagation)
+        rank.setdefault(target, (0, i, ""))
     for i, m in enumerate(_list(hc.get("Mounts"))):
         propagation = str((m.get("BindOptions") or {}).get("Propagation") or "")
         asked[str(m.get("Target", ""))] = (f"HostConfig.Mounts[{i}]", propagation)
+        rank.setdefault(str(m.get("Target", "")), (1, i, ""))
 
     out: list[Located[Mount]] = []
     seen: set[str] = set()
-    for i, m in enumerate(_list(inspect.get("Mounts"))):
+    reported = list(enumerate(_list(inspect.get("Mounts"))))
+    reported.sort(key=lambda im: rank.get(str(im[1].get("Destination", "")),
+                                          (2, 0, str(im[1].get("Destination", "")))))
+    for i, m in reported:
         target = str(m.get("Destination", ""))
         seen.add(target)
         note, propagation = asked.get(target, (f"Mounts[{i}]", ""))
