@@ -7,26 +7,32 @@ Two workloads run in a container via `docker exec`:
   forks      busybox sh forking `chown` N times: each a fork, mmaps/brk (SYS_ADMIN no-audit probes)
              and a CHOWN check, ~7 capability checks per iteration -- the worst case for the recorder
 
-each alternating between:
+each run in every round, in a random order per round, in these modes:
 
   baseline   no tracing at all
   filtered   recording as `leastcap profile` does (private instance, cap_capable + stack trigger,
              sched events, task_rename, in-kernel pid filter on the container's shim subtree,
-             live parsing and process-tree filtering in Python)
-  unfiltered the same without the in-kernel pid filter (every task on the machine is recorded and
-             filtered in Python) -- the design alternative, for comparison
+             the binary per-CPU ring buffer read live and decoded, process-tree filtering)
+  text       the same read from trace_pipe text (the kprobe fallback's reader, and what the
+             tracepoint path used before the binary reader) -- for comparison
+  unfiltered the binary reader without the in-kernel pid filter (every task on the machine is
+             recorded and filtered in Python) -- the design alternative, for comparison
 
 It prints the median wall time of each, the slowdown ratios vs. the baseline (target: under 5% for
-`filtered`), the events per second the recorder consumed, and the events tracefs lost (per-CPU
+`filtered`), the median CPU time of the container's cgroup (less noisy than wall time on a shared
+2-core VM; it includes the kernel's tracing work done in the workload's context, not the
+recorder's), the events per second the recorder decoded, and the events tracefs lost (per-CPU
 `overrun` + `dropped events`). Lost events are always reported, never dropped silently; a final
 run with a deliberately tiny buffer shows the detection working.
 
-Usage: sudo python bench/profile.py [--iterations 2000] [--rounds 5]
+Usage: sudo python bench/profile.py [--iterations 2000] [--rounds 9] [--seed N]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import random
 import statistics
 import subprocess
 import sys
@@ -40,14 +46,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from leastcap.profile import docker as dk
 from leastcap.profile.proctree import State
-from leastcap.profile.recorder import Collector
-from leastcap.profile.tracefs import Instance, PipeReader
+from leastcap.profile.recorder import Collector, lost_events, open_reader
+from leastcap.profile.tracefs import Instance
 
 
 @dataclass
 class Sample:
     seconds: float
-    lines: int = 0
+    cpu: float = 0.0
+    events: int = 0
     checks: int = 0
     lost: int = 0
 
@@ -58,11 +65,39 @@ def script_for(kind: str, iterations: int) -> str:
     return f"touch /tmp/x; i=0; while [ $i -lt {iterations} ]; do chown 1000 /tmp/x; i=$((i+1)); done"
 
 
-def workload(container: str, iterations: int, kind: str = "forks") -> float:
+@functools.cache
+def cpu_usage_file(container: str) -> Path | None:
+    """The container's cgroup CPU counter (v1 cpuacct or v2 cpu.stat), if this host has one."""
+    container_id = subprocess.run(
+        ["docker", "inspect", "-f", "{{.Id}}", container], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    for path in (
+        Path(f"/sys/fs/cgroup/cpuacct/docker/{container_id}/cpuacct.usage"),
+        Path(f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/cpu.stat"),
+        Path(f"/sys/fs/cgroup/docker/{container_id}/cpu.stat"),
+    ):
+        if path.exists():
+            return path
+    return None
+
+
+def cpu_seconds(path: Path | None) -> float:
+    if path is None:
+        return 0.0
+    text = path.read_text()
+    if path.name == "cpu.stat":
+        return int(text.split("usage_usec", 1)[1].split()[0]) / 1e6
+    return int(text) / 1e9
+
+
+def workload(container: str, iterations: int, kind: str = "forks") -> Sample:
+    """Wall time, and the CPU time the container's cgroup used (this includes the kernel's tracing
+    work done in the workload's own context -- events, stack walks -- but not the recorder's)."""
     script = script_for(kind, iterations)
+    cpu = cpu_seconds(cpu_usage_file(container))
     start = time.perf_counter()
     subprocess.run(["docker", "exec", container, "sh", "-c", script], check=True, capture_output=True)
-    return time.perf_counter() - start
+    return Sample(time.perf_counter() - start, cpu=cpu_seconds(cpu_usage_file(container)) - cpu)
 
 
 def roots_of(container: str) -> dict[int, State]:
@@ -85,31 +120,44 @@ def roots_of(container: str) -> dict[int, State]:
 
 
 def recorded(
-    container: str, iterations: int, kernel_filter: bool, buffer_kb: int = 8192, kind: str = "forks"
+    container: str,
+    iterations: int,
+    kernel_filter: bool,
+    buffer_kb: int = 8192,
+    kind: str = "forks",
+    raw: bool = True,
 ) -> Sample:
     roots = roots_of(container)
     collector = Collector()
-    collector.set_roots(roots)
+    collector.set_roots(roots, running=True)
     with Instance(buffer_kb=buffer_kb) as instance:
         instance.enable_capability_events("tracepoint")
         if kernel_filter:
             instance.filter_pids(list(roots))
-        reader = PipeReader(instance, collector.sink)
+        reader = open_reader(instance, collector, "tracepoint", raw=raw)
         try:
             instance.start()
-            seconds = workload(container, iterations, kind)
+            sample = workload(container, iterations, kind)
         finally:
             instance.stop()
             reader.stop()
-        lost = instance.stats().lost
-    return Sample(seconds, collector.lines, len(collector.checks), lost)
+        lost = lost_events(instance, reader)
+    return Sample(sample.seconds, sample.cpu, collector.events, len(collector.checks), lost)
+
+
+def run_mode(mode: str, container: str, iterations: int, kind: str) -> Sample:
+    if mode == "baseline":
+        return workload(container, iterations, kind)
+    return recorded(container, iterations, kernel_filter=mode != "unfiltered", kind=kind, raw=mode != "text")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--iterations", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--seed", type=int, default=None, help="seed of the per-round mode order")
     args = parser.parse_args()
+    rng = random.Random(args.seed)
 
     from support.images import busybox_image
 
@@ -120,23 +168,36 @@ def main() -> int:
         workload(name, 50)  # warm-up
         total_lost = 0
         for kind in ("syscalls", "forks"):
-            samples: dict[str, list[Sample]] = {"baseline": [], "filtered": [], "unfiltered": []}
+            samples: dict[str, list[Sample]] = {"baseline": [], "filtered": [], "text": [], "unfiltered": []}
             for _ in range(args.rounds):
-                samples["baseline"].append(Sample(workload(name, args.iterations, kind)))
-                samples["filtered"].append(recorded(name, args.iterations, kernel_filter=True, kind=kind))
-                samples["unfiltered"].append(recorded(name, args.iterations, kernel_filter=False, kind=kind))
+                # A fresh random order each round: a fixed order showed a position effect (the run
+                # right after another mode's instance was torn down was often slower).
+                for mode in rng.sample(list(samples), len(samples)):
+                    samples[mode].append(run_mode(mode, name, args.iterations, kind))
             base = statistics.median(s.seconds for s in samples["baseline"])
+            base_cpu = statistics.median(s.cpu for s in samples["baseline"]) or 1.0
             print(f"\n{kind}: {script_for(kind, args.iterations)!r}, {args.rounds} rounds (median)")
-            print(f"{'mode':<11} {'seconds':>8} {'ratio':>7} {'lines/s':>9} {'checks':>7} {'lost':>6}")
+            print(
+                f"{'mode':<11} {'seconds':>8} {'ratio':>7} {'cpu s':>7} {'cpu ratio':>9}"
+                f" {'events/s':>9} {'checks':>7} {'lost':>6}"
+            )
             for mode, runs in samples.items():
                 med = statistics.median(s.seconds for s in runs)
-                lines = sum(s.lines for s in runs) / sum(s.seconds for s in runs)
+                events = sum(s.events for s in runs) / sum(s.seconds for s in runs)
                 lost = sum(s.lost for s in runs)
                 total_lost += lost
                 checks = statistics.median(s.checks for s in runs)
-                print(f"{mode:<11} {med:8.3f} {med / base:7.3f} {lines:9.0f} {checks:7.0f} {lost:6d}")
+                cpu = statistics.median(s.cpu for s in runs)
+                print(
+                    f"{mode:<11} {med:8.3f} {med / base:7.3f} {cpu:7.3f} {cpu / base_cpu:9.3f}"
+                    f" {events:9.0f} {checks:7.0f} {lost:6d}"
+                )
             slowdown = statistics.median(s.seconds for s in samples["filtered"]) / base - 1
-            print(f"slowdown with recording (filtered): {slowdown:+.1%} (target < 5%)")
+            cpu_cost = statistics.median(s.cpu for s in samples["filtered"]) / base_cpu - 1
+            print(
+                f"slowdown with recording (filtered): {slowdown:+.1%} wall (target < 5%),"
+                f" {cpu_cost:+.1%} container CPU"
+            )
         if total_lost:
             print(f"WARNING: tracefs lost {total_lost} events in the runs above (buffer overruns)")
         tiny = recorded(name, args.iterations, kernel_filter=False, buffer_kb=16)

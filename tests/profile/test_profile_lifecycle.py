@@ -25,11 +25,13 @@ from profile_support import REPO, leastcap, profile_json, require_all, write_pro
 
 from leastcap.capabilities import DOCKER_DEFAULT_CAPABILITIES, short, sort_capabilities
 from leastcap.profile import docker as dk
+from leastcap.profile.rawtrace import RawReader
 from leastcap.profile.tracefs import Instance, remove_stale_instances, tracefs_root
 
 IMG = "leastcap-test/busybox:latest"
 TRACEFS_STATE_FILES = (
     "tracing_on",
+    "trace_clock",
     "current_tracer",
     "set_event",
     "set_event_pid",
@@ -67,7 +69,9 @@ def test_instance_is_private_and_removed(tmp_path: Path) -> None:
     with Instance() as instance:
         instance.enable_capability_events("tracepoint")
         instance.filter_pids([os.getpid()])
+        reader = RawReader(instance, lambda events: None)  # switches the instance's clock only
         instance.start()
+        reader.stop()
         assert instance.path.is_dir()
         assert instance.name.startswith(f"leastcap-{os.getpid()}-")
         assert (instance.path / "events/capability/cap_capable/trigger").read_text().startswith("stacktrace")

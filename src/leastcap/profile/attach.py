@@ -19,9 +19,9 @@ from leastcap.profile import docker as dk
 from leastcap.profile.classify import Classification, classify
 from leastcap.profile.format import FORMAT_VERSION, Profile, Recording
 from leastcap.profile.proctree import State
-from leastcap.profile.recorder import Collector, RunResult, watch
+from leastcap.profile.recorder import Collector, RunResult, lost_events, open_reader, watch
 from leastcap.profile.runner import sorted_short
-from leastcap.profile.tracefs import Instance, PipeReader, check_source, tracefs_root
+from leastcap.profile.tracefs import Instance, check_source, tracefs_root
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,18 +73,18 @@ def profile_attach(
         for task in dk.process_tasks(pid):
             roots[task] = State.SERVICE if pid in service_pids else State.SETUP
     collector = Collector()
-    collector.set_roots(roots)
+    collector.set_roots(roots, running=True)
     with Instance() as instance:
         instance.enable_capability_events(source)
         instance.filter_pids(list(roots))
-        reader = PipeReader(instance, collector.sink)
+        reader = open_reader(instance, collector, source)
         try:
             instance.start()
             exit_code, health, probes, elapsed = watch(client, attrs["Id"], duration, probe, probe_interval)
         finally:
             instance.stop()
             reader.stop()
-        lost = instance.stats().lost
+        lost = lost_events(instance, reader)
     name = attrs["Name"].lstrip("/")
     rec = RunResult(collector.checks, elapsed, exit_code, health, probes, lost, True, name)
     kernel = dk.kernel_capabilities()

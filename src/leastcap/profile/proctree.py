@@ -46,6 +46,9 @@ class ProcessTree:
     def add_root(self, pid: int, state: State = State.SETUP) -> None:
         self._state[pid] = state
 
+    def set_name(self, pid: int, comm: str) -> None:
+        self._comm[pid] = comm
+
     def state(self, pid: int) -> State | None:
         return self._state.get(pid)
 

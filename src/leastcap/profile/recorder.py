@@ -12,12 +12,14 @@ from /proc when the trace shows its exec.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import docker
 from docker.errors import NotFound
@@ -25,7 +27,29 @@ from docker.errors import NotFound
 from leastcap.profile import docker as dk
 from leastcap.profile.events import CapCheck, CgroupAttach, Event, Exec, TraceParser
 from leastcap.profile.proctree import ProcessTree, State
+from leastcap.profile.rawtrace import RawReader, raw_supported
 from leastcap.profile.tracefs import Instance, PipeReader
+
+Reader = PipeReader | RawReader
+
+
+def open_reader(instance: Instance, collector: Collector, source: str, raw: bool = True) -> Reader:
+    """The binary reader where it works (far cheaper, see rawtrace), else trace_pipe text.
+
+    The kprobe fallback is always read as text (its events have kernel-made formats per group).
+    Call before ``instance.start()``.
+    """
+    if raw and source == "tracepoint" and raw_supported(instance):
+        return RawReader(instance, collector.sink_events)
+    return PipeReader(instance, collector.sink)
+
+
+def lost_events(instance: Instance, reader: Reader | None) -> int:
+    """Events tracefs lost: per-CPU overrun + dropped; at least one if a page said events were missed."""
+    lost = instance.stats().lost
+    if isinstance(reader, RawReader) and reader.missed_pages and not lost:
+        lost = reader.missed_pages
+    return lost
 
 
 class Collector:
@@ -40,6 +64,7 @@ class Collector:
         self._container_id = container_id
         self.checks: list[CapCheck] = []
         self.lines = 0
+        self.events = 0
 
     @property
     def rooted(self) -> bool:
@@ -49,10 +74,16 @@ class Collector:
     def unparsed(self) -> int:
         return self._parser.unparsed
 
-    def set_roots(self, roots: dict[int, State]) -> None:
+    def set_roots(self, roots: dict[int, State], running: bool = False) -> None:
+        """Start the tree at these tasks. ``running``: they are alive now (attach mode) and are
+        named from /proc: the raw trace carries no names, and by the time it is decoded a task
+        may be gone."""
         with self._lock:
             for pid, state in roots.items():
                 self._tree.add_root(pid, state)
+                if running:
+                    with contextlib.suppress(OSError):
+                        self._tree.set_name(pid, Path(f"/proc/{pid}/comm").read_text().rstrip("\n"))
             self._rooted = True
             buffered, self._buffer = self._buffer, []
             self._consume(buffered)
@@ -71,23 +102,32 @@ class Collector:
                 self.checks.append(check)
 
     def sink(self, lines: list[str]) -> None:
+        """Trace_pipe text (``PipeReader``)."""
         with self._lock:
             self.lines += len(lines)
-            events = list(self._parser.feed(lines))
+            self._sink_events(list(self._parser.feed(lines)))
+
+    def sink_events(self, events: list[Event]) -> None:
+        """Events already decoded (``RawReader``)."""
+        with self._lock:
+            self._sink_events(events)
+
+    def _sink_events(self, events: list[Event]) -> None:
+        self.events += len(events)
+        if not self._rooted:
+            for event in events:
+                if isinstance(event, CgroupAttach) and self._is_our_cgroup(event):
+                    self._tree.add_root(event.pid, State.RUNC_INIT)
+                    self._rooted = True
+                elif isinstance(event, Exec) and self._is_our_shim(event):
+                    self._tree.add_root(event.pid)
+                    self._rooted = True
             if not self._rooted:
-                for event in events:
-                    if isinstance(event, CgroupAttach) and self._is_our_cgroup(event):
-                        self._tree.add_root(event.pid, State.RUNC_INIT)
-                        self._rooted = True
-                    elif isinstance(event, Exec) and self._is_our_shim(event):
-                        self._tree.add_root(event.pid)
-                        self._rooted = True
-                if not self._rooted:
-                    self._buffer.extend(events)
-                    return
-                events = [*self._buffer, *events]
-                self._buffer = []
-            self._consume(events)
+                self._buffer.extend(events)
+                return
+            events = [*self._buffer, *events]
+            self._buffer = []
+        self._consume(events)
 
     def _is_our_cgroup(self, event: CgroupAttach) -> bool:
         return self._container_id is not None and self._container_id in event.path
@@ -188,24 +228,27 @@ def record_compose_run(
             if tasks:
                 instance.filter_pids(tasks)
             reader = None
+            shim: int | None = None
             try:
-                reader = PipeReader(instance, collector.sink)
+                reader = open_reader(instance, collector, source)
                 instance.start()
                 run.start()
-                # Belt and braces: if the shim's exec was missed, State.Pid's parent is the shim.
+                # Belt and braces: if the shim's exec was missed, State.Pid's parent is the shim
+                # (read while the container's processes still exist; used once the trace is read).
                 pid = int(client.api.inspect_container(container_id)["State"].get("Pid") or 0)
                 exit_code, health, probes, elapsed = watch(
                     client, container_id, duration, probe, probe_interval
                 )
-                if not collector.rooted and pid:
-                    shim = dk.parent_pid(pid)
-                    if shim:
-                        collector.set_roots({shim: State.SETUP})
+                shim = dk.parent_pid(pid) if pid else None
             finally:
                 instance.stop()
                 if reader is not None:
                     reader.stop()
-            lost = instance.stats().lost
+            # The raw reader may decode only at the end: whether the trace named the container's
+            # processes is known once it is drained.
+            if not collector.rooted and shim:
+                collector.set_roots({shim: State.SETUP})
+            lost = lost_events(instance, reader)
         logs = client.api.logs(container_id).decode(errors="replace")
         return RunResult(
             checks=collector.checks,
