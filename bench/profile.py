@@ -25,7 +25,7 @@ recorder's), the events per second the recorder decoded, and the events tracefs 
 `overrun` + `dropped events`). Lost events are always reported, never dropped silently; a final
 run with a deliberately tiny buffer shows the detection working.
 
-Usage: sudo python bench/profile.py [--iterations 2000] [--rounds 9] [--seed N]
+Usage: sudo python bench/profile.py [--iterations 2000] [--rounds 9] [--seed N] [--busy N]
 """
 
 from __future__ import annotations
@@ -156,6 +156,9 @@ def main() -> int:
     parser.add_argument("--iterations", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--seed", type=int, default=None, help="seed of the per-round mode order")
+    parser.add_argument(
+        "--busy", type=int, default=0, help="CPU-bound host processes running throughout (a loaded host)"
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
@@ -164,6 +167,7 @@ def main() -> int:
     image = busybox_image()
     name = f"leastcap-bench-{uuid.uuid4().hex[:8]}"
     subprocess.run(["docker", "run", "-d", "--name", name, image, "sleep", "3600"], check=True, capture_output=True)
+    burners = [subprocess.Popen(["sh", "-c", "while :; do :; done"]) for _ in range(args.busy)]
     try:
         workload(name, 50)  # warm-up
         total_lost = 0
@@ -176,7 +180,8 @@ def main() -> int:
                     samples[mode].append(run_mode(mode, name, args.iterations, kind))
             base = statistics.median(s.seconds for s in samples["baseline"])
             base_cpu = statistics.median(s.cpu for s in samples["baseline"]) or 1.0
-            print(f"\n{kind}: {script_for(kind, args.iterations)!r}, {args.rounds} rounds (median)")
+            busy = f", {args.busy} busy host process(es)" if args.busy else ""
+            print(f"\n{kind}: {script_for(kind, args.iterations)!r}, {args.rounds} rounds (median){busy}")
             print(
                 f"{'mode':<11} {'seconds':>8} {'ratio':>7} {'cpu s':>7} {'cpu ratio':>9}"
                 f" {'events/s':>9} {'checks':>7} {'lost':>6}"
@@ -206,6 +211,9 @@ def main() -> int:
             f" ({'detected and reported' if tiny.lost else 'none lost'})"
         )
     finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
     return 0
 
