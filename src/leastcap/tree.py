@@ -9,6 +9,7 @@ directory path chosen by the caller.
 from __future__ import annotations
 
 import os
+import stat
 from typing import Protocol
 
 # Input files larger than this are refused before they are read: no Compose file is this big, and
@@ -40,24 +41,24 @@ class DiskTree:
     def __init__(self, cwd: str | None = None, max_bytes: int = MAX_FILE_BYTES) -> None:
         self.cwd = os.path.abspath(cwd or os.getcwd())
         self.max_bytes = max_bytes
+        self._display: dict[str, str] = {}
 
     def read_bytes(self, path: str) -> bytes:
         try:
-            # Resolve first so a symlink loop is an error here, not a hang later.
-            real = os.path.realpath(path, strict=True)
-            st = os.stat(real)
+            # O_NONBLOCK: opening a FIFO named compose.yaml must not hang; a symlink loop fails
+            # here with ELOOP. The type and size are checked on the open descriptor.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         except OSError as exc:
             raise TreeError(f"cannot read {self.display(path)}: {exc.strerror or exc}") from None
-        except RuntimeError:  # symlink loop on older Pythons
-            raise TreeError(f"cannot read {self.display(path)}: symlink loop") from None
-        if not os.path.isfile(real):
-            raise TreeError(f"cannot read {self.display(path)}: not a regular file")
-        if st.st_size > self.max_bytes:
-            raise TreeError(
-                f"{self.display(path)} is {st.st_size} bytes, over the {self.max_bytes}-byte limit "
-                "for a Compose file; not read"
-            )
-        with open(real, "rb") as fh:
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise TreeError(f"cannot read {self.display(path)}: not a regular file")
+            if st.st_size > self.max_bytes:
+                raise TreeError(
+                    f"{self.display(path)} is {st.st_size} bytes, over the {self.max_bytes}-byte limit "
+                    "for a Compose file; not read"
+                )
             data = fh.read(self.max_bytes + 1)
         if len(data) > self.max_bytes:
             raise TreeError(f"{self.display(path)} grew past the {self.max_bytes}-byte limit while read")
@@ -76,6 +77,12 @@ class DiskTree:
             return []
 
     def display(self, path: str) -> str:
+        shown = self._display.get(path)
+        if shown is None:
+            shown = self._display[path] = self._relative(path)
+        return shown
+
+    def _relative(self, path: str) -> str:
         try:
             rel = os.path.relpath(path, self.cwd)
         except ValueError:

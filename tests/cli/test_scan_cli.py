@@ -255,3 +255,13 @@ def test_parallel_scan_reports_exactly_what_a_serial_scan_reports(tmp_path: Path
         "dangerous-capability": 10,
         "host-namespace": 10,
     }
+
+
+def test_a_fifo_named_like_a_compose_file_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "compose.yaml")
+    write(tmp_path / "ok/compose.yaml", "services:\n  a:\n    image: x\n    privileged: true\n")
+    code, out, _ = run(["scan", ".", "--format", "json", "--no-scripts"], tmp_path)
+    report = json.loads(out)
+    assert code == 2
+    assert report["errors"] == [{"path": "compose.yaml", "line": 0, "message": "cannot read compose.yaml: not a regular file"}]
+    assert ("privileged", "ok/compose.yaml") in {(f["rule"], f["location"]["path"]) for f in report["findings"]}

@@ -58,10 +58,12 @@ class LoadContext:
             self.files_read.append(path)
         if b"\0" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
             raise LoadError("binary file (NUL bytes), not YAML", display)
-        key = hashlib.blake2b(data, digest_size=20).digest() + display.encode()
-        if self.cache is not None and key in self.cache:
-            cached: list[Document] = self.cache[key]
-            return [_clone_document(doc) for doc in cached]
+        key = b""
+        if self.cache is not None:
+            key = hashlib.blake2b(data, digest_size=20).digest() + display.encode()
+            if key in self.cache:
+                cached: list[Document] = self.cache[key]
+                return [_clone_document(doc) for doc in cached]
         try:
             docs = parse_documents(data, display)
         except YamlError as exc:
