@@ -7,6 +7,7 @@ the others: every project is loaded on its own, and what cannot be loaded become
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import multiprocessing as mp
 import os
 import posixpath
@@ -144,11 +145,15 @@ def _evaluate_all(
             yield _evaluate(target, tree, config)
         return
     _WORK = (tree, config, targets)
+    # Objects the workers inherit are never collected there; freezing them keeps the children's
+    # garbage collector from touching (and so copying) every page the parent owns.
+    gc.freeze()
     try:
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
             # map keeps the targets' order, so the report is the same as a serial scan's.
             yield from pool.map(_evaluate_index, range(len(targets)), chunksize=max(1, len(targets) // (workers * 8)))
     finally:
+        gc.unfreeze()
         _WORK = None
 
 
