@@ -38,30 +38,31 @@ class ScanOptions:
     jobs: int | None = None
 
 
-@dataclass(frozen=True)
-class ScanResult:
-    report: Report
-    # Summaries of the judged projects: names, files and service keys, not the full model.
-    projects: tuple[Project, ...]
-    config: Config
-
-
 def _load_options(options: ScanOptions, cwd: str, tree: DiskTree) -> tuple[list[LoadOptions], list[Problem]]:
     environ = {**os.environ, **options.env}
     env_files = tuple(posixpath.join(cwd, f) for f in options.env_files)
-    common = {"environ": environ, "env_files": env_files, "profiles": options.profiles}
+    profiles = options.profiles
     targets: list[LoadOptions] = []
     problems: list[Problem] = []
     if options.files:
         files = tuple(posixpath.normpath(posixpath.join(cwd, f)) for f in options.files)
-        targets.append(LoadOptions(working_dir=cwd, files=files, project_directory=options.project_directory, **common))  # type: ignore[arg-type]
+        targets.append(
+            LoadOptions(
+                working_dir=cwd,
+                files=files,
+                project_directory=options.project_directory,
+                environ=environ,
+                env_files=env_files,
+                profiles=profiles,
+            )
+        )
     paths = [posixpath.normpath(posixpath.join(cwd, p)) for p in options.paths]
     if not paths and not options.files:
         paths = [cwd]
     if paths:
         found, discover_problems = discover_projects(paths, tree)
         problems.extend(discover_problems)
-        targets.extend(replace(target, **common) for target in found)  # type: ignore[arg-type]
+        targets.extend(replace(t, environ=environ, env_files=env_files, profiles=profiles) for t in found)
     return targets, problems
 
 
@@ -157,7 +158,7 @@ def _evaluate_all(
         _WORK = None
 
 
-def run_scan(options: ScanOptions) -> ScanResult:
+def run_scan(options: ScanOptions) -> Report:
     from leastcap import suppress
     from leastcap.rules.registry import check_project
 
@@ -167,8 +168,7 @@ def run_scan(options: ScanOptions) -> ScanResult:
     try:
         config = resolve_config([posixpath.join(cwd, p) for p in scan_roots], options.config_path, cwd=cwd)
     except ConfigError as exc:
-        report = Report(findings=(), errors=exc.problems, fail_on=options.fail_on or Severity.HIGH)
-        return ScanResult(report, (), Config())
+        return Report(findings=(), errors=exc.problems, fail_on=options.fail_on or Severity.HIGH)
     fail_on = options.fail_on or config.fail_on or Severity.HIGH
 
     targets, problems = _load_options(options, cwd, tree)
@@ -199,7 +199,7 @@ def run_scan(options: ScanOptions) -> ScanResult:
     findings = _dedupe(findings)
     today = options.today or dt.date.today()
     findings = suppress.apply(findings, config, _source_lines_for(cwd), today, projects)
-    report = Report(
+    return Report(
         findings=tuple(findings),
         errors=tuple(errors),
         warnings=tuple(warnings),
@@ -207,7 +207,6 @@ def run_scan(options: ScanOptions) -> ScanResult:
         command="scan",
         scanned_files=tuple(dict.fromkeys(scanned)),
     )
-    return ScanResult(report, tuple(projects), config)
 
 
 def _source_lines_for(cwd: str) -> Callable[[str], list[str] | None]:

@@ -90,14 +90,14 @@ def scan(
         scripts=not no_scripts,
         jobs=jobs,
     )
-    result = run_scan(options)
-    text = render(result.report, fmt, color=False if output else None)
+    report = run_scan(options)
+    text = render(report, fmt, color=False if output else None)
     if output:
         with open(output, "w", encoding="utf-8") as fh:
             fh.write(text)
     else:
         click.echo(text, nl=not text.endswith("\n"))
-    sys.exit(result.report.exit_code())
+    sys.exit(report.exit_code())
 
 
 @click.command()
