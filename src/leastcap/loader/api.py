@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from leastcap.model import Problem, Project
+from leastcap.model import Location, Problem, Project
 from leastcap.tree import DiskTree, Tree
 
 
@@ -19,6 +19,10 @@ class LoadError(Exception):
         self.path = path
         self.line = line
         self.column = column
+
+    @classmethod
+    def at(cls, message: str, loc: Location) -> LoadError:
+        return cls(message, loc.path, loc.line, loc.column)
 
     def problem(self) -> Problem:
         return Problem(self.path, self.message, self.line, self.column)

@@ -24,7 +24,7 @@ _CDI = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9.-]*/[a-zA-Z0-9][a-zA-Z0-9._-]*=[a-zA-
 
 def _fail(node: Node, message: str) -> LoadError:
     loc = node.where
-    return LoadError(message, loc.path, loc.line, loc.column)
+    return LoadError.at(message, loc)
 
 
 def _located(node: Node, value: T, origin: Location | None = None) -> Located[T]:

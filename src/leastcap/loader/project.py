@@ -247,7 +247,7 @@ class ModelLoader:
                 try:
                     canonical_document(root)
                 except CanonicalError as exc:
-                    raise LoadError(str(exc), exc.loc.path, exc.loc.line, exc.loc.column) from None
+                    raise LoadError.at(str(exc), exc.loc) from None
                 self.included_services = set()
                 self._include(root, doc, path)
                 if accumulated is not None:
@@ -269,7 +269,7 @@ class ModelLoader:
         interpolate_document(root, self.env.get, result, has_dollar)
         for issue in result.issues:
             if issue.fatal:
-                raise LoadError(issue.message, issue.loc.path, issue.loc.line, issue.loc.column)
+                raise LoadError.at(issue.message, issue.loc)
             self.ctx.warn(f"compose would refuse this: {issue.message}", issue.loc)
         for text, loc in result.legacy_bools:
             # compose prints the same warning; the value still counts as a boolean.
@@ -302,25 +302,15 @@ class ModelLoader:
             elif env_node is not None:
                 env_files = [scalar_text(env_node) or ""]
         if not paths or not all(paths):
-            raise LoadError("include: an entry needs a path", entry.loc.path, entry.loc.line, entry.loc.column)
+            raise LoadError.at("include: an entry needs a path", entry.loc)
         absolute = tuple(_abs(self.working_dir, p, home) for p in paths)
         for p in absolute:
             if p in self.chain:
-                raise LoadError(
-                    f"include cycle detected: {self.ctx.tree.display(p)}",
-                    entry.loc.path,
-                    entry.loc.line,
-                    entry.loc.column,
-                )
+                raise LoadError.at(f"include cycle detected: {self.ctx.tree.display(p)}", entry.loc)
             if not self.ctx.tree.is_file(p):
-                raise LoadError(
-                    f"include: file not found: {self.ctx.tree.display(p)}",
-                    entry.loc.path,
-                    entry.loc.line,
-                    entry.loc.column,
-                )
+                raise LoadError.at(f"include: file not found: {self.ctx.tree.display(p)}", entry.loc)
         if len(self.chain) > MAX_INCLUDE_DEPTH:
-            raise LoadError("include nesting too deep", entry.loc.path, entry.loc.line, entry.loc.column)
+            raise LoadError.at("include nesting too deep", entry.loc)
         proj_dir = (
             _abs(self.working_dir, project_directory, home) if project_directory else posixpath.dirname(absolute[0])
         )
@@ -410,7 +400,7 @@ class ExtendsResolver:
         if name in stack:
             loc = service.items["extends"].where
             chain = " -> ".join((*stack, name))
-            raise LoadError(f"Circular reference: {chain}", loc.path, loc.line, loc.column)
+            raise LoadError.at(f"Circular reference: {chain}", loc)
         extends = service.items["extends"]
         loc = extends.where
         base_name: str | None
@@ -419,20 +409,17 @@ class ExtendsResolver:
             base_name = scalar_text(extends.items.get("service"))
             file = scalar_text(extends.items.get("file"))
             if not base_name:
-                raise LoadError(f"extends.{name}.service is required", loc.path, loc.line, loc.column)
+                raise LoadError.at(f"extends.{name}.service is required", loc)
         else:
             base_name = scalar_text(extends)
             if not base_name:
-                raise LoadError(f"extends.{name}: invalid value", loc.path, loc.line, loc.column)
+                raise LoadError.at(f"extends.{name}: invalid value", loc)
         if file:
             base = self._from_file(file, base_name, loc)
         else:
             if not isinstance(self.services.items.get(base_name), Mapping):
-                raise LoadError(
-                    f'cannot extend service "{name}" in {loc.path}: service "{base_name}" not found',
-                    loc.path,
-                    loc.line,
-                    loc.column,
+                raise LoadError.at(
+                    f'cannot extend service "{name}" in {loc.path}: service "{base_name}" not found', loc
                 )
             if base_name in self.loader.included_services:
                 # Newer compose-go applies include before extends; docker compose 2.40 does not.
@@ -460,9 +447,9 @@ class ExtendsResolver:
         path = _abs(self.working_dir, file, self.loader.env.get("HOME"))
         key = (path, base_name)
         if key in self.file_chain:
-            raise LoadError(f"Circular reference: extends {file} service {base_name}", loc.path, loc.line, loc.column)
+            raise LoadError.at(f"Circular reference: extends {file} service {base_name}", loc)
         if not ctx.tree.is_file(path):
-            raise LoadError(f"extends: file not found: {ctx.tree.display(path)}", loc.path, loc.line, loc.column)
+            raise LoadError.at(f"extends: file not found: {ctx.tree.display(path)}", loc)
         docs = ctx.read_documents(path)
         services: Mapping | None = None
         for doc in docs:
@@ -481,12 +468,7 @@ class ExtendsResolver:
                             else:
                                 services.items[n] = s
         if services is None or not isinstance(services.items.get(base_name), Mapping):
-            raise LoadError(
-                f'cannot extend service "{base_name}": not found in {ctx.tree.display(path)}',
-                loc.path,
-                loc.line,
-                loc.column,
-            )
+            raise LoadError.at(f'cannot extend service "{base_name}": not found in {ctx.tree.display(path)}', loc)
         directory = posixpath.dirname(path)
         resolver = ExtendsResolver(self.loader, services, None, directory, (*self.file_chain, key))
         base = resolver.resolve(base_name, ())
