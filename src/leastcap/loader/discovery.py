@@ -13,7 +13,7 @@ import functools
 import os
 import posixpath
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from leastcap.loader.api import LoadOptions
 from leastcap.loader.project import DEFAULT_FILES, DEFAULT_OVERRIDES
@@ -163,12 +163,11 @@ def discover(paths: Sequence[str], tree: Tree, ignore: Sequence[str] = ()) -> tu
         rules = IgnoreRules()
         for pattern in ignore:
             rules.rules.append((path, pattern.strip("/"), False, pattern.endswith("/")))
-        _walk(path, tree, rules, add, problems)
+        _walk(path, tree, rules, add)
     return found, problems
 
 
-def _walk(root: str, tree: Tree, rules: IgnoreRules, add: object, problems: list[Problem]) -> None:
-    assert callable(add)
+def _walk(root: str, tree: Tree, rules: IgnoreRules, add: Callable[[str, tuple[str, ...]], None]) -> None:
     stack = [root]
     visited: set[str] = set()
     while stack:
