@@ -41,7 +41,6 @@ class LoadContext:
     tree: Tree
     cache: dict[bytes, Any] | None
     warnings: list[Problem] = field(default_factory=list)
-    files_read: list[str] = field(default_factory=list)
 
     def warn(self, message: str, loc: Location | None = None, path: str = "") -> None:
         problem = Problem(loc.path if loc else path, message, loc.line if loc else 0, loc.column if loc else 0)
@@ -54,8 +53,6 @@ class LoadContext:
             data = self.tree.read_bytes(path)
         except TreeError as exc:
             raise LoadError(str(exc), display) from None
-        if path not in self.files_read:
-            self.files_read.append(path)
         if b"\0" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
             raise LoadError("binary file (NUL bytes), not YAML", display)
         key = b""
@@ -107,8 +104,6 @@ def _read_env_file(ctx: LoadContext, path: str, outer: dict[str, str]) -> dict[s
         text = ctx.tree.read_bytes(path).decode("utf-8", errors="replace")
     except TreeError as exc:
         raise LoadError(f"couldn't read env file: {exc}", display) from None
-    if path not in ctx.files_read:
-        ctx.files_read.append(path)
     try:
         return parse_dotenv(text, outer.get)
     except DotenvError as exc:
