@@ -167,37 +167,38 @@ def classify(checks: Iterable[CapCheck], unavailable: Iterable[str] = ()) -> Cla
     tallies: dict[str, _Tally] = {}
     for check, target, source in _attribution(list(checks), missing):
         name = CAPABILITY_BY_NUMBER.get(check.cap, f"CAP_{check.cap}")
+        n = check.count  # repeats the BPF backend counted in the kernel
         probe, probe_frame = is_probe(check)
         callers = caller_frames(check.stack)
         if probe:
             tally = tallies.setdefault(name, _Tally())
-            tally.probes += 1
-            tally.probe_frames[probe_frame or "CAP_OPT_NOAUDIT"] += 1
+            tally.probes += n
+            tally.probe_frames[probe_frame or "CAP_OPT_NOAUDIT"] += n
             if not tally.probe_only_frames:
                 tally.probe_only_frames = tuple(callers[:3])
-            tally.probe_processes[check.comm] += 1
+            tally.probe_processes[check.comm] += n
             continue
         tally = tallies.setdefault(target, _Tally())
         if source is not None:
             wide = tallies.setdefault(source, _Tally())
-            wide.collapsed_into[target] += 1
-            wide.processes[check.comm] += 1
+            wide.collapsed_into[target] += n
+            wide.processes[check.comm] += n
             if not wide.collapsed_frames:
                 wide.collapsed_frames = tuple(callers[:3])
             if check.granted:
-                tally.granted += 1
+                tally.granted += n
             else:
-                tally.denied += 1
+                tally.denied += n
         elif check.granted:
-            tally.granted += 1
+            tally.granted += n
         else:
-            tally.denied += 1
-        tally.processes[check.comm] += 1
+            tally.denied += n
+        tally.processes[check.comm] += n
         if not tally.frames:
             tally.frames = tuple(callers[:3])
         syscall = syscall_of(check.stack)
         if syscall is not None:
-            tally.syscalls[syscall] += 1
+            tally.syscalls[syscall] += n
 
     # DAC_OVERRIDE covers every DAC_READ_SEARCH use made from generic_permission (reads, lookups).
     dac_rs, dac_ov = tallies.get("CAP_DAC_READ_SEARCH"), tallies.get("CAP_DAC_OVERRIDE")

@@ -51,6 +51,9 @@ class CapCheck:
     ret: int | None
     noaudit: bool | None = None
     stack: list[str] = field(default_factory=list)
+    # How many identical checks this one stands for: the BPF backend counts repeats of a check
+    # (same task, capability, result and call site) in the kernel and reports the first one.
+    count: int = 1
 
     @property
     def granted(self) -> bool:
@@ -98,7 +101,29 @@ class CgroupAttach:
     path: str
 
 
-Event = CapCheck | Fork | Exec | Exit | Rename | CgroupAttach
+@dataclass(slots=True)
+class PathOpen:
+    """An open(2)/openat(2) of a path below /dev, /proc/sys or /sys (BPF backend only).
+
+    ``path`` is the name the task passed (absolute; relative names are not resolved); ``flags`` are
+    the open flags, so ``flags & 3`` tells read-only from a write. ``count`` is how many identical
+    opens by this task it stands for. These are what privileged mode may have provided: host
+    devices, a writable /proc/sys and /sys.
+    """
+
+    ts: float
+    pid: int
+    comm: str
+    path: str
+    flags: int
+    count: int = 1
+
+    @property
+    def writes(self) -> bool:
+        return self.flags & 3 != 0
+
+
+Event = CapCheck | Fork | Exec | Exit | Rename | CgroupAttach | PathOpen
 
 
 class TraceParser:

@@ -15,7 +15,7 @@ import enum
 import re
 from collections.abc import Iterable
 
-from leastcap.profile.events import CapCheck, CgroupAttach, Event, Exec, Exit, Fork, Rename
+from leastcap.profile.events import CapCheck, CgroupAttach, Event, Exec, Exit, Fork, PathOpen, Rename
 
 
 class State(enum.Enum):
@@ -56,9 +56,9 @@ class ProcessTree:
     def tracked(self) -> int:
         return len(self._state)
 
-    def feed(self, event: Event) -> CapCheck | None:
-        """Update the tree; return the check when it belongs to the service."""
-        if isinstance(event, CapCheck):
+    def feed(self, event: Event) -> CapCheck | PathOpen | None:
+        """Update the tree; return the check (or path open) when it belongs to the service."""
+        if isinstance(event, CapCheck | PathOpen):
             if self._state.get(event.pid) is not State.SERVICE:
                 return None
             comm = self._comm.get(event.pid)
@@ -100,6 +100,6 @@ class ProcessTree:
         kept: list[CapCheck] = []
         for event in events:
             check = self.feed(event)
-            if check is not None:
+            if isinstance(check, CapCheck):
                 kept.append(check)
         return kept

@@ -25,7 +25,7 @@ import docker
 from docker.errors import NotFound
 
 from leastcap.profile import docker as dk
-from leastcap.profile.events import CapCheck, CgroupAttach, Event, Exec, TraceParser
+from leastcap.profile.events import CapCheck, CgroupAttach, Event, Exec, PathOpen, TraceParser
 from leastcap.profile.proctree import ProcessTree, State
 from leastcap.profile.rawtrace import RawReader, raw_supported
 from leastcap.profile.tracefs import Instance, PipeReader
@@ -63,6 +63,7 @@ class Collector:
         self._rooted = False
         self._container_id = container_id
         self.checks: list[CapCheck] = []
+        self.opens: list[PathOpen] = []
         self.lines = 0
         self.events = 0
 
@@ -97,9 +98,11 @@ class Collector:
                 and self._tree.state(event.pid) is not State.SERVICE
             ):
                 self._tree.add_root(event.pid, State.RUNC_INIT)
-            check = self._tree.feed(event)
-            if check is not None:
-                self.checks.append(check)
+            kept = self._tree.feed(event)
+            if isinstance(kept, CapCheck):
+                self.checks.append(kept)
+            elif kept is not None:
+                self.opens.append(kept)
 
     def sink(self, lines: list[str]) -> None:
         """Trace_pipe text (``PipeReader``)."""
@@ -151,6 +154,10 @@ class RunResult:
     rooted: bool = True
     container: str | None = None
     logs: str = ""
+    opens: list[PathOpen] = field(default_factory=list)  # the service's opens below /dev, /proc/sys, /sys
+    # Values of the sysctls the service wrote, read inside the container's namespaces at the end of
+    # the run (absent when the container had already exited).
+    sysctl_values: dict[str, str] = field(default_factory=dict)
 
     @property
     def probe_ok(self) -> bool | None:
