@@ -51,7 +51,12 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 
 def summary(profile: Profile) -> str:
-    lines = [f"{profile.project}/{profile.service}: cap_drop [ALL], cap_add {list(profile.cap_add)}"]
+    head = f"{profile.project}/{profile.service}: cap_drop [ALL], cap_add {list(profile.cap_add)}"
+    if profile.devices:
+        head += f", devices {list(profile.devices)}"
+    if profile.sysctls:
+        head += f", sysctls {dict(profile.sysctls)}"
+    lines = [head]
     rec = profile.recording
     how = "privileged" if rec.privileged else f"{len(rec.granted)} capabilities"
     ran = f"exited with code {rec.exit_code}" if rec.exit_code is not None else "still running"
@@ -66,6 +71,10 @@ def summary(profile: Profile) -> str:
         lines.append(f"  {mark} {e.capability:<20} {e.decision}: {e.reason}")
         if procs:
             lines.append(f"       by {procs}; at {where}{sc}")
+    for a in profile.access:
+        # Devices and sysctls privileged mode provided and the service used, each with why.
+        entry = a.name if a.value is None else f"{a.name}={a.value}"
+        lines.append(f"  add {a.kind} {entry}: {a.reason}")
     for v in profile.verification:
         verdict = "pass" if v.passed else "FAIL"
         lines.append(f"  verify {list(v.cap_add)}: {verdict} ({v.reason})")

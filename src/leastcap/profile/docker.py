@@ -95,6 +95,8 @@ class ServiceConfig:
     has_healthcheck: bool
     user: str | None
     security_opt: tuple[str, ...] = ()
+    ipc: str | None = None
+    sysctls: tuple[tuple[str, str], ...] = ()  # the service's own sysctls: (name, value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +140,18 @@ class ComposeTarget:
             has_healthcheck=bool(health) and not health.get("disable", False),
             user=svc.get("user"),
             security_opt=tuple(str(o) for o in svc.get("security_opt") or ()),
+            ipc=svc.get("ipc"),
+            sysctls=_sysctl_pairs(svc.get("sysctls")),
         )
+
+
+def _sysctl_pairs(raw: object) -> tuple[tuple[str, str], ...]:
+    """``docker compose config --format json`` writes sysctls as a mapping; accept a list too."""
+    if isinstance(raw, dict):
+        return tuple((str(k), str(v)) for k, v in raw.items())
+    if isinstance(raw, list):
+        return tuple((k, v) for k, _, v in (str(i).partition("=") for i in raw))
+    return ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +162,9 @@ class CapabilitySetting:
     cap_add: frozenset[str]
     no_new_privileges: bool
     security_opt: tuple[str, ...] = ()  # the service's own, kept (e.g. apparmor:unconfined)
+    # Proposed devices and sysctls, added to the service's own (Compose merges both by key).
+    devices: tuple[str, ...] = ()
+    sysctls: tuple[tuple[str, str], ...] = ()
 
     def override_yaml(self, service: str, owner_label: str) -> str:
         # JSON strings are valid YAML scalars; !override/!reset replace the user's lists instead of
@@ -166,6 +182,10 @@ class CapabilitySetting:
             ]
         opts = with_no_new_privileges(self.security_opt) if self.no_new_privileges else self.security_opt
         lines += [f"    security_opt: !override {json.dumps(list(opts))}"]
+        if self.devices:
+            lines += [f"    devices: {json.dumps(list(self.devices))}"]
+        if self.sysctls:
+            lines += [f"    sysctls: {json.dumps(dict(self.sysctls))}"]
         # A fixed container_name would clash with the user's own container.
         lines += ["    container_name: !reset null", "    labels:", f"      {OWNER_LABEL}: {owner_label}"]
         return "\n".join(lines) + "\n"

@@ -62,6 +62,30 @@ class CapabilityEvidence:
     narrower: str | None = None  # for "collapsed": the capability kept instead
 
 
+DEVICE = "device"
+SYSCTL = "sysctl"
+ACCESS_KINDS = (DEVICE, SYSCTL)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessEvidence:
+    """Why a device or sysctl is in the proposal: the service's opens of it during the recording.
+
+    ``name`` is the entry as proposed (``/dev/net/tun`` in ``devices``, ``net.ipv4.ip_forward`` in
+    ``sysctls``); ``value`` is the sysctl's value (None for a device); ``path`` is what the service
+    opened. ``reads``/``writes`` count opens read-only and for writing.
+    """
+
+    kind: str  # DEVICE or SYSCTL
+    name: str
+    path: str
+    reason: str
+    value: str | None = None
+    reads: int = 0
+    writes: int = 0
+    processes: tuple[ProcessCount, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class Recording:
     """How the measurement was made, so a reader can judge it."""
@@ -109,6 +133,9 @@ class Profile:
     minimize_runs: int = 0
     notes: tuple[str, ...] = field(default=())
     tool: str = "leastcap"
+    # One per proposed device and sysctl. Optional in the file (profiles written before it existed
+    # have none), so adding it kept the format version.
+    access: tuple[AccessEvidence, ...] = ()
 
     def evidence_for(self, capability: str) -> CapabilityEvidence | None:
         for item in self.evidence:
@@ -174,6 +201,19 @@ def profile_to_dict(profile: Profile) -> dict[str, Any]:
             for e in profile.evidence
         ],
         "notes": list(profile.notes),
+        "access": [
+            {
+                "kind": a.kind,
+                "name": a.name,
+                "value": a.value,
+                "path": a.path,
+                "reason": a.reason,
+                "reads": a.reads,
+                "writes": a.writes,
+                "processes": [{"comm": p.comm, "count": p.count} for p in a.processes],
+            }
+            for a in profile.access
+        ],
     }
 
 
@@ -245,6 +285,19 @@ def profile_from_dict(data: Any) -> Profile:
             for e in data["evidence"]
         ),
         notes=tuple(data["notes"]),
+        access=tuple(
+            AccessEvidence(
+                kind=a["kind"],
+                name=a["name"],
+                value=a["value"],
+                path=a["path"],
+                reason=a["reason"],
+                reads=a["reads"],
+                writes=a["writes"],
+                processes=tuple(ProcessCount(p["comm"], p["count"]) for p in a["processes"]),
+            )
+            for a in data.get("access", ())
+        ),
     )
 
 

@@ -1,9 +1,9 @@
 """Record, classify, verify, minimise: the whole of ``leastcap profile`` for a Compose service.
 
-Verification runs the service again with ``cap_drop: [ALL]``, the candidate ``cap_add`` and
-``no-new-privileges:true`` (privileged off), traced, and passes when it behaves as in the recording:
-same exit code (or still running after the duration), probe and healthcheck fine, and no audited
-denial of a capability that was granted and used in the recording.
+Verification runs the service again with ``cap_drop: [ALL]``, the candidate ``cap_add``,
+``no-new-privileges:true`` and the proposed devices and sysctls (privileged off), traced, and passes
+when it behaves as in the recording: same exit code (or still running after the duration), probe and
+healthcheck fine, and no audited denial of a capability that was granted and used in the recording.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from leastcap.profile.format import (
     VerificationRun,
 )
 from leastcap.profile.recorder import RunResult, record_compose_run
+from leastcap.profile.touched import propose
 from leastcap.profile.tracefs import check_source, tracefs_root
 
 Log = Callable[[str], None]
@@ -172,6 +173,23 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
     if rec.health == "unhealthy":
         notes.append("the healthcheck reported unhealthy during the recording")
         log(f"warning: {notes[-1]}")
+    # Devices and sysctls the service touched: the verification runs get them too, so a run without
+    # privileged is compared with the recording on equal terms.
+    touched = propose(
+        rec.opens,
+        rec.sysctl_values,
+        privileged=privileged,
+        host_network=config.network_mode == "host",
+        host_ipc=config.ipc == "host",
+        configured_sysctls=dict(config.sysctls),
+    )
+    for note in touched.notes:
+        notes.append(note)
+        log("note: " + note)
+    if touched.devices:
+        log(f"proposing devices {list(touched.devices)}")
+    if touched.sysctls:
+        log(f"proposing sysctls {dict(touched.sysctls)}")
     result = classify(rec.checks, unavailable)
     used = result.used
     proposal = frozenset(result.required)
@@ -188,7 +206,12 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
         log(f"verifying with cap_add {sorted_short(caps)}")
         outcome = run(
             dk.CapabilitySetting(
-                privileged=False, cap_add=caps, no_new_privileges=True, security_opt=config.security_opt
+                privileged=False,
+                cap_add=caps,
+                no_new_privileges=True,
+                security_opt=config.security_opt,
+                devices=touched.devices,
+                sysctls=tuple(touched.sysctls.items()),
             )
         )
         ok, why = verdict(rec, outcome, opts.duration)
@@ -238,8 +261,8 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
         service=target.service,
         image=config.image,
         cap_add=tuple(sorted_short(final)),
-        devices=(),
-        sysctls={},
+        devices=touched.devices,
+        sysctls=dict(touched.sysctls),
         security_opt=dk.with_no_new_privileges(config.security_opt),
         evidence=tuple(sorted(evidence, key=lambda e: _number(e.capability))),
         verified=verified,
@@ -260,6 +283,7 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
             probe=opts.probe,
         ),
         notes=tuple(notes),
+        access=touched.evidence,
     )
     return Outcome(profile, rec, result)
 
