@@ -21,6 +21,7 @@ from leastcap.profile.format import FORMAT_VERSION, Profile, Recording
 from leastcap.profile.proctree import State
 from leastcap.profile.recorder import Collector, RunResult, lost_events, open_reader, watch
 from leastcap.profile.runner import sorted_short
+from leastcap.profile.touched import propose, read_sysctls, sysctl_names
 from leastcap.profile.tracefs import Instance, check_source, tracefs_root
 
 
@@ -85,8 +86,22 @@ def profile_attach(
             instance.stop()
             reader.stop()
         lost = lost_events(instance, reader)
+    # Values of the sysctls the service wrote, read while the container runs (in its namespaces).
+    values = read_sysctls(init, sysctl_names(collector.opens)) if exit_code is None else {}
     name = attrs["Name"].lstrip("/")
-    rec = RunResult(collector.checks, elapsed, exit_code, health, probes, lost, True, name)
+    rec = RunResult(
+        collector.checks, elapsed, exit_code, health, probes, lost, True, name,
+        opens=collector.opens, sysctl_values=values,
+    )  # fmt: skip
+    host = attrs.get("HostConfig", {})
+    touched = propose(
+        rec.opens,
+        rec.sysctl_values,
+        privileged=bool(host.get("Privileged")),
+        host_network=host.get("NetworkMode") == "host",
+        host_ipc=host.get("IpcMode") == "host",
+        configured_sysctls=host.get("Sysctls") or {},
+    )
     kernel = dk.kernel_capabilities()
     result = classify(rec.checks, kernel - granted)
     labels = attrs.get("Config", {}).get("Labels") or {}
@@ -96,6 +111,7 @@ def profile_attach(
         notes.append(f"tracefs lost {lost} events: the evidence is incomplete")
     if not files:
         notes.append("the container has no Compose labels: compose_files is empty")
+    notes.extend(touched.notes)
     profile = Profile(
         version=FORMAT_VERSION,
         tool=f"leastcap {__version__}",
@@ -105,8 +121,8 @@ def profile_attach(
         service=labels.get("com.docker.compose.service", rec.container or container),
         image=attrs.get("Config", {}).get("Image", ""),
         cap_add=tuple(sorted_short(result.required)),
-        devices=(),
-        sysctls={},
+        devices=touched.devices,
+        sysctls=dict(touched.sysctls),
         security_opt=("no-new-privileges:true",),
         evidence=result.evidence,
         verified=False,
@@ -126,5 +142,6 @@ def profile_attach(
             container=rec.container,
         ),
         notes=tuple(notes),
+        access=touched.evidence,
     )
     return AttachOutcome(profile, rec, result)
