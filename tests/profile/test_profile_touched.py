@@ -271,7 +271,7 @@ def test_read_sysctls_never_raises() -> None:
 
 def test_override_file_devices_and_sysctls(tmp_path: Path) -> None:
     """The override the verification runs use adds the proposal to the service's own, for real compose."""
-    from leastcap.profile.docker import CapabilitySetting
+    from leastcap.profile.docker import CapabilitySetting, ComposeTarget
     from support.components import require_compose
 
     binary = require_compose()
@@ -320,6 +320,11 @@ def test_override_file_devices_and_sysctls(tmp_path: Path) -> None:
     assert svc["sysctls"] == {"kernel.shmmni": "1234", "net.core.somaxconn": "1024", "net.ipv4.ip_forward": "1"}
     assert svc["cap_add"] == ["NET_ADMIN"]
     assert svc.get("privileged", False) is False
+    # What the recording knows of the service's own settings (its devices are not re-recorded for).
+    config = ComposeTarget((str(tmp_path / "compose.yaml"),), "vpn").config(binary)
+    assert config.devices == ("/dev/net/tun", "/dev/kvm")
+    assert config.sysctls == (("net.core.somaxconn", "1024"), ("net.ipv4.ip_forward", "0"))
+    assert config.ipc is None
 
 
 def _with_access() -> Profile:

@@ -97,6 +97,7 @@ class ServiceConfig:
     security_opt: tuple[str, ...] = ()
     ipc: str | None = None
     sysctls: tuple[tuple[str, str], ...] = ()  # the service's own sysctls: (name, value)
+    devices: tuple[str, ...] = ()  # container paths of the service's own devices
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +143,20 @@ class ComposeTarget:
             security_opt=tuple(str(o) for o in svc.get("security_opt") or ()),
             ipc=svc.get("ipc"),
             sysctls=_sysctl_pairs(svc.get("sysctls")),
+            devices=_device_targets(svc.get("devices")),
         )
+
+
+def _device_targets(raw: object) -> tuple[str, ...]:
+    """Container paths of ``devices``: mappings (compose v2 config) or ``HOST[:CONTAINER[:PERMS]]``."""
+    out: list[str] = []
+    for item in raw if isinstance(raw, list) else ():
+        if isinstance(item, dict):
+            out.append(str(item.get("target") or item.get("source") or ""))
+        else:
+            parts = str(item).split(":")
+            out.append(parts[1] if len(parts) > 1 and parts[1].startswith("/") else parts[0])
+    return tuple(o for o in out if o)
 
 
 def _sysctl_pairs(raw: object) -> tuple[tuple[str, str], ...]:

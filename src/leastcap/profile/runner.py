@@ -28,7 +28,7 @@ from leastcap.profile.format import (
     VerificationRun,
 )
 from leastcap.profile.recorder import RunResult, record_compose_run
-from leastcap.profile.touched import propose
+from leastcap.profile.touched import Touched, propose
 from leastcap.profile.tracefs import check_source, tracefs_root
 
 Log = Callable[[str], None]
@@ -164,6 +164,25 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
         raise dk.ComposeError(
             "the container's processes were not found in the trace (is dockerd using containerd?)"
         )
+    # Devices and sysctls the service touched; the verification runs get them too.
+    touched = _touched(rec, privileged, config)
+    # Recorded without privileged, a host device the service opened was missing from the container:
+    # the service stopped short there, before the checks that follow such an open (NET_ADMIN for
+    # TUNSETIFF on /dev/net/tun), and maybe with another exit code. Record again with those
+    # devices, until no new one turns up.
+    given: tuple[str, ...] = ()
+    for _ in range(MAX_DEVICE_RECORDINGS):
+        missing = [d for d in touched.devices if d not in given and d not in config.devices]
+        if privileged or not missing:
+            break
+        given = tuple(sorted({*given, *missing}))
+        notes.append(f"recorded again with devices {list(given)}: the first recording (not privileged) lacked them")
+        log(f"recording again with devices {list(given)}: the container (not privileged) lacked them")
+        setting = replace(setting, devices=given)
+        rec = run(setting)
+        if not rec.rooted:
+            raise dk.ComposeError("the container's processes were not found in the trace of the second recording")
+        touched = _touched(rec, privileged, config)
     if rec.lost_events:
         notes.append(f"tracefs lost {rec.lost_events} events: the evidence is incomplete")
         log(f"warning: tracefs lost {rec.lost_events} events (buffer overrun); the evidence is incomplete")
@@ -173,16 +192,6 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
     if rec.health == "unhealthy":
         notes.append("the healthcheck reported unhealthy during the recording")
         log(f"warning: {notes[-1]}")
-    # Devices and sysctls the service touched: the verification runs get them too, so a run without
-    # privileged is compared with the recording on equal terms.
-    touched = propose(
-        rec.opens,
-        rec.sysctl_values,
-        privileged=privileged,
-        host_network=config.network_mode == "host",
-        host_ipc=config.ipc == "host",
-        configured_sysctls=dict(config.sysctls),
-    )
     for note in touched.notes:
         notes.append(note)
         log("note: " + note)
@@ -286,6 +295,20 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
         access=touched.evidence,
     )
     return Outcome(profile, rec, result)
+
+
+MAX_DEVICE_RECORDINGS = 3  # extra recordings with the devices found missing, at most
+
+
+def _touched(rec: RunResult, privileged: bool, config: dk.ServiceConfig) -> Touched:
+    return propose(
+        rec.opens,
+        rec.sysctl_values,
+        privileged=privileged,
+        host_network=config.network_mode == "host",
+        host_ipc=config.ipc == "host",
+        configured_sysctls=dict(config.sysctls),
+    )
 
 
 def _number(short_name: str) -> int:
