@@ -10,18 +10,17 @@ Two workloads run in a container via `docker exec`:
 each run in every round, in a random order per round, in these modes:
 
   baseline   no tracing at all
-  filtered   recording as `leastcap profile` does (private instance, cap_capable + stack trigger,
-             sched events, task_rename, in-kernel pid filter on the container's shim subtree,
-             the binary per-CPU ring buffer read live and decoded, process-tree filtering)
-  text       the same read from trace_pipe text (the kprobe fallback's reader, and what the
-             tracepoint path used before the binary reader) -- for comparison
-  unfiltered the binary reader without the in-kernel pid filter (every task on the machine is
-             recorded and filtered in Python) -- the design alternative, for comparison
+  bpf        recording as `leastcap profile` does by default (--recorder auto): checks counted in
+             the kernel by the BPF recorder (a full stack once per kind of check), process events
+             from a private instance with the in-kernel pid filter, read raw, process-tree filtering
+  ftrace     --recorder ftrace: cap_capable in the instance with a stacktrace trigger (a full stack
+             walked and stored for every check), read from the binary ring buffer
+  text       ftrace read from trace_pipe text (the kprobe fallback's reader) -- for comparison
 
 It prints the median wall time of each, the slowdown ratios vs. the baseline (target: under 5% for
-`filtered`), the median CPU time of the container's cgroup (less noisy than wall time on a shared
+`bpf`, the default), the median CPU time of the container's cgroup (less noisy than wall time on a shared
 2-core VM; it includes the kernel's tracing work done in the workload's context, not the
-recorder's), the events per second the recorder decoded, and the events tracefs lost (per-CPU
+recorder's), the service's checks per second the recorder kept up with, and the events lost (per-CPU
 `overrun` + `dropped events`). Lost events are always reported, never dropped silently; a final
 run with a deliberately tiny buffer shows the detection working.
 
@@ -46,16 +45,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from leastcap.profile import docker as dk
 from leastcap.profile.proctree import State
-from leastcap.profile.recorder import Collector, lost_events, open_reader
-from leastcap.profile.tracefs import Instance
+from leastcap.profile.recorder import Collector, Session
+from leastcap.profile.tracefs import PipeReader
 
 
 @dataclass
 class Sample:
     seconds: float
     cpu: float = 0.0
-    events: int = 0
-    checks: int = 0
+    events: int = 0  # the service's capability checks (repeats counted)
+    checks: int = 0  # records the recorder handed over (BPF: one per kind of check per task)
     lost: int = 0
 
 
@@ -125,30 +124,35 @@ def recorded(
     kernel_filter: bool,
     buffer_kb: int = 8192,
     kind: str = "forks",
+    recorder: str = "auto",
     raw: bool = True,
 ) -> Sample:
     roots = roots_of(container)
-    collector = Collector()
+    collector = Collector(deferred=True)
     collector.set_roots(roots, running=True)
-    with Instance(buffer_kb=buffer_kb) as instance:
-        instance.enable_capability_events("tracepoint")
-        if kernel_filter:
-            instance.filter_pids(list(roots))
-        reader = open_reader(instance, collector, "tracepoint", raw=raw)
+    with Session(
+        collector, "tracepoint", list(roots) if kernel_filter else None, recorder=recorder, buffer_kb=buffer_kb
+    ) as session:
+        if not raw:
+            # The text reader instead of the binary one (the kprobe fallback's reader).
+            assert session.reader is not None
+            session.reader.stop()
+            session.reader = PipeReader(session.instance, collector.sink)
         try:
-            instance.start()
+            session.start()
             sample = workload(container, iterations, kind)
         finally:
-            instance.stop()
-            reader.stop()
-        lost = lost_events(instance, reader)
-    return Sample(sample.seconds, sample.cpu, collector.events, len(collector.checks), lost)
+            session.stop()
+    checks = sum(c.count for c in collector.checks)
+    return Sample(sample.seconds, sample.cpu, checks, len(collector.checks), session.lost)
 
 
 def run_mode(mode: str, container: str, iterations: int, kind: str) -> Sample:
     if mode == "baseline":
         return workload(container, iterations, kind)
-    return recorded(container, iterations, kernel_filter=mode != "unfiltered", kind=kind, raw=mode != "text")
+    if mode == "bpf":
+        return recorded(container, iterations, kernel_filter=True, kind=kind, recorder="bpf")
+    return recorded(container, iterations, kernel_filter=True, kind=kind, recorder="ftrace", raw=mode != "text")
 
 
 def main() -> int:
@@ -172,7 +176,7 @@ def main() -> int:
         workload(name, 50)  # warm-up
         total_lost = 0
         for kind in ("syscalls", "forks"):
-            samples: dict[str, list[Sample]] = {"baseline": [], "filtered": [], "text": [], "unfiltered": []}
+            samples: dict[str, list[Sample]] = {"baseline": [], "bpf": [], "ftrace": [], "text": []}
             for _ in range(args.rounds):
                 # A fresh random order each round: a fixed order showed a position effect (the run
                 # right after another mode's instance was torn down was often slower).
@@ -184,7 +188,7 @@ def main() -> int:
             print(f"\n{kind}: {script_for(kind, args.iterations)!r}, {args.rounds} rounds (median){busy}")
             print(
                 f"{'mode':<11} {'seconds':>8} {'ratio':>7} {'cpu s':>7} {'cpu ratio':>9}"
-                f" {'events/s':>9} {'checks':>7} {'lost':>6}"
+                f" {'checks/s':>9} {'records':>7} {'lost':>6}"
             )
             for mode, runs in samples.items():
                 med = statistics.median(s.seconds for s in runs)
@@ -197,17 +201,19 @@ def main() -> int:
                     f"{mode:<11} {med:8.3f} {med / base:7.3f} {cpu:7.3f} {cpu / base_cpu:9.3f}"
                     f" {events:9.0f} {checks:7.0f} {lost:6d}"
                 )
-            slowdown = statistics.median(s.seconds for s in samples["filtered"]) / base - 1
-            cpu_cost = statistics.median(s.cpu for s in samples["filtered"]) / base_cpu - 1
-            print(
-                f"slowdown with recording (filtered): {slowdown:+.1%} wall (target < 5%),"
-                f" {cpu_cost:+.1%} container CPU"
-            )
+            for mode in ("bpf", "ftrace"):
+                slowdown = statistics.median(s.seconds for s in samples[mode]) / base - 1
+                cpu_cost = statistics.median(s.cpu for s in samples[mode]) / base_cpu - 1
+                target = " (target < 5%)" if mode == "bpf" else ""
+                print(
+                    f"slowdown with recording ({mode}): {slowdown:+.1%} wall{target},"
+                    f" {cpu_cost:+.1%} container CPU"
+                )
         if total_lost:
             print(f"WARNING: tracefs lost {total_lost} events in the runs above (buffer overruns)")
-        tiny = recorded(name, args.iterations, kernel_filter=False, buffer_kb=16)
+        tiny = recorded(name, args.iterations, kernel_filter=False, buffer_kb=16, recorder="ftrace")
         print(
-            f"overrun detection with a 16 KiB per-CPU buffer, unfiltered: lost {tiny.lost} events"
+            f"overrun detection with a 16 KiB per-CPU buffer, ftrace, unfiltered: lost {tiny.lost} events"
             f" ({'detected and reported' if tiny.lost else 'none lost'})"
         )
     finally:

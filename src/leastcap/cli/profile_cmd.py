@@ -113,6 +113,14 @@ def _find_files(files: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--verify-caps", default=None, help="Verify exactly this cap_add (comma list) instead.")
 @click.option("-o", "--output", default=None, type=click.Path(dir_okay=False), help="Write the profile JSON.")
 @click.option("--json", "as_json", is_flag=True, help="Print the profile JSON on stdout.")
+@click.option(
+    "--recorder",
+    type=click.Choice(["auto", "bpf", "ftrace"]),
+    default="auto",
+    show_default=True,
+    help="How checks are counted: bpf (in the kernel, cheap; also sees device and sysctl opens),"
+    " ftrace (a kernel stack per check), auto (bpf where it loads).",
+)
 @click.option("--no-kernel-filter", is_flag=True, hidden=True, help="Record all tasks (benchmark baseline).")
 def profile(
     *,
@@ -130,6 +138,7 @@ def profile(
     verify_caps: str | None,
     output: str | None,
     as_json: bool,
+    recorder: str,
     no_kernel_filter: bool,
 ) -> None:
     """Measure the capabilities SERVICE really uses (kernel capability checks) and propose cap_add."""
@@ -153,7 +162,7 @@ def profile(
         if container is not None:
             from leastcap.profile.attach import profile_attach
 
-            result: Profile = profile_attach(container, seconds, probe, interval).profile
+            result: Profile = profile_attach(container, seconds, probe, interval, recorder=recorder).profile
         else:
             from leastcap.profile.runner import Options, profile_compose
 
@@ -173,6 +182,7 @@ def profile(
                 minimize_from=extra,
                 verify_caps=exact,
                 kernel_filter=not no_kernel_filter,
+                recorder=recorder,
             )
             result = profile_compose(target, opts, log).profile
     except KeyboardInterrupt:

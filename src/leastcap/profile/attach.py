@@ -19,10 +19,10 @@ from leastcap.profile import docker as dk
 from leastcap.profile.classify import Classification, classify
 from leastcap.profile.format import FORMAT_VERSION, Profile, Recording
 from leastcap.profile.proctree import State
-from leastcap.profile.recorder import Collector, RunResult, lost_events, open_reader, watch
+from leastcap.profile.recorder import Collector, RunResult, Session, watch
 from leastcap.profile.runner import sorted_short
 from leastcap.profile.touched import propose, read_sysctls, sysctl_names
-from leastcap.profile.tracefs import Instance, check_source, tracefs_root
+from leastcap.profile.tracefs import check_source, tracefs_root
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +49,7 @@ def _status_mask(pid: int, field: str) -> frozenset[str]:
 
 
 def profile_attach(
-    container: str, duration: float, probe: str | None, probe_interval: float = 1.0
+    container: str, duration: float, probe: str | None, probe_interval: float = 1.0, *, recorder: str = "auto"
 ) -> AttachOutcome:
     root = tracefs_root()
     source = check_source(root)
@@ -73,25 +73,25 @@ def profile_attach(
     for pid in under_shim:
         for task in dk.process_tasks(pid):
             roots[task] = State.SERVICE if pid in service_pids else State.SETUP
-    collector = Collector()
+    collector = Collector(deferred=True)
     collector.set_roots(roots, running=True)
-    with Instance() as instance:
-        instance.enable_capability_events(source)
-        instance.filter_pids(list(roots))
-        reader = open_reader(instance, collector, source)
+    sysctl_values: dict[str, str] = {}
+    with Session(collector, source, list(roots), recorder=recorder) as session:
         try:
-            instance.start()
-            exit_code, health, probes, elapsed = watch(client, attrs["Id"], duration, probe, probe_interval)
+            session.start()
+            exit_code, health, probes, elapsed = watch(
+                client, attrs["Id"], duration, probe, probe_interval, on_tick=session.tick
+            )
+            if exit_code is None:
+                sysctl_values = read_sysctls(init, sysctl_names(session.opens_so_far()))
         finally:
-            instance.stop()
-            reader.stop()
-        lost = lost_events(instance, reader)
-    # Values of the sysctls the service wrote, read while the container runs (in its namespaces).
-    values = read_sysctls(init, sysctl_names(collector.opens)) if exit_code is None else {}
+            session.stop()
+        lost = session.lost
+        source = session.source
     name = attrs["Name"].lstrip("/")
     rec = RunResult(
         collector.checks, elapsed, exit_code, health, probes, lost, True, name,
-        opens=collector.opens, sysctl_values=values,
+        opens=collector.opens, sysctl_values=sysctl_values, source=source,
     )  # fmt: skip
     host = attrs.get("HostConfig", {})
     touched = propose(
@@ -108,7 +108,7 @@ def profile_attach(
     files = tuple(f for f in labels.get("com.docker.compose.project.config_files", "").split(",") if f)
     notes: list[str] = []
     if lost:
-        notes.append(f"tracefs lost {lost} events: the evidence is incomplete")
+        notes.append(f"the recorder lost {lost} events: the evidence is incomplete")
     if not files:
         notes.append("the container has no Compose labels: compose_files is empty")
     notes.extend(touched.notes)
@@ -135,7 +135,7 @@ def profile_attach(
             privileged=bool(attrs.get("HostConfig", {}).get("Privileged")),
             granted=tuple(sorted_short(granted & kernel)),
             unavailable=tuple(sorted_short(kernel - granted)),
-            events=len(rec.checks),
+            events=sum(c.count for c in rec.checks),
             lost_events=lost,
             exit_code=exit_code,
             probe=probe,

@@ -25,10 +25,12 @@ import docker
 from docker.errors import NotFound
 
 from leastcap.profile import docker as dk
+from leastcap.profile.bpf.recorder import BpfRecorder, BpfUnavailableError
 from leastcap.profile.events import CapCheck, CgroupAttach, Event, Exec, PathOpen, TraceParser
 from leastcap.profile.proctree import ProcessTree, State
 from leastcap.profile.rawtrace import RawReader, raw_supported
-from leastcap.profile.tracefs import Instance, PipeReader
+from leastcap.profile.touched import read_sysctls, sysctl_names
+from leastcap.profile.tracefs import Instance, PipeReader, TracingUnavailableError, tracefs_root
 
 Reader = PipeReader | RawReader
 
@@ -53,9 +55,16 @@ def lost_events(instance: Instance, reader: Reader | None) -> int:
 
 
 class Collector:
-    """Parses trace lines (on the reader thread) and keeps the service's checks."""
+    """Parses trace lines (on the reader thread) and keeps the service's checks.
 
-    def __init__(self, container_id: str | None = None) -> None:
+    ``deferred``: keep everything until ``flush()``, then process it in time order. The BPF recorder
+    hands over its checks in batches, behind the instance's process events; the process tree must see
+    both in the order they happened.
+    """
+
+    def __init__(self, container_id: str | None = None, deferred: bool = False) -> None:
+        self._deferred = deferred
+        self._held: list[Event] = []
         self._lock = threading.Lock()
         self._parser = TraceParser()
         self._tree = ProcessTree()
@@ -111,9 +120,19 @@ class Collector:
             self._sink_events(list(self._parser.feed(lines)))
 
     def sink_events(self, events: list[Event]) -> None:
-        """Events already decoded (``RawReader``)."""
+        """Events already decoded (``RawReader``, ``BpfRecorder``)."""
         with self._lock:
-            self._sink_events(events)
+            if self._deferred:
+                self._held.extend(events)
+            else:
+                self._sink_events(events)
+
+    def flush(self) -> None:
+        """Process the held events, oldest first (a stable sort: equal times keep arrival order)."""
+        with self._lock:
+            held, self._held = self._held, []
+            held.sort(key=lambda e: e.ts)
+            self._sink_events(held)
 
     def _sink_events(self, events: list[Event]) -> None:
         self.events += len(events)
@@ -143,6 +162,129 @@ class Collector:
         return self._container_id in dk.read_cmdline(event.pid)
 
 
+def all_tasks() -> list[int]:
+    """Every task id on the machine (an unfiltered recording follows them all)."""
+    tasks: list[int] = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            tasks += dk.process_tasks(int(proc.name))
+    return tasks
+
+
+class Session:
+    """The recording side of one traced run: a private tracefs instance for the process events and
+    a counter of capability checks -- the BPF recorder where it loads (cheap; it also sees opens of
+    /dev, /proc/sys and /sys), else the instance's own ``cap_capable`` events with a stack each.
+
+    ``pids``: tasks to follow (with everything they start); None follows everything (no filter).
+    Use as a context manager; ``start()``, ``tick()`` now and then, ``stop()``.
+    """
+
+    BPF_DRAIN_SECONDS = 1.0
+
+    def __init__(
+        self,
+        collector: Collector,
+        source: str,
+        pids: list[int] | None,
+        *,
+        recorder: str = "auto",
+        buffer_kb: int = 8192,
+    ) -> None:
+        self.collector = collector
+        self.reader: Reader | None = None
+        self.bpf: BpfRecorder | None = None
+        self.bpf_error: str | None = None
+        self.lost = 0
+        self._opens: list[PathOpen] = []  # every tracked task's, before the process tree filters them
+        self._last_drain = 0.0
+        # The BPF recorder is loaded before the instance exists: both are ready once it does.
+        if recorder != "ftrace":
+            if source != "tracepoint":
+                self.bpf_error = "the BPF recorder needs the capability:cap_capable tracepoint"
+            else:
+                try:
+                    self.bpf = BpfRecorder(tracefs_root())
+                except BpfUnavailableError as exc:
+                    self.bpf_error = str(exc).splitlines()[0]
+            if self.bpf is None and recorder == "bpf":
+                raise TracingUnavailableError(f"--recorder bpf: {self.bpf_error}")
+        try:
+            self.instance = Instance(buffer_kb=buffer_kb)
+        except BaseException:
+            if self.bpf is not None:
+                self.bpf.close()
+            raise
+        try:
+            if self.bpf is not None and not raw_supported(self.instance):
+                # Its times must merge with the instance's raw (mono clock) process events.
+                self.bpf.close()
+                self.bpf, self.bpf_error = None, "the BPF recorder needs kallsyms and the mono trace clock"
+                if recorder == "bpf":
+                    raise TracingUnavailableError(f"--recorder bpf: {self.bpf_error}")
+            self.source = "bpf" if self.bpf is not None else source
+            if self.bpf is not None:
+                self.instance.enable_process_events()
+                self.bpf.track(pids if pids is not None else all_tasks())
+            else:
+                self.instance.enable_capability_events(source)
+            if pids is not None:
+                self.instance.filter_pids(pids)
+            self.reader = open_reader(self.instance, collector, source)
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        self.instance.start()
+        self._last_drain = time.monotonic()
+
+    def tick(self) -> None:
+        """Empty the BPF maps now and then, so they never fill up on a long recording."""
+        if self.bpf is not None and time.monotonic() - self._last_drain >= self.BPF_DRAIN_SECONDS:
+            self._drain_bpf()
+
+    def _drain_bpf(self) -> None:
+        assert self.bpf is not None
+        drained = self.bpf.drain()
+        self.collector.sink_events([*drained.checks, *drained.opens])
+        self._opens += drained.opens
+        self._last_drain = time.monotonic()
+
+    def opens_so_far(self) -> list[PathOpen]:
+        """The opens the BPF recorder has seen until now (any followed task's, service or not): what
+        to read back while the container still runs, e.g. the sysctls it wrote."""
+        if self.bpf is not None:
+            self._drain_bpf()
+        return list(self._opens)
+
+    def stop(self) -> None:
+        """Stop tracing, read everything out, and hand it to the collector in time order."""
+        try:
+            self.instance.stop()
+            if self.bpf is not None:
+                self._drain_bpf()
+        finally:
+            if self.reader is not None:
+                self.reader.stop()
+        self.lost = lost_events(self.instance, self.reader) + (self.bpf.lost if self.bpf is not None else 0)
+        self.collector.flush()
+
+    def close(self) -> None:
+        if self.bpf is not None:
+            self.bpf.close()
+        if self.reader is not None:
+            with contextlib.suppress(RuntimeError):
+                self.reader.stop()
+        self.instance.close()
+
+
 @dataclass
 class RunResult:
     checks: list[CapCheck]
@@ -158,6 +300,7 @@ class RunResult:
     # Values of the sysctls the service wrote, read inside the container's namespaces at the end of
     # the run (absent when the container had already exited).
     sysctl_values: dict[str, str] = field(default_factory=dict)
+    source: str = "tracepoint"  # what counted the checks: bpf, tracepoint or kprobe
 
     @property
     def probe_ok(self) -> bool | None:
@@ -222,40 +365,37 @@ def record_compose_run(
     probe_interval: float = 1.0,
     source: str = "tracepoint",
     kernel_filter: bool = True,
+    recorder: str = "auto",
 ) -> RunResult:
     """Start a temporary copy of the service with ``setting``, trace it, and clean everything up."""
     client = docker.from_env()
     run = dk.ComposeRun(target, setting, binary)
     try:
         container_id = run.create()
-        collector = Collector(container_id)
-        with Instance() as instance:
-            instance.enable_capability_events(source)
-            tasks = dk.containerd_tasks() if kernel_filter else []
-            if tasks:
-                instance.filter_pids(tasks)
-            reader = None
+        collector = Collector(container_id, deferred=True)
+        pids = dk.containerd_tasks() if kernel_filter else None
+        with Session(collector, source, pids or None if kernel_filter else None, recorder=recorder) as session:
             shim: int | None = None
+            sysctl_values: dict[str, str] = {}
             try:
-                reader = open_reader(instance, collector, source)
-                instance.start()
+                session.start()
                 run.start()
                 # Belt and braces: if the shim's exec was missed, State.Pid's parent is the shim
                 # (read while the container's processes still exist; used once the trace is read).
                 pid = int(client.api.inspect_container(container_id)["State"].get("Pid") or 0)
                 exit_code, health, probes, elapsed = watch(
-                    client, container_id, duration, probe, probe_interval
+                    client, container_id, duration, probe, probe_interval, on_tick=session.tick
                 )
                 shim = dk.parent_pid(pid) if pid else None
+                if exit_code is None and pid:
+                    sysctl_values = read_sysctls(pid, sysctl_names(session.opens_so_far()))
             finally:
-                instance.stop()
-                if reader is not None:
-                    reader.stop()
-            # The raw reader may decode only at the end: whether the trace named the container's
-            # processes is known once it is drained.
+                session.stop()
+            # Whether the trace named the container's processes is known once it is drained.
             if not collector.rooted and shim:
                 collector.set_roots({shim: State.SETUP})
-            lost = lost_events(instance, reader)
+            lost = session.lost
+            source_used = session.source
         logs = client.api.logs(container_id).decode(errors="replace")
         return RunResult(
             checks=collector.checks,
@@ -266,6 +406,9 @@ def record_compose_run(
             lost_events=lost,
             rooted=collector.rooted,
             logs=logs,
+            opens=collector.opens,
+            sysctl_values=sysctl_values,
+            source=source_used,
         )
     finally:
         run.close()

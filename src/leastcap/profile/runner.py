@@ -44,6 +44,7 @@ class Options:
     minimize_from: frozenset[str] = frozenset()  # extra CAP_ names to start minimising from
     verify_caps: frozenset[str] | None = None  # verify exactly this set instead of the proposal
     kernel_filter: bool = True
+    recorder: str = "auto"  # bpf: count checks in the kernel; ftrace: a stack per check; auto: bpf if it loads
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +158,7 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
             probe_interval=opts.probe_interval,
             source=source,
             kernel_filter=opts.kernel_filter,
+            recorder=opts.recorder,
         )
 
     rec = run(setting)
@@ -184,8 +186,11 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
             raise dk.ComposeError("the container's processes were not found in the trace of the second recording")
         touched = _touched(rec, privileged, config)
     if rec.lost_events:
-        notes.append(f"tracefs lost {rec.lost_events} events: the evidence is incomplete")
-        log(f"warning: tracefs lost {rec.lost_events} events (buffer overrun); the evidence is incomplete")
+        notes.append(f"the recorder lost {rec.lost_events} events: the evidence is incomplete")
+        log(
+            f"warning: the recorder lost {rec.lost_events} events (buffer overrun or full map);"
+            " the evidence is incomplete"
+        )
     if rec.probe_ok is False:
         notes.append(f"the probe failed during the recording (exit code {rec.probe_results[-1]})")
         log(f"warning: {notes[-1]}")
@@ -280,13 +285,13 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
         verification=tuple(verification),
         recording=Recording(
             mode="compose",
-            source=source,
+            source=rec.source,
             kernel=platform.release(),
             duration_seconds=round(rec.duration, 3),
             privileged=privileged,
             granted=tuple(sorted_short(granted)),
             unavailable=tuple(sorted_short(unavailable)),
-            events=len(rec.checks),
+            events=sum(c.count for c in rec.checks),
             lost_events=rec.lost_events,
             exit_code=rec.exit_code,
             probe=opts.probe,

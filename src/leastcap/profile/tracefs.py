@@ -175,6 +175,15 @@ class Instance:
             if (self.path / "events" / event / "enable").exists():
                 _write(self.path / "events" / event / "enable", "1")
 
+    def enable_process_events(self) -> None:
+        """Only the process events (fork/exec/exit, renames, cgroup moves): the BPF recorder counts the
+        capability checks itself."""
+        for event in SCHED_EVENTS:
+            _write(self.path / "events" / event / "enable", "1")
+        for event in OPTIONAL_EVENTS:
+            if (self.path / "events" / event / "enable").exists():
+                _write(self.path / "events" / event / "enable", "1")
+
     @property
     def kprobe_group(self) -> str:
         return self.name.replace("-", "_")

@@ -1,0 +1,1 @@
+"""The BPF recorder: capability checks counted in the kernel (see ``recorder``)."""

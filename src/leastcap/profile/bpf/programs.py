@@ -1,0 +1,377 @@
+"""The in-kernel half of the BPF recorder: six small programs and the layout of their maps.
+
+* ``tracked`` (hash, tid -> generation): the tasks being followed. Seeded by the recorder (the
+  container runtime's tasks, or a running container's); the fork program adds each child of a
+  tracked task, exec gives a task a new generation, exit removes it. A generation is the time of the
+  fork or exec, so the same tid after an exec (or a reused pid) never shares entries with its past.
+* ``caps`` (hash): one element per distinct (task, generation, capability, result, call site); the
+  call site is the first ``KEY_FRAMES`` kernel frames, a short and cheap stack walk. The first check
+  of a kind records its time, the task's name and its full kernel stack; every repeat only adds one
+  to its count. This is what makes recording cheap: the ftrace stacktrace trigger walked and wrote a
+  full stack for every check (the SYS_ADMIN no-audit probe of every mmap, brk and fork among them).
+* ``opens`` (hash): opens by tracked tasks of absolute paths below /dev/, /proc/sys/ or /sys/,
+  counted per (task, generation, flags, path).
+* ``stats`` (array): elements that did not fit (a full map), reported as lost events.
+* ``scratch`` (per-CPU array): room for a key and a value, larger than the 512-byte BPF stack allows.
+  Tracing programs do not nest on a CPU, so one slot per CPU is enough.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from leastcap.profile.bpf.asm import (
+    JEQ,
+    JNE,
+    JSLT,
+    R0,
+    R1,
+    R2,
+    R3,
+    R4,
+    R6,
+    R7,
+    R8,
+    R9,
+    R10,
+    Program,
+    le_int,
+)  # fmt: skip
+
+# Helper function ids (include/uapi/linux/bpf.h, enum bpf_func_id).
+MAP_LOOKUP_ELEM, MAP_UPDATE_ELEM, MAP_DELETE_ELEM = 1, 2, 3
+KTIME_GET_NS, GET_CURRENT_PID_TGID, GET_CURRENT_COMM = 5, 14, 16
+GET_STACK, PROBE_READ_USER, PROBE_READ_KERNEL, PROBE_READ_USER_STR = 67, 112, 113, 114
+NOEXIST = 1
+
+KEY_FRAMES = 8
+STACK_FRAMES = 64
+PATH_BYTES = 128
+
+# caps key: tid u32, cap s32, ret s32, pad u32, generation u64, KEY_FRAMES return addresses
+CAP_KEY = struct.Struct(f"<IiiIQ{KEY_FRAMES}Q")
+# caps value: count u64, first time (CLOCK_MONOTONIC ns) u64, comm[16], stack bytes s64, frames
+CAP_VALUE = struct.Struct(f"<QQ16sq{STACK_FRAMES}Q")
+# opens key: tid u32, open flags u32, generation u64, path[PATH_BYTES]; value: count, time, comm
+OPEN_KEY = struct.Struct(f"<IIQ{PATH_BYTES}s")
+OPEN_VALUE = struct.Struct("<QQ16s")
+SCRATCH_BYTES = max(CAP_KEY.size + CAP_VALUE.size, OPEN_KEY.size + OPEN_VALUE.size)
+TRACKED_KEY, TRACKED_VALUE = struct.Struct("<I"), struct.Struct("<Q")
+STAT_CAPS_LOST, STAT_OPENS_LOST, STAT_TRACKED_LOST = 0, 1, 2
+STATS = 3
+
+_MASK5 = (1 << 40) - 1
+_DEV, _SYS = le_int(b"/dev/"), le_int(b"/sys/")
+_PROC_SY, _S_SLASH = le_int(b"/proc/sy"), le_int(b"s/")
+
+
+# The call-site key of a check made inside security_vm_enough_memory_mm (marked by an fentry/fexit
+# pair): the SYS_ADMIN no-audit probe of every mmap, brk and fork, recognised without a stack walk.
+VM_PROBE_SITE = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Maps:
+    tracked: int
+    caps: int
+    opens: int
+    stats: int
+    scratch: int
+    in_vm_probe: int  # hash: tid -> 1 while the task is inside security_vm_enough_memory_mm
+
+
+def _tracked_generation(p: Program, maps: Maps, out: str) -> None:
+    """r7 = current tid; r8 = its generation, or jump to ``out`` when the task is not tracked."""
+    p.call(GET_CURRENT_PID_TGID)
+    p.mov32(R7, R0)
+    p.stx(4, R10, -4, R7)
+    p.ld_map(R1, maps.tracked)
+    p.mov(R2, R10)
+    p.add_imm(R2, -4)
+    p.call(MAP_LOOKUP_ELEM)
+    p.jmp_imm(JEQ, R0, 0, out)
+    p.ldx(8, R8, R0, 0)
+
+
+def _scratch(p: Program, maps: Maps, out: str) -> None:
+    """r9 = this CPU's scratch area."""
+    p.st_imm(4, R10, -8, 0)
+    p.ld_map(R1, maps.scratch)
+    p.mov(R2, R10)
+    p.add_imm(R2, -8)
+    p.call(MAP_LOOKUP_ELEM)
+    p.jmp_imm(JEQ, R0, 0, out)
+    p.mov(R9, R0)
+
+
+def _add_or_insert(p: Program, map_fd: int, key_size: int, stat: int, maps: Maps, tag: str) -> None:
+    """Insert scratch[key_size:] under the key scratch[0:key_size]; if another CPU inserted the same
+    key meanwhile, count on it instead; if the map is full, count a lost event."""
+    p.ld_map(R1, map_fd)
+    p.mov(R2, R9)
+    p.mov(R3, R9)
+    p.add_imm(R3, key_size)
+    p.mov_imm(R4, NOEXIST)
+    p.call(MAP_UPDATE_ELEM)
+    p.jmp_imm(JEQ, R0, 0, "out")
+    p.ld_map(R1, map_fd)
+    p.mov(R2, R9)
+    p.call(MAP_LOOKUP_ELEM)
+    p.jmp_imm(JEQ, R0, 0, f"lost_{tag}")
+    p.mov_imm(R1, 1)
+    p.atomic_add(8, R0, 0, R1)
+    p.jmp("out")
+    p.label(f"lost_{tag}")
+    p.st_imm(4, R10, -8, stat)
+    p.ld_map(R1, maps.stats)
+    p.mov(R2, R10)
+    p.add_imm(R2, -8)
+    p.call(MAP_LOOKUP_ELEM)
+    p.jmp_imm(JEQ, R0, 0, "out")
+    p.mov_imm(R1, 1)
+    p.atomic_add(8, R0, 0, R1)
+    p.jmp("out")
+
+
+def _existing_plus_one(p: Program, map_fd: int, new: str) -> None:
+    """If the key at scratch[0:] is in the map, add one to its count and finish; else go to ``new``."""
+    p.ld_map(R1, map_fd)
+    p.mov(R2, R9)
+    p.call(MAP_LOOKUP_ELEM)
+    p.jmp_imm(JEQ, R0, 0, new)
+    p.mov_imm(R1, 1)
+    p.atomic_add(8, R0, 0, R1)
+    p.jmp("out")
+
+
+def _finish(p: Program) -> None:
+    p.label("out")
+    p.mov_imm(R0, 0)
+    p.exit()
+
+
+def capability_program(maps: Maps, cap_offset: int, ret_offset: int) -> bytes:
+    """On ``capability:cap_capable``: count the check per (task, generation, cap, ret, call site)."""
+    p = Program()
+    p.mov(R6, R1)
+    _tracked_generation(p, maps, "out")
+    _scratch(p, maps, "out")
+    p.stx(4, R9, 0, R7)
+    p.ldx(4, R1, R6, cap_offset)
+    p.stx(4, R9, 4, R1)
+    p.ldx(4, R1, R6, ret_offset)
+    p.stx(4, R9, 8, R1)
+    p.st_imm(4, R9, 12, 0)
+    p.stx(8, R9, 16, R8)
+    # The call site: a short walk, zero-filled past the last frame (so the key is deterministic).
+    # The vm probe is most checks a service makes, and a stack walk is most of the cost of a check:
+    # inside security_vm_enough_memory_mm the call site is known without one. (Its first occurrence
+    # still gets a full stack below, which is what classifies it.)
+    p.ld_map(R1, maps.in_vm_probe)
+    p.mov(R2, R10)
+    p.add_imm(R2, -4)
+    p.call(MAP_LOOKUP_ELEM)
+    p.jmp_imm(JEQ, R0, 0, "walk")
+    p.st_imm(8, R9, 24, VM_PROBE_SITE)
+    for frame in range(1, KEY_FRAMES):
+        p.st_imm(8, R9, 24 + 8 * frame, 0)
+    p.jmp("count")
+    p.label("walk")
+    p.mov(R1, R6)
+    p.mov(R2, R9)
+    p.add_imm(R2, 24)
+    p.mov_imm(R3, KEY_FRAMES * 8)
+    p.mov_imm(R4, 0)
+    p.call(GET_STACK)
+    p.label("count")
+    _existing_plus_one(p, maps.caps, "new")
+    p.label("new")
+    value = CAP_KEY.size
+    p.st_imm(8, R9, value, 1)
+    p.call(KTIME_GET_NS)
+    p.stx(8, R9, value + 8, R0)
+    p.mov(R1, R9)
+    p.add_imm(R1, value + 16)
+    p.mov_imm(R2, 16)
+    p.call(GET_CURRENT_COMM)
+    p.mov(R1, R6)
+    p.mov(R2, R9)
+    p.add_imm(R2, value + 40)
+    p.mov_imm(R3, STACK_FRAMES * 8)
+    p.mov_imm(R4, 0)
+    p.call(GET_STACK)
+    p.stx(8, R9, value + 32, R0)
+    _add_or_insert(p, maps.caps, CAP_KEY.size, STAT_CAPS_LOST, maps, "cap")
+    _finish(p)
+    return p.code()
+
+
+def open_program(
+    maps: Maps, filename_offset: int, flags_offset: int | None, how_offset: int | None, *, how_in_kernel: bool = False
+) -> bytes:
+    """Count opens of /dev/*, /proc/sys/*, /sys/* paths by tracked tasks, per (task, flags, path).
+
+    Attached to fentry of do_sys_openat2 (every open, openat, openat2 and creat; ``how_in_kernel``:
+    its ``struct open_how *`` is kernel memory), or else to ``syscalls:sys_enter_open*`` events.
+    ``flags_offset``: the flags argument in the context; ``how_offset``: a ``struct open_how *``
+    (flags are its first u64); neither: creat(2), O_CREAT|O_WRONLY|O_TRUNC.
+    """
+    p = Program()
+    p.mov(R6, R1)
+    _tracked_generation(p, maps, "out")
+    _scratch(p, maps, "out")
+    for off in range(0, OPEN_KEY.size, 8):
+        p.st_imm(8, R9, off, 0)
+    p.stx(4, R9, 0, R7)
+    p.stx(8, R9, 8, R8)
+    p.mov(R1, R9)
+    p.add_imm(R1, 16)
+    p.mov_imm(R2, PATH_BYTES)
+    p.ldx(8, R3, R6, filename_offset)
+    p.call(PROBE_READ_USER_STR)
+    p.jmp_imm(JSLT, R0, 6, "out")  # shorter than "/sys/x" and its NUL
+    p.ldx(8, R1, R9, 16)
+    p.ld_imm64(R2, _MASK5)
+    p.and_reg(R2, R1)
+    p.ld_imm64(R3, _DEV)
+    p.jmp_reg(JEQ, R2, R3, "wanted")
+    p.ld_imm64(R3, _SYS)
+    p.jmp_reg(JEQ, R2, R3, "wanted")
+    p.ld_imm64(R3, _PROC_SY)
+    p.jmp_reg(JNE, R1, R3, "out")
+    p.ldx(2, R1, R9, 24)
+    p.jmp_imm(JNE, R1, _S_SLASH, "out")
+    p.label("wanted")
+    if flags_offset is not None:
+        p.ldx(4, R1, R6, flags_offset)
+        p.stx(4, R9, 4, R1)
+    elif how_offset is not None:
+        p.mov(R1, R10)
+        p.add_imm(R1, -16)
+        p.mov_imm(R2, 8)
+        p.ldx(8, R3, R6, how_offset)
+        p.call(PROBE_READ_KERNEL if how_in_kernel else PROBE_READ_USER)
+        p.jmp_imm(JNE, R0, 0, "out")
+        p.ldx(4, R1, R10, -16)
+        p.stx(4, R9, 4, R1)
+    else:
+        p.st_imm(4, R9, 4, 0o1101)  # O_CREAT | O_TRUNC | O_WRONLY
+    _existing_plus_one(p, maps.opens, "new")
+    p.label("new")
+    value = OPEN_KEY.size
+    p.st_imm(8, R9, value, 1)
+    p.call(KTIME_GET_NS)
+    p.stx(8, R9, value + 8, R0)
+    p.mov(R1, R9)
+    p.add_imm(R1, value + 16)
+    p.mov_imm(R2, 16)
+    p.call(GET_CURRENT_COMM)
+    _add_or_insert(p, maps.opens, OPEN_KEY.size, STAT_OPENS_LOST, maps, "open")
+    _finish(p)
+    return p.code()
+
+
+def _set_generation(p: Program, maps: Maps, pid_offset: int) -> None:
+    """tracked[ctx.pid_offset] = now (a new generation); a full map counts a lost task."""
+    p.call(KTIME_GET_NS)
+    p.stx(8, R10, -16, R0)
+    p.ldx(4, R1, R6, pid_offset)
+    p.stx(4, R10, -4, R1)
+    p.ld_map(R1, maps.tracked)
+    p.mov(R2, R10)
+    p.add_imm(R2, -4)
+    p.mov(R3, R10)
+    p.add_imm(R3, -16)
+    p.mov_imm(R4, 0)
+    p.call(MAP_UPDATE_ELEM)
+    p.jmp_imm(JEQ, R0, 0, "out")
+    p.st_imm(4, R10, -8, STAT_TRACKED_LOST)
+    p.ld_map(R1, maps.stats)
+    p.mov(R2, R10)
+    p.add_imm(R2, -8)
+    p.call(MAP_LOOKUP_ELEM)
+    p.jmp_imm(JEQ, R0, 0, "out")
+    p.mov_imm(R1, 1)
+    p.atomic_add(8, R0, 0, R1)
+
+
+def _if_tracked(p: Program, maps: Maps, pid_offset: int) -> None:
+    p.ldx(4, R1, R6, pid_offset)
+    p.stx(4, R10, -4, R1)
+    p.ld_map(R1, maps.tracked)
+    p.mov(R2, R10)
+    p.add_imm(R2, -4)
+    p.call(MAP_LOOKUP_ELEM)
+    p.jmp_imm(JEQ, R0, 0, "out")
+
+
+def fork_program(maps: Maps, parent_offset: int, child_offset: int) -> bytes:
+    """On ``sched:sched_process_fork``: a child (process or thread) of a tracked task is tracked."""
+    p = Program()
+    p.mov(R6, R1)
+    _if_tracked(p, maps, parent_offset)
+    _set_generation(p, maps, child_offset)
+    _finish(p)
+    return p.code()
+
+
+def exec_program(maps: Maps, pid_offset: int, old_pid_offset: int) -> bytes:
+    """On ``sched:sched_process_exec``: a tracked task starts a new generation (under its new tid,
+    which is the leader's when a thread exec'd)."""
+    p = Program()
+    p.mov(R6, R1)
+    _if_tracked(p, maps, old_pid_offset)
+    _set_generation(p, maps, pid_offset)
+    _finish(p)
+    return p.code()
+
+
+def rename_program(maps: Maps, pid_offset: int) -> bytes:
+    """On ``task:task_rename`` (prctl PR_SET_NAME, a write to /proc/PID/comm): a new generation, so
+    checks made under the new name are not counted with those made under the old one (busybox
+    applets rename themselves instead of exec'ing)."""
+    return exec_program(maps, pid_offset, pid_offset)
+
+
+def vm_probe_enter_program(maps: Maps) -> bytes:
+    """fentry of security_vm_enough_memory_mm: mark a tracked task as inside the vm probe."""
+    p = Program()
+    _tracked_generation(p, maps, "out")
+    p.st_imm(8, R10, -16, 1)
+    p.ld_map(R1, maps.in_vm_probe)
+    p.mov(R2, R10)
+    p.add_imm(R2, -4)
+    p.mov(R3, R10)
+    p.add_imm(R3, -16)
+    p.mov_imm(R4, 0)
+    p.call(MAP_UPDATE_ELEM)
+    _finish(p)
+    return p.code()
+
+
+def vm_probe_exit_program(maps: Maps) -> bytes:
+    """fexit of security_vm_enough_memory_mm: the task is out of the vm probe."""
+    p = Program()
+    p.call(GET_CURRENT_PID_TGID)
+    p.stx(4, R10, -4, R0)
+    p.ld_map(R1, maps.in_vm_probe)
+    p.mov(R2, R10)
+    p.add_imm(R2, -4)
+    p.call(MAP_DELETE_ELEM)
+    _finish(p)
+    return p.code()
+
+
+def exit_program(maps: Maps, pid_offset: int) -> bytes:
+    """On ``sched:sched_process_exit``: the task is forgotten (its tid may be reused)."""
+    p = Program()
+    p.mov(R6, R1)
+    p.ldx(4, R1, R6, pid_offset)
+    p.stx(4, R10, -4, R1)
+    p.ld_map(R1, maps.tracked)
+    p.mov(R2, R10)
+    p.add_imm(R2, -4)
+    p.call(MAP_DELETE_ELEM)
+    _finish(p)
+    return p.code()
