@@ -1,0 +1,150 @@
+"""The BPF recorder: its assembler and BTF reader on fixed inputs, and the recorder on the real kernel
+(tracking a child of this test process, which makes known capability checks and opens)."""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support.components import require_tracefs
+
+from leastcap.profile.bpf import asm, btf
+from leastcap.profile.bpf.recorder import BpfRecorder
+from leastcap.profile.classify import classify
+
+pytestmark = pytest.mark.tracefs
+
+
+def test_assembler_encodes_instructions_and_resolves_labels() -> None:
+    p = asm.Program()
+    p.mov_imm(asm.R0, 7)  # b7 00 0000 07000000
+    p.jmp_imm(asm.JEQ, asm.R1, 0, "out")  # 15 01 0100 00000000: skip one instruction
+    p.ld_map(asm.R1, 5)  # 18 11 0000 05000000 / 00 00 0000 00000000 (two slots)
+    p.label("out")
+    p.atomic_add(8, asm.R0, 8, asm.R1)  # db 10 0800 00000000
+    p.exit()  # 95 00 0000 00000000
+    code = p.code()
+    assert [code[i : i + 8].hex() for i in range(0, len(code), 8)] == [
+        "b700000007000000",
+        "1501020000000000",
+        "1811000005000000",
+        "0000000000000000",
+        "db10080000000000",
+        "9500000000000000",
+    ]
+
+
+def test_assembler_refuses_unknown_and_duplicate_labels() -> None:
+    p = asm.Program()
+    p.jmp("nowhere")
+    with pytest.raises(ValueError, match="undefined label nowhere"):
+        p.code()
+    p.label("x")
+    with pytest.raises(ValueError, match="defined twice"):
+        p.label("x")
+
+
+def _btf_blob(types: list[bytes], strings: bytes) -> bytes:
+    body = b"".join(types)
+    header = struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(body), len(body), len(strings))
+    return header + body + strings
+
+
+def test_btf_functions_are_numbered_across_kinds_with_their_extra_data() -> None:
+    strings = b"\0int\0point\0open_it\0close_it\0"
+    int_t = struct.pack("<III", 1, 1 << 24, 4) + struct.pack("<I", 32)  # INT: 4 extra bytes
+    struct_t = struct.pack("<III", 5, (4 << 24) | 2, 8) + b"\0" * 24  # STRUCT, 2 members of 12 bytes
+    proto = struct.pack("<III", 0, (13 << 24) | 1, 1) + b"\0" * 8  # FUNC_PROTO, 1 param of 8 bytes
+    func1 = struct.pack("<III", 11, 12 << 24, 3)  # FUNC open_it -> proto (id 3)
+    func2 = struct.pack("<III", 19, 12 << 24, 3)  # FUNC close_it
+    blob = _btf_blob([int_t, struct_t, proto, func1, func2], strings)
+    assert btf.parse_functions(blob) == {"open_it": 4, "close_it": 5}
+    with pytest.raises(btf.BtfError, match="not a little-endian BTF blob"):
+        btf.parse_functions(b"\0" * 32)
+
+
+def test_btf_of_this_kernel_names_the_functions_leastcap_hooks() -> None:
+    if not btf.VMLINUX.exists():
+        pytest.skip("this kernel has no /sys/kernel/btf/vmlinux")
+    funcs = btf.kernel_functions()
+    assert {"security_vm_enough_memory_mm", "do_sys_openat2", "cap_capable"} <= set(funcs)
+    assert len(set(funcs.values())) == len(funcs)  # one type id per function
+
+
+CHILD = r"""
+import os, sys
+sys.stdin.read(1)                                     # wait until the recorder tracks us
+path = sys.argv[1]
+for _ in range(3):
+    os.chown(path, 1000, 1000)                        # CAP_CHOWN, granted, 3 times from one call site
+fd = os.open("/dev/null", os.O_WRONLY); os.close(fd)  # an open below /dev, for writing
+fd = os.open("/proc/sys/kernel/ostype", os.O_RDONLY); os.close(fd)
+"""
+
+
+def test_recorder_counts_a_tracked_tasks_checks_and_opens(tmp_path: Path) -> None:
+    root = require_tracefs()
+    target = tmp_path / "x"
+    target.write_text("")
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(target)], stdin=subprocess.PIPE)
+    bystander = subprocess.Popen([sys.executable, "-c", CHILD, str(target)], stdin=subprocess.PIPE)
+    try:
+        with BpfRecorder(root) as recorder:
+            recorder.track([child.pid])  # not the bystander, which does the same
+            assert child.stdin is not None and bystander.stdin is not None
+            bystander.stdin.write(b"g")
+            bystander.stdin.close()
+            assert bystander.wait(30) == 0
+            child.stdin.write(b"g")
+            child.stdin.close()
+            assert child.wait(30) == 0
+            drained = recorder.drain()
+            assert recorder.lost == 0
+    finally:
+        for proc in (child, bystander):
+            proc.kill()
+            proc.wait()
+    assert {c.pid for c in drained.checks} == {child.pid}
+    chown = [c for c in drained.checks if c.cap == 0]
+    # chown(uid, gid) checks CAP_CHOWN twice (the owner, then the group), at two call sites: two
+    # records, each counting the three calls.
+    comm = Path(f"/proc/{os.getpid()}/comm").read_text().strip()
+    assert sorted((c.comm, c.ret, c.count) for c in chown) == [(comm, 0, 3), (comm, 0, 3)]
+    assert all("setattr_prepare" in c.stack and c.stack[0] == "cap_capable" for c in chown)
+    result = classify(drained.checks)
+    assert "CAP_CHOWN" in result.required
+    opens = {(o.path, o.writes, o.count) for o in drained.opens if o.pid == child.pid}
+    assert ("/dev/null", True, 1) in opens
+    assert ("/proc/sys/kernel/ostype", False, 1) in opens
+    assert {o.pid for o in drained.opens} == {child.pid}
+
+
+def test_two_recorders_see_only_their_own_tasks(tmp_path: Path) -> None:
+    root = require_tracefs()
+    target = tmp_path / "x"
+    target.write_text("")
+    a = subprocess.Popen([sys.executable, "-c", CHILD, str(target)], stdin=subprocess.PIPE)
+    b = subprocess.Popen([sys.executable, "-c", CHILD, str(target)], stdin=subprocess.PIPE)
+    try:
+        with BpfRecorder(root) as first, BpfRecorder(root) as second:
+            first.track([a.pid])
+            second.track([b.pid])
+            for proc in (a, b):
+                assert proc.stdin is not None
+                proc.stdin.write(b"g")
+                proc.stdin.close()
+                assert proc.wait(30) == 0
+            seen_first, seen_second = first.drain(), second.drain()
+            # A drain empties the maps: the next one has nothing new.
+            assert first.drain().checks == [] and second.drain().checks == []
+    finally:
+        for proc in (a, b):
+            proc.kill()
+            proc.wait()
+    assert {c.pid for c in seen_first.checks} == {a.pid}
+    assert {c.pid for c in seen_second.checks} == {b.pid}
+    assert seen_first.checks and seen_second.checks
