@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.components import require_tracefs
 
 from leastcap.profile.bpf import asm, btf
 from leastcap.profile.bpf.recorder import BpfRecorder
 from leastcap.profile.classify import classify
+from support.components import require_tracefs
 
 pytestmark = pytest.mark.tracefs
 
