@@ -1,0 +1,110 @@
+"""End to end: a service that opens /dev/net/tun and writes a sysctl, profiled with the real recorder.
+
+The host cannot run privileged containers, so the first recording lacks /dev/net/tun (tunctl fails
+with ENOENT, exit 1); leastcap records again with the device, where tunctl's TUNSETIFF needs
+NET_ADMIN. The sysctl write fails on read-only /proc/sys in every run, so it becomes a note.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import uuid
+from pathlib import Path
+
+from profile_support import leastcap, profile_json, require_all, write_project
+
+SERVICE = """\
+  tun:
+    image: {image}
+    network_mode: none
+    command: ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward; tunctl -t lc0 && sleep 1"]
+"""
+
+
+def test_tun_device_and_sysctl(tmp_path: Path) -> None:
+    image = require_all()
+    assert Path("/dev/net/tun").is_char_device()
+    compose = write_project(tmp_path, SERVICE.format(image=image))
+    rc, data, err = profile_json(compose, "tun", "--duration", "4s", "--verify")
+    assert rc == 0, err
+    assert data["cap_add"] == ["NET_ADMIN"]
+    assert data["devices"] == ["/dev/net/tun"]
+    assert data["sysctls"] == {}
+    assert data["access"] == [
+        {
+            "kind": "device",
+            "name": "/dev/net/tun",
+            "value": None,
+            "path": "/dev/net/tun",
+            "reason": "character device 10:200 on the host; opened for writing by tunctl x1",
+            "reads": 0,
+            "writes": 1,
+            "processes": [{"comm": "tunctl", "count": 1}],
+        }
+    ]
+    assert data["verification"] == [
+        {"cap_add": ["NET_ADMIN"], "passed": True, "reason": "exited with code 0, as in the recording"}
+    ]
+    assert data["recording"]["exit_code"] == 0
+    notes = data["notes"]
+    assert "recorded again with devices ['/dev/net/tun']: the first recording (not privileged) lacked them" in notes
+    assert (
+        "the service wrote net.ipv4.ip_forward (sh x1), but the recording was not privileged, so /proc/sys"
+        " was read-only and the value it wanted is unknown: add sysctls: {net.ipv4.ip_forward: <value>}"
+        " if the service needs it"
+    ) in notes
+
+    # Without NET_ADMIN the device alone is not enough: the verification run (which has the device)
+    # fails as tunctl's TUNSETIFF is denied.
+    rc, data, err = profile_json(compose, "tun", "--duration", "4s", "--verify-caps", "")
+    assert rc == 1, err
+    assert data["verification"][0]["passed"] is False
+    assert data["verification"][0]["reason"] == "exit code 1 (the recording exited with code 0)"
+
+
+def test_attach_sees_devices_and_reads_sysctls_in_the_container(tmp_path: Path) -> None:
+    """Attach mode: the container has the device (docker run --device), so opening it works; the
+    sysctl write fails on read-only /proc/sys, and its value is read in the container's netns."""
+    image = require_all()
+    name = f"leastcap-touched-{uuid.uuid4().hex[:8]}"
+    subprocess.run(
+        [
+            "docker", "run", "-d", "--name", name, "--network", "none",
+            "--device", "/dev/net/tun", "--cap-add", "NET_ADMIN", "--sysctl", "net.ipv4.ip_forward=0",
+            image, "sh", "-c",
+            # A new tap device each time: TUNSETIFF of an existing unowned one checks no capability.
+            "i=0; while true; do i=$((i+1)); tunctl -t lc$i >/dev/null;"
+            " echo 1 > /proc/sys/net/ipv4/tcp_syncookies; sleep 0.3; done",
+        ],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    try:
+        proc = leastcap("profile", "--container", name, "--duration", "3s", "--json", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        data = json.loads(proc.stdout)
+        assert data["cap_add"] == ["NET_ADMIN"]
+        assert data["devices"] == ["/dev/net/tun"]
+        assert data["sysctls"] == {}
+        [access] = data["access"]
+        assert (access["kind"], access["name"], access["reads"]) == ("device", "/dev/net/tun", 0)
+        assert access["writes"] >= 5
+        assert access["processes"] == [{"comm": "tunctl", "count": access["writes"]}]
+        writes = access["writes"]
+        syncookies = subprocess.run(
+            ["docker", "exec", name, "cat", "/proc/sys/net/ipv4/tcp_syncookies"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        note = next(n for n in data["notes"] if "tcp_syncookies" in n)
+        # One sysctl write per loop, like the tunctl opens (the recording may end between the two).
+        m = re.fullmatch(r"the service wrote net\.ipv4\.tcp_syncookies \(sh x(\d+)\), (.*)", note)
+        assert m is not None, note
+        assert abs(int(m.group(1)) - writes) <= 1
+        assert m.group(2) == (
+            "but the recording was not privileged, so /proc/sys was read-only and the value it wanted is"
+            f" unknown (it is {syncookies!r} in the container): add sysctls: {{net.ipv4.tcp_syncookies:"
+            " <value>} if the service needs it"
+        )
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
