@@ -145,6 +145,17 @@ def _existing_plus_one(p: Program, map_fd: int, new: str) -> None:
     p.jmp("out")
 
 
+def _value_header(p: Program, value: int) -> None:
+    """A new element's value at scratch[value:]: count 1, the time now, the task's name."""
+    p.st_imm(8, R9, value, 1)
+    p.call(KTIME_GET_NS)
+    p.stx(8, R9, value + 8, R0)
+    p.mov(R1, R9)
+    p.add_imm(R1, value + 16)
+    p.mov_imm(R2, 16)
+    p.call(GET_CURRENT_COMM)
+
+
 def _finish(p: Program) -> None:
     p.label("out")
     p.mov_imm(R0, 0)
@@ -188,13 +199,7 @@ def capability_program(maps: Maps, cap_offset: int, ret_offset: int) -> bytes:
     _existing_plus_one(p, maps.caps, "new")
     p.label("new")
     value = CAP_KEY.size
-    p.st_imm(8, R9, value, 1)
-    p.call(KTIME_GET_NS)
-    p.stx(8, R9, value + 8, R0)
-    p.mov(R1, R9)
-    p.add_imm(R1, value + 16)
-    p.mov_imm(R2, 16)
-    p.call(GET_CURRENT_COMM)
+    _value_header(p, value)
     p.mov(R1, R6)
     p.mov(R2, R9)
     p.add_imm(R2, value + 40)
@@ -259,14 +264,7 @@ def open_program(
         p.st_imm(4, R9, 4, 0o1101)  # O_CREAT | O_TRUNC | O_WRONLY
     _existing_plus_one(p, maps.opens, "new")
     p.label("new")
-    value = OPEN_KEY.size
-    p.st_imm(8, R9, value, 1)
-    p.call(KTIME_GET_NS)
-    p.stx(8, R9, value + 8, R0)
-    p.mov(R1, R9)
-    p.add_imm(R1, value + 16)
-    p.mov_imm(R2, 16)
-    p.call(GET_CURRENT_COMM)
+    _value_header(p, OPEN_KEY.size)
     _add_or_insert(p, maps.opens, OPEN_KEY.size, STAT_OPENS_LOST, maps, "open")
     _finish(p)
     return p.code()
