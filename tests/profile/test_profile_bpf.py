@@ -148,3 +148,29 @@ def test_two_recorders_see_only_their_own_tasks(tmp_path: Path) -> None:
     assert {c.pid for c in seen_first.checks} == {a.pid}
     assert {c.pid for c in seen_second.checks} == {b.pid}
     assert seen_first.checks and seen_second.checks
+
+
+def test_a_full_map_is_counted_as_lost_events_not_dropped_silently(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = require_tracefs()
+    from leastcap.profile.bpf import recorder as bpf_recorder
+
+    monkeypatch.setattr(bpf_recorder, "CAPS_MAX", 1)  # room for one kind of check only
+    target = tmp_path / "x"
+    target.write_text("")
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(target)], stdin=subprocess.PIPE)
+    try:
+        with BpfRecorder(root) as recorder:
+            recorder.track([child.pid])
+            assert child.stdin is not None
+            child.stdin.write(b"g")
+            child.stdin.close()
+            assert child.wait(30) == 0
+            drained = recorder.drain()
+    finally:
+        child.kill()
+        child.wait()
+    assert len(drained.checks) == 1
+    # Every other kind of check (the second CHOWN site, the vm probes...) did not fit: each is counted.
+    assert recorder.lost >= 1

@@ -123,6 +123,12 @@ def _add_or_insert(p: Program, map_fd: int, key_size: int, stat: int, maps: Maps
     p.atomic_add(8, R0, 0, R1)
     p.jmp("out")
     p.label(f"lost_{tag}")
+    _count_lost(p, maps, stat)
+    p.jmp("out")
+
+
+def _count_lost(p: Program, maps: Maps, stat: int) -> None:
+    """stats[stat] += 1: something did not fit in its map (reported as lost events)."""
     p.st_imm(4, R10, -8, stat)
     p.ld_map(R1, maps.stats)
     p.mov(R2, R10)
@@ -131,7 +137,6 @@ def _add_or_insert(p: Program, map_fd: int, key_size: int, stat: int, maps: Maps
     p.jmp_imm(JEQ, R0, 0, "out")
     p.mov_imm(R1, 1)
     p.atomic_add(8, R0, 0, R1)
-    p.jmp("out")
 
 
 def _existing_plus_one(p: Program, map_fd: int, new: str) -> None:
@@ -284,14 +289,7 @@ def _set_generation(p: Program, maps: Maps, pid_offset: int) -> None:
     p.mov_imm(R4, 0)
     p.call(MAP_UPDATE_ELEM)
     p.jmp_imm(JEQ, R0, 0, "out")
-    p.st_imm(4, R10, -8, STAT_TRACKED_LOST)
-    p.ld_map(R1, maps.stats)
-    p.mov(R2, R10)
-    p.add_imm(R2, -8)
-    p.call(MAP_LOOKUP_ELEM)
-    p.jmp_imm(JEQ, R0, 0, "out")
-    p.mov_imm(R1, 1)
-    p.atomic_add(8, R0, 0, R1)
+    _count_lost(p, maps, STAT_TRACKED_LOST)
 
 
 def _if_tracked(p: Program, maps: Maps, pid_offset: int) -> None:
