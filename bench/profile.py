@@ -46,7 +46,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from leastcap.profile import docker as dk
 from leastcap.profile.proctree import State
 from leastcap.profile.recorder import Collector, Session
-from leastcap.profile.tracefs import PipeReader
 
 
 @dataclass
@@ -130,14 +129,8 @@ def recorded(
     roots = roots_of(container)
     collector = Collector(deferred=True)
     collector.set_roots(roots, running=True)
-    with Session(
-        collector, "tracepoint", list(roots) if kernel_filter else None, recorder=recorder, buffer_kb=buffer_kb
-    ) as session:
-        if not raw:
-            # The text reader instead of the binary one (the kprobe fallback's reader).
-            assert session.reader is not None
-            session.reader.stop()
-            session.reader = PipeReader(session.instance, collector.sink)
+    pids = list(roots) if kernel_filter else None
+    with Session(collector, "tracepoint", pids, recorder=recorder, buffer_kb=buffer_kb, raw=raw) as session:
         try:
             session.start()
             sample = workload(container, iterations, kind)

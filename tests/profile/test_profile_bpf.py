@@ -174,3 +174,19 @@ def test_a_full_map_is_counted_as_lost_events_not_dropped_silently(
     assert len(drained.checks) == 1
     # Every other kind of check (the second CHOWN site, the vm probes...) did not fit: each is counted.
     assert recorder.lost >= 1
+
+
+def test_session_uses_the_bpf_recorder_by_default_and_ftrace_on_request() -> None:
+    from leastcap.profile.recorder import Collector, Session
+
+    require_tracefs()
+    with Session(Collector(deferred=True), "tracepoint", [os.getpid()]) as auto:
+        assert (auto.source, auto.bpf_error, auto.notes) == ("bpf", None, [])
+        assert auto.bpf is not None and auto.bpf.opens_via in ("fentry", "syscalls")
+        # The instance records only process events: the checks are the BPF recorder's.
+        enabled = (auto.instance.path / "events/capability/cap_capable/enable").read_text().strip()
+        assert enabled == "0"
+    with Session(Collector(deferred=True), "tracepoint", [os.getpid()], recorder="ftrace") as ftrace:
+        assert (ftrace.source, ftrace.bpf, ftrace.notes) == ("tracepoint", None, [])
+        # "1*": enabled, with the stacktrace trigger attached.
+        assert (ftrace.instance.path / "events/capability/cap_capable/enable").read_text().strip() == "1*"

@@ -91,7 +91,7 @@ def profile_attach(
     name = attrs["Name"].lstrip("/")
     rec = RunResult(
         collector.checks, elapsed, exit_code, health, probes, lost, True, name,
-        opens=collector.opens, sysctl_values=sysctl_values, source=source,
+        opens=collector.opens, sysctl_values=sysctl_values, source=source, notes=session.notes,
     )  # fmt: skip
     host = attrs.get("HostConfig", {})
     touched = propose(
@@ -111,7 +111,7 @@ def profile_attach(
         notes.append(f"the recorder lost {lost} events: the evidence is incomplete")
     if not files:
         notes.append("the container has no Compose labels: compose_files is empty")
-    notes.extend(touched.notes)
+    notes.extend([*rec.notes, *touched.notes])
     profile = Profile(
         version=FORMAT_VERSION,
         tool=f"leastcap {__version__}",

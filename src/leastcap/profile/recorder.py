@@ -117,15 +117,18 @@ class Collector:
         """Trace_pipe text (``PipeReader``)."""
         with self._lock:
             self.lines += len(lines)
-            self._sink_events(list(self._parser.feed(lines)))
+            self._take(list(self._parser.feed(lines)))
 
     def sink_events(self, events: list[Event]) -> None:
         """Events already decoded (``RawReader``, ``BpfRecorder``)."""
         with self._lock:
-            if self._deferred:
-                self._held.extend(events)
-            else:
-                self._sink_events(events)
+            self._take(events)
+
+    def _take(self, events: list[Event]) -> None:
+        if self._deferred:
+            self._held.extend(events)
+        else:
+            self._sink_events(events)
 
     def flush(self) -> None:
         """Process the held events, oldest first (a stable sort: equal times keep arrival order)."""
@@ -190,12 +193,15 @@ class Session:
         *,
         recorder: str = "auto",
         buffer_kb: int = 8192,
+        raw: bool = True,
     ) -> None:
         self.collector = collector
         self.reader: Reader | None = None
         self.bpf: BpfRecorder | None = None
         self.bpf_error: str | None = None
+        self.notes: list[str] = []  # how this recording fell short of the default, for the profile
         self.lost = 0
+        self._stopped = False
         self._opens: list[PathOpen] = []  # every tracked task's, before the process tree filters them
         self._last_drain = 0.0
         # The BPF recorder is loaded before the instance exists: both are ready once it does.
@@ -230,7 +236,14 @@ class Session:
                 self.instance.enable_capability_events(source)
             if pids is not None:
                 self.instance.filter_pids(pids)
-            self.reader = open_reader(self.instance, collector, source)
+            self.reader = open_reader(self.instance, collector, source, raw=raw)
+            if self.bpf is None and recorder == "auto":
+                self.notes.append(
+                    f"recorded with ftrace, not BPF ({self.bpf_error}): no opens were seen, so no devices"
+                    " or sysctls are proposed"
+                )
+            elif self.bpf is not None and self.bpf.opens_via is None:
+                self.notes.append("this kernel has no open syscall events: no devices or sysctls are proposed")
         except BaseException:
             self.close()
             raise
@@ -266,6 +279,7 @@ class Session:
 
     def stop(self) -> None:
         """Stop tracing, read everything out, and hand it to the collector in time order."""
+        self._stopped = True
         try:
             self.instance.stop()
             if self.bpf is not None:
@@ -279,7 +293,7 @@ class Session:
     def close(self) -> None:
         if self.bpf is not None:
             self.bpf.close()
-        if self.reader is not None:
+        if self.reader is not None and not self._stopped:
             with contextlib.suppress(RuntimeError):
                 self.reader.stop()
         self.instance.close()
@@ -301,6 +315,7 @@ class RunResult:
     # the run (absent when the container had already exited).
     sysctl_values: dict[str, str] = field(default_factory=dict)
     source: str = "tracepoint"  # what counted the checks: bpf, tracepoint or kprobe
+    notes: list[str] = field(default_factory=list)  # how the recorder fell short (Session.notes)
 
     @property
     def probe_ok(self) -> bool | None:
@@ -373,8 +388,9 @@ def record_compose_run(
     try:
         container_id = run.create()
         collector = Collector(container_id, deferred=True)
-        pids = dk.containerd_tasks() if kernel_filter else None
-        with Session(collector, source, pids or None if kernel_filter else None, recorder=recorder) as session:
+        # No containerd found: nothing to seed the filter with, so everything is followed.
+        pids = (dk.containerd_tasks() or None) if kernel_filter else None
+        with Session(collector, source, pids, recorder=recorder) as session:
             shim: int | None = None
             sysctl_values: dict[str, str] = {}
             try:
@@ -396,6 +412,7 @@ def record_compose_run(
                 collector.set_roots({shim: State.SETUP})
             lost = session.lost
             source_used = session.source
+            notes = session.notes
         logs = client.api.logs(container_id).decode(errors="replace")
         return RunResult(
             checks=collector.checks,
@@ -409,6 +426,7 @@ def record_compose_run(
             opens=collector.opens,
             sysctl_values=sysctl_values,
             source=source_used,
+            notes=notes,
         )
     finally:
         run.close()

@@ -197,7 +197,7 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
     if rec.health == "unhealthy":
         notes.append("the healthcheck reported unhealthy during the recording")
         log(f"warning: {notes[-1]}")
-    for note in touched.notes:
+    for note in [*rec.notes, *touched.notes]:
         notes.append(note)
         log("note: " + note)
     if touched.devices:

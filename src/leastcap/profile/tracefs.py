@@ -169,11 +169,7 @@ class Instance:
         _write(self.path / "events" / events[0] / "trigger", "stacktrace")
         for event in events:
             _write(self.path / "events" / event / "enable", "1")
-        for event in SCHED_EVENTS:
-            _write(self.path / "events" / event / "enable", "1")
-        for event in OPTIONAL_EVENTS:
-            if (self.path / "events" / event / "enable").exists():
-                _write(self.path / "events" / event / "enable", "1")
+        self.enable_process_events()
 
     def enable_process_events(self) -> None:
         """Only the process events (fork/exec/exit, renames, cgroup moves): the BPF recorder counts the

@@ -275,19 +275,24 @@ def open_program(
     return p.code()
 
 
-def _set_generation(p: Program, maps: Maps, pid_offset: int) -> None:
-    """tracked[ctx.pid_offset] = now (a new generation); a full map counts a lost task."""
-    p.call(KTIME_GET_NS)
-    p.stx(8, R10, -16, R0)
-    p.ldx(4, R1, R6, pid_offset)
-    p.stx(4, R10, -4, R1)
-    p.ld_map(R1, maps.tracked)
+def _update_from_stack(p: Program, map_fd: int) -> None:
+    """map[u32 at fp-4] = u64 at fp-16; r0 = 0 on success."""
+    p.ld_map(R1, map_fd)
     p.mov(R2, R10)
     p.add_imm(R2, -4)
     p.mov(R3, R10)
     p.add_imm(R3, -16)
     p.mov_imm(R4, 0)
     p.call(MAP_UPDATE_ELEM)
+
+
+def _set_generation(p: Program, maps: Maps, pid_offset: int) -> None:
+    """tracked[ctx.pid_offset] = now (a new generation); a full map counts a lost task."""
+    p.call(KTIME_GET_NS)
+    p.stx(8, R10, -16, R0)
+    p.ldx(4, R1, R6, pid_offset)
+    p.stx(4, R10, -4, R1)
+    _update_from_stack(p, maps.tracked)
     p.jmp_imm(JEQ, R0, 0, "out")
     _count_lost(p, maps, STAT_TRACKED_LOST)
 
@@ -335,13 +340,7 @@ def vm_probe_enter_program(maps: Maps) -> bytes:
     p = Program()
     _tracked_generation(p, maps, "out")
     p.st_imm(8, R10, -16, 1)
-    p.ld_map(R1, maps.in_vm_probe)
-    p.mov(R2, R10)
-    p.add_imm(R2, -4)
-    p.mov(R3, R10)
-    p.add_imm(R3, -16)
-    p.mov_imm(R4, 0)
-    p.call(MAP_UPDATE_ELEM)
+    _update_from_stack(p, maps.in_vm_probe)
     _finish(p)
     return p.code()
 

@@ -19,7 +19,6 @@ changed. Two recorders never see each other's tasks (each has its own ``tracked`
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import struct
 import sys
@@ -219,13 +218,3 @@ class BpfRecorder:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
-
-def bpf_available(tracefs: Path) -> str | None:
-    """None when the BPF recorder can run here, else why not (one line)."""
-    try:
-        with BpfRecorder(tracefs):
-            return None
-    except BpfUnavailableError as exc:
-        return str(exc).splitlines()[0]
-    except OSError as exc:  # pragma: no cover - unexpected, reported rather than raised
-        return f"{errno.errorcode.get(exc.errno or 0, '?')}: {exc}"
