@@ -83,6 +83,10 @@ for _ in range(3):
     os.chown(path, 1000, 1000)                        # CAP_CHOWN, granted, 3 times from one call site
 fd = os.open("/dev/null", os.O_WRONLY); os.close(fd)  # an open below /dev, for writing
 fd = os.open("/proc/sys/kernel/ostype", os.O_RDONLY); os.close(fd)
+import mmap
+for _ in range(2):                                    # the SYS_ADMIN no-audit vm probe, twice
+    with mmap.mmap(-1, 1 << 16, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS) as area:
+        area[0] = 1
 """
 
 
@@ -115,8 +119,17 @@ def test_recorder_counts_a_tracked_tasks_checks_and_opens(tmp_path: Path) -> Non
     comm = Path(f"/proc/{os.getpid()}/comm").read_text().strip()
     assert sorted((c.comm, c.ret, c.count) for c in chown) == [(comm, 0, 3), (comm, 0, 3)]
     assert all("setattr_prepare" in c.stack and c.stack[0] == "cap_capable" for c in chown)
+    # The vm probe (every private writable mmap/brk) is recognised from its caller's return address,
+    # calibrated at start-up: all of the task's probes are one record, whose full stack (taken once)
+    # confirms it. Nothing was counted as the probe that was not.
+    assert recorder.vm_probe is not None
+    probes = [c for c in drained.checks if c.cap == 21]
+    assert len(probes) == 1 and probes[0].count >= 2
+    assert probes[0].stack[:2] == ["cap_capable", "security_vm_enough_memory_mm"]
+    assert recorder.vm_probe_mismatches == 0
     result = classify(drained.checks)
     assert "CAP_CHOWN" in result.required
+    assert "CAP_SYS_ADMIN" not in result.required
     opens = {(o.path, o.writes, o.count) for o in drained.opens if o.pid == child.pid}
     assert ("/dev/null", True, 1) in opens
     assert ("/proc/sys/kernel/ostype", False, 1) in opens

@@ -111,6 +111,15 @@ class Symbols:
         i = bisect.bisect_right(self._addrs, addr) - 1
         return self._names[i] if i >= 0 else f"0x{addr:x}"
 
+    def span(self, name: str) -> tuple[int, int] | None:
+        """[start, end) of a text symbol: from its address to the next symbol's."""
+        try:
+            i = self._names.index(name)
+        except ValueError:
+            return None
+        end = next((a for a in self._addrs[i + 1 :] if a > self._addrs[i]), None)
+        return None if end is None else (self._addrs[i], end)
+
 
 @functools.cache
 def kernel_symbols() -> Symbols:

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 from leastcap.profile.bpf.asm import (
     JEQ,
+    JGE,
+    JLT,
     JNE,
     JSLT,
     R0,
@@ -66,9 +68,28 @@ _DEV, _SYS = le_int(b"/dev/"), le_int(b"/sys/")
 _PROC_SY, _S_SLASH = le_int(b"/proc/sy"), le_int(b"s/")
 
 
-# The call-site key of a check made inside security_vm_enough_memory_mm (marked by an fentry/fexit
-# pair): the SYS_ADMIN no-audit probe of every mmap, brk and fork, recognised without a stack walk.
+# The call-site key of a check made by security_vm_enough_memory_mm (see CallerSlot): the SYS_ADMIN
+# no-audit probe of every mmap, brk and fork, recognised without a stack walk.
 VM_PROBE_SITE = 1
+# How much of the kernel stack above the program's frame the calibration program copies.
+CALIBRATION_BYTES = 512
+CALIBRATION_SLOTS = 2  # 0: the SYS_ADMIN vm probe, 1: a CAP_SETUID check through security_capable
+CAP_SETUID, CAP_SYS_ADMIN = 7, 21
+
+
+@dataclass(frozen=True, slots=True)
+class CallerSlot:
+    """Where, above the program's frame pointer, the return address into cap_capable's caller lies.
+
+    Every check reaches the program through the same chain (cap_capable -> tracepoint -> perf ->
+    trace_call_bpf -> the program), so that distance is one constant of the running kernel; it is
+    measured at start-up (``calibration_program``). Reading one word there tells, with no stack walk,
+    whether the caller is security_vm_enough_memory_mm: the address lies in [start, end).
+    """
+
+    offset: int
+    start: int
+    end: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +99,7 @@ class Maps:
     opens: int
     stats: int
     scratch: int
-    in_vm_probe: int  # hash: tid -> 1 while the task is inside security_vm_enough_memory_mm
+    calibration: int  # array of CALIBRATION_SLOTS copies of the stack above the program's frame
 
 
 def _tracked_generation(p: Program, maps: Maps, out: str) -> None:
@@ -167,7 +188,7 @@ def _finish(p: Program) -> None:
     p.exit()
 
 
-def capability_program(maps: Maps, cap_offset: int, ret_offset: int) -> bytes:
+def capability_program(maps: Maps, cap_offset: int, ret_offset: int, vm_probe: CallerSlot | None = None) -> bytes:
     """On ``capability:cap_capable``: count the check per (task, generation, cap, ret, call site)."""
     p = Program()
     p.mov(R6, R1)
@@ -182,17 +203,25 @@ def capability_program(maps: Maps, cap_offset: int, ret_offset: int) -> bytes:
     p.stx(8, R9, 16, R8)
     # The call site: a short walk, zero-filled past the last frame (so the key is deterministic).
     # The vm probe is most checks a service makes, and a stack walk is most of the cost of a check:
-    # inside security_vm_enough_memory_mm the call site is known without one. (Its first occurrence
-    # still gets a full stack below, which is what classifies it.)
-    p.ld_map(R1, maps.in_vm_probe)
-    p.mov(R2, R10)
-    p.add_imm(R2, -4)
-    p.call(MAP_LOOKUP_ELEM)
-    p.jmp_imm(JEQ, R0, 0, "walk")
-    p.st_imm(8, R9, 24, VM_PROBE_SITE)
-    for frame in range(1, KEY_FRAMES):
-        p.st_imm(8, R9, 24 + 8 * frame, 0)
-    p.jmp("count")
+    # its caller is recognised from one word of the stack instead. (Its first occurrence still gets
+    # a full stack below, which is what classifies it.)
+    if vm_probe is not None:
+        p.mov(R1, R10)
+        p.add_imm(R1, -24)
+        p.mov_imm(R2, 8)
+        p.mov(R3, R10)
+        p.add_imm(R3, vm_probe.offset)
+        p.call(PROBE_READ_KERNEL)
+        p.jmp_imm(JNE, R0, 0, "walk")
+        p.ldx(8, R1, R10, -24)
+        p.ld_imm64(R2, vm_probe.start)
+        p.jmp_reg(JLT, R1, R2, "walk")
+        p.ld_imm64(R2, vm_probe.end)
+        p.jmp_reg(JGE, R1, R2, "walk")
+        p.st_imm(8, R9, 24, VM_PROBE_SITE)
+        for frame in range(1, KEY_FRAMES):
+            p.st_imm(8, R9, 24 + 8 * frame, 0)
+        p.jmp("count")
     p.label("walk")
     p.mov(R1, R6)
     p.mov(R2, R9)
@@ -275,24 +304,19 @@ def open_program(
     return p.code()
 
 
-def _update_from_stack(p: Program, map_fd: int) -> None:
-    """map[u32 at fp-4] = u64 at fp-16; r0 = 0 on success."""
-    p.ld_map(R1, map_fd)
-    p.mov(R2, R10)
-    p.add_imm(R2, -4)
-    p.mov(R3, R10)
-    p.add_imm(R3, -16)
-    p.mov_imm(R4, 0)
-    p.call(MAP_UPDATE_ELEM)
-
-
 def _set_generation(p: Program, maps: Maps, pid_offset: int) -> None:
     """tracked[ctx.pid_offset] = now (a new generation); a full map counts a lost task."""
     p.call(KTIME_GET_NS)
     p.stx(8, R10, -16, R0)
     p.ldx(4, R1, R6, pid_offset)
     p.stx(4, R10, -4, R1)
-    _update_from_stack(p, maps.tracked)
+    p.ld_map(R1, maps.tracked)
+    p.mov(R2, R10)
+    p.add_imm(R2, -4)
+    p.mov(R3, R10)
+    p.add_imm(R3, -16)
+    p.mov_imm(R4, 0)
+    p.call(MAP_UPDATE_ELEM)
     p.jmp_imm(JEQ, R0, 0, "out")
     _count_lost(p, maps, STAT_TRACKED_LOST)
 
@@ -335,25 +359,31 @@ def rename_program(maps: Maps, pid_offset: int) -> bytes:
     return exec_program(maps, pid_offset, pid_offset)
 
 
-def vm_probe_enter_program(maps: Maps) -> bytes:
-    """fentry of security_vm_enough_memory_mm: mark a tracked task as inside the vm probe."""
+def calibration_program(maps: Maps, cap_offset: int, tid: int) -> bytes:
+    """For task ``tid`` only: copy CALIBRATION_BYTES of the stack above the frame pointer into
+    calibration[0] on a SYS_ADMIN check and into calibration[1] on a SETUID check."""
     p = Program()
-    _tracked_generation(p, maps, "out")
-    p.st_imm(8, R10, -16, 1)
-    _update_from_stack(p, maps.in_vm_probe)
-    _finish(p)
-    return p.code()
-
-
-def vm_probe_exit_program(maps: Maps) -> bytes:
-    """fexit of security_vm_enough_memory_mm: the task is out of the vm probe."""
-    p = Program()
+    p.mov(R6, R1)
     p.call(GET_CURRENT_PID_TGID)
-    p.stx(4, R10, -4, R0)
-    p.ld_map(R1, maps.in_vm_probe)
+    p.mov32(R7, R0)
+    p.jmp_imm(JNE, R7, tid, "out")
+    p.ldx(4, R1, R6, cap_offset)
+    p.mov_imm(R8, 0)
+    p.jmp_imm(JEQ, R1, CAP_SYS_ADMIN, "copy")
+    p.mov_imm(R8, 1)
+    p.jmp_imm(JEQ, R1, CAP_SETUID, "copy")
+    p.jmp("out")
+    p.label("copy")
+    p.stx(4, R10, -4, R8)
+    p.ld_map(R1, maps.calibration)
     p.mov(R2, R10)
     p.add_imm(R2, -4)
-    p.call(MAP_DELETE_ELEM)
+    p.call(MAP_LOOKUP_ELEM)
+    p.jmp_imm(JEQ, R0, 0, "out")
+    p.mov(R1, R0)
+    p.mov_imm(R2, CALIBRATION_BYTES)
+    p.mov(R3, R10)
+    p.call(PROBE_READ_KERNEL)
     _finish(p)
     return p.code()
 

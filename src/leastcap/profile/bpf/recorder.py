@@ -19,6 +19,7 @@ changed. Two recorders never see each other's tasks (each has its own ``tracked`
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import struct
 import sys
@@ -67,6 +68,8 @@ class BpfRecorder:
     def __init__(
         self, tracefs: Path, symbols: Symbols | None = None, *, opens: bool = True, mark_vm_probe: bool = True
     ) -> None:
+        """``mark_vm_probe``: recognise the vm probe from its caller's return address (calibrated
+        here) instead of a stack walk; ``opens``: count opens of /dev, /proc/sys and /sys."""
         if sys.byteorder != "little":
             raise BpfUnavailableError("the BPF recorder is written for little-endian machines")
         self._fds: list[int] = []
@@ -74,7 +77,9 @@ class BpfRecorder:
         self._symbols = symbols
         self._stacks: dict[bytes, tuple[str, ...]] = {}
         self.lost = 0
-        self.vm_probe_marked = False
+        self.vm_probe: pg.CallerSlot | None = None
+        # Checks counted as the vm probe whose full stack said otherwise (should stay 0; reported).
+        self.vm_probe_mismatches = 0
         self.opens_via: str | None = None  # "fentry", "syscalls" (slower: every syscall pays), or None
         events = tracefs / "events"
         try:
@@ -88,7 +93,9 @@ class BpfRecorder:
                 ),
                 stats=self._fd(bpf.map_create(bpf.MAP_ARRAY, 4, 8, pg.STATS)),
                 scratch=self._fd(bpf.map_create(bpf.MAP_PERCPU_ARRAY, 4, pg.SCRATCH_BYTES, 1)),
-                in_vm_probe=self._fd(bpf.map_create(bpf.MAP_HASH, 4, 8, TRACKED_MAX, bpf.MAP_F_NO_PREALLOC)),
+                calibration=self._fd(
+                    bpf.map_create(bpf.MAP_ARRAY, 4, pg.CALIBRATION_BYTES, pg.CALIBRATION_SLOTS)
+                ),
             )
             cap_id, cap = read_format(events / "capability/cap_capable/format")
             fork_id, fork = read_format(events / "sched/sched_process_fork/format")
@@ -103,8 +110,11 @@ class BpfRecorder:
                 rename_id, ren = read_format(rename)
                 if "pid" in ren:
                     self._attach(rename_id, pg.rename_program(self.maps, ren["pid"].offset))
-            self.vm_probe_marked = mark_vm_probe and self._mark_vm_probe()
-            self._attach(cap_id, pg.capability_program(self.maps, cap["cap"].offset, cap["ret"].offset))
+            if mark_vm_probe:
+                self.vm_probe = self._calibrate(cap_id, cap["cap"].offset)
+            self._attach(
+                cap_id, pg.capability_program(self.maps, cap["cap"].offset, cap["ret"].offset, self.vm_probe)
+            )
             self.opens_via = self._attach_opens(events) if opens else None
         except (OSError, ValueError, KeyError) as exc:
             self.close()
@@ -128,15 +138,38 @@ class BpfRecorder:
         )
         self._fd(bpf.attach_tracing(prog))
 
-    def _mark_vm_probe(self) -> bool:
-        """fentry/fexit on security_vm_enough_memory_mm, so the check it makes needs no stack walk.
-        Optional (it needs BTF and BPF trampolines): without it every check is walked."""
+    def _calibrate(self, cap_id: int, cap_offset: int) -> pg.CallerSlot | None:
+        """Find where the return address into cap_capable's caller lies above the program's frame.
+
+        A calibration program copies the stack above its frame pointer on this thread's own checks:
+        a private writable mmap (security_vm_enough_memory_mm's SYS_ADMIN probe) and setuid(0)
+        (CAP_SETUID through security_capable). The slot is the word that is inside the first
+        function in one copy and inside the second in the other. None (every check walks its stack)
+        when this process cannot make both checks or no word matches.
+        """
+        symbols = self._symbols or kernel_symbols()
+        vm, capable = symbols.span(VM_PROBE_FUNCTION), symbols.span("security_capable")
+        if vm is None or capable is None or os.geteuid() != 0:
+            return None
+        code = pg.calibration_program(self.maps, cap_offset, threading.get_native_id())
+        fds = [bpf.prog_load(code)]
         try:
-            self._attach_function(VM_PROBE_FUNCTION, pg.vm_probe_enter_program(self.maps), bpf.TRACE_FENTRY)
-            self._attach_function(VM_PROBE_FUNCTION, pg.vm_probe_exit_program(self.maps), bpf.TRACE_FEXIT)
-        except (OSError, BtfError):
-            return False
-        return True
+            fds.append(bpf.attach_tracepoint(cap_id, fds[0]))
+            with mmap.mmap(-1, 1 << 16, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS) as area:
+                area[0] = 1
+            os.setuid(0)
+        finally:
+            for fd in reversed(fds):
+                os.close(fd)
+        copies = [bpf.map_lookup(self.maps.calibration, pg.TRACKED_KEY.pack(i), pg.CALIBRATION_BYTES) for i in (0, 1)]
+        if copies[0] is None or copies[1] is None:
+            return None
+        probe_words = [w for (w,) in struct.iter_unpack("<Q", copies[0])]
+        capable_words = [w for (w,) in struct.iter_unpack("<Q", copies[1])]
+        for index, (a, b) in enumerate(zip(probe_words, capable_words, strict=True)):
+            if vm[0] <= a < vm[1] and capable[0] <= b < capable[1]:
+                return pg.CallerSlot(8 * index, vm[0], vm[1])
+        return None
 
     def _attach_opens(self, events: Path) -> str | None:
         """fentry on do_sys_openat2, which every open(2)-family call goes through; else the open
@@ -191,9 +224,11 @@ class BpfRecorder:
         with self._lock:
             checks: list[CapCheck] = []
             for key, value in bpf.map_lookup_and_delete_all(self.maps.caps, pg.CAP_KEY.size, pg.CAP_VALUE.size):
-                tid, cap, ret, _pad, _gen, *_site = pg.CAP_KEY.unpack(key)
+                tid, cap, ret, _pad, _gen, site, *_ = pg.CAP_KEY.unpack(key)
                 count, ts, comm, size, *_ = pg.CAP_VALUE.unpack(value)
                 frames = self._frames(value[40:], size)
+                if site == pg.VM_PROBE_SITE and VM_PROBE_FUNCTION not in frames:
+                    self.vm_probe_mismatches += count
                 checks.append(CapCheck(ts / 1e9, tid, _comm(comm), cap, ret, stack=list(frames), count=count))
             opens: list[PathOpen] = []
             for key, value in bpf.map_lookup_and_delete_all(self.maps.opens, pg.OPEN_KEY.size, pg.OPEN_VALUE.size):
