@@ -288,11 +288,6 @@ class Session:
             if self.reader is not None:
                 self.reader.stop()
         self.lost = lost_events(self.instance, self.reader) + (self.bpf.lost if self.bpf is not None else 0)
-        if self.bpf is not None and self.bpf.vm_probe_mismatches:
-            self.notes.append(
-                f"{self.bpf.vm_probe_mismatches} checks were taken for the mmap probe by their caller's address"
-                " but their stack says otherwise: the evidence may be wrong; record with --recorder ftrace"
-            )
         self.collector.flush()
 
     def close(self) -> None:

@@ -69,7 +69,8 @@ _PROC_SY, _S_SLASH = le_int(b"/proc/sy"), le_int(b"s/")
 
 
 # The call-site key of a check made by security_vm_enough_memory_mm (see CallerSlot): the SYS_ADMIN
-# no-audit probe of every mmap, brk and fork, recognised without a stack walk.
+# no-audit probe of every mmap, brk and fork, recognised without a stack walk. Its record's stack is
+# the one return address that showed it.
 VM_PROBE_SITE = 1
 # How much of the kernel stack above the program's frame the calibration program copies.
 CALIBRATION_BYTES = 512
@@ -202,9 +203,10 @@ def capability_program(maps: Maps, cap_offset: int, ret_offset: int, vm_probe: C
     p.st_imm(4, R9, 12, 0)
     p.stx(8, R9, 16, R8)
     # The call site: a short walk, zero-filled past the last frame (so the key is deterministic).
+    value = CAP_KEY.size
     # The vm probe is most checks a service makes, and a stack walk is most of the cost of a check:
-    # its caller is recognised from one word of the stack instead. (Its first occurrence still gets
-    # a full stack below, which is what classifies it.)
+    # its caller is recognised from one word of the stack instead, and that return address is the
+    # whole stack the record keeps (a walk per new process would cost as much as the rest).
     if vm_probe is not None:
         p.mov(R1, R10)
         p.add_imm(R1, -24)
@@ -221,7 +223,13 @@ def capability_program(maps: Maps, cap_offset: int, ret_offset: int, vm_probe: C
         p.st_imm(8, R9, 24, VM_PROBE_SITE)
         for frame in range(1, KEY_FRAMES):
             p.st_imm(8, R9, 24 + 8 * frame, 0)
-        p.jmp("count")
+        _existing_plus_one(p, maps.caps, "new_probe")
+        p.label("new_probe")
+        _value_header(p, value)
+        p.ldx(8, R1, R10, -24)
+        p.stx(8, R9, value + 40, R1)
+        p.st_imm(8, R9, value + 32, 8)
+        p.jmp("insert")
     p.label("walk")
     p.mov(R1, R6)
     p.mov(R2, R9)
@@ -229,10 +237,8 @@ def capability_program(maps: Maps, cap_offset: int, ret_offset: int, vm_probe: C
     p.mov_imm(R3, KEY_FRAMES * 8)
     p.mov_imm(R4, 0)
     p.call(GET_STACK)
-    p.label("count")
     _existing_plus_one(p, maps.caps, "new")
     p.label("new")
-    value = CAP_KEY.size
     _value_header(p, value)
     p.mov(R1, R6)
     p.mov(R2, R9)
@@ -241,6 +247,7 @@ def capability_program(maps: Maps, cap_offset: int, ret_offset: int, vm_probe: C
     p.mov_imm(R4, 0)
     p.call(GET_STACK)
     p.stx(8, R9, value + 32, R0)
+    p.label("insert")
     _add_or_insert(p, maps.caps, CAP_KEY.size, STAT_CAPS_LOST, maps, "cap")
     _finish(p)
     return p.code()

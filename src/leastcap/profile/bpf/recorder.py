@@ -78,8 +78,6 @@ class BpfRecorder:
         self._stacks: dict[bytes, tuple[str, ...]] = {}
         self.lost = 0
         self.vm_probe: pg.CallerSlot | None = None
-        # Checks counted as the vm probe whose full stack said otherwise (should stay 0; reported).
-        self.vm_probe_mismatches = 0
         self.opens_via: str | None = None  # "fentry", "syscalls" (slower: every syscall pays), or None
         events = tracefs / "events"
         try:
@@ -224,11 +222,9 @@ class BpfRecorder:
         with self._lock:
             checks: list[CapCheck] = []
             for key, value in bpf.map_lookup_and_delete_all(self.maps.caps, pg.CAP_KEY.size, pg.CAP_VALUE.size):
-                tid, cap, ret, _pad, _gen, site, *_ = pg.CAP_KEY.unpack(key)
+                tid, cap, ret, _pad, _gen, *_site = pg.CAP_KEY.unpack(key)
                 count, ts, comm, size, *_ = pg.CAP_VALUE.unpack(value)
                 frames = self._frames(value[40:], size)
-                if site == pg.VM_PROBE_SITE and VM_PROBE_FUNCTION not in frames:
-                    self.vm_probe_mismatches += count
                 checks.append(CapCheck(ts / 1e9, tid, _comm(comm), cap, ret, stack=list(frames), count=count))
             opens: list[PathOpen] = []
             for key, value in bpf.map_lookup_and_delete_all(self.maps.opens, pg.OPEN_KEY.size, pg.OPEN_VALUE.size):
