@@ -201,30 +201,3 @@ def test_session_uses_the_bpf_recorder_by_default_and_ftrace_on_request() -> Non
         assert (ftrace.source, ftrace.bpf, ftrace.notes) == ("tracepoint", None, [])
         # "1*": enabled, with the stacktrace trigger attached.
         assert (ftrace.instance.path / "events/capability/cap_capable/enable").read_text().strip() == "1*"
-
-
-def test_a_call_site_is_walked_once_and_its_stack_shared_by_every_task(tmp_path: Path) -> None:
-    root = require_tracefs()
-    target = tmp_path / "x"
-    target.write_text("")
-    children = [subprocess.Popen([sys.executable, "-c", CHILD, str(target)], stdin=subprocess.PIPE) for _ in range(2)]
-    try:
-        with BpfRecorder(root) as recorder:
-            recorder.track([c.pid for c in children])
-            for child in children:  # one after the other: the second finds the sites walked
-                assert child.stdin is not None
-                child.stdin.write(b"g")
-                child.stdin.close()
-                assert child.wait(30) == 0
-            drained = recorder.drain()
-    finally:
-        for child in children:
-            child.kill()
-            child.wait()
-    stacks = {pid: sorted(tuple(c.stack) for c in drained.checks if c.cap == 0 and c.pid == pid)
-              for pid in (children[0].pid, children[1].pid)}  # fmt: skip
-    assert len(stacks[children[0].pid]) == 2
-    assert stacks[children[0].pid] == stacks[children[1].pid]
-    assert all("setattr_prepare" in stack for stack in stacks[children[1].pid])
-    # The second child's checks (its two chown sites at least) took the first one's stacks.
-    assert recorder.shared_stacks >= 2

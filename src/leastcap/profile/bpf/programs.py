@@ -58,13 +58,7 @@ CAP_VALUE = struct.Struct(f"<QQ16sq{STACK_FRAMES}Q")
 # opens key: tid u32, open flags u32, generation u64, path[PATH_BYTES]; value: count, time, comm
 OPEN_KEY = struct.Struct(f"<IIQ{PATH_BYTES}s")
 OPEN_VALUE = struct.Struct("<QQ16s")
-# sites key: cap s32, pad u32, the KEY_FRAMES call site; value: stack bytes s64, frames (the tail of
-# CAP_VALUE). One full stack per call site, shared by every task's records of it.
-SITE_KEY = struct.Struct(f"<iI{KEY_FRAMES}Q")
-SITE_VALUE = struct.Struct(f"<q{STACK_FRAMES}Q")
-SITE_STACK = -1  # a record's "stack bytes" when its stack is its call site's, in the sites map
-_SITE = CAP_KEY.size + CAP_VALUE.size  # where the site key is built in the scratch area
-SCRATCH_BYTES = max(_SITE + SITE_KEY.size, OPEN_KEY.size + OPEN_VALUE.size)
+SCRATCH_BYTES = max(CAP_KEY.size + CAP_VALUE.size, OPEN_KEY.size + OPEN_VALUE.size)
 TRACKED_KEY, TRACKED_VALUE = struct.Struct("<I"), struct.Struct("<Q")
 STAT_CAPS_LOST, STAT_OPENS_LOST, STAT_TRACKED_LOST = 0, 1, 2
 STATS = 3
@@ -107,7 +101,6 @@ class Maps:
     stats: int
     scratch: int
     calibration: int  # array of CALIBRATION_SLOTS copies of the stack above the program's frame
-    sites: int  # hash: SITE_KEY -> SITE_VALUE, the full stack of each call site, never emptied
 
 
 def _tracked_generation(p: Program, maps: Maps, out: str) -> None:
@@ -247,22 +240,6 @@ def capability_program(maps: Maps, cap_offset: int, ret_offset: int, vm_probe: C
     _existing_plus_one(p, maps.caps, "new")
     p.label("new")
     _value_header(p, value)
-    # A call site already walked (by any task) needs no second full walk: in a fork-heavy service
-    # nearly every check is some new process's first of its kind.
-    p.ldx(4, R1, R9, 4)
-    p.stx(4, R9, _SITE, R1)
-    p.st_imm(4, R9, _SITE + 4, 0)
-    for frame in range(KEY_FRAMES):
-        p.ldx(8, R1, R9, 24 + 8 * frame)
-        p.stx(8, R9, _SITE + 8 + 8 * frame, R1)
-    p.ld_map(R1, maps.sites)
-    p.mov(R2, R9)
-    p.add_imm(R2, _SITE)
-    p.call(MAP_LOOKUP_ELEM)
-    p.jmp_imm(JEQ, R0, 0, "full_walk")
-    p.st_imm(8, R9, value + 32, SITE_STACK)
-    p.jmp("insert")
-    p.label("full_walk")
     p.mov(R1, R6)
     p.mov(R2, R9)
     p.add_imm(R2, value + 40)
@@ -270,14 +247,6 @@ def capability_program(maps: Maps, cap_offset: int, ret_offset: int, vm_probe: C
     p.mov_imm(R4, 0)
     p.call(GET_STACK)
     p.stx(8, R9, value + 32, R0)
-    # Remember it for the site (a full map only means the next task walks again).
-    p.ld_map(R1, maps.sites)
-    p.mov(R2, R9)
-    p.add_imm(R2, _SITE)
-    p.mov(R3, R9)
-    p.add_imm(R3, value + 32)
-    p.mov_imm(R4, NOEXIST)
-    p.call(MAP_UPDATE_ELEM)
     p.label("insert")
     _add_or_insert(p, maps.caps, CAP_KEY.size, STAT_CAPS_LOST, maps, "cap")
     _finish(p)

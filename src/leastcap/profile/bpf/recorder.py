@@ -36,7 +36,6 @@ from leastcap.profile.rawtrace import Symbols, kernel_symbols, read_format
 
 TRACKED_MAX = 1 << 16
 CAPS_MAX = 1 << 16
-SITES_MAX = 1 << 14
 OPENS_MAX = 1 << 14
 VM_PROBE_FUNCTION = "security_vm_enough_memory_mm"
 OPEN_FUNCTION = "do_sys_openat2"  # (dfd, const char __user *filename, struct open_how *how)
@@ -77,8 +76,6 @@ class BpfRecorder:
         self._lock = threading.Lock()
         self._symbols = symbols
         self._stacks: dict[bytes, tuple[str, ...]] = {}
-        self._site_stacks: dict[bytes, tuple[str, ...]] = {}
-        self.shared_stacks = 0  # records whose stack came from their call site's (no walk of their own)
         self.lost = 0
         self.vm_probe: pg.CallerSlot | None = None
         self.opens_via: str | None = None  # "fentry", "syscalls" (slower: every syscall pays), or None
@@ -94,9 +91,6 @@ class BpfRecorder:
                 ),
                 stats=self._fd(bpf.map_create(bpf.MAP_ARRAY, 4, 8, pg.STATS)),
                 scratch=self._fd(bpf.map_create(bpf.MAP_PERCPU_ARRAY, 4, pg.SCRATCH_BYTES, 1)),
-                sites=self._fd(
-                    bpf.map_create(bpf.MAP_HASH, pg.SITE_KEY.size, pg.SITE_VALUE.size, SITES_MAX, bpf.MAP_F_NO_PREALLOC)
-                ),
                 calibration=self._fd(
                     bpf.map_create(bpf.MAP_ARRAY, 4, pg.CALIBRATION_BYTES, pg.CALIBRATION_SLOTS)
                 ),
@@ -223,17 +217,6 @@ class BpfRecorder:
             cached = self._stacks[blob] = tuple(symbols.name(a) for a in addrs)
         return cached
 
-    def _site_frames(self, cap_key: bytes) -> tuple[str, ...]:
-        """The stack of a record's call site, walked by the first task that made that check."""
-        site = cap_key[4:8] + bytes(4) + cap_key[24:]
-        cached = self._site_stacks.get(site)
-        if cached is None:
-            raw = bpf.map_lookup(self.maps.sites, site, pg.SITE_VALUE.size)
-            # Sites are never removed, so a record pointing at one finds it.
-            size = pg.SITE_VALUE.unpack(raw)[0] if raw is not None else 0
-            cached = self._site_stacks[site] = self._frames(raw[8:], size) if raw is not None else ()
-        return cached
-
     def drain(self) -> Drained:
         """Everything counted since the last drain (elements are removed as they are read)."""
         with self._lock:
@@ -241,11 +224,7 @@ class BpfRecorder:
             for key, value in bpf.map_lookup_and_delete_all(self.maps.caps, pg.CAP_KEY.size, pg.CAP_VALUE.size):
                 tid, cap, ret, _pad, _gen, *_site = pg.CAP_KEY.unpack(key)
                 count, ts, comm, size, *_ = pg.CAP_VALUE.unpack(value)
-                if size == pg.SITE_STACK:
-                    self.shared_stacks += 1
-                    frames = self._site_frames(key)
-                else:
-                    frames = self._frames(value[40:], size)
+                frames = self._frames(value[40:], size)
                 checks.append(CapCheck(ts / 1e9, tid, _comm(comm), cap, ret, stack=list(frames), count=count))
             opens: list[PathOpen] = []
             for key, value in bpf.map_lookup_and_delete_all(self.maps.opens, pg.OPEN_KEY.size, pg.OPEN_VALUE.size):
