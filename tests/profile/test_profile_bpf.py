@@ -201,3 +201,88 @@ def test_session_uses_the_bpf_recorder_by_default_and_ftrace_on_request() -> Non
         assert (ftrace.source, ftrace.bpf, ftrace.notes) == ("tracepoint", None, [])
         # "1*": enabled, with the stacktrace trigger attached.
         assert (ftrace.instance.path / "events/capability/cap_capable/enable").read_text().strip() == "1*"
+
+
+STEPS = r"""
+import os, sys
+path = sys.argv[1]
+def step():
+    sys.stdin.readline()                              # the test's go-ahead
+step()
+os.chown(path, 1000, 1000)                            # CAP_CHOWN through chown(2)...
+fd = os.open(path, os.O_RDONLY)
+os.chown(fd, 1000, 1000)                              # ... and through fchown(2): another stack
+os.close(fd)
+os.close(os.open("/dev/null", os.O_RDONLY))
+print("opened", flush=True)
+step()
+os.close(os.open("/dev/zero", os.O_RDONLY))           # after the recorder stopped watching opens
+os.chown(path, 1000, 1000)                            # still counted
+"""
+
+
+def _step(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+
+
+def test_each_stack_is_its_own_record_and_opens_stop_when_asked(tmp_path: Path) -> None:
+    root = require_tracefs()
+    target = tmp_path / "x"
+    target.write_text("")
+    child = subprocess.Popen(
+        [sys.executable, "-c", STEPS, str(target)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        with BpfRecorder(root) as recorder:
+            recorder.track([child.pid])
+            _step(child)
+            assert child.stdout is not None and child.stdout.readline() == "opened\n"
+            recorder.stop_opens()
+            _step(child)
+            assert child.wait(30) == 0
+            drained = recorder.drain()
+    finally:
+        child.kill()
+        child.wait()
+    assert recorder.opens_via is not None
+    assert {o.path for o in drained.opens} == {"/dev/null"}  # not /dev/zero, opened after stop_opens()
+
+    def syscall_of(stack: list[str]) -> str:
+        return next(f for f in stack if f.startswith("__x64_sys_") or f.startswith("__arm64_sys_"))
+
+    chown = sorted((syscall_of(c.stack).split("_sys_")[1], c.count) for c in drained.checks if c.cap == 0)
+    # chown(2) ran twice (before and after stop_opens) and fchown(2) once; each checks the owner and
+    # the group at two call sites. Same call sites, other syscall: other stacks, other records.
+    assert chown == [("chown", 2), ("chown", 2), ("fchown", 1), ("fchown", 1)]
+
+
+def test_session_watches_opens_for_its_window_only() -> None:
+    import time
+
+    from leastcap.profile.recorder import Collector, Session
+
+    require_tracefs()
+    with Session(Collector(deferred=True), "tracepoint", [os.getpid()], open_window=0.2) as session:
+        session.start()
+        assert session.bpf is not None and session.bpf.opens_via is not None
+        session.tick()
+        assert session.opens_closed_at is None and session.notes == []
+        time.sleep(0.3)
+        session.tick()
+        assert session.opens_closed_at is not None and session.opens_closed_at >= 0.2
+        assert session.notes == [
+            "opens below /dev, /proc/sys and /sys were watched for the first 0.2 s only (--open-window):"
+            " devices or sysctls first used later are not proposed"
+        ]
+        session.stop()
+    with Session(Collector(deferred=True), "tracepoint", [os.getpid()], open_window=0) as never:
+        assert never.bpf is not None and never.bpf.opens_via is None
+        assert never.notes == ["opens were not watched (--open-window 0): no devices or sysctls are proposed"]
+    with Session(Collector(deferred=True), "tracepoint", [os.getpid()], open_window=None) as always:
+        always.start()
+        time.sleep(0.1)
+        always.tick()
+        assert always.opens_closed_at is None and always.bpf is not None and always.bpf.opens_via is not None
+        always.stop()

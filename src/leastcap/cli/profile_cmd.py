@@ -121,6 +121,14 @@ def _find_files(files: tuple[str, ...]) -> tuple[str, ...]:
     help="How checks are counted: bpf (in the kernel, cheap; also sees device and sysctl opens),"
     " ftrace (a kernel stack per check), auto (bpf where it loads).",
 )
+@click.option(
+    "--open-window",
+    default="30s",
+    show_default=True,
+    help="How long from the start the BPF recorder watches opens of /dev, /proc/sys and /sys (the device"
+    " and sysctl proposal): a duration, or 'all' for the whole recording. Watching them puts every"
+    " syscall on the host on the kernel's slow path, so only start-up is watched by default.",
+)
 @click.option("--no-kernel-filter", is_flag=True, hidden=True, help="Record all tasks (benchmark baseline).")
 def profile(
     *,
@@ -139,6 +147,7 @@ def profile(
     output: str | None,
     as_json: bool,
     recorder: str,
+    open_window: str,
     no_kernel_filter: bool,
 ) -> None:
     """Measure the capabilities SERVICE really uses (kernel capability checks) and propose cap_add."""
@@ -147,6 +156,7 @@ def profile(
 
     seconds = parse_duration(duration)
     interval = parse_duration(probe_interval)
+    window = None if open_window.strip().lower() == "all" else parse_duration(open_window)
     extra = parse_caps(minimize_from)
     exact = parse_caps(verify_caps) if verify_caps is not None else None
     if (service is None) == (container is None):
@@ -162,7 +172,9 @@ def profile(
         if container is not None:
             from leastcap.profile.attach import profile_attach
 
-            result: Profile = profile_attach(container, seconds, probe, interval, recorder=recorder).profile
+            result: Profile = profile_attach(
+                container, seconds, probe, interval, recorder=recorder, open_window=window
+            ).profile
         else:
             from leastcap.profile.runner import Options, profile_compose
 
@@ -183,6 +195,7 @@ def profile(
                 verify_caps=exact,
                 kernel_filter=not no_kernel_filter,
                 recorder=recorder,
+                open_window=window,
             )
             result = profile_compose(target, opts, log).profile
     except KeyboardInterrupt:

@@ -19,7 +19,7 @@ from leastcap.profile import docker as dk
 from leastcap.profile.classify import Classification, classify
 from leastcap.profile.format import FORMAT_VERSION, Profile, Recording
 from leastcap.profile.proctree import State
-from leastcap.profile.recorder import Collector, RunResult, Session, watch
+from leastcap.profile.recorder import DEFAULT_OPEN_WINDOW, Collector, RunResult, Session, watch
 from leastcap.profile.runner import sorted_short
 from leastcap.profile.touched import propose, read_sysctls, sysctl_names
 from leastcap.profile.tracefs import check_source, tracefs_root
@@ -49,7 +49,13 @@ def _status_mask(pid: int, field: str) -> frozenset[str]:
 
 
 def profile_attach(
-    container: str, duration: float, probe: str | None, probe_interval: float = 1.0, *, recorder: str = "auto"
+    container: str,
+    duration: float,
+    probe: str | None,
+    probe_interval: float = 1.0,
+    *,
+    recorder: str = "auto",
+    open_window: float | None = DEFAULT_OPEN_WINDOW,
 ) -> AttachOutcome:
     root = tracefs_root()
     source = check_source(root)
@@ -76,7 +82,7 @@ def profile_attach(
     collector = Collector(deferred=True)
     collector.set_roots(roots, running=True)
     sysctl_values: dict[str, str] = {}
-    with Session(collector, source, list(roots), recorder=recorder) as session:
+    with Session(collector, source, list(roots), recorder=recorder, open_window=open_window) as session:
         try:
             session.start()
             exit_code, health, probes, elapsed = watch(

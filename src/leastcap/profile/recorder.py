@@ -174,6 +174,10 @@ def all_tasks() -> list[int]:
     return tasks
 
 
+# How long a recording watches opens by default (see Session).
+DEFAULT_OPEN_WINDOW = 30.0
+
+
 class Session:
     """The recording side of one traced run: a private tracefs instance for the process events and
     a counter of capability checks -- the BPF recorder where it loads (cheap; it also sees opens of
@@ -194,7 +198,13 @@ class Session:
         recorder: str = "auto",
         buffer_kb: int = 8192,
         raw: bool = True,
+        open_window: float | None = DEFAULT_OPEN_WINDOW,
     ) -> None:
+        """``open_window``: seconds from ``start()`` during which opens are watched (None: the whole
+        recording; 0: not at all). Watching them needs the open syscalls' tracepoints, which put every
+        syscall of every task on the kernel's slow path (~70 ns each here): a syscall-bound service
+        runs ~15% slower while they are on, so by default only its start-up -- when services open
+        their devices and write their sysctls -- is watched."""
         self.collector = collector
         self.reader: Reader | None = None
         self.bpf: BpfRecorder | None = None
@@ -204,13 +214,16 @@ class Session:
         self._stopped = False
         self._opens: list[PathOpen] = []  # every tracked task's, before the process tree filters them
         self._last_drain = 0.0
+        self._started = 0.0
+        self.open_window = open_window
+        self.opens_closed_at: float | None = None  # seconds after start() when the window closed
         # The BPF recorder is loaded before the instance exists: both are ready once it does.
         if recorder != "ftrace":
             if source != "tracepoint":
                 self.bpf_error = "the BPF recorder needs the capability:cap_capable tracepoint"
             else:
                 try:
-                    self.bpf = BpfRecorder(tracefs_root())
+                    self.bpf = BpfRecorder(tracefs_root(), opens=open_window != 0)
                 except BpfUnavailableError as exc:
                     self.bpf_error = str(exc).splitlines()[0]
             if self.bpf is None and recorder == "bpf":
@@ -242,8 +255,10 @@ class Session:
                     f"recorded with ftrace, not BPF ({self.bpf_error}): no opens were seen, so no devices"
                     " or sysctls are proposed"
                 )
-            elif self.bpf is not None and self.bpf.opens_via is None:
+            elif self.bpf is not None and self.bpf.opens_via is None and open_window != 0:
                 self.notes.append("this kernel has no open syscall events: no devices or sysctls are proposed")
+            elif open_window == 0:
+                self.notes.append("opens were not watched (--open-window 0): no devices or sysctls are proposed")
         except BaseException:
             self.close()
             raise
@@ -256,11 +271,23 @@ class Session:
 
     def start(self) -> None:
         self.instance.start()
-        self._last_drain = time.monotonic()
+        self._started = self._last_drain = time.monotonic()
 
     def tick(self) -> None:
-        """Empty the BPF maps now and then, so they never fill up on a long recording."""
-        if self.bpf is not None and time.monotonic() - self._last_drain >= self.BPF_DRAIN_SECONDS:
+        """Empty the BPF maps now and then, so they never fill up on a long recording; close the
+        open window when its time is up."""
+        if self.bpf is None:
+            return
+        now = time.monotonic()
+        window_ends = None if self.open_window is None else self._started + self.open_window
+        if window_ends is not None and now >= window_ends and self.opens_closed_at is None and self.bpf.opens_via:
+            self.bpf.stop_opens()
+            self.opens_closed_at = now - self._started
+            self.notes.append(
+                f"opens below /dev, /proc/sys and /sys were watched for the first {self.open_window:g} s only"
+                " (--open-window): devices or sysctls first used later are not proposed"
+            )
+        if now - self._last_drain >= self.BPF_DRAIN_SECONDS:
             self._drain_bpf()
 
     def _drain_bpf(self) -> None:
@@ -381,6 +408,7 @@ def record_compose_run(
     source: str = "tracepoint",
     kernel_filter: bool = True,
     recorder: str = "auto",
+    open_window: float | None = DEFAULT_OPEN_WINDOW,
 ) -> RunResult:
     """Start a temporary copy of the service with ``setting``, trace it, and clean everything up."""
     client = docker.from_env()
@@ -390,7 +418,7 @@ def record_compose_run(
         collector = Collector(container_id, deferred=True)
         # No containerd found: nothing to seed the filter with, so everything is followed.
         pids = (dk.containerd_tasks() or None) if kernel_filter else None
-        with Session(collector, source, pids, recorder=recorder) as session:
+        with Session(collector, source, pids, recorder=recorder, open_window=open_window) as session:
             shim: int | None = None
             sysctl_values: dict[str, str] = {}
             try:

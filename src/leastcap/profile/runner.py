@@ -27,7 +27,7 @@ from leastcap.profile.format import (
     Recording,
     VerificationRun,
 )
-from leastcap.profile.recorder import RunResult, record_compose_run
+from leastcap.profile.recorder import DEFAULT_OPEN_WINDOW, RunResult, record_compose_run
 from leastcap.profile.touched import Touched, propose
 from leastcap.profile.tracefs import check_source, tracefs_root
 
@@ -45,6 +45,7 @@ class Options:
     verify_caps: frozenset[str] | None = None  # verify exactly this set instead of the proposal
     kernel_filter: bool = True
     recorder: str = "auto"  # bpf: count checks in the kernel; ftrace: a stack per check; auto: bpf if it loads
+    open_window: float | None = DEFAULT_OPEN_WINDOW  # seconds of watching opens (None: the whole run)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +160,7 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
             source=source,
             kernel_filter=opts.kernel_filter,
             recorder=opts.recorder,
+            open_window=opts.open_window,
         )
 
     rec = run(setting)

@@ -65,6 +65,16 @@ class Program:
     def and_reg(self, dst: int, src: int) -> None:
         self._emit(ALU64 | AND | X, dst, src)
 
+    def or_reg(self, dst: int, src: int) -> None:
+        self._emit(ALU64 | OR | X, dst, src)
+
+    def xor_reg(self, dst: int, src: int) -> None:
+        self._emit(ALU64 | XOR | X, dst, src)
+
+    def mul_reg(self, dst: int, src: int) -> None:
+        """64-bit multiplication, modulo 2**64."""
+        self._emit(ALU64 | MUL | X, dst, src)
+
     def lsh_imm(self, dst: int, imm: int) -> None:
         self._emit(ALU64 | LSH | K, dst, imm=imm)
 

@@ -8,8 +8,8 @@ events, pid-filtered): the events here carry CLOCK_MONOTONIC times, as the insta
 trace clock does, so the two streams merge by time.
 
 Why it exists: with a stacktrace trigger, ftrace walked and stored a full kernel stack for every
-check; on a fork-heavy service that was a ~10% slowdown (bench/profile.py). Here a repeat costs a
-hash lookup and an 8-frame walk, and the full stack is taken once per kind of check.
+check and wrote it to the ring buffer. Here a check costs one walk and a hash lookup (the vm probe,
+most checks, not even the walk), and a stack is kept once per kind of check.
 
 Everything is file descriptors: closing them (``close()``, or the process dying however it dies)
 detaches the programs and frees the maps; nothing is left in the kernel and no tracing state is
@@ -73,6 +73,7 @@ class BpfRecorder:
         if sys.byteorder != "little":
             raise BpfUnavailableError("the BPF recorder is written for little-endian machines")
         self._fds: list[int] = []
+        self._open_fds: list[int] = []  # the open hooks' programs and perf events (stop_opens)
         self._lock = threading.Lock()
         self._symbols = symbols
         self._stacks: dict[bytes, tuple[str, ...]] = {}
@@ -124,17 +125,18 @@ class BpfRecorder:
         self._fds.append(fd)
         return fd
 
-    def _attach(self, tracepoint_id: int, code: bytes) -> None:
-        prog = self._fd(bpf.prog_load(code))
-        self._fd(bpf.attach_tracepoint(tracepoint_id, prog))
+    def _attach(self, tracepoint_id: int, code: bytes, into: list[int] | None = None) -> None:
+        fds = self._fds if into is None else into
+        fds.append(bpf.prog_load(code))
+        fds.append(bpf.attach_tracepoint(tracepoint_id, fds[-1]))
 
     def _attach_function(self, function: str, code: bytes, attach_type: int) -> None:
-        prog = self._fd(
+        self._open_fds.append(
             bpf.prog_load(
                 code, prog_type=bpf.PROG_TYPE_TRACING, attach_type=attach_type, attach_btf_id=function_id(function)
             )
         )
-        self._fd(bpf.attach_tracing(prog))
+        self._open_fds.append(bpf.attach_tracing(self._open_fds[-1]))
 
     def _calibrate(self, cap_id: int, cap_offset: int) -> pg.CallerSlot | None:
         """Find where the return address into cap_capable's caller lies above the program's frame.
@@ -192,9 +194,17 @@ class BpfRecorder:
                 fields[flags].offset if flags else None,
                 fields[how].offset if how else None,
             )
-            self._attach(event_id, code)
+            self._attach(event_id, code, self._open_fds)
             attached = True
         return "syscalls" if attached else None
+
+    def stop_opens(self) -> None:
+        """Detach the open hooks (the counted opens stay in their map until drained). With the
+        syscall tracepoints gone, the other syscalls of every task are back on their fast path."""
+        fds, self._open_fds = self._open_fds, []
+        for fd in reversed(fds):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def __enter__(self) -> BpfRecorder:
         return self
@@ -222,7 +232,7 @@ class BpfRecorder:
         with self._lock:
             checks: list[CapCheck] = []
             for key, value in bpf.map_lookup_and_delete_all(self.maps.caps, pg.CAP_KEY.size, pg.CAP_VALUE.size):
-                tid, cap, ret, _pad, _gen, *_site = pg.CAP_KEY.unpack(key)
+                tid, cap, ret, _pad, _gen, _site = pg.CAP_KEY.unpack(key)
                 count, ts, comm, size, *_ = pg.CAP_VALUE.unpack(value)
                 frames = self._frames(value[40:], size)
                 checks.append(CapCheck(ts / 1e9, tid, _comm(comm), cap, ret, stack=list(frames), count=count))
@@ -244,6 +254,7 @@ class BpfRecorder:
 
     def close(self) -> None:
         """Detach and free everything (perf events first, so no program runs on a freed map)."""
+        self.stop_opens()
         fds, self._fds = self._fds, []
         for fd in reversed(fds):
             with contextlib.suppress(OSError):
