@@ -3,7 +3,7 @@
 
 Two workloads run in a container via `docker exec`:
 
-  syscalls   `dd bs=1` copying N*1000 bytes: 2 syscalls per byte, no capability checks
+  syscalls   `dd bs=1` copying N*400 bytes: 2 syscalls per byte, no capability checks
   forks      busybox sh forking `chown` N times: each a fork, mmaps/brk (SYS_ADMIN no-audit probes)
              and a CHOWN check, ~7 capability checks per iteration -- the worst case for the recorder
 
@@ -21,24 +21,32 @@ each run in every round, in a random order per round, in these modes:
              walked and stored for every check), read from the binary ring buffer
   text       ftrace read from trace_pipe text (the kprobe fallback's reader) -- for comparison
 
-It prints the median wall time of each, the slowdown ratios vs. the baseline (target: under 5% for
-`bpf`, the default), the median CPU time of the container's cgroup (less noisy than wall time on a shared
-2-core VM; it includes the kernel's tracing work done in the workload's context, not the
-recorder's), the service's checks per second the recorder kept up with, and the events lost (per-CPU
-`overrun` + `dropped events`). Lost events are always reported, never dropped silently; a final
-run with a deliberately tiny buffer shows the detection working.
+Each round's runs are compared with that round's baseline run, and the slowdown is the median of
+those per-round ratios (with their interquartile range): on a small shared VM the same run varies by
+10-25% from minute to minute, and a ratio within one round cancels most of that drift. With two or
+more CPUs the container is pinned to the last one and this process (the recorder) to the others,
+so the workload's time is its own plus the tracing work the kernel does in its context -- what
+recording costs the service -- and the recorder's own CPU time is reported separately.
 
-Usage: sudo python bench/profile.py [--iterations 2000] [--rounds 9] [--seed N] [--busy N]
+It prints, per mode: the median wall time, the median per-round slowdown of wall time and of the
+container cgroup's CPU time (target: under 5% for `bpf`, the default), the recorder's CPU time per
+second of workload, the service's checks per second the recorder kept up with, and the events lost
+(per-CPU `overrun` + `dropped events` + full BPF maps). Lost events are always reported, never
+dropped silently; a final run with a deliberately tiny buffer shows the detection working.
+
+Usage: sudo python bench/profile.py [--iterations 5000] [--rounds 15] [--seed N] [--busy N] [--no-pin]
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import os
 import random
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -59,11 +67,15 @@ class Sample:
     events: int = 0  # the service's capability checks (repeats counted)
     checks: int = 0  # records the recorder handed over (BPF: one per kind of check per task)
     lost: int = 0
+    recorder_cpu: float = 0.0  # this process's CPU time (reader and tick threads) during the run
+
+
+MODES = ("baseline", "bpf", "bpf-opens", "ftrace", "text")
 
 
 def script_for(kind: str, iterations: int) -> str:
     if kind == "syscalls":
-        return f"dd if=/dev/zero of=/dev/null bs=1 count={iterations * 1000} 2>/dev/null"
+        return f"dd if=/dev/zero of=/dev/null bs=1 count={iterations * 400} 2>/dev/null"
     return f"touch /tmp/x; i=0; while [ $i -lt {iterations} ]; do chown 1000 /tmp/x; i=$((i+1)); done"
 
 
@@ -138,13 +150,27 @@ def recorded(
     with Session(
         collector, "tracepoint", pids, recorder=recorder, buffer_kb=buffer_kb, raw=raw, open_window=open_window
     ) as session:
+        # Ticks as `leastcap profile`'s watch loop does (every 0.1 s): maps drained, sites reviewed.
+        done = threading.Event()
+
+        def tick_until_done() -> None:
+            while not done.wait(0.1):
+                session.tick()
+
+        ticker = threading.Thread(target=tick_until_done)
+        own_cpu = time.process_time()
         try:
             session.start()
+            ticker.start()
             sample = workload(container, iterations, kind)
         finally:
+            done.set()
+            if ticker.is_alive():
+                ticker.join()
             session.stop()
+        own_cpu = time.process_time() - own_cpu
     checks = sum(c.count for c in collector.checks)
-    return Sample(sample.seconds, sample.cpu, checks, len(collector.checks), session.lost)
+    return Sample(sample.seconds, sample.cpu, checks, len(collector.checks), session.lost, own_cpu)
 
 
 def run_mode(mode: str, container: str, iterations: int, kind: str) -> Sample:
@@ -156,14 +182,68 @@ def run_mode(mode: str, container: str, iterations: int, kind: str) -> Sample:
     return recorded(container, iterations, kernel_filter=True, kind=kind, recorder="ftrace", raw=mode != "text")
 
 
+def quartiles(values: list[float]) -> tuple[float, float, float]:
+    if len(values) < 2:
+        return values[0], values[0], values[0]
+    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q2, q3
+
+
+def pin(container_cpu: int | None) -> str:
+    """Keep this process (the recorder) off the container's CPU; say what was done."""
+    if container_cpu is None:
+        return "not pinned"
+    others = set(range(os.cpu_count() or 1)) - {container_cpu}
+    os.sched_setaffinity(0, others)
+    return f"container on CPU {container_cpu}, recorder on CPU {','.join(map(str, sorted(others)))}"
+
+
+def report(kind: str, script: str, rounds: list[dict[str, Sample]], placement: str) -> int:
+    """Print one workload's table; returns the events lost in it."""
+    modes = [mode for mode in MODES if mode in rounds[0]]
+    print(f"\n{kind}: {script!r}, {len(rounds)} rounds, {placement}")
+    print(
+        f"{'mode':<10} {'seconds':>8} {'slowdown (IQR)':>22} {'best-of-N':>9} {'cpu slowdown':>13}"
+        f" {'recorder cpu':>12} {'checks/s':>9} {'records':>7} {'lost':>5}"
+    )
+    fastest_base = min(r["baseline"].seconds for r in rounds)
+    lost_total = 0
+    for mode in modes:
+        runs = [r[mode] for r in rounds]
+        wall = [r[mode].seconds / r["baseline"].seconds - 1 for r in rounds]
+        cpu = [r[mode].cpu / r["baseline"].cpu - 1 for r in rounds if r["baseline"].cpu]
+        q1, med, q3 = quartiles(wall)
+        cpu_med = statistics.median(cpu) if cpu else 0.0
+        busy = sum(s.recorder_cpu for s in runs) / sum(s.seconds for s in runs)
+        events = sum(s.events for s in runs) / sum(s.seconds for s in runs)
+        lost = sum(s.lost for s in runs)
+        lost_total += lost
+        records = statistics.median(s.checks for s in runs)
+        best = min(s.seconds for s in runs) / fastest_base - 1
+        print(
+            f"{mode:<10} {statistics.median(s.seconds for s in runs):8.3f} {med:+7.1%} ({q1:+6.1%}..{q3:+6.1%})"
+            f" {best:+9.1%} {cpu_med:+13.1%} {busy:11.1%}  {events:9.0f} {records:7.0f} {lost:5d}"
+        )
+    for mode in ("bpf", "bpf-opens", "ftrace"):
+        med = statistics.median(r[mode].seconds / r["baseline"].seconds - 1 for r in rounds)
+        best = min(r[mode].seconds for r in rounds) / fastest_base - 1
+        note = {"bpf": " (target < 5%)", "bpf-opens": " (during the first --open-window seconds)"}.get(mode, "")
+        print(f"slowdown with recording ({mode}): {med:+.1%} median per round, {best:+.1%} best of {len(rounds)}{note}")
+    return lost_total
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--iterations", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=9)
+    # ~2 s per run here: long enough for the recorder's steady state (it reviews new call sites
+    # every 0.1 s), as in a recording of a service (--duration 10s by default).
+    parser.add_argument("--iterations", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--seed", type=int, default=None, help="seed of the per-round mode order")
     parser.add_argument(
         "--busy", type=int, default=0, help="CPU-bound host processes running throughout (a loaded host)"
     )
+    parser.add_argument("--no-pin", action="store_true", help="let the scheduler place the container and recorder")
+    parser.add_argument("--workload", choices=("syscalls", "forks"), action="append", help="only these (repeatable)")
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
@@ -171,47 +251,30 @@ def main() -> int:
 
     image = busybox_image()
     name = f"leastcap-bench-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["docker", "run", "-d", "--name", name, image, "sleep", "3600"], check=True, capture_output=True)
+    cpus = os.cpu_count() or 1
+    container_cpu = None if args.no_pin or cpus < 2 else cpus - 1
+    cpuset = [] if container_cpu is None else [f"--cpuset-cpus={container_cpu}"]
+    subprocess.run(
+        ["docker", "run", "-d", *cpuset, "--name", name, image, "sleep", "3600"], check=True, capture_output=True
+    )
+    placement = pin(container_cpu)
     burners = [subprocess.Popen(["sh", "-c", "while :; do :; done"]) for _ in range(args.busy)]
+    if burners:
+        placement += f", {args.busy} busy host process(es)"
     try:
         workload(name, 50)  # warm-up
         total_lost = 0
-        for kind in ("syscalls", "forks"):
-            samples: dict[str, list[Sample]] = {"baseline": [], "bpf": [], "bpf-opens": [], "ftrace": [], "text": []}
-            for _ in range(args.rounds):
-                # A fresh random order each round: a fixed order showed a position effect (the run
-                # right after another mode's instance was torn down was often slower).
-                for mode in rng.sample(list(samples), len(samples)):
-                    samples[mode].append(run_mode(mode, name, args.iterations, kind))
-            base = statistics.median(s.seconds for s in samples["baseline"])
-            base_cpu = statistics.median(s.cpu for s in samples["baseline"]) or 1.0
-            busy = f", {args.busy} busy host process(es)" if args.busy else ""
-            print(f"\n{kind}: {script_for(kind, args.iterations)!r}, {args.rounds} rounds (median){busy}")
-            print(
-                f"{'mode':<11} {'seconds':>8} {'ratio':>7} {'cpu s':>7} {'cpu ratio':>9}"
-                f" {'checks/s':>9} {'records':>7} {'lost':>6}"
-            )
-            for mode, runs in samples.items():
-                med = statistics.median(s.seconds for s in runs)
-                events = sum(s.events for s in runs) / sum(s.seconds for s in runs)
-                lost = sum(s.lost for s in runs)
-                total_lost += lost
-                checks = statistics.median(s.checks for s in runs)
-                cpu = statistics.median(s.cpu for s in runs)
-                print(
-                    f"{mode:<11} {med:8.3f} {med / base:7.3f} {cpu:7.3f} {cpu / base_cpu:9.3f}"
-                    f" {events:9.0f} {checks:7.0f} {lost:6d}"
-                )
-            for mode in ("bpf", "bpf-opens", "ftrace"):
-                slowdown = statistics.median(s.seconds for s in samples[mode]) / base - 1
-                cpu_cost = statistics.median(s.cpu for s in samples[mode]) / base_cpu - 1
-                target = {"bpf": " (target < 5%)", "bpf-opens": " (the first --open-window seconds)"}.get(mode, "")
-                print(
-                    f"slowdown with recording ({mode}): {slowdown:+.1%} wall{target},"
-                    f" {cpu_cost:+.1%} container CPU"
-                )
+        for kind in args.workload or ("syscalls", "forks"):
+            modes = MODES
+            # A fresh random order each round: a fixed order showed a position effect (the run right
+            # after another mode's instance was torn down was often slower).
+            rounds = [
+                {mode: run_mode(mode, name, args.iterations, kind) for mode in rng.sample(modes, len(modes))}
+                for _ in range(args.rounds)
+            ]
+            total_lost += report(kind, script_for(kind, args.iterations), rounds, placement)
         if total_lost:
-            print(f"WARNING: tracefs lost {total_lost} events in the runs above (buffer overruns)")
+            print(f"WARNING: the recorders lost {total_lost} events in the runs above (buffer overruns, full maps)")
         tiny = recorded(name, args.iterations, kernel_filter=False, buffer_kb=16, recorder="ftrace")
         print(
             f"overrun detection with a 16 KiB per-CPU buffer, ftrace, unfiltered: lost {tiny.lost} events"

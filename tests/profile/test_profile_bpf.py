@@ -14,6 +14,7 @@ import pytest
 from leastcap.profile.bpf import asm, btf
 from leastcap.profile.bpf.recorder import BpfRecorder
 from leastcap.profile.classify import classify
+from leastcap.profile.events import CapCheck
 from support.components import require_tracefs
 
 pytestmark = pytest.mark.tracefs
@@ -286,3 +287,118 @@ def test_session_watches_opens_for_its_window_only() -> None:
         always.tick()
         assert always.opens_closed_at is None and always.bpf is not None and always.bpf.opens_via is not None
         always.stop()
+
+
+FORKS = r"""
+import os, sys
+paths = sys.argv[1:]
+for _ in range(int(sys.stdin.readline())):           # rounds, each after the test's go-ahead
+    for _ in range(20):
+        pid = os.fork()
+        if pid == 0:                                  # a new task: its checks are new records
+            for path in paths:
+                os.chown(path, 1000, 1000)
+            os._exit(0)
+        os.waitpid(pid, 0)
+    print("round", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def _forking_child(*paths: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", FORKS, *map(str, paths)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+
+
+def _rounds(child: subprocess.Popen[str], recorder: BpfRecorder, rounds: int) -> list[CapCheck]:
+    """Run the child's rounds, reviewing the recorder's sites after each (as Session.tick does)."""
+    assert child.stdin is not None and child.stdout is not None
+    child.stdin.write(f"{rounds}\n")
+    child.stdin.flush()
+    checks: list[CapCheck] = []
+    for _ in range(rounds):
+        assert child.stdout.readline() == "round\n"
+        checks += recorder.drain().checks
+        child.stdin.write("\n")
+        child.stdin.flush()
+    assert child.wait(30) == 0
+    return checks + recorder.drain().checks
+
+
+def _chowns(checks: list[CapCheck], parent: int) -> list[CapCheck]:
+    return [c for c in checks if c.cap == 0 and c.pid != parent]
+
+
+def test_calibration_finds_where_a_checks_fingerprint_is_read() -> None:
+    root = require_tracefs()
+    if os.uname().machine != "x86_64":
+        pytest.skip("fingerprints are read on x86-64 only (elsewhere every check is walked)")
+    with BpfRecorder(root) as recorder:
+        fp = recorder.fingerprint
+    assert fp is not None and recorder.vm_probe is not None
+    assert fp.thread_size in (1 << 14, 1 << 15) and fp.orig_ax_from_top in (48, 64)
+    # The wrapper's return address lies above cap_capable's return address into security_capable.
+    assert fp.caller_offset > recorder.vm_probe.offset
+    assert fp.end > fp.start
+
+
+def test_new_tasks_take_a_reviewed_sites_stack_from_the_cache(tmp_path: Path) -> None:
+    root = require_tracefs()
+    target = tmp_path / "x"
+    target.write_text("")
+    child = _forking_child(target)
+    try:
+        with BpfRecorder(root) as recorder:
+            if recorder.fingerprint is None:
+                pytest.skip("no fingerprint on this machine: every check is walked")
+            recorder.track([child.pid])
+            checks = _rounds(child, recorder, 3)
+            cached, ambiguous = recorder.cached, recorder.ambiguous_sites()
+    finally:
+        child.kill()
+        child.wait()
+    chown = _chowns(checks, child.pid)
+    # 60 tasks, each checking the owner and the group once: two records per task, all counted.
+    assert len({c.pid for c in chown}) == 60
+    assert sorted({(c.count, len([d for d in chown if d.pid == c.pid])) for c in chown}) == [(1, 2)]
+    # One stack by name, whether walked or taken from the cache (the owner's and the group's check
+    # differ only in the return address inside setattr_prepare, hence two records per task).
+    assert len({tuple(c.stack) for c in chown}) == 1
+    assert all(c.stack[-3:-1] == ["__x64_sys_chown", "do_syscall_64"] for c in chown)
+    # The first round walks and confirms them; after its review, the 40 later tasks' records are all
+    # cached (a site is resampled on its SITE_RESAMPLE-th check: each has had fewer here).
+    assert ambiguous == 0
+    assert cached == 2 * 40
+
+
+def test_two_stacks_behind_one_fingerprint_make_it_ambiguous_and_walked(tmp_path: Path) -> None:
+    root = require_tracefs()
+    shm = Path("/dev/shm")
+    disk = Path(__file__).resolve()
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(disk).st_dev:
+        pytest.skip("needs /dev/shm on another file system than the tests")
+    # chown(2) on a disk file and on a tmpfs file: the same syscall, wrapper and caller of the
+    # wrapper (setattr_prepare), but ext4_setattr vs shmem_setattr deeper down.
+    on_disk = tmp_path / "x"
+    on_disk.write_text("")
+    on_tmpfs = shm / f"leastcap-test-{os.getpid()}"
+    on_tmpfs.write_text("")
+    child = _forking_child(on_disk, on_tmpfs)
+    try:
+        with BpfRecorder(root) as recorder:
+            recorder.track([child.pid])
+            checks = _rounds(child, recorder, 3)
+            ambiguous = recorder.ambiguous_sites()
+    finally:
+        child.kill()
+        child.wait()
+        on_tmpfs.unlink()
+    chown = _chowns(checks, child.pid)
+    setattrs = [next(f for f in c.stack if f.endswith("_setattr") and f != "notify_change") for c in chown]
+    # Each task's four checks are four records, each with its own file system's stack, never the
+    # other's: the collision was found while confirming the site, so every check was walked.
+    assert len(chown) == 4 * 60 and all(c.count == 1 for c in chown)
+    assert sorted(set(setattrs)) == ["ext4_setattr", "shmem_setattr"]
+    assert setattrs.count("ext4_setattr") == setattrs.count("shmem_setattr") == 2 * 60
+    assert ambiguous >= 1

@@ -108,3 +108,35 @@ def test_attach_sees_devices_and_reads_sysctls_in_the_container(tmp_path: Path) 
         )
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+
+
+LATE = """\
+  late:
+    image: {image}
+    network_mode: none
+    command: ["sh", "-c", "sleep 3; tunctl -t lc0; sleep 1"]
+"""
+
+
+def test_a_device_first_opened_after_the_open_window_is_not_proposed_and_the_profile_says_so(
+    tmp_path: Path,
+) -> None:
+    image = require_all()
+    compose = write_project(tmp_path, LATE.format(image=image))
+    rc, data, err = profile_json(compose, "late", "--duration", "6s", "--open-window", "1s")
+    assert rc == 0, err
+    # tunctl failed (no /dev/net/tun in the non-privileged container), but nobody was watching its
+    # open: no device, no second recording, and a note instead of silence.
+    assert (data["devices"], data["access"], data["cap_add"]) == ([], [], [])
+    assert data["recording"]["exit_code"] == 0
+    assert (
+        "opens below /dev, /proc/sys and /sys were watched for the first 1 s only (--open-window):"
+        " devices or sysctls first used later are not proposed"
+    ) in data["notes"]
+    assert not any(n.startswith("recorded again with devices") for n in data["notes"])
+
+
+def test_open_window_takes_a_duration_or_all(tmp_path: Path) -> None:
+    proc = leastcap("profile", "svc", "--open-window", "soon", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "'soon' is not a duration like 500ms, 10s, 5m or 1h" in proc.stderr

@@ -188,6 +188,10 @@ class Session:
     """
 
     BPF_DRAIN_SECONDS = 1.0
+    # New call sites are reviewed this often (at most), so that their stacks are taken from the BPF
+    # recorder's cache instead of walked soon after they first show up (bpf/recorder.py,
+    # _review_sites; a review is a few syscalls per site).
+    BPF_REVIEW_SECONDS = 0.1
 
     def __init__(
         self,
@@ -213,7 +217,7 @@ class Session:
         self.lost = 0
         self._stopped = False
         self._opens: list[PathOpen] = []  # every tracked task's, before the process tree filters them
-        self._last_drain = 0.0
+        self._last_drain = self._last_review = 0.0
         self._started = 0.0
         self.open_window = open_window
         self.opens_closed_at: float | None = None  # seconds after start() when the window closed
@@ -289,6 +293,9 @@ class Session:
             )
         if now - self._last_drain >= self.BPF_DRAIN_SECONDS:
             self._drain_bpf()
+        elif now - self._last_review >= self.BPF_REVIEW_SECONDS:
+            self.bpf.review_sites()
+            self._last_review = now
 
     def _drain_bpf(self) -> None:
         assert self.bpf is not None

@@ -59,8 +59,14 @@ class Program:
     def add_imm(self, dst: int, imm: int) -> None:
         self._emit(ALU64 | ADD | K, dst, imm=imm)
 
+    def add_reg(self, dst: int, src: int) -> None:
+        self._emit(ALU64 | ADD | X, dst, src)
+
     def and_imm(self, dst: int, imm: int) -> None:
         self._emit(ALU64 | AND | K, dst, imm=imm)
+
+    def or_imm(self, dst: int, imm: int) -> None:
+        self._emit(ALU64 | OR | K, dst, imm=imm)
 
     def and_reg(self, dst: int, src: int) -> None:
         self._emit(ALU64 | AND | X, dst, src)

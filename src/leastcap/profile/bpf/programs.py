@@ -57,10 +57,32 @@ CAP_VALUE = struct.Struct(f"<QQ16sq{STACK_FRAMES}Q")
 # opens key: tid u32, open flags u32, generation u64, path[PATH_BYTES]; value: count, time, comm
 OPEN_KEY = struct.Struct(f"<IIQ{PATH_BYTES}s")
 OPEN_VALUE = struct.Struct("<QQ16s")
-SCRATCH_BYTES = max(CAP_KEY.size + CAP_VALUE.size, OPEN_KEY.size + OPEN_VALUE.size)
+# sites value: stack hash u64, checks seen u64, ambiguous u64, cap s32, pad, stack bytes s64, frames
+# (the size and frames at the same place as in a caps value)
+SITE_VALUE = struct.Struct(f"<QQQiIq{STACK_FRAMES}Q")
+# How many words above a wrapper's return address are searched for its caller's (_learn_wrapper).
+WRAPPER_WORDS = 16
+SITES_MAX = 1 << 14
+# A fingerprint's cached stack is used after this many walks found that same stack (a power of two)...
+SITE_CONFIRMATIONS = 8
+# ... and one check in this many is still walked, to catch a second stack behind it (a power of two).
+SITE_RESAMPLE = 64
+# The scratch area of the capability program: key, value, the frame pointer as a number, site key
+# and site value (the open program uses only the start: its key and value).
+VALUE_AT = CAP_KEY.size
+FRAME_AT = VALUE_AT + CAP_VALUE.size
+WRAPPER_AT = FRAME_AT + 8  # the wrapper's return address (the wrappers map's key)
+CALLER_AT = WRAPPER_AT + 8  # the return address into the wrapper's caller
+SYSCALL_AT = CALLER_AT + 8
+DISTANCE_AT = SYSCALL_AT + 8  # a wrappers map value being learned
+SITE_KEY_AT = DISTANCE_AT + 8
+SITE_AT = SITE_KEY_AT + 8
+SCRATCH_BYTES = max(SITE_AT + SITE_VALUE.size, OPEN_KEY.size + OPEN_VALUE.size)
 TRACKED_KEY, TRACKED_VALUE = struct.Struct("<I"), struct.Struct("<Q")
 STAT_CAPS_LOST, STAT_OPENS_LOST, STAT_TRACKED_LOST = 0, 1, 2
-STATS = 3
+LOST_STATS = 3  # the stats before this index count lost events
+STAT_CACHED = 3  # records whose stack came from the sites cache (no walk)
+STATS = 4
 
 _MASK5 = (1 << 40) - 1
 _DEV, _SYS = le_int(b"/dev/"), le_int(b"/sys/")
@@ -76,8 +98,22 @@ VM_PROBE_SITE = 1
 _FNV_OFFSET, _FNV_PRIME = 0xCBF29CE484222325, 0x100000001B3
 # How much of the kernel stack above the program's frame the calibration program copies.
 CALIBRATION_BYTES = 512
-CALIBRATION_SLOTS = 2  # 0: the SYS_ADMIN vm probe, 1: a CAP_SETUID check through security_capable
+# 0: the stack above the frame on the SYS_ADMIN vm probe; 1: the same on a CAP_SETUID check through
+# security_capable; 2: that check's walked stack; 3: the words where the syscall number would be in
+# the task's saved registers, for each (stack size, distance from its top) in REGS_CANDIDATES, on
+# the vm probe (words 0-3) and on the SETUID check (words 4-7).
+CALIBRATION_SLOTS = 4
+# x86-64: THREAD_SIZE 16 KiB (32 KiB with KASAN); pt_regs->orig_ax 48 bytes below the top of the
+# stack, or 64 with the 16 bytes of padding FRED kernels leave above pt_regs.
+REGS_CANDIDATES = ((1 << 14, 48), (1 << 14, 64), (1 << 15, 48), (1 << 15, 64))
 CAP_SETUID, CAP_SYS_ADMIN = 7, 21
+
+
+# The programs keep their own stack under 33 bytes: a tracing program with a deeper one runs on a
+# private per-CPU stack on recent kernels (6.13+, BPF_PRIV_STACK_MIN_SIZE after rounding), and then
+# r10 no longer points into the kernel stack that CallerSlot and Fingerprint read. Larger things go
+# in the scratch map.
+MAX_PROGRAM_STACK = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +132,23 @@ class CallerSlot:
 
 
 @dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """Where to read a check's fingerprint without walking its stack (x86-64; calibrated).
+
+    For a check made through security_capable (nearly all that are not the vm probe), the return
+    address into *its* caller lies ``caller_offset`` bytes above the program's frame pointer
+    (security_capable's frame has a fixed size), and the task's saved syscall number lies
+    ``orig_ax_from_top`` bytes below the top of its ``thread_size``-aligned kernel stack.
+    """
+
+    caller_offset: int
+    start: int  # security_capable
+    end: int
+    thread_size: int
+    orig_ax_from_top: int
+
+
+@dataclass(frozen=True, slots=True)
 class Maps:
     tracked: int
     caps: int
@@ -103,6 +156,9 @@ class Maps:
     stats: int
     scratch: int
     calibration: int  # array of CALIBRATION_SLOTS copies of the stack above the program's frame
+    sites: int  # hash: fingerprint -> SITE_VALUE (the capability program's cache of walked stacks)
+    wrappers: int  # hash: a wrapper's return address -> its frame's size (0: not found)
+    approved: int  # hash: fingerprint -> 1, set by the recorder: the site's cached stack may be used
 
 
 def _tracked_generation(p: Program, maps: Maps, out: str) -> None:
@@ -210,8 +266,135 @@ def _finish(p: Program) -> None:
     p.exit()
 
 
-def capability_program(maps: Maps, cap_offset: int, ret_offset: int, vm_probe: CallerSlot | None = None) -> bytes:
-    """On ``capability:cap_capable``: count the check per (task, generation, cap, ret, call site)."""
+def _walk(p: Program) -> None:
+    """Walk the whole stack into the new value's stack area; r1 = its hash, also the key's site."""
+    p.mov(R1, R6)
+    p.mov(R2, R9)
+    p.add_imm(R2, VALUE_AT + 40)
+    p.mov_imm(R3, STACK_FRAMES * 8)
+    p.mov_imm(R4, 0)
+    p.call(GET_STACK)
+    p.stx(8, R9, VALUE_AT + 32, R0)  # bytes written (the helper zero-fills the rest), or an error
+    _stack_hash(p, VALUE_AT + 40)
+    p.stx(8, R9, 24, R1)
+
+
+def _copy(p: Program, dst: int, src_reg: int, src: int, words: int) -> None:
+    """scratch[dst:] = words 8-byte words at src_reg + src (unrolled)."""
+    for word in range(words):
+        p.ldx(8, R1, src_reg, src + 8 * word)
+        p.stx(8, R9, dst + 8 * word, R1)
+
+
+def _fingerprint(p: Program, maps: Maps, fp: Fingerprint, walk: str, learn: str) -> None:
+    """scratch[SITE_KEY_AT] = the check's fingerprint, from words read without a walk: the return
+    addresses into security_capable's caller (which wrapper checked: ns_capable, ns_capable_noaudit,
+    capable_wrt_inode_uidgid...) and into the wrapper's caller (where it was called), and the syscall
+    number in the task's saved registers.
+
+    Expects the return address into cap_capable's caller at r10-24; leaves the wrapper's at WRAPPER_AT.
+    Jumps to ``walk`` when the caller is not security_capable or a read fails, and to ``learn`` when
+    the wrapper's frame size is not known yet (the ``wrappers`` map; see _learn_wrapper).
+    """
+    p.ldx(8, R1, R10, -24)
+    p.ld_imm64(R2, fp.start)
+    p.jmp_reg(JLT, R1, R2, walk)
+    p.ld_imm64(R2, fp.end)
+    p.jmp_reg(JGE, R1, R2, walk)
+    p.mov(R1, R9)
+    p.add_imm(R1, WRAPPER_AT)
+    p.mov_imm(R2, 8)
+    p.mov(R3, R10)
+    p.add_imm(R3, fp.caller_offset)
+    p.call(PROBE_READ_KERNEL)
+    p.jmp_imm(JNE, R0, 0, walk)
+    p.ld_map(R1, maps.wrappers)
+    p.mov(R2, R9)
+    p.add_imm(R2, WRAPPER_AT)
+    p.call(MAP_LOOKUP_ELEM)
+    p.jmp_imm(JEQ, R0, 0, learn)
+    p.ldx(8, R1, R0, 0)
+    p.jmp_imm(JEQ, R1, 0, walk)  # a wrapper whose caller could not be found: always walked
+    # The frame pointer as a number (through a map value: the verifier forbids arithmetic on it), to
+    # read at a learned distance and at the top of the task's stack, where its saved registers are.
+    # (The stack's depth is no use: the kernel randomises each syscall's stack offset.)
+    p.stx(8, R9, FRAME_AT, R10)
+    p.ldx(8, R3, R9, FRAME_AT)
+    p.add_imm(R3, fp.caller_offset)
+    p.add_reg(R3, R1)
+    p.mov(R1, R9)
+    p.add_imm(R1, CALLER_AT)
+    p.mov_imm(R2, 8)
+    p.call(PROBE_READ_KERNEL)
+    p.jmp_imm(JNE, R0, 0, walk)
+    p.ldx(8, R3, R9, FRAME_AT)
+    p.or_imm(R3, fp.thread_size - 1)
+    p.add_imm(R3, 1 - fp.orig_ax_from_top)
+    p.mov(R1, R9)
+    p.add_imm(R1, SYSCALL_AT)
+    p.mov_imm(R2, 8)
+    p.call(PROBE_READ_KERNEL)
+    p.jmp_imm(JNE, R0, 0, walk)
+    p.ld_imm64(R1, _FNV_OFFSET)
+    p.ld_imm64(R3, _FNV_PRIME)
+    for size, reg, off in ((4, R9, 4), (4, R9, 8), (8, R9, WRAPPER_AT), (8, R9, CALLER_AT), (8, R9, SYSCALL_AT)):
+        p.ldx(size, R2, reg, off)  # cap, ret, the two return addresses, the syscall
+        p.xor_reg(R1, R2)
+        p.mul_reg(R1, R3)
+        p.mov(R2, R1)
+        p.rsh_imm(R2, 29)
+        p.xor_reg(R1, R2)
+    p.stx(8, R9, SITE_KEY_AT, R1)
+
+
+def _learn_wrapper(p: Program, maps: Maps, fp: Fingerprint) -> None:
+    """After a walk: wrappers[the wrapper's return address, at WRAPPER_AT] = the distance from its slot to
+    the next return address's (the wrapper's frame size is fixed), found among the WRAPPER_WORDS
+    words above it as the walk's fourth frame; 0 when it is not there (never fingerprinted)."""
+    p.mov_imm(R8, 0)
+    p.ldx(8, R1, R9, VALUE_AT + 40 + 16)  # the walk must agree on the wrapper...
+    p.ldx(8, R2, R9, WRAPPER_AT)
+    p.jmp_reg(JNE, R1, R2, "learned")
+    p.ldx(8, R2, R9, VALUE_AT + 40 + 24)  # ... and have a fourth frame
+    p.jmp_imm(JEQ, R2, 0, "learned")
+    p.mov(R1, R9)
+    p.add_imm(R1, SITE_AT)
+    p.mov_imm(R2, 8 * WRAPPER_WORDS)
+    p.mov(R3, R10)
+    p.add_imm(R3, fp.caller_offset + 8)
+    p.call(PROBE_READ_KERNEL)
+    p.jmp_imm(JNE, R0, 0, "learned")
+    p.ldx(8, R2, R9, VALUE_AT + 40 + 24)
+    for word in range(WRAPPER_WORDS):
+        p.ldx(8, R1, R9, SITE_AT + 8 * word)
+        p.mov_imm(R8, 8 + 8 * word)
+        p.jmp_reg(JEQ, R1, R2, "learned")
+    p.mov_imm(R8, 0)
+    p.label("learned")
+    p.stx(8, R9, DISTANCE_AT, R8)
+    p.ld_map(R1, maps.wrappers)
+    p.mov(R2, R9)
+    p.add_imm(R2, WRAPPER_AT)
+    p.mov(R3, R9)
+    p.add_imm(R3, DISTANCE_AT)
+    p.mov_imm(R4, NOEXIST)
+    p.call(MAP_UPDATE_ELEM)
+
+
+def capability_program(
+    maps: Maps,
+    cap_offset: int,
+    ret_offset: int,
+    vm_probe: CallerSlot | None = None,
+    fingerprint: Fingerprint | None = None,
+) -> bytes:
+    """On ``capability:cap_capable``: count the check per (task, generation, cap, ret, stack).
+
+    ``vm_probe``: recognise the vm probe without a walk. ``fingerprint`` (needs ``vm_probe``): take
+    a check's stack from the ``sites`` cache when another check with its fingerprint already
+    walked it -- after SITE_CONFIRMATIONS walks that all found the same stack, and with a walk every
+    SITE_RESAMPLE checks after that; a fingerprint that ever showed two stacks is always walked.
+    """
     p = Program()
     p.mov(R6, R1)
     _tracked_generation(p, maps, "out")
@@ -223,7 +406,6 @@ def capability_program(maps: Maps, cap_offset: int, ret_offset: int, vm_probe: C
     p.stx(4, R9, 8, R1)
     p.st_imm(4, R9, 12, 0)
     p.stx(8, R9, 16, R8)
-    value = CAP_KEY.size
     # The vm probe is most checks a service makes, and a stack walk is most of the cost of a check:
     # its caller is recognised from one word of the stack instead, and that return address is the
     # whole stack the record keeps (a walk per new process would cost as much as the rest).
@@ -237,33 +419,94 @@ def capability_program(maps: Maps, cap_offset: int, ret_offset: int, vm_probe: C
         p.jmp_imm(JNE, R0, 0, "walk")
         p.ldx(8, R1, R10, -24)
         p.ld_imm64(R2, vm_probe.start)
-        p.jmp_reg(JLT, R1, R2, "walk")
+        p.jmp_reg(JLT, R1, R2, "not_vm")
         p.ld_imm64(R2, vm_probe.end)
-        p.jmp_reg(JGE, R1, R2, "walk")
+        p.jmp_reg(JGE, R1, R2, "not_vm")
         p.st_imm(8, R9, 24, VM_PROBE_SITE)
         _existing_plus_one(p, maps.caps, "new_probe")
         p.label("new_probe")
-        _value_header(p, value)
+        _value_header(p, VALUE_AT)
         p.ldx(8, R1, R10, -24)
-        p.stx(8, R9, value + 40, R1)
-        p.st_imm(8, R9, value + 32, 8)
+        p.stx(8, R9, VALUE_AT + 40, R1)
+        p.st_imm(8, R9, VALUE_AT + 32, 8)
         p.jmp("insert")
+        p.label("not_vm")
+        if fingerprint is not None:
+            _fingerprint(p, maps, fingerprint, "walk", "walk_learn")
+            p.ld_map(R1, maps.sites)
+            p.mov(R2, R9)
+            p.add_imm(R2, SITE_KEY_AT)
+            p.call(MAP_LOOKUP_ELEM)
+            p.jmp_imm(JEQ, R0, 0, "walk_new_site")
+            p.mov(R7, R0)  # the site; r7 (the tid) is in the key already
+            p.ldx(8, R8, R7, 8)
+            p.mov_imm(R1, 1)
+            p.atomic_add(8, R7, 8, R1)
+            p.ldx(8, R1, R7, 16)
+            p.jmp_imm(JNE, R1, 0, "walk")  # ambiguous: two stacks showed this fingerprint
+            p.jmp_imm(JLT, R8, SITE_CONFIRMATIONS, "walk_confirm")
+            p.and_imm(R8, SITE_RESAMPLE - 1)
+            p.jmp_imm(JEQ, R8, 0, "walk_confirm")
+            p.ld_map(R1, maps.approved)
+            p.mov(R2, R9)
+            p.add_imm(R2, SITE_KEY_AT)
+            p.call(MAP_LOOKUP_ELEM)
+            p.jmp_imm(JEQ, R0, 0, "walk_confirm")
+            # Confirmed and approved: the cached stack is this check's.
+            p.ldx(8, R1, R7, 0)
+            p.stx(8, R9, 24, R1)
+            _existing_plus_one(p, maps.caps, "new_cached")
+            p.label("new_cached")
+            _value_header(p, VALUE_AT)
+            _copy(p, VALUE_AT + 32, R7, 32, 1 + STACK_FRAMES)
+            p.ld_map(R1, maps.stats)  # counted for the tests and the bench, not as lost
+            p.st_imm(4, R10, -8, STAT_CACHED)
+            p.mov(R2, R10)
+            p.add_imm(R2, -8)
+            p.call(MAP_LOOKUP_ELEM)
+            p.jmp_imm(JEQ, R0, 0, "insert")
+            p.mov_imm(R1, 1)
+            p.atomic_add(8, R0, 0, R1)
+            p.jmp("insert")
+            # A confirmation walk: a different stack makes the fingerprint ambiguous for good.
+            p.label("walk_confirm")
+            _walk(p)
+            p.ldx(8, R2, R7, 0)
+            p.jmp_reg(JEQ, R1, R2, "counted")
+            p.st_imm(8, R7, 16, 1)
+            p.jmp("counted")
+            # First of its fingerprint: walk, and cache the stack for the next ones.
+            p.label("walk_new_site")
+            _walk(p)
+            p.stx(8, R9, SITE_AT, R1)
+            p.st_imm(8, R9, SITE_AT + 8, 1)
+            p.st_imm(8, R9, SITE_AT + 16, 0)
+            p.ldx(4, R1, R9, 4)
+            p.stx(4, R9, SITE_AT + 24, R1)
+            p.st_imm(4, R9, SITE_AT + 28, 0)
+            _copy(p, SITE_AT + 32, R9, VALUE_AT + 32, 1 + STACK_FRAMES)
+            p.ld_map(R1, maps.sites)
+            p.mov(R2, R9)
+            p.add_imm(R2, SITE_KEY_AT)
+            p.mov(R3, R9)
+            p.add_imm(R3, SITE_AT)
+            p.mov_imm(R4, NOEXIST)
+            p.call(MAP_UPDATE_ELEM)  # a full cache only means more walks
+            p.jmp("counted")
+            # A wrapper not seen before: walk, and learn its frame from the walk.
+            p.label("walk_learn")
+            _walk(p)
+            _learn_wrapper(p, maps, fingerprint)
+            p.jmp("counted")
     # Any other check: one walk of the whole stack, straight into the value, and its hash is the
     # call site. The walk's start is most of its cost (a few frames cost nearly as much as 64), so
     # one full walk is cheaper than a short one for the key plus a full one for each new record.
     p.label("walk")
-    p.mov(R1, R6)
-    p.mov(R2, R9)
-    p.add_imm(R2, value + 40)
-    p.mov_imm(R3, STACK_FRAMES * 8)
-    p.mov_imm(R4, 0)
-    p.call(GET_STACK)
-    p.stx(8, R9, value + 32, R0)  # bytes written (the helper zero-fills the rest), or an error
-    _stack_hash(p, value + 40)
-    p.stx(8, R9, 24, R1)
+    _walk(p)
+    p.label("counted")
     _existing_plus_one(p, maps.caps, "new")
     p.label("new")
-    _value_header(p, value)
+    _value_header(p, VALUE_AT)
     p.label("insert")
     _add_or_insert(p, maps.caps, CAP_KEY.size, STAT_CAPS_LOST, maps, "cap")
     _finish(p)
@@ -383,9 +626,20 @@ def rename_program(maps: Maps, pid_offset: int) -> bytes:
     return exec_program(maps, pid_offset, pid_offset)
 
 
+def _regs_candidates(p: Program, first_word: int) -> None:
+    """calibration[3] words first_word...: the word at each REGS_CANDIDATES place (r7 = that slot)."""
+    for index, (thread_size, from_top) in enumerate(REGS_CANDIDATES):
+        p.ldx(8, R3, R7, 8 * len(REGS_CANDIDATES) * 2)  # the frame pointer, as a number
+        p.or_imm(R3, thread_size - 1)
+        p.add_imm(R3, 1 - from_top)
+        p.mov(R1, R7)
+        p.add_imm(R1, 8 * (first_word + index))
+        p.mov_imm(R2, 8)
+        p.call(PROBE_READ_KERNEL)
+
+
 def calibration_program(maps: Maps, cap_offset: int, tid: int) -> bytes:
-    """For task ``tid`` only: copy CALIBRATION_BYTES of the stack above the frame pointer into
-    calibration[0] on a SYS_ADMIN check and into calibration[1] on a SETUID check."""
+    """For task ``tid`` only: fill the CALIBRATION_SLOTS (see there) on a SYS_ADMIN and a SETUID check."""
     p = Program()
     p.mov(R6, R1)
     p.call(GET_CURRENT_PID_TGID)
@@ -408,6 +662,32 @@ def calibration_program(maps: Maps, cap_offset: int, tid: int) -> bytes:
     p.mov_imm(R2, CALIBRATION_BYTES)
     p.mov(R3, R10)
     p.call(PROBE_READ_KERNEL)
+    p.jmp_imm(JEQ, R8, 0, "regs")
+    p.st_imm(4, R10, -4, 2)
+    p.ld_map(R1, maps.calibration)
+    p.mov(R2, R10)
+    p.add_imm(R2, -4)
+    p.call(MAP_LOOKUP_ELEM)
+    p.jmp_imm(JEQ, R0, 0, "out")
+    p.mov(R1, R6)
+    p.mov(R2, R0)
+    p.mov_imm(R3, CALIBRATION_BYTES)
+    p.mov_imm(R4, 0)
+    p.call(GET_STACK)
+    p.label("regs")
+    p.st_imm(4, R10, -4, 3)
+    p.ld_map(R1, maps.calibration)
+    p.mov(R2, R10)
+    p.add_imm(R2, -4)
+    p.call(MAP_LOOKUP_ELEM)
+    p.jmp_imm(JEQ, R0, 0, "out")
+    p.mov(R7, R0)
+    p.stx(8, R7, 8 * len(REGS_CANDIDATES) * 2, R10)  # a number from now on (see _fingerprint)
+    p.jmp_imm(JEQ, R8, 1, "regs_setuid")
+    _regs_candidates(p, 0)
+    p.jmp("out")
+    p.label("regs_setuid")
+    _regs_candidates(p, len(REGS_CANDIDATES))
     _finish(p)
     return p.code()
 

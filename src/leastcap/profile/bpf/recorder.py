@@ -28,15 +28,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from leastcap.capabilities import CAPABILITY_NUMBERS
 from leastcap.profile.bpf import programs as pg
 from leastcap.profile.bpf import sys as bpf
 from leastcap.profile.bpf.btf import BtfError, function_id
+from leastcap.profile.classify import FALLBACK_TO_SYS_ADMIN, NOAUDIT_FRAMES, SYS_ADMIN_FIRST
 from leastcap.profile.events import CapCheck, PathOpen
 from leastcap.profile.rawtrace import Symbols, kernel_symbols, read_format
 
 TRACKED_MAX = 1 << 16
 CAPS_MAX = 1 << 16
 OPENS_MAX = 1 << 14
+WRAPPERS_MAX = 1 << 10
 VM_PROBE_FUNCTION = "security_vm_enough_memory_mm"
 OPEN_FUNCTION = "do_sys_openat2"  # (dfd, const char __user *filename, struct open_how *how)
 # The open syscalls: (event, filename field, flags field or None, openat2's `how` field or None).
@@ -46,6 +49,32 @@ OPEN_EVENTS = (
     ("syscalls/sys_enter_openat2", "filename", None, "how"),
     ("syscalls/sys_enter_creat", "pathname", None, None),
 )
+
+
+# A site with one of these frames or capabilities is always walked: its classification may depend on
+# frames below the two the fingerprint reads (a no-audit caller, an either-of pair's half).
+NEVER_CACHED_FRAMES = NOAUDIT_FRAMES | frozenset(SYS_ADMIN_FIRST)
+NEVER_CACHED_CAPS = frozenset(
+    CAPABILITY_NUMBERS[name] for name in {*FALLBACK_TO_SYS_ADMIN, "CAP_SYS_ADMIN", *SYS_ADMIN_FIRST.values()}
+)
+# x86-64 syscall numbers of the calibration's two checks (mmap(2) and setuid(2)).
+CALIBRATION_SYSCALLS = {"mmap": 9, "setuid": 105}
+
+
+def _fingerprint_place(
+    caller: int, capable: tuple[int, int], capable_words: list[int], walked: list[int], regs: list[int]
+) -> pg.Fingerprint | None:
+    """The Fingerprint the calibration's SETUID check shows, or None (not x86-64, or no match)."""
+    if os.uname().machine != "x86_64" or len(walked) < 3 or walked[1] != capable_words[caller]:
+        return None
+    wrapper = next((i for i in range(caller + 1, len(capable_words)) if capable_words[i] == walked[2]), None)
+    candidates = len(pg.REGS_CANDIDATES)
+    for index, (thread_size, from_top) in enumerate(pg.REGS_CANDIDATES):
+        if (regs[index], regs[candidates + index]) == (CALIBRATION_SYSCALLS["mmap"], CALIBRATION_SYSCALLS["setuid"]):
+            if wrapper is None:
+                return None
+            return pg.Fingerprint(8 * wrapper, capable[0], capable[1], thread_size, from_top)
+    return None
 
 
 class BpfUnavailableError(RuntimeError):
@@ -66,10 +95,18 @@ class BpfRecorder:
     """Use as a context manager: ``track()`` the roots, then ``drain()`` as often as wanted."""
 
     def __init__(
-        self, tracefs: Path, symbols: Symbols | None = None, *, opens: bool = True, mark_vm_probe: bool = True
+        self,
+        tracefs: Path,
+        symbols: Symbols | None = None,
+        *,
+        opens: bool = True,
+        mark_vm_probe: bool = True,
+        fingerprints: bool = True,
     ) -> None:
         """``mark_vm_probe``: recognise the vm probe from its caller's return address (calibrated
-        here) instead of a stack walk; ``opens``: count opens of /dev, /proc/sys and /sys."""
+        here) instead of a stack walk; ``fingerprints``: also take other checks' stacks from the
+        verified cache of walked stacks (needs ``mark_vm_probe``); ``opens``: count opens of /dev,
+        /proc/sys and /sys."""
         if sys.byteorder != "little":
             raise BpfUnavailableError("the BPF recorder is written for little-endian machines")
         self._fds: list[int] = []
@@ -77,8 +114,10 @@ class BpfRecorder:
         self._lock = threading.Lock()
         self._symbols = symbols
         self._stacks: dict[bytes, tuple[str, ...]] = {}
+        self._reviewed: set[bytes] = set()  # sites whose cached stack was approved or refused
         self.lost = 0
         self.vm_probe: pg.CallerSlot | None = None
+        self.fingerprint: pg.Fingerprint | None = None
         self.opens_via: str | None = None  # "fentry", "syscalls" (slower: every syscall pays), or None
         events = tracefs / "events"
         try:
@@ -92,9 +131,12 @@ class BpfRecorder:
                 ),
                 stats=self._fd(bpf.map_create(bpf.MAP_ARRAY, 4, 8, pg.STATS)),
                 scratch=self._fd(bpf.map_create(bpf.MAP_PERCPU_ARRAY, 4, pg.SCRATCH_BYTES, 1)),
-                calibration=self._fd(
-                    bpf.map_create(bpf.MAP_ARRAY, 4, pg.CALIBRATION_BYTES, pg.CALIBRATION_SLOTS)
+                calibration=self._fd(bpf.map_create(bpf.MAP_ARRAY, 4, pg.CALIBRATION_BYTES, pg.CALIBRATION_SLOTS)),
+                sites=self._fd(
+                    bpf.map_create(bpf.MAP_HASH, 8, pg.SITE_VALUE.size, pg.SITES_MAX, bpf.MAP_F_NO_PREALLOC)
                 ),
+                wrappers=self._fd(bpf.map_create(bpf.MAP_HASH, 8, 8, WRAPPERS_MAX, bpf.MAP_F_NO_PREALLOC)),
+                approved=self._fd(bpf.map_create(bpf.MAP_HASH, 8, 8, pg.SITES_MAX, bpf.MAP_F_NO_PREALLOC)),
             )
             cap_id, cap = read_format(events / "capability/cap_capable/format")
             fork_id, fork = read_format(events / "sched/sched_process_fork/format")
@@ -110,10 +152,22 @@ class BpfRecorder:
                 if "pid" in ren:
                     self._attach(rename_id, pg.rename_program(self.maps, ren["pid"].offset))
             if mark_vm_probe:
-                self.vm_probe = self._calibrate(cap_id, cap["cap"].offset)
-            self._attach(
-                cap_id, pg.capability_program(self.maps, cap["cap"].offset, cap["ret"].offset, self.vm_probe)
+                self.vm_probe, self.fingerprint = self._calibrate(cap_id, cap["cap"].offset)
+                if not fingerprints:
+                    self.fingerprint = None
+            code = pg.capability_program(
+                self.maps, cap["cap"].offset, cap["ret"].offset, self.vm_probe, self.fingerprint
             )
+            try:
+                self._attach(cap_id, code)
+            except bpf.BpfError:
+                if self.fingerprint is None:
+                    raise
+                # Reading the frame pointer as a number needs CAP_PERFMON (pointer leaks): walk.
+                self.fingerprint = None
+                self._attach(
+                    cap_id, pg.capability_program(self.maps, cap["cap"].offset, cap["ret"].offset, self.vm_probe)
+                )
             self.opens_via = self._attach_opens(events) if opens else None
         except (OSError, ValueError, KeyError) as exc:
             self.close()
@@ -138,19 +192,22 @@ class BpfRecorder:
         )
         self._open_fds.append(bpf.attach_tracing(self._open_fds[-1]))
 
-    def _calibrate(self, cap_id: int, cap_offset: int) -> pg.CallerSlot | None:
-        """Find where the return address into cap_capable's caller lies above the program's frame.
+    def _calibrate(self, cap_id: int, cap_offset: int) -> tuple[pg.CallerSlot | None, pg.Fingerprint | None]:
+        """Find where the return address into cap_capable's caller lies above the program's frame,
+        and where a check's fingerprint can be read (``pg.Fingerprint``).
 
-        A calibration program copies the stack above its frame pointer on this thread's own checks:
-        a private writable mmap (security_vm_enough_memory_mm's SYS_ADMIN probe) and setuid(0)
-        (CAP_SETUID through security_capable). The slot is the word that is inside the first
-        function in one copy and inside the second in the other. None (every check walks its stack)
-        when this process cannot make both checks or no word matches.
+        A calibration program records this thread's own checks: a private writable mmap
+        (security_vm_enough_memory_mm's SYS_ADMIN probe) and setuid(0) (CAP_SETUID through
+        security_capable). The caller slot is the word that is inside the first function in one copy
+        of the stack and inside the second in the other; the wrapper's slot is where the SETUID
+        check's walked third frame lies; the saved registers are where both syscall numbers are.
+        (None, None) when this process cannot make both checks or nothing matches: every check is
+        then walked.
         """
         symbols = self._symbols or kernel_symbols()
         vm, capable = symbols.span(VM_PROBE_FUNCTION), symbols.span("security_capable")
         if vm is None or capable is None or os.geteuid() != 0:
-            return None
+            return None, None
         code = pg.calibration_program(self.maps, cap_offset, threading.get_native_id())
         fds = [bpf.prog_load(code)]
         try:
@@ -161,15 +218,27 @@ class BpfRecorder:
         finally:
             for fd in reversed(fds):
                 os.close(fd)
-        copies = [bpf.map_lookup(self.maps.calibration, pg.TRACKED_KEY.pack(i), pg.CALIBRATION_BYTES) for i in (0, 1)]
-        if copies[0] is None or copies[1] is None:
-            return None
-        probe_words = [w for (w,) in struct.iter_unpack("<Q", copies[0])]
-        capable_words = [w for (w,) in struct.iter_unpack("<Q", copies[1])]
-        for index, (a, b) in enumerate(zip(probe_words, capable_words, strict=True)):
-            if vm[0] <= a < vm[1] and capable[0] <= b < capable[1]:
-                return pg.CallerSlot(8 * index, vm[0], vm[1])
-        return None
+        slots = [
+            bpf.map_lookup(self.maps.calibration, pg.TRACKED_KEY.pack(i), pg.CALIBRATION_BYTES)
+            for i in range(pg.CALIBRATION_SLOTS)
+        ]
+        if any(raw is None for raw in slots):
+            return None, None
+        probe_words, capable_words, walked, regs = (
+            [w for (w,) in struct.iter_unpack("<Q", raw or b"")] for raw in slots
+        )
+        caller = next(
+            (
+                index
+                for index, (a, b) in enumerate(zip(probe_words, capable_words, strict=True))
+                if vm[0] <= a < vm[1] and capable[0] <= b < capable[1]
+            ),
+            None,
+        )
+        if caller is None:
+            return None, None
+        slot = pg.CallerSlot(8 * caller, vm[0], vm[1])
+        return slot, _fingerprint_place(caller, capable, capable_words, walked, regs)
 
     def _attach_opens(self, events: Path) -> str | None:
         """fentry on do_sys_openat2, which every open(2)-family call goes through; else the open
@@ -242,15 +311,60 @@ class BpfRecorder:
                 count, ts, comm = pg.OPEN_VALUE.unpack(value)
                 opens.append(PathOpen(ts / 1e9, tid, _comm(comm), _comm(path), flags, count))
             self.lost = self._lost()
+            self._review_sites()
             return Drained(checks, opens)
 
+    def review_sites(self) -> None:
+        """Approve new sites now (drain() does it too); cheap enough to call several times a second."""
+        with self._lock:
+            self._review_sites()
+
+    def _review_sites(self) -> None:
+        """Approve the cached stacks the capability program may hand out without a walk: those whose
+        classification cannot depend on frames the fingerprint does not see -- no no-audit frame, no
+        either-of frame, and no capability that can be a fallback pair's half."""
+        if self.fingerprint is None:
+            return
+        key: bytes | None = None
+        while (key := bpf.map_next_key(self.maps.sites, key, 8)) is not None:
+            if key in self._reviewed:
+                continue
+            raw = bpf.map_lookup(self.maps.sites, key, pg.SITE_VALUE.size)
+            if raw is None:
+                continue
+            _hash, _seen, ambiguous, cap, _pad, size, *_ = pg.SITE_VALUE.unpack(raw)
+            if ambiguous:
+                self._reviewed.add(key)
+                continue
+            frames = self._frames(raw[40:], size)
+            self._reviewed.add(key)
+            if cap in NEVER_CACHED_CAPS or not frames or NEVER_CACHED_FRAMES.intersection(frames):
+                continue
+            with contextlib.suppress(OSError):
+                bpf.map_update(self.maps.approved, key, pg.TRACKED_VALUE.pack(1))
+
+    def _stat(self, index: int) -> int:
+        raw = bpf.map_lookup(self.maps.stats, pg.TRACKED_KEY.pack(index), 8)
+        return 0 if raw is None else int(pg.TRACKED_VALUE.unpack(raw)[0])
+
     def _lost(self) -> int:
-        total = 0
-        for index in range(pg.STATS):
-            raw = bpf.map_lookup(self.maps.stats, pg.TRACKED_KEY.pack(index), 8)
-            if raw is not None:
-                total += pg.TRACKED_VALUE.unpack(raw)[0]
-        return total
+        return sum(self._stat(index) for index in range(pg.LOST_STATS))
+
+    @property
+    def cached(self) -> int:
+        """How many records took their stack from the sites cache instead of a walk (so far)."""
+        return self._stat(pg.STAT_CACHED)
+
+    def ambiguous_sites(self) -> int:
+        """Fingerprints that showed two different stacks (each is walked on every check since)."""
+        total, key = 0, None
+        while True:
+            key = bpf.map_next_key(self.maps.sites, key, 8)
+            if key is None:
+                return total
+            raw = bpf.map_lookup(self.maps.sites, key, pg.SITE_VALUE.size)
+            if raw is not None and pg.SITE_VALUE.unpack(raw)[2]:
+                total += 1
 
     def close(self) -> None:
         """Detach and free everything (perf events first, so no program runs on a freed map)."""
@@ -259,4 +373,3 @@ class BpfRecorder:
         for fd in reversed(fds):
             with contextlib.suppress(OSError):
                 os.close(fd)
-

@@ -90,6 +90,20 @@ def map_lookup(fd: int, key: bytes, value_size: int) -> bytes | None:
     return v.raw
 
 
+def map_next_key(fd: int, key: bytes | None, key_size: int) -> bytes | None:
+    """The key after ``key`` (the first with None), or None at the end (BPF_MAP_GET_NEXT_KEY)."""
+    k = ctypes.create_string_buffer(key or b"\0" * key_size, key_size)
+    nxt = ctypes.create_string_buffer(key_size)
+    attr = struct.pack("<I4xQQ", fd, 0 if key is None else ctypes.addressof(k), ctypes.addressof(nxt))
+    try:
+        _bpf(MAP_GET_NEXT_KEY, _attr(attr), "map next key")
+    except BpfError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise
+    return nxt.raw
+
+
 def map_lookup_and_delete_all(
     fd: int, key_size: int, value_size: int, batch: int = 256
 ) -> Iterator[tuple[bytes, bytes]]:
