@@ -638,6 +638,15 @@ def _regs_candidates(p: Program, first_word: int) -> None:
         p.call(PROBE_READ_KERNEL)
 
 
+def _calibration_slot(p: Program, maps: Maps) -> None:
+    """r0 = calibration[the u32 at r10-4], or finish when the lookup fails."""
+    p.ld_map(R1, maps.calibration)
+    p.mov(R2, R10)
+    p.add_imm(R2, -4)
+    p.call(MAP_LOOKUP_ELEM)
+    p.jmp_imm(JEQ, R0, 0, "out")
+
+
 def calibration_program(maps: Maps, cap_offset: int, tid: int) -> bytes:
     """For task ``tid`` only: fill the CALIBRATION_SLOTS (see there) on a SYS_ADMIN and a SETUID check."""
     p = Program()
@@ -653,22 +662,14 @@ def calibration_program(maps: Maps, cap_offset: int, tid: int) -> bytes:
     p.jmp("out")
     p.label("copy")
     p.stx(4, R10, -4, R8)
-    p.ld_map(R1, maps.calibration)
-    p.mov(R2, R10)
-    p.add_imm(R2, -4)
-    p.call(MAP_LOOKUP_ELEM)
-    p.jmp_imm(JEQ, R0, 0, "out")
+    _calibration_slot(p, maps)
     p.mov(R1, R0)
     p.mov_imm(R2, CALIBRATION_BYTES)
     p.mov(R3, R10)
     p.call(PROBE_READ_KERNEL)
     p.jmp_imm(JEQ, R8, 0, "regs")
     p.st_imm(4, R10, -4, 2)
-    p.ld_map(R1, maps.calibration)
-    p.mov(R2, R10)
-    p.add_imm(R2, -4)
-    p.call(MAP_LOOKUP_ELEM)
-    p.jmp_imm(JEQ, R0, 0, "out")
+    _calibration_slot(p, maps)
     p.mov(R1, R6)
     p.mov(R2, R0)
     p.mov_imm(R3, CALIBRATION_BYTES)
@@ -676,11 +677,7 @@ def calibration_program(maps: Maps, cap_offset: int, tid: int) -> bytes:
     p.call(GET_STACK)
     p.label("regs")
     p.st_imm(4, R10, -4, 3)
-    p.ld_map(R1, maps.calibration)
-    p.mov(R2, R10)
-    p.add_imm(R2, -4)
-    p.call(MAP_LOOKUP_ELEM)
-    p.jmp_imm(JEQ, R0, 0, "out")
+    _calibration_slot(p, maps)
     p.mov(R7, R0)
     p.stx(8, R7, 8 * len(REGS_CANDIDATES) * 2, R10)  # a number from now on (see _fingerprint)
     p.jmp_imm(JEQ, R8, 1, "regs_setuid")

@@ -78,16 +78,21 @@ def map_update(fd: int, key: bytes, value: bytes, flags: int = ANY) -> None:
     _bpf(MAP_UPDATE_ELEM, _attr(attr), "map update")
 
 
-def map_lookup(fd: int, key: bytes, value_size: int) -> bytes | None:
-    k, v = ctypes.create_string_buffer(key, len(key)), ctypes.create_string_buffer(value_size)
-    attr = struct.pack("<I4xQQQ", fd, ctypes.addressof(k), ctypes.addressof(v), 0)
+def _unless_absent(cmd: int, attr: bytes, what: str, out: ctypes.Array[ctypes.c_char]) -> bytes | None:
+    """Run a command that fills ``out``; None when it answers ENOENT (no such key, no next key)."""
     try:
-        _bpf(MAP_LOOKUP_ELEM, _attr(attr), "map lookup")
+        _bpf(cmd, _attr(attr), what)
     except BpfError as exc:
         if exc.errno == errno.ENOENT:
             return None
         raise
-    return v.raw
+    return out.raw
+
+
+def map_lookup(fd: int, key: bytes, value_size: int) -> bytes | None:
+    k, v = ctypes.create_string_buffer(key, len(key)), ctypes.create_string_buffer(value_size)
+    attr = struct.pack("<I4xQQQ", fd, ctypes.addressof(k), ctypes.addressof(v), 0)
+    return _unless_absent(MAP_LOOKUP_ELEM, attr, "map lookup", v)
 
 
 def map_next_key(fd: int, key: bytes | None, key_size: int) -> bytes | None:
@@ -95,13 +100,7 @@ def map_next_key(fd: int, key: bytes | None, key_size: int) -> bytes | None:
     k = ctypes.create_string_buffer(key or b"\0" * key_size, key_size)
     nxt = ctypes.create_string_buffer(key_size)
     attr = struct.pack("<I4xQQ", fd, 0 if key is None else ctypes.addressof(k), ctypes.addressof(nxt))
-    try:
-        _bpf(MAP_GET_NEXT_KEY, _attr(attr), "map next key")
-    except BpfError as exc:
-        if exc.errno == errno.ENOENT:
-            return None
-        raise
-    return nxt.raw
+    return _unless_absent(MAP_GET_NEXT_KEY, attr, "map next key", nxt)
 
 
 def map_lookup_and_delete_all(
