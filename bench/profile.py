@@ -28,10 +28,12 @@ more CPUs the container is pinned to the last one and this process (the recorder
 so the workload's time is its own plus the tracing work the kernel does in its context -- what
 recording costs the service -- and the recorder's own CPU time is reported separately.
 
-It prints, per mode: the median wall time, the median per-round slowdown of wall time and of the
-container cgroup's CPU time (target: under 5% for `bpf`, the default), the recorder's CPU time per
-second of workload, the service's checks per second the recorder kept up with, and the events lost
-(per-CPU `overrun` + `dropped events` + full BPF maps). Lost events are always reported, never
+It prints, per mode: the median wall time, the median per-round slowdown of wall time (target:
+under 5% for `bpf`, the default) and its best-of-N counterpart (fastest run vs fastest baseline),
+the median per-round slowdown of the container cgroup's CPU time, the recorder's CPU time per second
+of workload, the service's checks per second the recorder kept up with, the records it handed over
+and how many took their stack from the call-site cache, and the events lost (per-CPU `overrun` +
+`dropped events` + full BPF maps). Lost events are always reported, never
 dropped silently; a final run with a deliberately tiny buffer shows the detection working.
 
 Usage: sudo python bench/profile.py [--iterations 5000] [--rounds 15] [--seed N] [--busy N] [--no-pin]
@@ -68,6 +70,7 @@ class Sample:
     checks: int = 0  # records the recorder handed over (BPF: one per kind of check per task)
     lost: int = 0
     recorder_cpu: float = 0.0  # this process's CPU time (reader and tick threads) during the run
+    cached: int = 0  # BPF records whose stack came from the verified call-site cache (no walk)
 
 
 MODES = ("baseline", "bpf", "bpf-opens", "ftrace", "text")
@@ -169,8 +172,9 @@ def recorded(
                 ticker.join()
             session.stop()
         own_cpu = time.process_time() - own_cpu
+        cached = session.bpf.cached if session.bpf is not None else 0
     checks = sum(c.count for c in collector.checks)
-    return Sample(sample.seconds, sample.cpu, checks, len(collector.checks), session.lost, own_cpu)
+    return Sample(sample.seconds, sample.cpu, checks, len(collector.checks), session.lost, own_cpu, cached)
 
 
 def run_mode(mode: str, container: str, iterations: int, kind: str) -> Sample:
@@ -204,7 +208,7 @@ def report(kind: str, script: str, rounds: list[dict[str, Sample]], placement: s
     print(f"\n{kind}: {script!r}, {len(rounds)} rounds, {placement}")
     print(
         f"{'mode':<10} {'seconds':>8} {'slowdown (IQR)':>22} {'best-of-N':>9} {'cpu slowdown':>13}"
-        f" {'recorder cpu':>12} {'checks/s':>9} {'records':>7} {'lost':>5}"
+        f" {'recorder cpu':>12} {'checks/s':>9} {'records':>7} {'cached':>6} {'lost':>5}"
     )
     fastest_base = min(r["baseline"].seconds for r in rounds)
     lost_total = 0
@@ -219,10 +223,11 @@ def report(kind: str, script: str, rounds: list[dict[str, Sample]], placement: s
         lost = sum(s.lost for s in runs)
         lost_total += lost
         records = statistics.median(s.checks for s in runs)
+        cached = statistics.median(s.cached for s in runs)
         best = min(s.seconds for s in runs) / fastest_base - 1
         print(
             f"{mode:<10} {statistics.median(s.seconds for s in runs):8.3f} {med:+7.1%} ({q1:+6.1%}..{q3:+6.1%})"
-            f" {best:+9.1%} {cpu_med:+13.1%} {busy:11.1%}  {events:9.0f} {records:7.0f} {lost:5d}"
+            f" {best:+9.1%} {cpu_med:+13.1%} {busy:11.1%}  {events:9.0f} {records:7.0f} {cached:6.0f} {lost:5d}"
         )
     for mode in ("bpf", "bpf-opens", "ftrace"):
         med = statistics.median(r[mode].seconds / r["baseline"].seconds - 1 for r in rounds)
