@@ -125,6 +125,7 @@ def _find_files(files: tuple[str, ...]) -> tuple[str, ...]:
     "--open-window",
     default="30s",
     show_default=True,
+    metavar="DURATION|all",
     help="How long from the start the BPF recorder watches opens of /dev, /proc/sys and /sys (the device"
     " and sysctl proposal): a duration, or 'all' for the whole recording. Watching them puts every"
     " syscall on the host on the kernel's slow path, so only start-up is watched by default.",

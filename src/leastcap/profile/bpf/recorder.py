@@ -62,10 +62,15 @@ CALIBRATION_SYSCALLS = {"mmap": 9, "setuid": 105}
 
 
 def _fingerprint_place(
-    caller: int, capable: tuple[int, int], capable_words: list[int], walked: list[int], regs: list[int]
+    caller: int,
+    capable: tuple[int, int],
+    capable_words: list[int],
+    walked: list[int],
+    regs: list[int],
+    machine: str,
 ) -> pg.Fingerprint | None:
     """The Fingerprint the calibration's SETUID check shows, or None (not x86-64, or no match)."""
-    if os.uname().machine != "x86_64" or len(walked) < 3 or walked[1] != capable_words[caller]:
+    if machine != "x86_64" or len(walked) < 3 or walked[1] != capable_words[caller]:
         return None
     wrapper = next((i for i in range(caller + 1, len(capable_words)) if capable_words[i] == walked[2]), None)
     candidates = len(pg.REGS_CANDIDATES)
@@ -238,7 +243,7 @@ class BpfRecorder:
         if caller is None:
             return None, None
         slot = pg.CallerSlot(8 * caller, vm[0], vm[1])
-        return slot, _fingerprint_place(caller, capable, capable_words, walked, regs)
+        return slot, _fingerprint_place(caller, capable, capable_words, walked, regs, os.uname().machine)
 
     def _attach_opens(self, events: Path) -> str | None:
         """fentry on do_sys_openat2, which every open(2)-family call goes through; else the open
