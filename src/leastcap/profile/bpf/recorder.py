@@ -214,7 +214,13 @@ class BpfRecorder:
         if vm is None or capable is None or os.geteuid() != 0:
             return None, None
         code = pg.calibration_program(self.maps, cap_offset, threading.get_native_id())
-        fds = [bpf.prog_load(code)]
+        try:
+            fds = [bpf.prog_load(code)]
+        except bpf.BpfError:
+            # A verifier that refuses it (it keeps its frame pointer as a number, a "pointer leak"
+            # allowed with CAP_PERFMON, which loading any tracepoint program needs too): every
+            # check is walked, rather than the BPF recorder given up.
+            return None, None
         try:
             fds.append(bpf.attach_tracepoint(cap_id, fds[0]))
             with mmap.mmap(-1, 1 << 16, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS) as area:
