@@ -1,19 +1,25 @@
-"""The in-kernel half of the BPF recorder: six small programs and the layout of their maps.
+"""The in-kernel half of the BPF recorder: its small programs and the layout of their maps.
 
 * ``tracked`` (hash, tid -> generation): the tasks being followed. Seeded by the recorder (the
   container runtime's tasks, or a running container's); the fork program adds each child of a
   tracked task, exec gives a task a new generation, exit removes it. A generation is the time of the
   fork or exec, so the same tid after an exec (or a reused pid) never shares entries with its past.
-* ``caps`` (hash): one element per distinct (task, generation, capability, result, kernel stack);
-  the stack is walked once per check and keyed by its hash. The first check of a kind records its
-  time, the task's name and the stack; every repeat only adds one to its count. The ftrace
-  stacktrace trigger instead wrote a full stack to the ring buffer for every check. The SYS_ADMIN
-  no-audit probe of every mmap, brk and fork (most checks) is recognised without a walk.
+* ``caps`` (hash): one element per distinct (task, generation, capability, result, kernel stack),
+  keyed by the stack's hash. The first check of a kind records its time, the task's name and the
+  stack; every repeat only adds one to its count. (The ftrace stacktrace trigger instead wrote a
+  full stack to the ring buffer for every check.) A walk is most of a check's cost, so few checks
+  are walked: the SYS_ADMIN no-audit probe of every mmap, brk and fork is recognised from one
+  calibrated stack word (CallerSlot), and a check at a known call site takes its stack from
+  ``sites`` (Fingerprint).
+* ``sites`` (hash, fingerprint -> stack), ``wrappers`` (a wrapper's return address -> its frame
+  size) and ``approved`` (fingerprints whose stack the recorder reviewed): the call-site cache.
 * ``opens`` (hash): opens by tracked tasks of absolute paths below /dev/, /proc/sys/ or /sys/,
   counted per (task, generation, flags, path).
-* ``stats`` (array): elements that did not fit (a full map), reported as lost events.
-* ``scratch`` (per-CPU array): room for a key and a value, larger than the 512-byte BPF stack allows.
-  Tracing programs do not nest on a CPU, so one slot per CPU is enough.
+* ``stats`` (array): elements that did not fit (a full map), reported as lost events, and records
+  taken from the cache.
+* ``scratch`` (per-CPU array): room for keys and values, larger than the programs' BPF stack may be
+  (MAX_PROGRAM_STACK). Tracing programs do not nest on a CPU, so one slot per CPU is enough.
+* ``calibration`` (array): what the calibration program saw on the recorder's own checks.
 """
 
 from __future__ import annotations
