@@ -397,9 +397,10 @@ def capability_program(
     """On ``capability:cap_capable``: count the check per (task, generation, cap, ret, stack).
 
     ``vm_probe``: recognise the vm probe without a walk. ``fingerprint`` (needs ``vm_probe``): take
-    a check's stack from the ``sites`` cache when another check with its fingerprint already
-    walked it -- after SITE_CONFIRMATIONS walks that all found the same stack, and with a walk every
-    SITE_RESAMPLE checks after that; a fingerprint that ever showed two stacks is always walked.
+    a check's stack from the ``sites`` cache when other checks with its fingerprint already walked
+    it -- after SITE_CONFIRMATIONS walks that all found the same stack, once the recorder has
+    approved that stack (``approved``), and with a walk every SITE_RESAMPLE checks after that; a
+    fingerprint that ever showed two stacks is always walked.
     """
     p = Program()
     p.mov(R6, R1)
