@@ -167,27 +167,29 @@ class Maps:
     approved: int  # hash: fingerprint -> 1, set by the recorder: the site's cached stack may be used
 
 
+def _lookup(p: Program, map_fd: int, key_at: int, missing: str) -> None:
+    """r0 = the element of ``map_fd`` whose key is on the BPF stack at r10+key_at; jump to
+    ``missing`` when there is none."""
+    p.ld_map(R1, map_fd)
+    p.mov(R2, R10)
+    p.add_imm(R2, key_at)
+    p.call(MAP_LOOKUP_ELEM)
+    p.jmp_imm(JEQ, R0, 0, missing)
+
+
 def _tracked_generation(p: Program, maps: Maps, out: str) -> None:
     """r7 = current tid; r8 = its generation, or jump to ``out`` when the task is not tracked."""
     p.call(GET_CURRENT_PID_TGID)
     p.mov32(R7, R0)
     p.stx(4, R10, -4, R7)
-    p.ld_map(R1, maps.tracked)
-    p.mov(R2, R10)
-    p.add_imm(R2, -4)
-    p.call(MAP_LOOKUP_ELEM)
-    p.jmp_imm(JEQ, R0, 0, out)
+    _lookup(p, maps.tracked, -4, out)
     p.ldx(8, R8, R0, 0)
 
 
 def _scratch(p: Program, maps: Maps, out: str) -> None:
     """r9 = this CPU's scratch area."""
     p.st_imm(4, R10, -8, 0)
-    p.ld_map(R1, maps.scratch)
-    p.mov(R2, R10)
-    p.add_imm(R2, -8)
-    p.call(MAP_LOOKUP_ELEM)
-    p.jmp_imm(JEQ, R0, 0, out)
+    _lookup(p, maps.scratch, -8, out)
     p.mov(R9, R0)
 
 
@@ -216,11 +218,7 @@ def _add_or_insert(p: Program, map_fd: int, key_size: int, stat: int, maps: Maps
 def _count_lost(p: Program, maps: Maps, stat: int) -> None:
     """stats[stat] += 1: something did not fit in its map (reported as lost events)."""
     p.st_imm(4, R10, -8, stat)
-    p.ld_map(R1, maps.stats)
-    p.mov(R2, R10)
-    p.add_imm(R2, -8)
-    p.call(MAP_LOOKUP_ELEM)
-    p.jmp_imm(JEQ, R0, 0, "out")
+    _lookup(p, maps.stats, -8, "out")
     p.mov_imm(R1, 1)
     p.atomic_add(8, R0, 0, R1)
 
@@ -466,12 +464,8 @@ def capability_program(
             p.label("new_cached")
             _value_header(p, VALUE_AT)
             _copy(p, VALUE_AT + 32, R7, 32, 1 + STACK_FRAMES)
-            p.ld_map(R1, maps.stats)  # counted for the tests and the bench, not as lost
-            p.st_imm(4, R10, -8, STAT_CACHED)
-            p.mov(R2, R10)
-            p.add_imm(R2, -8)
-            p.call(MAP_LOOKUP_ELEM)
-            p.jmp_imm(JEQ, R0, 0, "insert")
+            p.st_imm(4, R10, -8, STAT_CACHED)  # counted for the tests and the bench, not as lost
+            _lookup(p, maps.stats, -8, "insert")
             p.mov_imm(R1, 1)
             p.atomic_add(8, R0, 0, R1)
             p.jmp("insert")
@@ -598,11 +592,7 @@ def _set_generation(p: Program, maps: Maps, pid_offset: int) -> None:
 def _if_tracked(p: Program, maps: Maps, pid_offset: int) -> None:
     p.ldx(4, R1, R6, pid_offset)
     p.stx(4, R10, -4, R1)
-    p.ld_map(R1, maps.tracked)
-    p.mov(R2, R10)
-    p.add_imm(R2, -4)
-    p.call(MAP_LOOKUP_ELEM)
-    p.jmp_imm(JEQ, R0, 0, "out")
+    _lookup(p, maps.tracked, -4, "out")
 
 
 def fork_program(maps: Maps, parent_offset: int, child_offset: int) -> bytes:
@@ -647,11 +637,7 @@ def _regs_candidates(p: Program, first_word: int) -> None:
 
 def _calibration_slot(p: Program, maps: Maps) -> None:
     """r0 = calibration[the u32 at r10-4], or finish when the lookup fails."""
-    p.ld_map(R1, maps.calibration)
-    p.mov(R2, R10)
-    p.add_imm(R2, -4)
-    p.call(MAP_LOOKUP_ELEM)
-    p.jmp_imm(JEQ, R0, 0, "out")
+    _lookup(p, maps.calibration, -4, "out")
 
 
 def calibration_program(maps: Maps, cap_offset: int, tid: int) -> bytes:
