@@ -73,11 +73,11 @@ def _fingerprint_place(
     if machine != "x86_64" or len(walked) < 3 or walked[1] != capable_words[caller]:
         return None
     wrapper = next((i for i in range(caller + 1, len(capable_words)) if capable_words[i] == walked[2]), None)
+    if wrapper is None:
+        return None
     candidates = len(pg.REGS_CANDIDATES)
     for index, (thread_size, from_top) in enumerate(pg.REGS_CANDIDATES):
         if (regs[index], regs[candidates + index]) == (CALIBRATION_SYSCALLS["mmap"], CALIBRATION_SYSCALLS["setuid"]):
-            if wrapper is None:
-                return None
             return pg.Fingerprint(8 * wrapper, capable[0], capable[1], thread_size, from_top)
     return None
 
@@ -168,7 +168,7 @@ class BpfRecorder:
             except bpf.BpfError:
                 if self.fingerprint is None:
                     raise
-                # Reading the frame pointer as a number needs CAP_PERFMON (pointer leaks): walk.
+                # A verifier that refuses the larger, fingerprinting program: walk those checks.
                 self.fingerprint = None
                 self._attach(
                     cap_id, pg.capability_program(self.maps, cap["cap"].offset, cap["ret"].offset, self.vm_probe)
