@@ -193,15 +193,23 @@ def _scratch(p: Program, maps: Maps, out: str) -> None:
     p.mov(R9, R0)
 
 
+def _insert_new(p: Program, map_fd: int, key_at: int, value_at: int) -> None:
+    """Insert the value at scratch[value_at:] under the key at scratch[key_at:] unless the key is
+    there already (r0: 0 when inserted)."""
+    p.ld_map(R1, map_fd)
+    p.mov(R2, R9)
+    if key_at:
+        p.add_imm(R2, key_at)
+    p.mov(R3, R9)
+    p.add_imm(R3, value_at)
+    p.mov_imm(R4, NOEXIST)
+    p.call(MAP_UPDATE_ELEM)
+
+
 def _add_or_insert(p: Program, map_fd: int, key_size: int, stat: int, maps: Maps, tag: str) -> None:
     """Insert scratch[key_size:] under the key scratch[0:key_size]; if another CPU inserted the same
     key meanwhile, count on it instead; if the map is full, count a lost event."""
-    p.ld_map(R1, map_fd)
-    p.mov(R2, R9)
-    p.mov(R3, R9)
-    p.add_imm(R3, key_size)
-    p.mov_imm(R4, NOEXIST)
-    p.call(MAP_UPDATE_ELEM)
+    _insert_new(p, map_fd, 0, key_size)
     p.jmp_imm(JEQ, R0, 0, "out")
     p.ld_map(R1, map_fd)
     p.mov(R2, R9)
@@ -376,13 +384,7 @@ def _learn_wrapper(p: Program, maps: Maps, fp: Fingerprint) -> None:
     p.mov_imm(R8, 0)
     p.label("learned")
     p.stx(8, R9, DISTANCE_AT, R8)
-    p.ld_map(R1, maps.wrappers)
-    p.mov(R2, R9)
-    p.add_imm(R2, WRAPPER_AT)
-    p.mov(R3, R9)
-    p.add_imm(R3, DISTANCE_AT)
-    p.mov_imm(R4, NOEXIST)
-    p.call(MAP_UPDATE_ELEM)
+    _insert_new(p, maps.wrappers, WRAPPER_AT, DISTANCE_AT)
 
 
 def capability_program(
@@ -486,13 +488,7 @@ def capability_program(
             p.stx(4, R9, SITE_AT + 24, R1)
             p.st_imm(4, R9, SITE_AT + 28, 0)
             _copy(p, SITE_AT + 32, R9, VALUE_AT + 32, 1 + STACK_FRAMES)
-            p.ld_map(R1, maps.sites)
-            p.mov(R2, R9)
-            p.add_imm(R2, SITE_KEY_AT)
-            p.mov(R3, R9)
-            p.add_imm(R3, SITE_AT)
-            p.mov_imm(R4, NOEXIST)
-            p.call(MAP_UPDATE_ELEM)  # a full cache only means more walks
+            _insert_new(p, maps.sites, SITE_KEY_AT, SITE_AT)  # a full cache only means more walks
             p.jmp("counted")
             # A wrapper not seen before: walk, and learn its frame from the walk.
             p.label("walk_learn")
