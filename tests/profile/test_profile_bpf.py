@@ -91,12 +91,16 @@ for _ in range(2):                                    # the SYS_ADMIN no-audit v
 """
 
 
-def test_recorder_counts_a_tracked_tasks_checks_and_opens(tmp_path: Path) -> None:
-    root = require_tracefs()
+def _children(tmp_path: Path, count: int) -> list[subprocess.Popen[bytes]]:
+    """``count`` CHILD processes chowning one file in tmp_path, each waiting for its go-ahead."""
     target = tmp_path / "x"
     target.write_text("")
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(target)], stdin=subprocess.PIPE)
-    bystander = subprocess.Popen([sys.executable, "-c", CHILD, str(target)], stdin=subprocess.PIPE)
+    return [subprocess.Popen([sys.executable, "-c", CHILD, str(target)], stdin=subprocess.PIPE) for _ in range(count)]
+
+
+def test_recorder_counts_a_tracked_tasks_checks_and_opens(tmp_path: Path) -> None:
+    root = require_tracefs()
+    child, bystander = _children(tmp_path, 2)
     try:
         with BpfRecorder(root) as recorder:
             recorder.track([child.pid])  # not the bystander, which does the same
@@ -137,10 +141,7 @@ def test_recorder_counts_a_tracked_tasks_checks_and_opens(tmp_path: Path) -> Non
 
 def test_two_recorders_see_only_their_own_tasks(tmp_path: Path) -> None:
     root = require_tracefs()
-    target = tmp_path / "x"
-    target.write_text("")
-    a = subprocess.Popen([sys.executable, "-c", CHILD, str(target)], stdin=subprocess.PIPE)
-    b = subprocess.Popen([sys.executable, "-c", CHILD, str(target)], stdin=subprocess.PIPE)
+    a, b = _children(tmp_path, 2)
     try:
         with BpfRecorder(root) as first, BpfRecorder(root) as second:
             first.track([a.pid])
@@ -169,9 +170,7 @@ def test_a_full_map_is_counted_as_lost_events_not_dropped_silently(
     from leastcap.profile.bpf import recorder as bpf_recorder
 
     monkeypatch.setattr(bpf_recorder, "CAPS_MAX", 1)  # room for one kind of check only
-    target = tmp_path / "x"
-    target.write_text("")
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(target)], stdin=subprocess.PIPE)
+    (child,) = _children(tmp_path, 1)
     try:
         with BpfRecorder(root) as recorder:
             recorder.track([child.pid])

@@ -591,25 +591,25 @@ def _if_tracked(p: Program, maps: Maps, pid_offset: int) -> None:
     _lookup(p, maps.tracked, -4, "out")
 
 
-def fork_program(maps: Maps, parent_offset: int, child_offset: int) -> bytes:
-    """On ``sched:sched_process_fork``: a child (process or thread) of a tracked task is tracked."""
+def _follow(maps: Maps, tracked_offset: int, new_offset: int) -> bytes:
+    """If the task at ctx.tracked_offset is tracked, the one at ctx.new_offset gets a new generation."""
     p = Program()
     p.mov(R6, R1)
-    _if_tracked(p, maps, parent_offset)
-    _set_generation(p, maps, child_offset)
+    _if_tracked(p, maps, tracked_offset)
+    _set_generation(p, maps, new_offset)
     _finish(p)
     return p.code()
+
+
+def fork_program(maps: Maps, parent_offset: int, child_offset: int) -> bytes:
+    """On ``sched:sched_process_fork``: a child (process or thread) of a tracked task is tracked."""
+    return _follow(maps, parent_offset, child_offset)
 
 
 def exec_program(maps: Maps, pid_offset: int, old_pid_offset: int) -> bytes:
     """On ``sched:sched_process_exec``: a tracked task starts a new generation (under its new tid,
     which is the leader's when a thread exec'd)."""
-    p = Program()
-    p.mov(R6, R1)
-    _if_tracked(p, maps, old_pid_offset)
-    _set_generation(p, maps, pid_offset)
-    _finish(p)
-    return p.code()
+    return _follow(maps, old_pid_offset, pid_offset)
 
 
 def rename_program(maps: Maps, pid_offset: int) -> bytes:
