@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from leastcap.profile.classify import classify, syscall_of
-from leastcap.profile.events import CapCheck, Exec, Exit, Fork, Rename, TraceParser
+from leastcap.profile.events import CapCheck, Exec, Exit, Fork, PathOpen, Rename, TraceParser
 from leastcap.profile.proctree import ProcessTree, State, is_runc_init
 
 DATA = Path(__file__).parent / "data"
@@ -224,3 +224,19 @@ def test_collector_roots_at_runc_init_joining_the_container_cgroup() -> None:
     collector.sink(lines[3:])
     assert collector.rooted
     assert [(c.pid, c.comm, c.cap) for c in collector.checks] == [(3190, "sh", 12)]
+
+
+def test_a_late_open_of_a_task_that_just_exited_is_still_its() -> None:
+    """fanotify's opens are stamped when read, which can be after the opener's exit (openwatch)."""
+    tree = ProcessTree()
+    tree.add_root(1, State.SERVICE)
+    tree.feed(Fork(1.0, 1, 2, "sh"))
+    tree.feed(Exec(1.1, 2, 2, "/bin/tunctl", "tunctl"))
+    tree.feed(Exit(1.2, 2))
+    late = tree.feed(PathOpen(1.3, 2, "", "/dev/net/tun", 2))
+    assert late is not None and (late.pid, late.comm) == (2, "tunctl")
+    # A check is never late: after the exit it is no longer the task's.
+    assert tree.feed(CapCheck(1.3, 2, "", 12, 0)) is None
+    # Once the id is reused by a task outside the service, a late open is not the old task's.
+    tree.feed(Fork(1.4, 99, 2, "other"))
+    assert tree.feed(PathOpen(1.5, 2, "", "/dev/net/tun", 2)) is None

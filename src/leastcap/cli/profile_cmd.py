@@ -7,6 +7,7 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import Literal
 
 import click
 
@@ -94,6 +95,13 @@ def _find_files(files: tuple[str, ...]) -> tuple[str, ...]:
     raise click.UsageError("no Compose file: pass -f FILE or run in a directory with compose.yaml")
 
 
+def _open_window(text: str) -> float | Literal["auto"] | None:
+    word = text.strip().lower()
+    if word == "auto":
+        return "auto"
+    return None if word == "all" else parse_duration(text)
+
+
 @click.command("profile")
 @click.argument("service", required=False)
 @click.option("-f", "--file", "files", multiple=True, help="Compose file(s), as for docker compose -f.")
@@ -123,12 +131,13 @@ def _find_files(files: tuple[str, ...]) -> tuple[str, ...]:
 )
 @click.option(
     "--open-window",
-    default="30s",
+    default="auto",
     show_default=True,
-    metavar="DURATION|all",
-    help="How long from the start the BPF recorder watches opens of /dev, /proc/sys and /sys (the device"
-    " and sysctl proposal): a duration, or 'all' for the whole recording. Watching them puts every"
-    " syscall on the host on the kernel's slow path, so only start-up is watched by default.",
+    metavar="DURATION|all|auto",
+    help="How long from the start the BPF recorder watches the open syscalls of /dev, /proc/sys and /sys"
+    " (they put every syscall on the host on the kernel's slow path): a duration, 'all', or 'auto' --"
+    " until fanotify watches the container if it is privileged, else 30s. fanotify watches the"
+    " container's opens that succeed for the whole recording either way.",
 )
 @click.option("--no-kernel-filter", is_flag=True, hidden=True, help="Record all tasks (benchmark baseline).")
 def profile(
@@ -157,7 +166,7 @@ def profile(
 
     seconds = parse_duration(duration)
     interval = parse_duration(probe_interval)
-    window = None if open_window.strip().lower() == "all" else parse_duration(open_window)
+    window = _open_window(open_window)
     extra = parse_caps(minimize_from)
     exact = parse_caps(verify_caps) if verify_caps is not None else None
     if (service is None) == (container is None):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import platform
 from dataclasses import dataclass
+from typing import Literal
 
 import docker
 from docker.errors import NotFound
@@ -19,7 +20,7 @@ from leastcap.profile import docker as dk
 from leastcap.profile.classify import Classification, classify
 from leastcap.profile.format import FORMAT_VERSION, Profile, Recording
 from leastcap.profile.proctree import State
-from leastcap.profile.recorder import DEFAULT_OPEN_WINDOW, Collector, RunResult, Session, watch
+from leastcap.profile.recorder import Collector, RunResult, Session, watch
 from leastcap.profile.runner import sorted_short
 from leastcap.profile.touched import propose, read_sysctls, sysctl_names
 from leastcap.profile.tracefs import check_source, tracefs_root
@@ -55,7 +56,7 @@ def profile_attach(
     probe_interval: float = 1.0,
     *,
     recorder: str = "auto",
-    open_window: float | None = DEFAULT_OPEN_WINDOW,
+    open_window: float | Literal["auto"] | None = "auto",
 ) -> AttachOutcome:
     root = tracefs_root()
     source = check_source(root)
@@ -82,9 +83,14 @@ def profile_attach(
     collector = Collector(deferred=True)
     collector.set_roots(roots, running=True)
     sysctl_values: dict[str, str] = {}
-    with Session(collector, source, list(roots), recorder=recorder, open_window=open_window) as session:
+    host = attrs.get("HostConfig", {})
+    privileged = bool(host.get("Privileged"))
+    with Session(
+        collector, source, list(roots), recorder=recorder, open_window=open_window, privileged=privileged
+    ) as session:
         try:
             session.start()
+            session.watch_container(init)
             exit_code, health, probes, elapsed = watch(
                 client, attrs["Id"], duration, probe, probe_interval, on_tick=session.tick
             )
@@ -99,11 +105,10 @@ def profile_attach(
         collector.checks, elapsed, exit_code, health, probes, lost, True, name,
         opens=collector.opens, sysctl_values=sysctl_values, source=source, notes=session.notes,
     )  # fmt: skip
-    host = attrs.get("HostConfig", {})
     touched = propose(
         rec.opens,
         rec.sysctl_values,
-        privileged=bool(host.get("Privileged")),
+        privileged=privileged,
         host_network=host.get("NetworkMode") == "host",
         host_ipc=host.get("IpcMode") == "host",
         configured_sysctls=host.get("Sysctls") or {},

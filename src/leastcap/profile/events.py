@@ -103,10 +103,12 @@ class CgroupAttach:
 
 @dataclass(slots=True)
 class PathOpen:
-    """An open(2)/openat(2) of a path below /dev, /proc/sys or /sys (BPF backend only).
+    """An open(2)/openat(2) of a path below /dev, /proc/sys or /sys: from the BPF recorder's open
+    syscall hooks, or from fanotify (openwatch).
 
-    ``path`` is the name the task passed (absolute; relative names are not resolved); ``flags`` are
-    the open flags, so ``flags & 3`` tells read-only from a write. ``count`` is how many identical
+    ``path``: from the hooks, the name the task passed (absolute; relative names are not resolved);
+    from fanotify, the file's path in the container. ``flags`` are the open flags (fanotify: only
+    the access mode), so ``flags & 3`` tells read-only from a write. ``count`` is how many identical
     opens by this task it stands for. These are what privileged mode may have provided: host
     devices, a writable /proc/sys and /sys.
     """

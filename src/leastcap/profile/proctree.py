@@ -33,6 +33,11 @@ def is_runc_init(filename: str) -> bool:
     return _RUNC_INIT.match(filename) is not None
 
 
+# Exited tasks remembered for late events: a late event is milliseconds late, a few exits at most
+# even in a fork loop.
+GONE_KEPT = 4096
+
+
 class ProcessTree:
     def __init__(self) -> None:
         self._state: dict[int, State] = {}
@@ -42,6 +47,9 @@ class ProcessTree:
         # the parent's, exec sets the file's basename (as the kernel does), task_rename changes it.
         # The printed name is used only for tasks whose name we never saw set.
         self._comm: dict[int, str] = {}
+        # The last state and name of tasks that exited, until their id is reused: fanotify's opens
+        # are stamped when read (openwatch), which can be just after the opener's exit.
+        self._gone: dict[int, tuple[State, str | None]] = {}
 
     def add_root(self, pid: int, state: State = State.SETUP) -> None:
         self._state[pid] = state
@@ -59,9 +67,11 @@ class ProcessTree:
     def feed(self, event: Event) -> CapCheck | PathOpen | None:
         """Update the tree; return the check (or path open) when it belongs to the service."""
         if isinstance(event, CapCheck | PathOpen):
-            if self._state.get(event.pid) is not State.SERVICE:
+            state, comm = self._state.get(event.pid), self._comm.get(event.pid)
+            if state is None and isinstance(event, PathOpen) and event.pid in self._gone:
+                state, comm = self._gone[event.pid]
+            if state is not State.SERVICE:
                 return None
-            comm = self._comm.get(event.pid)
             if comm is not None:
                 event.comm = comm
             return event
@@ -73,6 +83,7 @@ class ProcessTree:
             return None
         if isinstance(event, Fork):
             parent = self._state.get(event.parent)
+            self._gone.pop(event.child, None)
             if parent is not None:
                 self._state[event.child] = parent
                 if event.parent in self._comm:
@@ -92,8 +103,12 @@ class ProcessTree:
             elif current is State.RUNC_INIT:
                 self._state[event.pid] = State.SERVICE
         elif isinstance(event, Exit):
-            self._state.pop(event.pid, None)
-            self._comm.pop(event.pid, None)
+            state = self._state.pop(event.pid, None)
+            comm = self._comm.pop(event.pid, None)
+            if state is not None:
+                self._gone[event.pid] = (state, comm)
+                if len(self._gone) > GONE_KEPT:  # the oldest exit: far behind any late event
+                    del self._gone[next(iter(self._gone))]
         return None
 
     def feed_all(self, events: Iterable[Event]) -> list[CapCheck]:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import docker
 from docker.errors import NotFound
@@ -27,6 +28,7 @@ from docker.errors import NotFound
 from leastcap.profile import docker as dk
 from leastcap.profile.bpf.recorder import BpfRecorder, BpfUnavailableError
 from leastcap.profile.events import CapCheck, CgroupAttach, Event, Exec, PathOpen, TraceParser
+from leastcap.profile.openwatch import OpenWatcher
 from leastcap.profile.proctree import ProcessTree, State
 from leastcap.profile.rawtrace import RawReader, raw_supported
 from leastcap.profile.touched import read_sysctls, sysctl_names
@@ -174,14 +176,23 @@ def all_tasks() -> list[int]:
     return tasks
 
 
-# How long a recording watches opens by default (see Session).
+# How long an unprivileged recording watches the open syscalls by default (see Session).
 DEFAULT_OPEN_WINDOW = 30.0
+
+# What the open syscalls' events add to fanotify's (openwatch), said in the notes that tell when they
+# were not watched.
+_UNSEEN_FAILURES = (
+    "only opens that succeeded were seen (fanotify), not a device node missing from the container"
+    " nor a write refused by its read-only /proc/sys"
+)
 
 
 class Session:
     """The recording side of one traced run: a private tracefs instance for the process events and
-    a counter of capability checks -- the BPF recorder where it loads (cheap; it also sees opens of
-    /dev, /proc/sys and /sys), else the instance's own ``cap_capable`` events with a stack each.
+    a counter of capability checks -- the BPF recorder where it loads (cheap; it also sees the open
+    syscalls of /dev, /proc/sys and /sys), else the instance's own ``cap_capable`` events with a
+    stack each -- and, once the container is known (``watch_container``), fanotify on its /dev,
+    /proc/sys and /sys for the rest of the recording.
 
     ``pids``: tasks to follow (with everything they start); None follows everything (no filter).
     Use as a context manager; ``start()``, ``tick()`` now and then, ``stop()``.
@@ -202,32 +213,44 @@ class Session:
         recorder: str = "auto",
         buffer_kb: int = 8192,
         raw: bool = True,
-        open_window: float | None = DEFAULT_OPEN_WINDOW,
+        open_window: float | Literal["auto"] | None = "auto",
+        privileged: bool = False,
     ) -> None:
-        """``open_window``: seconds from ``start()`` during which opens are watched (None: the whole
-        recording; 0: not at all). Watching them needs the open syscalls' tracepoints, which put every
-        syscall of every task on the kernel's slow path (~70 ns each here): a syscall-bound service
-        runs ~15% slower while they are on, so by default only its start-up -- when services open
-        their devices and write their sysctls -- is watched."""
+        """``open_window``: seconds from ``start()`` during which the open syscalls are watched (None:
+        the whole recording; 0: not at all). Their tracepoints put every syscall of every task on the
+        kernel's slow path (~70 ns each here): a syscall-bound service runs ~15% slower while they
+        are on. fanotify (``watch_container``) costs nothing of the sort but sees only opens that
+        succeed, and a privileged container (``privileged``) has every device and a writable
+        /proc/sys and /sys, so there that is all that matters. "auto": a privileged recording
+        watches the syscalls only until fanotify watches the container (its start-up); an
+        unprivileged one for DEFAULT_OPEN_WINDOW seconds, when services open their devices and
+        write their sysctls."""
         self.collector = collector
         self.reader: Reader | None = None
         self.bpf: BpfRecorder | None = None
         self.bpf_error: str | None = None
+        self.watcher: OpenWatcher | None = None
+        self.watch_error: str | None = None
         self.notes: list[str] = []  # how this recording fell short of the default, for the profile
         self.lost = 0
         self._stopped = False
         self._opens: list[PathOpen] = []  # every tracked task's, before the process tree filters them
         self._last_drain = self._last_review = 0.0
         self._started = 0.0
-        self.open_window = open_window
-        self.opens_closed_at: float | None = None  # seconds after start() when the window closed
+        self.privileged = privileged
+        self._until_watched = open_window == "auto" and privileged
+        self.open_window: float | None = (
+            None if self._until_watched else DEFAULT_OPEN_WINDOW if open_window == "auto" else open_window
+        )
+        self.opens_closed_at: float | None = None  # seconds after start() when the syscall hooks went
+        self._hooks_off_at: float | None = None  # the same, on the monotonic clock
         # The BPF recorder is loaded before the instance exists: both are ready once it does.
         if recorder != "ftrace":
             if source != "tracepoint":
                 self.bpf_error = "the BPF recorder needs the capability:cap_capable tracepoint"
             else:
                 try:
-                    self.bpf = BpfRecorder(tracefs_root(), opens=open_window != 0)
+                    self.bpf = BpfRecorder(tracefs_root(), opens=self.open_window != 0)
                 except BpfUnavailableError as exc:
                     self.bpf_error = str(exc).splitlines()[0]
             if self.bpf is None and recorder == "bpf":
@@ -254,15 +277,6 @@ class Session:
             if pids is not None:
                 self.instance.filter_pids(pids)
             self.reader = open_reader(self.instance, collector, source, raw=raw)
-            if self.bpf is None and recorder == "auto":
-                self.notes.append(
-                    f"recorded with ftrace, not BPF ({self.bpf_error}): no opens were seen, so no devices"
-                    " or sysctls are proposed"
-                )
-            elif self.bpf is not None and self.bpf.opens_via is None and open_window != 0:
-                self.notes.append("this kernel has no open syscall events: no devices or sysctls are proposed")
-            elif open_window == 0:
-                self.notes.append("opens were not watched (--open-window 0): no devices or sysctls are proposed")
         except BaseException:
             self.close()
             raise
@@ -273,42 +287,71 @@ class Session:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def _hooked(self) -> bool:
+        """The open syscalls' hooks were attached (whether or not they still are)."""
+        return self.bpf is not None and self.bpf.opens_via is not None
+
     def start(self) -> None:
         self.instance.start()
         self._started = self._last_drain = time.monotonic()
+        if not self._hooked:
+            self._hooks_off_at = self._started
+
+    def watch_container(self, pid: int) -> None:
+        """Watch the container whose init is ``pid`` with fanotify from now on (see openwatch). When
+        fanotify is unavailable, say why and keep the open syscalls' window."""
+        if self.watcher is not None or self._stopped:
+            return
+        try:
+            self.watcher = OpenWatcher(pid)
+        except OSError as exc:
+            self.watch_error = str(exc)
+            if self._until_watched:
+                self._until_watched, self.open_window = False, DEFAULT_OPEN_WINDOW
+            return
+        if self._until_watched:
+            self._stop_hooks()
+
+    def _stop_hooks(self) -> None:
+        if self.bpf is not None and self._hooks_off_at is None:
+            self.bpf.stop_opens()
+            self._hooks_off_at = time.monotonic()
+            self.opens_closed_at = self._hooks_off_at - self._started
 
     def tick(self) -> None:
-        """Empty the BPF maps now and then, so they never fill up on a long recording; close the
-        open window when its time is up."""
-        if self.bpf is None:
-            return
+        """Empty the BPF maps and fanotify's opens now and then, so that neither fills up on a long
+        recording; close the open syscalls' window when its time is up."""
         now = time.monotonic()
-        window_ends = None if self.open_window is None else self._started + self.open_window
-        if window_ends is not None and now >= window_ends and self.opens_closed_at is None and self.bpf.opens_via:
-            self.bpf.stop_opens()
-            self.opens_closed_at = now - self._started
-            self.notes.append(
-                f"opens below /dev, /proc/sys and /sys were watched for the first {self.open_window:g} s only"
-                " (--open-window): devices or sysctls first used later are not proposed"
-            )
+        if self.open_window is not None and now >= self._started + self.open_window:
+            self._stop_hooks()
         if now - self._last_drain >= self.BPF_DRAIN_SECONDS:
-            self._drain_bpf()
-        elif now - self._last_review >= self.BPF_REVIEW_SECONDS:
+            self._drain()
+        elif self.bpf is not None and now - self._last_review >= self.BPF_REVIEW_SECONDS:
             self.bpf.review_sites()
             self._last_review = now
 
-    def _drain_bpf(self) -> None:
-        assert self.bpf is not None
-        drained = self.bpf.drain()
-        self.collector.sink_events([*drained.checks, *drained.opens])
-        self._opens += drained.opens
+    def _drain(self, final: bool = False) -> None:
+        events: list[Event] = []
+        if self.bpf is not None:
+            drained = self.bpf.drain()
+            events += drained.checks
+            self._opens += drained.opens
+            events += drained.opens
+        if self.watcher is not None:
+            seen = self.watcher.finish() if final else self.watcher.drain()
+            # While the syscall hooks were on they saw these opens too.
+            since = self._hooks_off_at
+            kept = [o for o in seen if since is not None and o.ts >= since]
+            self._opens += kept
+            events += kept
+        self.collector.sink_events(events)
         self._last_drain = time.monotonic()
 
     def opens_so_far(self) -> list[PathOpen]:
-        """The opens the BPF recorder has seen until now (any followed task's, service or not): what
-        to read back while the container still runs, e.g. the sysctls it wrote."""
-        if self.bpf is not None:
-            self._drain_bpf()
+        """The opens seen until now (any followed task's, service or not): what to read back while
+        the container still runs, e.g. the sysctls it wrote."""
+        self._drain()
         return list(self._opens)
 
     def stop(self) -> None:
@@ -316,15 +359,44 @@ class Session:
         self._stopped = True
         try:
             self.instance.stop()
-            if self.bpf is not None:
-                self._drain_bpf()
+            self._drain(final=True)
         finally:
             if self.reader is not None:
                 self.reader.stop()
         self.lost = lost_events(self.instance, self.reader) + (self.bpf.lost if self.bpf is not None else 0)
+        if self.watcher is not None:
+            # A write whose file could not be named, or a queue overflow, is an open not recorded.
+            self.lost += self.watcher.unnamed + int(self.watcher.overflowed)
+        self.notes += self._opens_notes()
         self.collector.flush()
 
+    def _opens_notes(self) -> list[str]:
+        """What the recording could not see of the service's opens, if anything."""
+        watched = self.watcher is not None
+        fanotify = f"fanotify could not watch the container ({self.watch_error})" if self.watch_error else None
+        if not self._hooked:
+            if self.bpf is None:
+                why = f"recorded with ftrace, not BPF ({self.bpf_error}): the open syscalls were not watched"
+            elif self.open_window == 0:
+                why = "the open syscalls were not watched (--open-window 0)"
+            else:
+                why = "this kernel has no open syscall events"
+            if watched:
+                return [] if self.privileged else [f"{why}; {_UNSEEN_FAILURES}"]
+            return [f"{why}{f', and {fanotify}' if fanotify else ''}: no devices or sysctls are proposed"]
+        if self.opens_closed_at is None or self._until_watched:
+            return []  # watched throughout, or until fanotify took over
+        window = f"the open syscalls were watched for the first {self.open_window:g} s only (--open-window)"
+        if watched:
+            return [] if self.privileged else [f"{window}; after that {_UNSEEN_FAILURES}"]
+        return [
+            f"{window}{f' and {fanotify}' if fanotify else ''}: devices or sysctls first used later are not"
+            " proposed"
+        ]
+
     def close(self) -> None:
+        if self.watcher is not None:
+            self.watcher.close()
         if self.bpf is not None:
             self.bpf.close()
         if self.reader is not None and not self._stopped:
@@ -415,9 +487,11 @@ def record_compose_run(
     source: str = "tracepoint",
     kernel_filter: bool = True,
     recorder: str = "auto",
-    open_window: float | None = DEFAULT_OPEN_WINDOW,
+    open_window: float | Literal["auto"] | None = "auto",
+    watch_opens: bool = True,
 ) -> RunResult:
-    """Start a temporary copy of the service with ``setting``, trace it, and clean everything up."""
+    """Start a temporary copy of the service with ``setting``, trace it, and clean everything up.
+    ``watch_opens``: watch the container's opens with fanotify too (see Session)."""
     client = docker.from_env()
     run = dk.ComposeRun(target, setting, binary)
     try:
@@ -425,7 +499,9 @@ def record_compose_run(
         collector = Collector(container_id, deferred=True)
         # No containerd found: nothing to seed the filter with, so everything is followed.
         pids = (dk.containerd_tasks() or None) if kernel_filter else None
-        with Session(collector, source, pids, recorder=recorder, open_window=open_window) as session:
+        with Session(
+            collector, source, pids, recorder=recorder, open_window=open_window, privileged=setting.privileged
+        ) as session:
             shim: int | None = None
             sysctl_values: dict[str, str] = {}
             try:
@@ -434,6 +510,8 @@ def record_compose_run(
                 # Belt and braces: if the shim's exec was missed, State.Pid's parent is the shim
                 # (read while the container's processes still exist; used once the trace is read).
                 pid = int(client.api.inspect_container(container_id)["State"].get("Pid") or 0)
+                if pid and watch_opens:
+                    session.watch_container(pid)
                 exit_code, health, probes, elapsed = watch(
                     client, container_id, duration, probe, probe_interval, on_tick=session.tick
                 )

@@ -12,6 +12,7 @@ import platform
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from leastcap import __version__
 from leastcap.capabilities import CAPABILITY_BY_NUMBER, CAPABILITY_NUMBERS, short, sort_capabilities
@@ -27,7 +28,7 @@ from leastcap.profile.format import (
     Recording,
     VerificationRun,
 )
-from leastcap.profile.recorder import DEFAULT_OPEN_WINDOW, RunResult, record_compose_run
+from leastcap.profile.recorder import RunResult, record_compose_run
 from leastcap.profile.touched import Touched, propose
 from leastcap.profile.tracefs import check_source, tracefs_root
 
@@ -45,7 +46,8 @@ class Options:
     verify_caps: frozenset[str] | None = None  # verify exactly this set instead of the proposal
     kernel_filter: bool = True
     recorder: str = "auto"  # bpf: count checks in the kernel; ftrace: a stack per check; auto: bpf if it loads
-    open_window: float | None = DEFAULT_OPEN_WINDOW  # seconds of watching opens (None: the whole run)
+    # Seconds of watching the open syscalls (None: the whole run; "auto": see recorder.Session).
+    open_window: float | Literal["auto"] | None = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +151,7 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
     how = "privileged" if privileged else f"{len(granted)} capabilities (cap_add)"
     log(f"recording {target.service} for up to {opts.duration:g}s with {how}")
 
-    def run(s: dk.CapabilitySetting, open_window: float | None = opts.open_window) -> RunResult:
+    def run(s: dk.CapabilitySetting, verifying: bool = False) -> RunResult:
         return record_compose_run(
             target,
             s,
@@ -160,7 +162,9 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
             source=source,
             kernel_filter=opts.kernel_filter,
             recorder=opts.recorder,
-            open_window=open_window,
+            # The verdict needs no opens: spare the service the slow syscall path they cost.
+            open_window=0 if verifying else opts.open_window,
+            watch_opens=not verifying,
         )
 
     rec = run(setting)
@@ -229,8 +233,7 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
                 devices=touched.devices,
                 sysctls=tuple(touched.sysctls.items()),
             ),
-            # The verdict needs no opens: spare the service the slow syscall path they cost.
-            open_window=0,
+            verifying=True,
         )
         ok, why = verdict(rec, outcome, opts.duration)
         log(("  pass: " if ok else "  fail: ") + why)

@@ -1,0 +1,76 @@
+"""fanotify on a real container: which of its opens are seen, with what mode, and what is not."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+
+from profile_support import require_all
+
+from leastcap.profile.events import PathOpen
+from leastcap.profile.openwatch import OpenWatcher
+
+
+def test_the_container_s_device_opens_and_sysctl_writes() -> None:
+    image = require_all()
+    name = f"leastcap-openwatch-{uuid.uuid4().hex[:8]}"
+    subprocess.run(
+        [
+            "docker", "run", "-d", "--name", name, "--network", "none", "--device", "/dev/net/tun",
+            # A writable /proc/sys (and NET_ADMIN to write the netns's sysctls), as privileged has.
+            "--security-opt", "systempaths=unconfined", "--cap-add", "NET_ADMIN", image, "sleep", "600",
+        ],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    holder: subprocess.Popen[bytes] | None = None
+    try:
+        pid = int(subprocess.run(
+            ["docker", "inspect", "-f", "{{.State.Pid}}", name], capture_output=True, text=True, check=True
+        ).stdout)  # fmt: skip
+        watcher = OpenWatcher(pid)
+        try:
+            script = (
+                "cat /dev/net/tun 2>/dev/null;"  # opened read-only (reading it then fails)
+                " echo 1 > /proc/sys/net/ipv4/tcp_syncookies; (echo 1 > /proc/sys/net/ipv4/tcp_syncookies);"
+                " cat /proc/sys/kernel/ostype >/dev/null;"  # a read: not reported
+                " echo 0 > /proc/self/oom_score_adj;"  # a write outside /proc/sys: not reported
+                " cat /dev/net/nope 2>/dev/null;"  # a failed open: never seen by fanotify
+                " true"
+            )
+            subprocess.run(["docker", "exec", name, "sh", "-c", script], check=True, timeout=60)
+            # Still open when the watch ends: the mode is read from the holder's fdinfo.
+            holder = subprocess.Popen(["docker", "exec", name, "sh", "-c", "exec 3<>/dev/net/tun; sleep 30"])
+            deadline = time.monotonic() + 20
+            early: list[PathOpen] = []
+            while not any(o.flags == 2 for o in early) and time.monotonic() < deadline:
+                early += watcher.drain()
+                if _holds_tun(name):
+                    break
+                time.sleep(0.1)
+            opens = early + watcher.finish()
+        finally:
+            watcher.close()
+        # /dev/null is opened by every redirection here and by the docker execs that poll: left out.
+        seen = sorted((o.path, o.flags, o.count) for o in opens if o.path != "/dev/null")
+        assert seen == [
+            ("/dev/net/tun", 0, 1),
+            ("/dev/net/tun", 2, 1),
+            # The shell's write and its subshell's (another task; fanotify folds an unread event
+            # into an identical one of the same task, so one task's repeats can count once).
+            ("/proc/sys/net/ipv4/tcp_syncookies", 1, 1),
+            ("/proc/sys/net/ipv4/tcp_syncookies", 1, 1),
+        ]
+        assert (watcher.unnamed, watcher.overflowed) == (0, False)
+    finally:
+        if holder is not None:
+            holder.kill()
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+
+
+def _holds_tun(name: str) -> bool:
+    out = subprocess.run(
+        ["docker", "exec", name, "sh", "-c", "ls -l /proc/*/fd 2>/dev/null | grep -c /dev/net/tun"],
+        capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+    return out not in ("", "0")
