@@ -10,15 +10,16 @@ Two workloads run in a container via `docker exec`:
 each run in every round, in a random order per round, in these modes:
 
   baseline   no tracing at all
-  bpf        recording as `leastcap profile` does by default (--recorder auto, --open-window auto)
-             of a privileged service: checks counted in the kernel by the BPF recorder (one stack
-             walk per check, none for the vm probe or a cached call site), process events from a
-             private instance with the in-kernel pid filter, read raw, process-tree filtering; the
-             open syscalls' tracepoints are detached as soon as fanotify watches the container's
-             /dev, /proc/sys and /sys -- which the dd workload's own reads and writes go through
-  bpf-opens  the same with the open syscalls' tracepoints on throughout, as in the first 30 s of an
-             unprivileged recording (where a failed open of a missing device node matters): they put
-             every syscall of every task on the kernel's slow path
+  bpf        recording as `leastcap profile SERVICE` does by default (--recorder auto, --open-window
+             auto; the recording is privileged, or its stand-in where privileged cannot start):
+             checks counted in the kernel by the BPF recorder (one stack walk per check, none for
+             the vm probe or a cached call site), process events from a private instance with the
+             in-kernel pid filter, read raw, process-tree filtering; the open syscalls' tracepoints
+             are detached as soon as fanotify watches the container's /dev, /proc/sys and /sys --
+             which the dd workload's own reads and writes go through
+  bpf-opens  the same with the open syscalls' tracepoints on throughout (--open-window all, or the
+             first 30 s of attaching to an unprivileged container): they put every syscall of every
+             task on the kernel's slow path
   ftrace     --recorder ftrace: cap_capable in the instance with a stacktrace trigger (a full stack
              walked and stored for every check), read from the binary ring buffer
   text       ftrace read from trace_pipe text (the kprobe fallback's reader) -- for comparison
@@ -243,7 +244,7 @@ def report(kind: str, script: str, rounds: list[dict[str, Sample]], placement: s
         best = min(r[mode].seconds for r in rounds) / fastest_base - 1
         note = {
             "bpf": " (target < 5%)",
-            "bpf-opens": " (open syscalls watched: an unprivileged recording's first 30 s)",
+            "bpf-opens": " (open syscalls watched: --open-window all)",
         }.get(mode, "")
         print(f"slowdown with recording ({mode}): {med:+.1%} median per round, {best:+.1%} best of {len(rounds)}{note}")
     return lost_total

@@ -25,9 +25,7 @@ def test_the_container_s_device_opens_and_sysctl_writes() -> None:
     )  # fmt: skip
     holder: subprocess.Popen[bytes] | None = None
     try:
-        pid = int(subprocess.run(
-            ["docker", "inspect", "-f", "{{.State.Pid}}", name], capture_output=True, text=True, check=True
-        ).stdout)  # fmt: skip
+        pid = _pid(name)
         watcher = OpenWatcher(pid)
         try:
             script = (
@@ -74,3 +72,52 @@ def _holds_tun(name: str) -> bool:
         capture_output=True, text=True, check=False,
     ).stdout.strip()  # fmt: skip
     return out not in ("", "0")
+
+
+def test_a_privileged_recording_detaches_the_open_syscall_hooks_once_fanotify_watches() -> None:
+    """--open-window auto for a privileged container: the open syscalls are watched only until
+    fanotify is, and the opens after that come from fanotify, through the process tree."""
+    from leastcap.profile import docker as dk
+    from leastcap.profile.proctree import State
+    from leastcap.profile.recorder import Collector, Session
+
+    image = require_all()
+    name = f"leastcap-openwatch-{uuid.uuid4().hex[:8]}"
+    subprocess.run(
+        ["docker", "run", "-d", "--name", name, "--network", "none", "--device", "/dev/net/tun", image,
+         "sleep", "600"],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    try:
+        pid = _pid(name)
+        shim = dk.parent_pid(pid)
+        assert shim is not None
+        # As attach mode does: the shim's tasks are set-up (a docker exec becomes the service at its
+        # exec out of runc init), the container's init is the service.
+        roots = {task: State.SETUP for task in dk.process_tasks(shim)} | {pid: State.SERVICE}
+        collector = Collector(deferred=True)
+        collector.set_roots(roots, running=True)
+        # This host cannot run a privileged container; the session is told it is one, which is all
+        # that "auto" looks at.
+        with Session(collector, "tracepoint", list(roots), privileged=True) as session:
+            session.start()
+            assert session.bpf is not None and session.bpf.opens_via is not None
+            assert session.opens_closed_at is None
+            session.watch_container(pid)
+            assert session.opens_closed_at is not None
+            subprocess.run(["docker", "exec", name, "sh", "-c", "cat /dev/net/tun 2>/dev/null; true"], check=True)
+            session.stop()
+        assert [(o.comm, o.path, o.flags) for o in collector.opens if o.path != "/dev/null"] == [
+            ("cat", "/dev/net/tun", 0)
+        ]
+        assert session.notes == []
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+
+
+def _pid(name: str) -> int:
+    return int(
+        subprocess.run(
+            ["docker", "inspect", "-f", "{{.State.Pid}}", name], capture_output=True, text=True, check=True
+        ).stdout
+    )

@@ -402,3 +402,43 @@ def test_fix_applies_the_proposal(tmp_path: Path) -> None:
         ("devices", "/dev/net/tun"),
         ("sysctls", "net.ipv4.ip_forward=1"),
     ]
+
+
+def test_host_devices_are_the_nodes_privileged_would_pass() -> None:
+    from leastcap.profile.touched import host_devices, is_docker_default_device
+
+    devices = host_devices()
+    assert "/dev/net/tun" in devices  # the workload tests' device
+    assert devices == tuple(sorted(devices))
+    for path in devices:
+        mode = os.lstat(path).st_mode
+        assert stat.S_ISCHR(mode) or stat.S_ISBLK(mode), path
+        assert not is_docker_default_device(path), path
+        assert not path.startswith(("/dev/pts/", "/dev/shm/", "/dev/mqueue/")), path
+    assert "/dev/null" not in devices and "/dev/ptmx" not in devices  # every container has them
+
+
+def test_the_stand_in_for_privileged_in_the_override(tmp_path: Path) -> None:
+    from leastcap.profile.docker import CapabilitySetting
+
+    setting = CapabilitySetting(
+        privileged=False,
+        cap_add=frozenset({"CAP_NET_ADMIN", "CAP_CHOWN"}),
+        no_new_privileges=False,
+        security_opt=("apparmor:unconfined",),
+        devices=("/dev/fuse", "/dev/net/tun"),
+        like_privileged=True,
+    )
+    assert setting.override_yaml("vpn", '"42"') == (
+        "services:\n"
+        '  "vpn":\n'
+        "    privileged: false\n"
+        '    cap_drop: !override ["ALL"]\n'
+        '    cap_add: !override ["CHOWN", "NET_ADMIN"]\n'
+        '    device_cgroup_rules: !override ["a *:* rwm"]\n'
+        '    security_opt: !override ["apparmor:unconfined", "systempaths=unconfined"]\n'
+        '    devices: ["/dev/fuse", "/dev/net/tun"]\n'
+        "    container_name: !reset null\n"
+        "    labels:\n"
+        '      io.leastcap.profile.owner: "42"\n'
+    )

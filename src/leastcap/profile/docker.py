@@ -179,6 +179,11 @@ class CapabilitySetting:
     # Proposed devices and sysctls, added to the service's own (Compose merges both by key).
     devices: tuple[str, ...] = ()
     sysctls: tuple[tuple[str, str], ...] = ()
+    # The recording's stand-in for privileged where privileged cannot start (a bounding set short of
+    # a capability): besides the capabilities, access to every device (``devices`` then lists the
+    # host's nodes, touched.host_devices) and a writable /proc/sys (systempaths=unconfined), so that
+    # the service's opens of devices and writes of sysctls succeed as they would privileged.
+    like_privileged: bool = False
 
     def override_yaml(self, service: str, owner_label: str) -> str:
         # JSON strings are valid YAML scalars; !override/!reset replace the user's lists instead of
@@ -195,6 +200,9 @@ class CapabilitySetting:
                 f"    cap_add: !override {caps}",
             ]
         opts = with_no_new_privileges(self.security_opt) if self.no_new_privileges else self.security_opt
+        if self.like_privileged:
+            opts = (*opts, "systempaths=unconfined")
+            lines += ['    device_cgroup_rules: !override ["a *:* rwm"]']
         lines += [f"    security_opt: !override {json.dumps(list(opts))}"]
         if self.devices:
             lines += [f"    devices: {json.dumps(list(self.devices))}"]

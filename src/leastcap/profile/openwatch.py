@@ -62,6 +62,7 @@ class OpenWatcher:
         self._directories: dict[bytes, str] = {}
         self.unnamed = 0  # writes whose file the kernel could not open for us: path unknown
         self.overflowed = False
+        self.failure: str | None = None  # why the reader stopped before finish(), if it did
         self._devices: fan.Group | None = None
         self._writes: fan.Group | None = None
         self._dev_fd = -1
@@ -100,12 +101,15 @@ class OpenWatcher:
     def _run(self) -> None:
         assert self._devices is not None and self._writes is not None
         watched = [self._devices.fd, self._writes.fd, self._wake_r]
-        while True:
-            ready, _, _ = select.select(watched, [], [])
-            if self._wake_r in ready:
+        try:
+            while True:
+                ready, _, _ = select.select(watched, [], [])
                 self._read_all()
-                return
-            self._read_all()
+                if self._wake_r in ready:
+                    return
+        except OSError as exc:  # never seen; if it happens, the recording must say so
+            with self._lock:
+                self.failure = str(exc)
 
     def _read_all(self) -> None:
         """Empty both queues (the thread, and ``finish()`` once the thread is gone)."""

@@ -367,6 +367,9 @@ class Session:
         if self.watcher is not None:
             # A write whose file could not be named, or a queue overflow, is an open not recorded.
             self.lost += self.watcher.unnamed + int(self.watcher.overflowed)
+            if self.watcher.failure is not None:
+                self.lost += 1
+                self.notes.append(f"fanotify stopped reading the container's opens early ({self.watcher.failure})")
         self.notes += self._opens_notes()
         self.collector.flush()
 
@@ -381,8 +384,11 @@ class Session:
                 why = "the open syscalls were not watched (--open-window 0)"
             else:
                 why = "this kernel has no open syscall events"
+            if watched and self.privileged:
+                # Nothing failed to open in a privileged container, but fanotify starts late.
+                return [f"{why}: opens before fanotify watched the container (its first moments) were not seen"]
             if watched:
-                return [] if self.privileged else [f"{why}; {_UNSEEN_FAILURES}"]
+                return [f"{why}; {_UNSEEN_FAILURES}"]
             return [f"{why}{f', and {fanotify}' if fanotify else ''}: no devices or sysctls are proposed"]
         if self.opens_closed_at is None or self._until_watched:
             return []  # watched throughout, or until fanotify took over
@@ -500,7 +506,12 @@ def record_compose_run(
         # No containerd found: nothing to seed the filter with, so everything is followed.
         pids = (dk.containerd_tasks() or None) if kernel_filter else None
         with Session(
-            collector, source, pids, recorder=recorder, open_window=open_window, privileged=setting.privileged
+            collector,
+            source,
+            pids,
+            recorder=recorder,
+            open_window=open_window,
+            privileged=setting.privileged or setting.like_privileged,
         ) as session:
             shim: int | None = None
             sysctl_values: dict[str, str] = {}

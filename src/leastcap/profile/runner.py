@@ -29,7 +29,7 @@ from leastcap.profile.format import (
     VerificationRun,
 )
 from leastcap.profile.recorder import RunResult, record_compose_run
-from leastcap.profile.touched import Touched, propose
+from leastcap.profile.touched import Touched, host_devices, propose
 from leastcap.profile.tracefs import check_source, tracefs_root
 
 Log = Callable[[str], None]
@@ -146,9 +146,23 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
         log("note: " + note)
     privileged = grant.privileged_ok
     setting = dk.CapabilitySetting(
-        privileged=privileged, cap_add=granted, no_new_privileges=False, security_opt=config.security_opt
+        privileged=privileged,
+        cap_add=granted,
+        no_new_privileges=False,
+        security_opt=config.security_opt,
+        devices=() if privileged else host_devices(),
+        like_privileged=not privileged,
     )
-    how = "privileged" if privileged else f"{len(granted)} capabilities (cap_add)"
+    if not privileged:
+        notes.append(
+            f"in place of privileged, the recording had {len(granted)} capabilities, the host's"
+            f" {len(setting.devices)} device nodes with access to every device (device_cgroup_rules),"
+            " and a writable /proc/sys (systempaths=unconfined), as privileged has; /sys stayed"
+            " read-only, so a write to /sys was seen only while the open syscalls were watched"
+            " (--open-window)"
+        )
+        log("note: " + notes[-1])
+    how = "privileged" if privileged else f"{len(granted)} capabilities, every host device and a writable /proc/sys"
     log(f"recording {target.service} for up to {opts.duration:g}s with {how}")
 
     def run(s: dk.CapabilitySetting, verifying: bool = False) -> RunResult:
@@ -173,24 +187,7 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
             "the container's processes were not found in the trace (is dockerd using containerd?)"
         )
     # Devices and sysctls the service touched; the verification runs get them too.
-    touched = _touched(rec, privileged, config)
-    # Recorded without privileged, a host device the service opened was missing from the container:
-    # the service stopped short there, before the checks that follow such an open (NET_ADMIN for
-    # TUNSETIFF on /dev/net/tun), and maybe with another exit code. Record again with those
-    # devices, until no new one turns up.
-    given: tuple[str, ...] = ()
-    for _ in range(MAX_DEVICE_RECORDINGS):
-        missing = [d for d in touched.devices if d not in given and d not in config.devices]
-        if privileged or not missing:
-            break
-        given = tuple(sorted({*given, *missing}))
-        notes.append(f"recorded again with devices {list(given)}: the first recording (not privileged) lacked them")
-        log(f"recording again with devices {list(given)}: the container (not privileged) lacked them")
-        setting = replace(setting, devices=given)
-        rec = run(setting)
-        if not rec.rooted:
-            raise dk.ComposeError("the container's processes were not found in the trace of the second recording")
-        touched = _touched(rec, privileged, config)
+    touched = _touched(rec, config)
     if rec.lost_events:
         notes.append(f"the recorder lost {rec.lost_events} events: the evidence is incomplete")
         log(
@@ -309,14 +306,15 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
     return Outcome(profile, rec, result)
 
 
-MAX_DEVICE_RECORDINGS = 3  # extra recordings with the devices found missing, at most
 
 
-def _touched(rec: RunResult, privileged: bool, config: dk.ServiceConfig) -> Touched:
+def _touched(rec: RunResult, config: dk.ServiceConfig) -> Touched:
+    # Privileged or its stand-in: either way /proc/sys was writable and the sysctl values read
+    # at the end are the ones the service set.
     return propose(
         rec.opens,
         rec.sysctl_values,
-        privileged=privileged,
+        privileged=True,
         host_network=config.network_mode == "host",
         host_ipc=config.ipc == "host",
         configured_sysctls=dict(config.sysctls),

@@ -225,6 +225,32 @@ class _Seen:
         return "opened for writing" if self.writes else "opened for reading"
 
 
+# Directories below /dev whose nodes privileged mode does not pass on (containerd's HostDevices walk,
+# which Docker uses for privileged containers; their own pts, shm, mqueue and fd are mounted anyway).
+_UNPASSED_DIRS = frozenset({"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"})
+
+
+def host_devices(dev_root: Path = Path("/dev")) -> tuple[str, ...]:
+    """The host's device nodes that privileged mode passes to a container -- every character and
+    block node below ``dev_root`` (symlinks not followed) -- less those every container has anyway:
+    what a recording that cannot be privileged adds in its place. Container paths, sorted."""
+    found: list[str] = []
+    for directory, subdirs, files in os.walk(dev_root):
+        subdirs[:] = [d for d in subdirs if d not in _UNPASSED_DIRS]
+        for name in files:
+            path = os.path.join(directory, name)
+            try:
+                mode = os.lstat(path).st_mode
+            except OSError:  # gone since the listing
+                continue
+            container = "/dev/" + os.path.relpath(path, dev_root)
+            if ":" in container:  # Compose's HOST:CONTAINER:PERMS syntax could not say it
+                continue
+            if (stat.S_ISCHR(mode) or stat.S_ISBLK(mode)) and not is_docker_default_device(container):
+                found.append(container)
+    return tuple(sorted(found))
+
+
 def _host_device(dev_root: Path, rel: str) -> tuple[str, int] | None:
     """(kind, st_rdev) if ``dev_root/rel`` is a device node on the host, following symlinks only
     while they stay inside ``dev_root`` (a symlink to /proc/self/fd/1 or out of /dev is not a
