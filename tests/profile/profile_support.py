@@ -49,3 +49,16 @@ def profile_json(compose: Path, service: str, *args: str) -> tuple[int, dict[str
     except json.JSONDecodeError:
         data = {}
     return proc.returncode, data, proc.stderr
+
+
+# The access evidence (profile JSON) of a shell that wrote net.ipv4.ip_forward=1 once.
+IP_FORWARD_WRITTEN_ONCE_BY_SH = {
+    "kind": "sysctl",
+    "name": "net.ipv4.ip_forward",
+    "value": "1",
+    "path": "/proc/sys/net/ipv4/ip_forward",
+    "reason": "opened for writing by sh x1; '1' in the container at the end of the recording",
+    "reads": 0,
+    "writes": 1,
+    "processes": [{"comm": "sh", "count": 1}],
+}
