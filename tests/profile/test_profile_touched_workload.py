@@ -51,8 +51,7 @@ def test_tun_device_and_sysctl(tmp_path: Path) -> None:
     assert data["cap_add"] == ["NET_ADMIN"]
     assert data["devices"] == ["/dev/net/tun"]
     assert data["sysctls"] == {"net.ipv4.ip_forward": "1"}
-    assert data["access"] == [
-*TUN_OPENED_ONCE_BY_TUNCTL, IP_FORWARD_WRITTEN_ONCE_BY_SH]
+    assert data["access"] == [*TUN_OPENED_ONCE_BY_TUNCTL, IP_FORWARD_WRITTEN_ONCE_BY_SH]
     assert data["verification"] == [{"cap_add": ["NET_ADMIN"], "passed": True, "reason": "still running after 4s"}]
     assert data["recording"]["exit_code"] is None
     granted = len(available_capabilities(image).granted)
