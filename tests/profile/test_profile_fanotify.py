@@ -64,3 +64,26 @@ def test_paths_rendered_from_another_mount_namespace_map_into_the_container() ->
     assert _Prefix("/", "/dev").canonical("/net") == "/dev/net"
     assert _Prefix("/x/dev/", "/dev").canonical("/x/dev/net/tun") == "/dev/net/tun"
     assert _Prefix("/proc/sys", "/proc/sys").canonical("/proc/self/oom_score_adj") is None
+
+
+def test_an_open_below_dev_counts_in_the_mode_its_close_tells() -> None:
+    from leastcap.profile.openwatch import Tally
+
+    tally = Tally(comm_of=lambda tid: f"task{tid}")
+    tally.device(1.0, 7, "/dev/net/tun", fan.FAN_OPEN)
+    tally.device(1.5, 7, "/dev/net/tun", fan.FAN_CLOSE_WRITE)  # read later: the open's time counts
+    tally.device(2.0, 7, "/dev/fuse", fan.FAN_OPEN | fan.FAN_CLOSE_NOWRITE)  # folded into one record
+    tally.device(3.0, 8, "/dev/fuse", fan.FAN_CLOSE_WRITE)  # its open was folded into an earlier one
+    tally.device(4.0, 9, "/dev/kvm", fan.FAN_OPEN)  # still open
+    assert [(o.ts, o.pid, o.comm, o.path, o.flags, o.count) for o in tally.drain()] == [
+        (1.0, 7, "task7", "/dev/net/tun", 1, 1),
+        (2.0, 7, "task7", "/dev/fuse", 0, 1),
+        (3.0, 8, "task8", "/dev/fuse", 1, 1),
+    ]
+    tally.device(5.0, 7, "/dev/net/tun", fan.FAN_OPEN | fan.FAN_CLOSE_WRITE)
+    tally.settle(lambda tid, path: 2 if (tid, path) == (9, "/dev/kvm") else 0)
+    assert [(o.ts, o.pid, o.path, o.flags, o.count) for o in tally.drain()] == [
+        (5.0, 7, "/dev/net/tun", 1, 1),
+        (4.0, 9, "/dev/kvm", 2, 1),
+    ]
+    assert tally.drain() == []

@@ -56,9 +56,7 @@ class OpenWatcher:
     def __init__(self, pid: int, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        self._opens: dict[tuple[int, str, int], PathOpen] = {}
-        # Opens in /dev whose close (which tells the mode) has not been read yet, oldest first.
-        self._pending: defaultdict[tuple[int, str], list[float]] = defaultdict(list)
+        self._tally = Tally()
         self._directories: dict[bytes, str] = {}
         self.unnamed = 0  # writes whose file the kernel could not open for us: path unknown
         self.overflowed = False
@@ -136,15 +134,8 @@ class OpenWatcher:
             self.overflowed = True
             return
         path = self._device_path(event)
-        if path is None:
-            return
-        pending = self._pending[(event.tid, path)]
-        if event.mask & fan.FAN_OPEN:
-            pending.append(ts)
-        # Merged records: the kernel folds an unread open and its close into one record.
-        for bit, flags in ((fan.FAN_CLOSE_WRITE, os.O_WRONLY), (fan.FAN_CLOSE_NOWRITE, os.O_RDONLY)):
-            if event.mask & bit:
-                self._add(pending.pop(0) if pending else ts, event.tid, path, flags)
+        if path is not None:
+            self._tally.device(ts, event.tid, path, event.mask)
 
     def _device_path(self, event: fan.RawEvent) -> str | None:
         if event.dir_handle is None or event.name is None:
@@ -178,22 +169,13 @@ class OpenWatcher:
         for prefix in self._prefixes:
             path = prefix.canonical(rendered)
             if path is not None:
-                self._add(ts, event.tid, path, os.O_WRONLY)
+                self._tally.add(ts, event.tid, path, os.O_WRONLY)
                 return
-
-    def _add(self, ts: float, tid: int, path: str, flags: int) -> None:
-        key = (tid, path, flags)
-        seen = self._opens.get(key)
-        if seen is not None:
-            seen.count += 1
-        else:
-            self._opens[key] = PathOpen(ts, tid, _comm(tid), path, flags)
 
     def drain(self) -> list[PathOpen]:
         """The opens seen since the last drain (opens whose close is not read yet stay pending)."""
         with self._lock:
-            opens, self._opens = list(self._opens.values()), {}
-        return opens
+            return self._tally.drain()
 
     def finish(self) -> list[PathOpen]:
         """Stop watching; the opens not drained yet, devices still open included (their mode read
@@ -203,10 +185,7 @@ class OpenWatcher:
             self._thread.join()
             self._thread = None
         with self._lock:
-            for (tid, path), stamps in self._pending.items():
-                for ts in stamps:
-                    self._add(ts, tid, path, _open_mode(tid, path, self._dev_prefix))
-            self._pending.clear()
+            self._tally.settle(lambda tid, path: _open_mode(tid, path, self._dev_prefix))
         self._close_fds()
         return self.drain()
 
@@ -229,6 +208,50 @@ class OpenWatcher:
 # (per network namespace), the IPC ones and kernel.{host,domain}name.
 _SYSCTL_NAMESPACES = (("net", 0x40000000), ("ipc", 0x08000000), ("uts", 0x04000000))
 _libc = ctypes.CDLL(None, use_errno=True)
+
+
+class Tally:
+    """Opens counted per (task, path, access mode), and the /dev opens whose mode is not known yet.
+
+    An open below /dev is reported when it happens, its mode when the file is closed (a close
+    "after writing" means it was opened for writing), and the kernel folds an unread open and its
+    close into one record: so an open waits for its close, oldest first, and a record with both
+    is one open of that mode.
+    """
+
+    def __init__(self, comm_of: Callable[[int], str] | None = None) -> None:
+        self._comm_of = comm_of or _comm
+        self._opens: dict[tuple[int, str, int], PathOpen] = {}
+        self._pending: defaultdict[tuple[int, str], list[float]] = defaultdict(list)
+
+    def device(self, ts: float, tid: int, path: str, mask: int) -> None:
+        pending = self._pending[(tid, path)]
+        if mask & fan.FAN_OPEN:
+            pending.append(ts)
+        for bit, flags in ((fan.FAN_CLOSE_WRITE, os.O_WRONLY), (fan.FAN_CLOSE_NOWRITE, os.O_RDONLY)):
+            if mask & bit:
+                # A close whose open was folded into an earlier record counts from the close.
+                self.add(pending.pop(0) if pending else ts, tid, path, flags)
+        if not pending:
+            del self._pending[(tid, path)]
+
+    def add(self, ts: float, tid: int, path: str, flags: int) -> None:
+        seen = self._opens.get((tid, path, flags))
+        if seen is not None:
+            seen.count += 1
+        else:
+            self._opens[(tid, path, flags)] = PathOpen(ts, tid, self._comm_of(tid), path, flags)
+
+    def settle(self, mode_of: Callable[[int, str], int]) -> None:
+        """Count the opens still waiting for their close, in the mode ``mode_of(tid, path)`` says."""
+        for (tid, path), stamps in self._pending.items():
+            for ts in stamps:
+                self.add(ts, tid, path, mode_of(tid, path))
+        self._pending.clear()
+
+    def drain(self) -> list[PathOpen]:
+        opens, self._opens = list(self._opens.values()), {}
+        return opens
 
 
 def _in_namespaces_of(pid: int, work: Callable[[], None]) -> None:
