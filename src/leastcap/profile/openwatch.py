@@ -98,10 +98,14 @@ class OpenWatcher:
 
     def _run(self) -> None:
         assert self._devices is not None and self._writes is not None
-        watched = [self._devices.fd, self._writes.fd, self._wake_r]
+        # poll, not select: a recorder holds many descriptors (a perf event per CPU per tracepoint),
+        # and select cannot wait on one numbered 1024 or above.
+        poller = select.poll()
+        for fd in (self._devices.fd, self._writes.fd, self._wake_r):
+            poller.register(fd, select.POLLIN)
         try:
             while True:
-                ready, _, _ = select.select(watched, [], [])
+                ready = {fd for fd, _ in poller.poll()}
                 self._read_all()
                 if self._wake_r in ready:
                     return
@@ -110,11 +114,14 @@ class OpenWatcher:
                 self.failure = str(exc)
 
     def _read_all(self) -> None:
-        """Empty both queues (the thread, and ``finish()`` once the thread is gone)."""
+        """Empty both queues, stamping each batch with the time it was read."""
         assert self._devices is not None and self._writes is not None
         while True:
             now = self._clock()
             devices = self._devices.read()
+            with self._lock:
+                for event in devices:
+                    self._device_event(now, event)
             try:
                 writes = self._writes.read()
             except OSError:  # no FAN_REPORT_FD_ERROR: the kernel failed the read for one event
@@ -124,8 +131,6 @@ class OpenWatcher:
             if not devices and not writes:
                 return
             with self._lock:
-                for event in devices:
-                    self._device_event(now, event)
                 for event in writes:
                     self._write_event(now, event)
 
