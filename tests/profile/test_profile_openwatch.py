@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 import uuid
@@ -121,3 +122,22 @@ def _pid(name: str) -> int:
             ["docker", "inspect", "-f", "{{.State.Pid}}", name], capture_output=True, text=True, check=True
         ).stdout
     )
+
+
+def test_without_fanotify_the_open_syscalls_keep_their_window() -> None:
+    """A container that is gone (or a kernel without fanotify): the watch fails, says why, and a
+    privileged recording falls back to the default window of the open syscalls."""
+    from leastcap.profile.recorder import DEFAULT_OPEN_WINDOW, Collector, Session
+    from support.components import require_tracefs
+
+    require_tracefs()
+    gone = 2**22 + 4321  # above pid_max: no such process
+    with Session(Collector(deferred=True), "tracepoint", [os.getpid()], privileged=True) as session:
+        session.start()
+        session.watch_container(gone)
+        assert session.watcher is None
+        assert session.watch_error == f"[Errno 2] fanotify_mark /proc/{gone}/root/dev: No such file or directory"
+        assert (session.open_window, session.opens_closed_at) == (DEFAULT_OPEN_WINDOW, None)
+        assert session.bpf is not None and session.bpf.opens_via is not None
+        session.stop()
+        assert session.notes == []  # the hooks watched the whole (short) recording
