@@ -136,8 +136,9 @@ def _open_window(text: str) -> float | Literal["auto"] | None:
     metavar="DURATION|all|auto",
     help="How long from the start the BPF recorder watches the open syscalls of /dev, /proc/sys and /sys"
     " (they put every syscall on the host on the kernel's slow path): a duration, 'all', or 'auto' --"
-    " until fanotify watches the container if it is privileged, else 30s. fanotify watches the"
-    " container's opens that succeed for the whole recording either way.",
+    " until fanotify watches the container when it is privileged or stands in for it (every SERVICE"
+    " recording), else 30s. fanotify watches the container's opens that succeed for the whole"
+    " recording either way.",
 )
 @click.option("--no-kernel-filter", is_flag=True, hidden=True, help="Record all tasks (benchmark baseline).")
 def profile(
