@@ -28,14 +28,13 @@ FAN_REPORT_FD_ERROR = 0x2000  # 6.13+: a failed event fd is reported in the even
 FAN_MARK_ADD = 0x1
 FAN_MARK_MOUNT = 0x10
 # event masks
-FAN_MODIFY = 0x2
 FAN_CLOSE_WRITE = 0x8
 FAN_CLOSE_NOWRITE = 0x10
 FAN_OPEN = 0x20
 FAN_Q_OVERFLOW = 0x4000
 FAN_EVENT_ON_CHILD = 0x08000000
 # information records after the metadata
-INFO_FID, INFO_DFID_NAME, INFO_DFID = 1, 2, 3
+INFO_DFID_NAME, INFO_DFID = 2, 3
 
 _METADATA = struct.Struct("=IBBHQii")  # event_len, vers, reserved, metadata_len, mask, fd, pid
 _INFO_HEADER = struct.Struct("=BBH")  # info_type, pad, len

@@ -53,8 +53,7 @@ class OpenWatcher:
     the container is gone; nothing is left behind.
     """
 
-    def __init__(self, pid: int, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
+    def __init__(self, pid: int) -> None:
         self._lock = threading.Lock()
         self._tally = Tally()
         self._directories: dict[bytes, str] = {}
@@ -117,7 +116,7 @@ class OpenWatcher:
         """Empty both queues, stamping each batch with the time it was read."""
         assert self._devices is not None and self._writes is not None
         while True:
-            now = self._clock()
+            now = time.monotonic()
             devices = self._devices.read()
             with self._lock:
                 for event in devices:

@@ -242,8 +242,8 @@ class Session:
         self.open_window: float | None = (
             None if self._until_watched else DEFAULT_OPEN_WINDOW if open_window == "auto" else open_window
         )
-        self.opens_closed_at: float | None = None  # seconds after start() when the syscall hooks went
-        self._hooks_off_at: float | None = None  # the same, on the monotonic clock
+        # When the open syscalls' hooks stopped watching (monotonic clock; start() if never hooked).
+        self._hooks_off_at: float | None = None
         # The BPF recorder is loaded before the instance exists: both are ready once it does.
         if recorder != "ftrace":
             if source != "tracepoint":
@@ -292,6 +292,14 @@ class Session:
         """The open syscalls' hooks were attached (whether or not they still are)."""
         return self.bpf is not None and self.bpf.opens_via is not None
 
+    @property
+    def opens_closed_at(self) -> float | None:
+        """Seconds after ``start()`` when the open syscalls' hooks were detached (None: they were
+        never attached, or are on still)."""
+        if not self._hooked or self._hooks_off_at is None:
+            return None
+        return self._hooks_off_at - self._started
+
     def start(self) -> None:
         self.instance.start()
         self._started = self._last_drain = time.monotonic()
@@ -317,7 +325,6 @@ class Session:
         if self.bpf is not None and self._hooks_off_at is None:
             self.bpf.stop_opens()
             self._hooks_off_at = time.monotonic()
-            self.opens_closed_at = self._hooks_off_at - self._started
 
     def tick(self) -> None:
         """Empty the BPF maps and fanotify's opens now and then, so that neither fills up on a long
