@@ -119,7 +119,7 @@ class OpenWatcher:
             now = time.monotonic()
             devices = self._devices.read()
             with self._lock:
-                for event in devices:
+                for event in self._unless_overflow(devices):
                     self._device_event(now, event)
             try:
                 writes = self._writes.read()
@@ -130,13 +130,16 @@ class OpenWatcher:
             if not devices and not writes:
                 return
             with self._lock:
-                for event in writes:
+                for event in self._unless_overflow(writes):
                     self._write_event(now, event)
 
+    def _unless_overflow(self, events: list[fan.RawEvent]) -> list[fan.RawEvent]:
+        """The events but the queue-overflow record, which says that events were dropped."""
+        kept = [e for e in events if not e.mask & fan.FAN_Q_OVERFLOW]
+        self.overflowed |= len(kept) != len(events)
+        return kept
+
     def _device_event(self, ts: float, event: fan.RawEvent) -> None:
-        if event.mask & fan.FAN_Q_OVERFLOW:
-            self.overflowed = True
-            return
         path = self._device_path(event)
         if path is not None:
             self._tally.device(ts, event.tid, path, event.mask)
@@ -160,9 +163,6 @@ class OpenWatcher:
         return f"{directory.rstrip('/')}/{event.name}"
 
     def _write_event(self, ts: float, event: fan.RawEvent) -> None:
-        if event.mask & fan.FAN_Q_OVERFLOW:
-            self.overflowed = True
-            return
         if event.fd < 0:
             self.unnamed += 1
             return
