@@ -67,13 +67,13 @@ def _load_options(options: ScanOptions, cwd: str, tree: DiskTree) -> tuple[list[
 
 
 def _dedupe(findings: Sequence[Finding]) -> list[Finding]:
-    """A main file shared by several projects (default + variants) is reported once."""
-    seen: set[tuple[str, str, int, int, str, str]] = set()
+    """A main file shared by several projects (default + variants) is reported once: the same
+    finding (fingerprint) at the same place."""
+    seen: set[tuple[str, str, int, int]] = set()
     out: list[Finding] = []
     for finding in findings:
         loc = finding.location
-        # Plain values: hashing a frozen dataclass per finding is measurably slow on big scans.
-        key = (finding.rule, loc.path, loc.line, loc.column, finding.service, finding.message)
+        key = (finding.fingerprint, loc.path, loc.line, loc.column)
         if key not in seen:
             seen.add(key)
             out.append(finding)

@@ -44,7 +44,8 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class Timeline:
-    """Everything that happened to one finding identity (file lineage, service, rule, detail)."""
+    """Everything that happened to one finding identity: ``Finding.fingerprint`` scoped by the
+    Compose file's lineage in place of (project, file) (``detail`` is ``Finding.subject``)."""
 
     rule: str
     service: str
@@ -64,6 +65,11 @@ class Timeline:
 
     def of_kind(self, kind: str) -> tuple[Event, ...]:
         return tuple(ev for ev in self.events if ev.kind == kind and not ev.merged_from)
+
+    @property
+    def fingerprint(self) -> str:
+        """The finding's fingerprint as last seen, the one ``scan`` reports for it."""
+        return self.latest.fingerprint
 
     @property
     def suppressed_at_tip(self) -> bool:

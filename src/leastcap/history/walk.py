@@ -38,7 +38,9 @@ from leastcap.history.model import CommitRef, Event
 from leastcap.loader.discovery import is_compose_name as _is_compose_file_name
 from leastcap.model import Finding, Problem
 
-Key = tuple[str, str, str, str]  # (anchor file lineage, service, rule, detail)
+# (anchor file lineage, service, rule, Finding.subject): what Finding.fingerprint hashes, with the
+# file's lineage in place of (project, file): a moved or renamed Compose file keeps its findings.
+Key = tuple[str, str, str, str]
 
 
 def is_compose_name(path: str) -> bool:
@@ -349,7 +351,7 @@ class Walk:
             for f in proj.findings:
                 if self.inp.rules and f.rule not in self.inp.rules:
                     continue
-                key: Key = (lineage, f.service, f.rule, _detail(f))
+                key: Key = (lineage, f.service, f.rule, f.subject)
                 findings.setdefault(key, _Seen(f, proj.anchor))
         return _DirState(findings, deps, reads, tuple(errors))
 
@@ -465,15 +467,6 @@ def _same_state(a: _Seen | None, b: _Seen | None) -> bool:
     if a is None or b is None:
         return a is b
     return (a.finding.suppressed is None) == (b.finding.suppressed is None)
-
-
-def _detail(f: Finding) -> str:
-    """The line-free part of a finding's identity: the rule's facts when it gives any (the
-    capability, the mount source...), else the head of its message (up to the first ": "), which
-    names what was found without the explanation, variable or profile context that follows."""
-    if f.facts:
-        return ";".join(f"{k}={v}" for k, v in sorted(f.facts))
-    return f.message.split(": ", 1)[0]
 
 
 __all__ = ["Evaluator", "PartResult", "ProjectEval", "Walk", "WalkInput", "is_compose_name", "partition_of"]

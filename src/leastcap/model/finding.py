@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import enum
+import functools
+import hashlib
+import re
 from dataclasses import dataclass, field
 
 from leastcap.model.location import Location
@@ -71,3 +74,42 @@ class Finding:
     def sort_key(self) -> tuple[str, int, int, str, str]:
         loc = self.location
         return (loc.path, loc.line, loc.column, self.rule, self.message)
+
+    @property
+    def subject(self) -> str:
+        """What was found, without where on the page: the located value (``service 'web' adds
+        SYS_ADMIN``, ``source=/var/run/docker.sock``), never a line number."""
+        return line_free_subject(self.message, self.facts)
+
+    @property
+    def fingerprint(self) -> str:
+        """The finding's identity: rule, project, service and the located value (the file it is
+        written in and ``subject``), never the line. Moved lines, a changed explanation or a renamed
+        variable keep it. SARIF, Code Quality, scan's dedupe and history timelines use it."""
+        return fingerprint_of(self.rule, (self.project, self.location.path), self.service, self.subject)
+
+
+def fingerprint_of(rule: str, where: tuple[str, ...], service: str, subject: str) -> str:
+    """The one fingerprint function. ``where`` is (project, file); history scopes a timeline by the
+    Compose file's lineage instead, because a file moved to another directory (which renames its
+    project) or renamed still holds the same findings."""
+    key = "\x1f".join((rule, *where, service, subject))
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+# Digits after a colon look like positions ("base.yml:12:3"); an identity must survive line moves.
+_POSITION = re.compile(r":\d+(?::\d+)?\b")
+# The tail rules add when a value depends on the environment or on profiles (rules._common.context):
+# " (depends on ${X})", " (privileged is true unless ${X} is set to false; only with profile debug)".
+_CONTEXT_TAIL = re.compile(r" \((?:depends on \$\{|[\w.-]+ is true unless \$\{|only with profiles? )[^()]*\)$")
+_SPACES = re.compile(r"\s+")
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def line_free_subject(message: str, facts: tuple[tuple[str, str], ...] = ()) -> str:
+    """A rule's facts when it gives any; else the head of its message (up to the first ": "), which
+    names what was found without the explanation that follows, less positions and context tail."""
+    if facts:
+        return ";".join(f"{k}={v}" for k, v in sorted(facts))
+    head = _CONTEXT_TAIL.sub("", message.split(": ", 1)[0])
+    return _SPACES.sub(" ", _POSITION.sub("", head)).strip()

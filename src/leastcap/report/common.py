@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -47,32 +46,16 @@ def severity_counts(findings: Sequence[Finding]) -> dict[str, int]:
     return counts
 
 
-# Digits after a colon look like positions ("base.yml:12:3"); a fingerprint must survive line moves.
-_POSITION = re.compile(r":\d+(?::\d+)?\b")
-_SPACES = re.compile(r"\s+")
-
-
-def _detail(f: Finding) -> str:
-    if f.facts:
-        return ";".join(f"{k}={v}" for k, v in sorted(f.facts))
-    return _SPACES.sub(" ", _POSITION.sub("", f.message)).strip().lower()
-
-
 def fingerprints(findings: Sequence[Finding]) -> list[str]:
-    """Line-free, stable fingerprints (rule, path, project, service, normalized detail), one per finding.
-
-    Identical keys within one report get an occurrence number (in report order) so each
-    fingerprint stays unique, as GitLab and GitHub both deduplicate on it.
-    """
+    """``Finding.fingerprint`` per finding, made unique within one report: identical ones get an
+    occurrence number (in report order), as GitLab and GitHub both deduplicate on it."""
     seen: dict[str, int] = {}
     out: list[str] = []
     for f in findings:
-        key = "\x1f".join((f.rule, f.location.path, f.project, f.service, _detail(f)))
-        n = seen.get(key, 0) + 1
-        seen[key] = n
-        if n > 1:
-            key += f"\x1f#{n}"
-        out.append(hashlib.sha256(key.encode("utf-8")).hexdigest()[:32])
+        fp = f.fingerprint
+        n = seen.get(fp, 0) + 1
+        seen[fp] = n
+        out.append(fp if n == 1 else hashlib.sha256(f"{fp}#{n}".encode()).hexdigest()[:32])
     return out
 
 
