@@ -123,6 +123,8 @@ class Config:
     exceptions: tuple[ExceptionEntry, ...] = ()
     scripts: ScriptsSettings = field(default_factory=ScriptsSettings)
     images: tuple[ImageEntry, ...] = ()
+    # Who may approve exceptions; empty means the config names no approvers (anyone may).
+    approvers: tuple[str, ...] = ()
 
     def settings(self, slug: str) -> RuleSettings:
         for name, settings in self.rules:
@@ -282,6 +284,13 @@ def _describe(route: Sequence[str | int]) -> str:
     return text or "the top level"
 
 
+# What each pattern of the schema means, for messages a person can act on.
+_PATTERN_MEANINGS = {
+    "^[0-9]{4}-[0-9]{2}-[0-9]{2}$": "an ISO date (YYYY-MM-DD)",
+    "\\S": "a name (it is blank)",
+}
+
+
 def _validate(data: dict[str, object], index: _Index) -> None:
     validator = jsonschema.Draft202012Validator(schema())
     problems: list[Problem] = []
@@ -308,7 +317,8 @@ def _validate(data: dict[str, object], index: _Index) -> None:
             choices = ", ".join(map(str, error.validator_value))
             message = f"{where}: {error.instance!r} is not one of {choices}"
         elif error.validator == "pattern":
-            message = f"{where}: {error.instance!r} is not an ISO date (YYYY-MM-DD)"
+            meaning = _PATTERN_MEANINGS.get(str(error.validator_value), f"a text matching {error.validator_value!r}")
+            message = f"{where}: {error.instance!r} is not {meaning}"
         else:
             message = f"{where}: {error.message}"
         problems.append(Problem(index.path, message, loc.line if loc else 0, loc.column if loc else 0))
@@ -330,8 +340,9 @@ def _build(data: dict[str, object], index: _Index, path: str) -> Config:
             enabled=settings.get("enabled", True) is not False,
             severity=Severity.parse(str(severity)) if severity is not None else None,
         )))
+    approvers = tuple(str(name).strip() for name in _sequence(data.get("approvers")))
     exceptions = tuple(
-        _exception(_mapping(item), index, ("exceptions", i))
+        _exception(_mapping(item), index, ("exceptions", i), approvers)
         for i, item in enumerate(_sequence(data.get("exceptions")))
     )
     scripts_raw = _mapping(data.get("scripts"))
@@ -340,10 +351,23 @@ def _build(data: dict[str, object], index: _Index, path: str) -> Config:
         ImageEntry(_mapping(item), index.values[("images", i)])
         for i, item in enumerate(_sequence(data.get("images")))
     )
-    return Config(path, fail_on, tuple(rules), exceptions, scripts, images)
+    return Config(path, fail_on, tuple(rules), exceptions, scripts, images, approvers)
 
 
-def _exception(item: dict[str, object], index: _Index, route: tuple[str | int, ...]) -> ExceptionEntry:
+def approver_problem(approved_by: str, approvers: Sequence[str]) -> str | None:
+    """Why ``approved_by`` may not approve, or None when it may (or the config names no approvers).
+
+    Names are compared without regard to case: ``@Acme/Security`` and ``@acme/security`` are the
+    same GitHub team, and a check that case could defeat would only invite renaming games.
+    """
+    if not approvers or approved_by.casefold() in {a.casefold() for a in approvers}:
+        return None
+    return f"approved_by {approved_by!r} is not one of the approvers (who may approve: {', '.join(approvers)})"
+
+
+def _exception(
+    item: dict[str, object], index: _Index, route: tuple[str | int, ...], approvers: Sequence[str] = ()
+) -> ExceptionEntry:
     from leastcap.rules.registry import slugs  # late: the registry imports rules, rules need no config
 
     problems: list[str] = []
@@ -360,6 +384,8 @@ def _exception(item: dict[str, object], index: _Index, route: tuple[str | int, .
     approved_by = _text(item.get("approved_by")).strip()
     if not approved_by:
         problems.append("approved_by is missing")
+    elif (not_approver := approver_problem(approved_by, approvers)) is not None:
+        problems.append(not_approver)
     expires: dt.date | None = None
     if item.get("expires") is None:
         problems.append("expires is missing")

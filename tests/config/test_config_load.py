@@ -89,7 +89,7 @@ def test_empty_config_is_defaults() -> None:
 def test_unknown_keys_are_errors_with_positions() -> None:
     assert errors("fail-on: high\nfial-on: low\n") == [
         (
-            "unknown key 'fial-on' in the top level (expected one of: exceptions, fail-on, images, rules, scripts)",
+            "unknown key 'fial-on' in the top level (expected one of: approvers, exceptions, fail-on, images, rules, scripts)",
             2,
             1,
         )
