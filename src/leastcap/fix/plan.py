@@ -23,6 +23,7 @@ from leastcap.capabilities import ALL, DOCKER_DEFAULT_CAPABILITIES, short, try_n
 from leastcap.knowledge.image_knowledge import ImageEntry, KnowledgeBase, Need
 from leastcap.model import Service
 from leastcap.profile.format import Profile
+from leastcap.semantics import container_ports, is_root_user, last_of, no_new_privileges
 
 NNP = "no-new-privileges:true"
 # Rules whose findings fix acts on; the last two only with --all.
@@ -117,26 +118,6 @@ def _norm_set(values: Iterable[str]) -> set[str]:
     return out
 
 
-def is_non_root(user: str | None) -> bool:
-    """``user: 1000`` / ``app`` / ``1000:1000``: not uid 0. Unset or ``root``/``0`` is root."""
-    if user is None:
-        return False
-    name = user.split(":", 1)[0].strip()
-    return name not in ("", "0", "root")
-
-
-def low_ports(service: Service) -> list[int]:
-    """Container ports below 1024 the service publishes/listens on."""
-    out: list[int] = []
-    for port in service.ports:
-        text = port.value.split("/", 1)[0]
-        last = text.rsplit(":", 1)[-1]
-        first = last.split("-", 1)[0]
-        if first.isdigit() and 0 < int(first) < 1024:
-            out.append(int(first))
-    return sorted(set(out))
-
-
 def _words(service: Service) -> list[str]:
     words: list[str] = []
     for part in (*service.entrypoint, *service.command):
@@ -163,7 +144,7 @@ def plan_service(
     existing_add = _norm_set(c.value for c in service.cap_add)
     has_all = ALL in existing_add
     existing_drop = _norm_set(c.value for c in service.cap_drop)
-    non_root = is_non_root(service.user.value if service.user else None)
+    non_root = not is_root_user(service.user.value if service.user else None)
 
     if entry is not None and entry.privileged is not None and entry.privileged.required and primary:
         messages.append(f"{image}: {entry.privileged.reason} [image knowledge: {entry.family}]")
@@ -311,8 +292,8 @@ def _infer(service: Service, grants: list[Grant], messages: list[str], unknown: 
             grants.append(grant)
 
     host_net = service.network_mode is not None and service.network_mode.value == "host"
-    non_root = is_non_root(service.user.value if service.user else None)
-    ports = low_ports(service)
+    non_root = not is_root_user(service.user.value if service.user else None)
+    ports = [p for p in container_ports(p.value for p in service.ports) if 0 < p < 1024]
     if host_net and ports and not non_root:
         put("NET_BIND_SERVICE", f"host network, listens on port {ports[0]} < 1024")
     words = _words(service)
@@ -337,13 +318,11 @@ def _wants_nnp(
     """True: add no-new-privileges:true. False/None: leave it out (with the reason in messages)."""
     if not (any(t in PRIMARY_RULES for t in found) or "no-new-privileges" in found):
         return False
-    for opt in service.security_opt:
-        text = opt.value.replace("=", ":").replace(" ", "")
-        if text.startswith("no-new-privileges"):
-            if text in ("no-new-privileges", "no-new-privileges:true"):
-                return False  # already set; the last occurrence wins and it is on
-            messages.append(f"left {opt.value!r} as written: it is an explicit choice")
-            return False
+    option = last_of(service.security_opt, "no-new-privileges")
+    if option is not None:
+        if no_new_privileges(service.security_opt) is not True:
+            messages.append(f"left {option.entry.value!r} as written: it is an explicit choice")
+        return False  # already set (the last occurrence wins), or switched off on purpose
     if entry is not None and entry.no_new_privileges is not None and not entry.no_new_privileges.compatible:
         messages.append(f"no-new-privileges left out: {entry.no_new_privileges.reason} "
                         f"[image knowledge: {entry.family}]")

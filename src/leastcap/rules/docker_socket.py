@@ -5,8 +5,8 @@ from collections.abc import Iterator
 
 from leastcap.model import Finding, Located, Mount, Project, Service, Severity
 from leastcap.rules._common import confidence_for, context, is_true
-from leastcap.rules._mounts import host_path
 from leastcap.rules.base import Rule
+from leastcap.semantics import host_path
 
 SOCKETS = {
     "docker.sock": "the Docker API",

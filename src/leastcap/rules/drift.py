@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 from leastcap import capabilities
 from leastcap.model import Confidence, Finding, Location, Project, Service, Severity
 from leastcap.rules.base import Rule
+from leastcap.semantics import effective_security_opts, host_path, is_root_user, parse_go_bool
 
 # security_opt values that loosen confinement (moby parseSecurityOpt; ':' is the legacy separator).
 LOOSENING = frozenset(
     {"seccomp=unconfined", "apparmor=unconfined", "label=disable", "systempaths=unconfined"}
 )
-ROOT_USERS = frozenset({"", "0", "root", "0:0", "root:root", "root:0", "0:root"})
 
 
 class DriftRule(Rule):
@@ -162,19 +162,20 @@ def _file_changed_after(created: str, modified: float | None) -> bool:
 
 
 def _security(service: Service) -> tuple[dict[str, str], dict[str, Location]]:
-    """security_opt by key, last occurrence wins (moby), with ``:`` read as ``=``."""
+    """The security_opt in effect, by key (``semantics.effective_security_opts``), spelled so that
+    the file's and the container's compare: a seccomp profile is ``<profile>`` (compose sends the
+    profile's JSON, the file names its path), no-new-privileges is ``true`` or ``false``."""
     values: dict[str, str] = {}
     where: dict[str, Location] = {}
-    for opt in service.security_opt:
-        key, _, value = opt.value.replace(":", "=", 1).partition("=")
+    for key, option in effective_security_opts(service.security_opt).items():
+        value = option.value
         if key == "seccomp" and value not in ("unconfined", "builtin", ""):
-            value = "<profile>"  # compose sends the profile's JSON, the file names its path
+            value = "<profile>"
         if key == "no-new-privileges":
-            value = "false" if value.lower() == "false" else "true"
-        if key == "label":
-            key = f"label={value.split('=', 1)[0]}"
+            on = parse_go_bool(value)
+            value = value if on is None else str(on).lower()
         values[key] = value
-        where[key] = opt.origin
+        where[key] = option.entry.origin
     return values, where
 
 
@@ -263,7 +264,7 @@ def diff_services(running: Service, declared: Service) -> list[Difference]:
     def binds(svc: Service) -> dict[str, Location]:
         out_: dict[str, Location] = {}
         for m in svc.volumes:
-            host = m.value.source if m.value.type == "bind" else m.value.host_path
+            host = host_path(m.value)
             if host:
                 mode = "ro" if m.value.read_only else "rw"
                 prop = f",{m.value.propagation}" if m.value.propagation else ""
@@ -320,7 +321,7 @@ def diff_services(running: Service, declared: Service) -> list[Difference]:
                 "user",
                 f"user: the container runs as {r_user or '(image default)'!s}, the Compose file says"
                 f" {declared.user.value}",
-                r_user in ROOT_USERS and declared.user.value not in ROOT_USERS,
+                is_root_user(r_user) and not is_root_user(declared.user.value),
                 running.user.origin if running.user else None,
                 declared.user.origin,
             )

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from leastcap.model import Finding, Project, Service, Severity
 from leastcap.rules._common import chooses_own_settings, confidence_for, context
 from leastcap.rules.base import Rule
-from leastcap.rules.security_opt import last_of, parse_go_bool
+from leastcap.semantics import last_of, parse_go_bool
 
 
 class NoNewPrivileges(Rule):

@@ -5,9 +5,9 @@ from collections.abc import Iterator
 
 from leastcap.model import Finding, Located, Mount, Project, Service, Severity
 from leastcap.rules._common import confidence_for, context
-from leastcap.rules._mounts import host_path
 from leastcap.rules.base import Rule
 from leastcap.rules.docker_socket import SOCKETS
+from leastcap.semantics import host_path
 
 # Host paths whose bind is sensitive as such, and whether their sub-paths are too.
 _ROOTS: dict[str, tuple[str, bool]] = {

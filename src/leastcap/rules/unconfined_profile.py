@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from leastcap.model import Finding, Project, Service, Severity
 from leastcap.rules._common import confidence_for, context
 from leastcap.rules.base import Rule
-from leastcap.rules.security_opt import SecurityOption, last_of, parse
+from leastcap.semantics import SecurityOption, last_of, parse_security_opt
 
 _WHAT = {
     "seccomp": "switches off the seccomp filter: every syscall the capabilities allow is reachable "
@@ -71,7 +71,7 @@ class UnconfinedProfile(Rule):
             if option is not None and option.value == "unconfined":
                 hits.append(option)
         for entry in service.security_opt:
-            option = parse(entry)
+            option = parse_security_opt(entry)
             # compose removes exactly `systempaths=unconfined` and unmasks everything; the colon
             # form reaches the daemon, which refuses it.
             label_off = option.key == "label" and option.value == "disable"
