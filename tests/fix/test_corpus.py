@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leastcap.fix.apply import PRIVILEGE_FIELDS, fix_project, write_files
+from leastcap.fix.plan import FixConfidence
 from leastcap.knowledge.image_knowledge import load_knowledge
 from leastcap.loader.api import LoadOptions, load_project
 from leastcap.tree import DiskTree
@@ -47,7 +48,8 @@ ALLOWED = re.compile(rf"^\s*((({KEYS}):.*)|(- .*)|(\S+: \S+.*))$")
 def _fix_one(src: Path, work: Path, write: bool) -> tuple[bytes, bytes | None, object]:
     target = work / src.name
     opts = LoadOptions(working_dir=str(work), files=(str(target),))
-    result = fix_project(opts, load_knowledge(), cwd=str(work))
+    # Every answer is written, also the "unknown" ones: this tests the editor on real files.
+    result = fix_project(opts, load_knowledge(), cwd=str(work), min_confidence=FixConfidence.UNKNOWN)
     before = src.read_bytes()
     after = result.edited.get(str(target))
     if write and result.edited:
@@ -73,7 +75,7 @@ def test_fix_changes_only_privilege_fields(tmp_path_factory: pytest.TempPathFact
     files = _privileged_files() or _corpus()
     src = data.draw(st.sampled_from(files))
     work = tmp_path_factory.mktemp("corpus")
-    shutil.copy2(src, work / src.name)
+    shutil.copyfile(src, work / src.name)  # not copy2: the shared corpus is read-only, fix refuses those
     effective_before = _effective(work / src.name)
     before, after, _ = _fix_one(src, work, write=True)
     if after is None:
@@ -95,7 +97,7 @@ def test_fix_write_over_whole_corpus(tmp_path: Path) -> None:
     require_shared()
     compose = require_compose()
     copy = tmp_path / "real"
-    shutil.copytree(REAL, copy)
+    shutil.copytree(REAL, copy, copy_function=shutil.copyfile)  # writable copies of the read-only corpus
     written = crashes = 0
     unexplained: list[str] = []
     for src in _privileged_files():
@@ -104,7 +106,9 @@ def test_fix_write_over_whole_corpus(tmp_path: Path) -> None:
         original = path.read_bytes()
         ok_before = _compose_ok(compose, path)
         try:
-            result = fix_project(opts, load_knowledge(), cwd=str(path.parent))
+            result = fix_project(
+                opts, load_knowledge(), cwd=str(path.parent), min_confidence=FixConfidence.UNKNOWN
+            )
         except Exception as exc:  # pragma: no cover - the assertion below reports it
             crashes += 1
             unexplained.append(f"{src}: crash {exc!r}")

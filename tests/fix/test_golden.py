@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from leastcap.fix.apply import fix_project, unified_diff, write_files
+from leastcap.fix.plan import FixConfidence
 from leastcap.knowledge.image_knowledge import load_knowledge
 from leastcap.loader.api import LoadOptions
 
@@ -27,7 +28,11 @@ def _inputs(case: Path) -> list[Path]:
 
 
 def _run(work: Path) -> tuple[str, list[str], dict[str, bytes]]:
-    result = fix_project(LoadOptions(working_dir=str(work)), load_knowledge(), cwd=str(work))
+    # These goldens test the editor: every answer is written, also the "unknown" ones (the CLI's
+    # default --min-confidence inferred would only propose those; tests/fix/test_safety.py).
+    result = fix_project(
+        LoadOptions(working_dir=str(work)), load_knowledge(), cwd=str(work), min_confidence=FixConfidence.UNKNOWN
+    )
     assert result.errors == []
     diff = unified_diff(result, str(work))
     write_files(result)

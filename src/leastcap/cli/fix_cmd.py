@@ -15,64 +15,47 @@ from typing import Any
 import click
 
 EXIT_OK, EXIT_UNFIXED, EXIT_ERROR = 0, 1, 2
+# --min-confidence, least to most sure (leastcap.fix.plan.FixConfidence).
+CONFIDENCE_CHOICES = ("unknown", "inferred", "known", "verified")
 
 
-def _load_user_images(config_path: str | None, cwd: str) -> tuple[list[Any], str]:
-    """The ``images:`` entries of .leastcap.yml (searched upward from cwd, or --config)."""
-    import yaml
-
-    path = config_path
-    if path is None:
-        here = os.path.abspath(cwd)
-        while True:
-            candidate = os.path.join(here, ".leastcap.yml")
-            if os.path.isfile(candidate):
-                path = candidate
-                break
-            parent = os.path.dirname(here)
-            if parent == here:
-                return [], ""
-            here = parent
-    with open(path, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh) or {}
-    images = data.get("images", []) if isinstance(data, dict) else []
-    if not isinstance(images, list):
-        raise click.UsageError(f"{path}: images: must be a list of image entries")
-    return images, os.path.relpath(path, cwd)
-
-
-def _knowledge(config_path: str | None, cwd: str) -> Any:
+def _knowledge(paths: tuple[str, ...], config_path: str | None, cwd: str) -> tuple[Any, Any]:
+    """The .leastcap.yml scan uses (same search, same bounded and validated loader) and the image
+    knowledge built from it plus its ``images:`` entries. Exits 2 on a bad config."""
+    from leastcap.config import ConfigError, resolve_config
     from leastcap.knowledge.image_knowledge import KnowledgeError, load_knowledge
 
     try:
-        entries, origin = _load_user_images(config_path, cwd)
-        return load_knowledge(entries, origin or ".leastcap.yml")
-    except (KnowledgeError, OSError) as exc:
+        config = resolve_config([os.path.join(cwd, p) for p in paths], config_path, cwd=cwd)
+        entries = [dict(entry.data) for entry in config.images]
+        return config, load_knowledge(entries, config.path or ".leastcap.yml")
+    except ConfigError as exc:
+        for problem in exc.problems:
+            where = f"{problem.path}:{problem.line}:{problem.column}" if problem.line else problem.path
+            click.echo(f"error: {where}: {problem.message}", err=True)
+    except KnowledgeError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_ERROR)
+    sys.exit(EXIT_ERROR)
 
 
 def _options_for(paths: tuple[str, ...], files: tuple[str, ...], cwd: str, **kw: Any) -> list[Any]:
-    from leastcap.loader.api import LoadOptions
+    """The projects to fix: ``-f`` files as one project, else the projects found under ``paths``.
+    Exits 2 when a path does not exist (like scan)."""
+    from leastcap.loader.api import LoadOptions, discover_projects
 
     if files:
+        missing = [f for f in files if not os.path.isfile(os.path.join(cwd, f))]
+        if missing:
+            for f in missing:
+                click.echo(f"error: {f}: no such file", err=True)
+            sys.exit(EXIT_ERROR)
         return [LoadOptions(working_dir=cwd, files=tuple(os.path.abspath(f) for f in files), **kw)]
-    targets = paths or (cwd,)
-    try:
-        from leastcap.loader.api import discover_projects
-
-        found, _problems = discover_projects([os.path.abspath(p) for p in targets])
-        return [LoadOptions(**{**o.__dict__, **{k: v for k, v in kw.items() if v}}) for o in found]
-    except ImportError:
-        pass
-    out = []
-    for p in targets:
-        ap = os.path.abspath(p)
-        if os.path.isfile(ap):
-            out.append(LoadOptions(working_dir=os.path.dirname(ap), files=(ap,), **kw))
-        else:
-            out.append(LoadOptions(working_dir=ap, **kw))
-    return out
+    found, problems = discover_projects([os.path.abspath(p) for p in paths or (cwd,)])
+    if problems:
+        for problem in problems:
+            click.echo(f"error: {problem.path}: {problem.message}", err=True)
+        sys.exit(EXIT_ERROR)
+    return [LoadOptions(**{**o.__dict__, **{k: v for k, v in kw.items() if v}}) for o in found]
 
 
 @click.command("fix")
@@ -86,6 +69,13 @@ def _options_for(paths: tuple[str, ...], files: tuple[str, ...], cwd: str, **kw:
 @click.option("--write", is_flag=True, help="Apply the changes (default: dry run, print a diff).")
 @click.option("--backup", is_flag=True, help="With --write, keep the original as <file>.bak.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Path to .leastcap.yml.")
+@click.option(
+    "--min-confidence",
+    type=click.Choice(CONFIDENCE_CHOICES),
+    default="inferred",
+    show_default=True,
+    help="Write only answers at least this sure; the others are printed as proposals.",
+)
 def fix(
     paths: tuple[str, ...],
     files: tuple[str, ...],
@@ -97,13 +87,16 @@ def fix(
     write: bool,
     backup: bool,
     config_path: str | None,
+    min_confidence: str,
 ) -> None:
     """Replace privileged with the least privilege that still works (dry run unless --write)."""
-    from leastcap.fix.apply import ChangedOnDiskError, fix_project, unified_diff, write_files
+    from leastcap.fix.apply import fix_project, unified_diff
+    from leastcap.fix.plan import FixConfidence
+    from leastcap.fix.write import Snapshot, WriteError, why_not_writable, write_all
     from leastcap.profile.format import ProfileFormatError, read_profile
 
     cwd = os.getcwd()
-    knowledge = _knowledge(config_path, cwd)
+    config, knowledge = _knowledge(paths, config_path, cwd)
     profile = None
     wanted = set(services)
     if profile_file:
@@ -125,10 +118,13 @@ def fix(
         options = _options_for(paths, files, cwd, **kw)
     code = EXIT_OK
     diffs: list[str] = []
+    # Every edited file of every project, written together at the end: all of them or none.
+    edits: dict[str, tuple[Snapshot, bytes, str]] = {}
     for opts in options:
         result = fix_project(
-            opts, knowledge, cwd=cwd, services=frozenset(wanted), profile=profile, all_rules=all_rules
-        )
+            opts, knowledge, cwd=cwd, services=frozenset(wanted), profile=profile, all_rules=all_rules,
+            config=config, min_confidence=FixConfidence[min_confidence.upper()],
+        )  # fmt: skip
         if result.errors:
             code = EXIT_ERROR
             for err in result.errors:
@@ -144,26 +140,48 @@ def fix(
         _explain(result)
         if result.problems or result.unfixed:
             code = max(code, EXIT_UNFIXED)
-        if write and result.edited:
-            try:
-                for path in write_files(result, backup=backup):
-                    click.echo(f"wrote {os.path.relpath(path, cwd)}")
-            except ChangedOnDiskError as exc:
-                click.echo(f"error: {exc}", err=True)
-                code = EXIT_ERROR
+        for path, data in sorted(result.edited.items()):
+            if path in edits and edits[path][1] != data:
+                click.echo(f"# not fixed: {edits[path][0].shown}: two projects edit it differently; "
+                           "fix them one at a time (-f)")
+                code = max(code, EXIT_UNFIXED)
+                continue
+            edits[path] = (result.snapshots[path], data, result.root)
+    if write and edits:
+        try:
+            root = os.path.commonpath([r for _, _, r in edits.values()])
+            for path in write_all([(s, d) for s, d, _ in edits.values()], root=root, backup=backup):
+                click.echo(f"wrote {os.path.relpath(path, cwd)}")
+        except WriteError as exc:
+            click.echo(f"error: {exc}", err=True)
+            code = EXIT_ERROR
+    elif edits:
+        for snap, _, root in edits.values():
+            why = why_not_writable(snap, root)
+            if why:
+                click.echo(f"# cannot be written: {why}")
+                code = max(code, EXIT_UNFIXED)
     if not any(diffs) and code == EXIT_OK:
         click.echo("nothing to fix")
     sys.exit(code)
 
 
 def _explain(result: Any) -> None:
+    for name, reason in result.suppressed.items():
+        click.echo(f"# {result.project}/{name}: {reason}; not edited")
     for name, plan in result.plans.items():
         head = f"# {result.project}/{name}: {', '.join(plan.triggers)}"
+        caps = ", ".join(g.capability for g in plan.cap_add) or "none"
         if plan.action == "keep":
             click.echo(f"{head}: kept privileged")
         elif plan.action == "fix":
-            caps = ", ".join(g.capability for g in plan.cap_add) or "none"
             click.echo(f"{head}: cap_add {caps} (confidence: {plan.confidence.label})")
+        elif plan.action == "propose":
+            click.echo(
+                f"{head}: not written, only proposed: cap_add {caps} (confidence: {plan.confidence.label}, "
+                f"below --min-confidence {result.min_confidence.label})"
+            )
+            click.echo(f"#   next step: leastcap profile {name} --verify --minimize")
         else:
             click.echo(f"{head}: nothing to change")
         for message in plan.messages:
@@ -177,7 +195,7 @@ def _explain(result: Any) -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Path to .leastcap.yml.")
 def explain_image(image: str, config_path: str | None) -> None:
     """What leastcap knows an image needs instead of privileged (exit 0 also when unknown)."""
-    knowledge = _knowledge(config_path, os.getcwd())
+    _config, knowledge = _knowledge((), config_path, os.getcwd())
     entry = knowledge.lookup(image)
     if entry is None:
         click.echo(

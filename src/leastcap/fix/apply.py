@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import difflib
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from leastcap.config import Config
 from leastcap.fix.edit import Outcome, plan_edits
-from leastcap.fix.plan import ALL_RULES, PRIMARY_RULES, ServicePlan, plan_service
+from leastcap.fix.plan import ALL_RULES, PRIMARY_RULES, FixConfidence, ServicePlan, plan_service
+from leastcap.fix.write import Snapshot, WriteError, read_snapshot, write_all
 from leastcap.fix.yamltext import EditError, YamlText
 from leastcap.knowledge.image_knowledge import KnowledgeBase
 from leastcap.loader.api import LoadOptions, LoadResult, load_project
@@ -46,16 +47,24 @@ class FixResult:
     project: str = ""
     plans: dict[str, ServicePlan] = field(default_factory=dict)
     outcomes: list[Outcome] = field(default_factory=list)
+    root: str = ""  # the project's working directory (links below it are never written through)
     original: dict[str, bytes] = field(default_factory=dict)  # abs path -> bytes as read
+    snapshots: dict[str, Snapshot] = field(default_factory=dict)  # abs path -> what a write re-checks
     edited: dict[str, bytes] = field(default_factory=dict)  # abs path -> new bytes (only changed files)
     problems: list[str] = field(default_factory=list)  # files/services left untouched, and why
     errors: list[str] = field(default_factory=list)  # inputs that could not be loaded
     written: list[str] = field(default_factory=list)
+    # Services whose findings the user accepted (inline ignore, valid exception): never edited.
+    suppressed: dict[str, str] = field(default_factory=dict)  # service -> how it was suppressed
+    min_confidence: FixConfidence = FixConfidence.INFERRED
 
     @property
     def unfixed(self) -> list[str]:
         done = {o.service for o in self.outcomes if o.where != "skipped"}
-        return [n for n, p in self.plans.items() if p.action == "keep" or (p.action == "fix" and n not in done)]
+        return [
+            n for n, p in self.plans.items()
+            if p.action in ("keep", "propose") or (p.action == "fix" and n not in done)
+        ]  # fmt: skip
 
 
 def _triggers(findings: Iterable[Finding], rules: tuple[str, ...]) -> dict[str, set[str]]:
@@ -66,10 +75,20 @@ def _triggers(findings: Iterable[Finding], rules: tuple[str, ...]) -> dict[str, 
     return out
 
 
-def _check(project: Project) -> list[Finding]:
+def _check(project: Project, config: Config | None = None) -> list[Finding]:
     from leastcap.rules.registry import check_project
 
-    return check_project(project)
+    return check_project(project, config)
+
+
+def _suppressed(findings: list[Finding], rules: tuple[str, ...]) -> dict[str, str]:
+    """Services with a suppressed finding fix would act on: the user decided, so fix leaves them."""
+    out: dict[str, str] = {}
+    for f in findings:
+        if f.rule in rules and f.suppressed is not None and f.service and f.service not in out:
+            how = "inline ignore" if f.suppressed.by == "inline" else "exception in .leastcap.yml"
+            out[f.service] = f"{f.rule}: suppressed by {how} ({f.suppressed.justification})"
+    return out
 
 
 def _project_paths(project: Project, cwd: str) -> list[str]:
@@ -89,8 +108,19 @@ def fix_project(
     services: frozenset[str] = frozenset(),
     profile: Profile | None = None,
     all_rules: bool = False,
+    config: Config | None = None,
+    min_confidence: FixConfidence = FixConfidence.INFERRED,
 ) -> FixResult:
-    result = FixResult()
+    """Plan and splice the fix of one project (nothing is written here: see write_files).
+
+    Plans less sure than ``min_confidence`` become proposals (action ``propose``), not edits.
+    """
+    import datetime as dt
+
+    from leastcap import suppress
+    from leastcap.scan import _source_lines_for
+
+    result = FixResult(min_confidence=min_confidence)
     loaded = load_project(options, DiskTree(cwd))
     if loaded.project is None:
         result.errors.extend(f"{e.path}:{e.line}: {e.message}" if e.line else f"{e.path}: {e.message}"
@@ -98,16 +128,24 @@ def fix_project(
         return result
     project = loaded.project
     result.project = project.name
+    result.root = os.path.abspath(options.working_dir or cwd)
     rules = ALL_RULES if all_rules else PRIMARY_RULES
-    triggers = _triggers(_check(project), rules)
+    findings = suppress.apply(_check(project, config), config, _source_lines_for(cwd), dt.date.today(), [project])
+    triggers = _triggers(findings, rules)
+    suppressed = _suppressed(findings, rules)
     for svc in project.services:
         if services and svc.name not in services:
+            continue
+        if svc.name in suppressed:
+            result.suppressed[svc.name] = suppressed[svc.name]
             continue
         found = triggers.get(svc.name, set())
         if not found:
             continue
         prof = profile if profile is not None and profile.service == svc.name else None
         plan = plan_service(svc, found, knowledge, prof)
+        if plan.action == "fix" and plan.confidence < min_confidence:
+            plan = replace(plan, action="propose")
         result.plans[svc.name] = plan
     if not any(p.action == "fix" for p in result.plans.values()):
         return result
@@ -119,10 +157,10 @@ def fix_project(
     texts: dict[str, YamlText] = {}
     for path in paths:
         try:
-            data = DiskTree(cwd).read_bytes(path)
+            data, result.snapshots[path] = read_snapshot(path, os.path.relpath(path, cwd))
             result.original[path] = data
             texts[path] = YamlText(data, os.path.relpath(path, cwd))
-        except (OSError, EditError) as exc:
+        except (WriteError, EditError) as exc:
             result.problems.append(str(exc))
     outcomes: list[Outcome] = []
     for name, plan in result.plans.items():
@@ -210,33 +248,8 @@ def unified_diff(result: FixResult, cwd: str) -> str:
     return "".join(out)
 
 
-class ChangedOnDiskError(OSError):
-    pass
-
-
 def write_files(result: FixResult, backup: bool = False) -> list[str]:
-    """Atomically replace each edited file (same permissions); refuse files changed since read."""
-    written: list[str] = []
-    for path, data in sorted(result.edited.items()):
-        with open(path, "rb") as fh:
-            current = fh.read()
-        if current != result.original[path]:
-            raise ChangedOnDiskError(f"{path} changed since it was read; not written")
-        mode = os.stat(path).st_mode & 0o7777
-        if backup:
-            with open(path + ".bak", "wb") as fh:
-                fh.write(current)
-            os.chmod(path + ".bak", mode)
-        fd, tmp = tempfile.mkstemp(prefix=".leastcap-", dir=os.path.dirname(path) or ".")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.chmod(tmp, mode)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        written.append(path)
-    result.written = written
-    return written
+    """Write every edited file of ``result`` or none (see leastcap.fix.write); raises WriteError."""
+    edits = [(result.snapshots[path], data) for path, data in sorted(result.edited.items())]
+    result.written = write_all(edits, root=result.root, backup=backup)
+    return result.written
