@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, str] = {
     "fix": "leastcap.cli.fix_cmd:fix",
     "explain-image": "leastcap.cli.fix_cmd:explain_image",
     "profile": "leastcap.cli.profile_cmd:profile",
+    "doctor": "leastcap.cli.doctor_cmd:doctor",
     "history": "leastcap.cli.history_cmd:history",
     "audit": "leastcap.cli.audit_cmd:audit",
 }

@@ -178,6 +178,14 @@ def profile(
     def log(message: str) -> None:
         click.echo(message, err=True)
 
+    # The doctor's checks first: a host that cannot profile gets its lines, not a traceback halfway.
+    from leastcap.profile.doctor import can_profile, render, run_checks
+
+    checks = run_checks(log, compose=container is None)
+    if not can_profile(checks):
+        log(render(checks, only_failed=True))
+        sys.exit(EXIT_ERROR)
+
     old = {s: signal.signal(s, _terminate) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
         if container is not None:

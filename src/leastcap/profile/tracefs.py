@@ -9,6 +9,7 @@ recorder that was SIGKILLed are removed by ``remove_stale_instances`` (their pid
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
 import re
@@ -33,13 +34,53 @@ class TracingUnavailableError(RuntimeError):
     """Why recording is impossible here, and what to do about it."""
 
 
-def tracefs_root() -> Path:
+def _mounted(root: Path) -> bool:
+    try:
+        return (root / "instances").is_dir()
+    except OSError:  # e.g. PermissionError: tracefs is root's, mode 0700
+        return False
+
+
+def _mount(source: str, target: Path, fstype: str) -> str | None:
+    """mount(2) with no options; None when done, else why not."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
+    if libc.mount(source.encode(), str(target).encode(), fstype.encode(), 0, None) == 0:
+        return None
+    return os.strerror(ctypes.get_errno())
+
+
+def tracefs_root(log: Callable[[str], None] | None = None) -> Path:
+    """Where tracefs is mounted. As root, when it is not, mount it as systemd does at boot
+    (``/sys/kernel/tracing``, left mounted: other tracing tools expect it there); where that is
+    impossible, mount debugfs, whose ``tracing`` directory is tracefs mounted on first use."""
     for root in TRACEFS_CANDIDATES:
-        if (root / "instances").is_dir():
+        if _mounted(root):
             return root
+    if os.geteuid() != 0:
+        raise TracingUnavailableError(
+            f"tracefs is not mounted, or not readable by uid {os.geteuid()} (no {TRACEFS_CANDIDATES[0]}/instances):"
+            " run leastcap as root"
+        )
+    say = log or (lambda message: None)
+    tracing, debug = TRACEFS_CANDIDATES[0], TRACEFS_CANDIDATES[1].parent
+    failed = _mount("nodev", tracing, "tracefs")
+    if failed is None and _mounted(tracing):
+        say(f"mounted tracefs at {tracing} (it stays mounted, as systemd would mount it at boot)")
+        return tracing
+    why = [f"mount -t tracefs nodev {tracing}: {failed or 'no instances directory'}"]
+    if not _mounted(TRACEFS_CANDIDATES[1]):
+        failed_debug = _mount("nodev", debug, "debugfs")
+        if failed_debug is not None:
+            why.append(f"mount -t debugfs nodev {debug}: {failed_debug}")
+        else:
+            say(f"mounted debugfs at {debug} for its tracing directory (it stays mounted)")
+    if _mounted(TRACEFS_CANDIDATES[1]):
+        say(f"using tracefs at {TRACEFS_CANDIDATES[1]}")
+        return TRACEFS_CANDIDATES[1]
     raise TracingUnavailableError(
-        "tracefs is not mounted (no /sys/kernel/tracing/instances). Mount it with "
-        "`mount -t tracefs nodev /sys/kernel/tracing` and run leastcap as root."
+        f"tracefs is not mounted and could not be ({'; '.join(why)}). Mount it with"
+        f" `mount -t tracefs nodev {tracing}` (a kernel with CONFIG_TRACING)."
     )
 
 
