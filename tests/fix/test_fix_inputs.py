@@ -138,3 +138,16 @@ def test_a_bad_config_is_a_clean_exit_2_for_fix_and_explain_image(tmp_path: Path
             assert isinstance(res.exception, SystemExit), (args, res.exception)
             assert (res.exit_code, res.stderr) == (2, message), args
     assert (tmp_path / "compose.yaml").read_text() == GLUETUN
+
+
+# ---------------------------------------------------------------- comments
+
+
+def test_comments_on_replaced_lines_move_with_the_edit(tmp_path: Path) -> None:
+    """golden/comments_moved: the comment on `privileged: true` moves to the line replacing it, the
+    comment block above stays above the new block, a comment on a removed `ALL` entry stays in place."""
+    case = Path(__file__).parent / "golden" / "comments_moved"
+    (tmp_path / "compose.yaml").write_bytes((case / "compose.yaml").read_bytes())
+    res = run(tmp_path, "fix", "--write")
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "compose.yaml").read_bytes() == (case / "expected" / "compose.yaml").read_bytes()

@@ -125,6 +125,14 @@ def edit_mapping(
     if privileged_mode == "remove" and local_priv is not None:
         k, v = local_priv
         _check_own_line(yt, k)
+        # The user's comment on the removed line moves to the first line that replaces it (or, with
+        # nothing to replace it, stays where it was, on a line of its own).
+        comment = trailing_comment(yt, v)
+        if comment and new_lines:
+            new_lines[0] += comment
+        elif comment:
+            new_lines = [f"{' ' * indent}{comment.lstrip()}"]
+        block = "".join(x + yt.newline for x in new_lines)
         yt.splice(yt.line_starts[k.start_line], yt.after_line(yt.last_line(v)), block)
         return
     if privileged_mode in ("false", "remove"):
@@ -135,6 +143,23 @@ def edit_mapping(
             block = f"{' ' * indent}privileged: false{yt.newline}" + block
     if block:
         yt.splice(yt.after_line(yt.last_line(mapping)), yt.after_line(yt.last_line(mapping)), block)
+
+
+def trailing_comment(yt: YamlText, node: Node) -> str:
+    """The comment after ``node`` on its last line, with the spaces before it ("  # why"), or ""."""
+    last = yt.last_line(node)
+    start = node.end if yt.line_of(node.end) == last else yt.line_starts[last]
+    rest = yt.text[start : yt.line_end(last)]
+    at = rest.find("#")
+    before = rest[:at].rstrip()
+    if at < 0 or before not in ("", ":"):  # after a key, the colon comes first
+        return ""
+    return rest[len(before) :]
+
+
+def _comment_lines(yt: YamlText, nodes: list[Node], column: int) -> str:
+    """The comments written after ``nodes``, each on a line of its own at ``column``."""
+    return "".join(f"{' ' * column}{c.lstrip()}{yt.newline}" for c in (trailing_comment(yt, n) for n in nodes) if c)
 
 
 def _check_own_line(yt: YamlText, key: Node) -> None:
@@ -162,13 +187,17 @@ def _edit_seq(yt: YamlText, k: Node, seq: Node, adds: list[Item], *, drop_all: b
     if dash_col is None:
         raise EditError(f"{yt.path}:{k.start_line + 1}: cannot find the list's dashes; not edited")
     if removed and len(removed) == len(seq.items) and not adds:
-        yt.splice(yt.line_starts[k.start_line], yt.after_line(yt.last_line(seq)), "")
+        # The list goes; a comment on its key or entries stays, on a line of its own.
+        comments = _comment_lines(yt, [k, *removed], k.start_col)
+        yt.splice(yt.line_starts[k.start_line], yt.after_line(yt.last_line(seq)), comments)
         return
     for item in removed:
         line = yt.line_text(item.start_line)
         if line[:dash_col].strip() or item.start_line != yt.last_line(item):
             raise EditError(f"{yt.path}:{item.start_line + 1}: the ALL entry shares its line; not edited")
-        yt.splice(yt.line_starts[item.start_line], yt.after_line(item.start_line), "")
+        # Its comment stays where the entry was (the added entries carry their own reasons).
+        comments = _comment_lines(yt, [item], dash_col)
+        yt.splice(yt.line_starts[item.start_line], yt.after_line(item.start_line), comments)
     if adds:
         lines = "".join(
             f"{' ' * dash_col}- {_quote(a.text)}" + (f"  # {a.comment}" if a.comment else "") + yt.newline
