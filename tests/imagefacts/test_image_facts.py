@@ -12,7 +12,7 @@ from imagetar import ELF, SERVICE, Entry, build_tar
 from leastcap.imagefacts.filecaps import decode, encode
 from leastcap.imagefacts.files import MAX_LINK_HOPS, ImageFiles
 from leastcap.imagefacts.inspect import ImageConfig, analyse
-from leastcap.imagefacts.model import FactKind, ImageFact
+from leastcap.imagefacts.model import ImageFact
 
 CONFIG = ImageConfig(entrypoint=("docker-entrypoint.sh",), command=("server",))
 EP = "/usr/local/bin/docker-entrypoint.sh"
@@ -178,3 +178,13 @@ def test_any_bytes_give_files_or_a_limit(data: bytes) -> None:
 def test_any_script_text_gives_facts_not_a_crash(text: str) -> None:
     entries = [Entry("start", ("#!/bin/sh\n" + text).encode("utf-8", "surrogatepass"))]
     facts_of(entries, ImageConfig(entrypoint=("/start",)))
+
+
+def test_text_read_from_an_image_is_defused_before_printing() -> None:
+    from leastcap.imagefacts.render import render_facts
+
+    entries = [Entry("st\x1b[2Jart", b"#!/bin/sh\nchown x /y # \x1b]0;owned\x07\n")]
+    result = analyse("evil\x1b[31m", "sha256:" + "0" * 64, ImageConfig(entrypoint=("/st\x1b[2Jart",)), ImageFiles.from_tar(io.BytesIO(build_tar(entries))))
+    text = render_facts(result)
+    assert "\x1b" not in text and "\x07" not in text
+    assert "- /st\\x1b[2Jart:2: chown x /y # \\x1b]0;owned\\x07\n    needs: CHOWN" in text

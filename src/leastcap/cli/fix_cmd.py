@@ -193,7 +193,14 @@ def _explain(result: Any) -> None:
 @click.command("explain-image")
 @click.argument("image")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Path to .leastcap.yml.")
-def explain_image(image: str, config_path: str | None) -> None:
+@click.option(
+    "--inspect/--no-inspect",
+    default=True,
+    show_default=True,
+    help="Read the image's own files (exported, never run) when it is on the local engine.",
+)
+@click.option("--pull", is_flag=True, help="Pull the image first, then read its files.")
+def explain_image(image: str, config_path: str | None, inspect: bool, pull: bool) -> None:
     """What leastcap knows an image needs instead of privileged (exit 0 also when unknown)."""
     _config, knowledge = _knowledge((), config_path, os.getcwd())
     entry = knowledge.lookup(image)
@@ -204,9 +211,32 @@ def explain_image(image: str, config_path: str | None) -> None:
             "not yet verified'.\nMeasure what it really needs with: leastcap profile <service> --verify "
             "--minimize\nor describe it under images: in .leastcap.yml."
         )
-        sys.exit(EXIT_OK)
-    click.echo(render_entry(entry))
+    else:
+        click.echo(render_entry(entry))
+    if inspect or pull:
+        _explain_image_files(image, pull)
     sys.exit(EXIT_OK)
+
+
+def _explain_image_files(image: str, pull: bool) -> None:
+    """The image's own facts, when it is on the local engine. Without --pull an absent image or an
+    unreachable engine is not worth a line: the knowledge above is the answer then."""
+    from docker.errors import DockerException
+
+    from leastcap.imagefacts.inspect import ImageNotFoundError, inspect_image
+    from leastcap.imagefacts.render import render_facts
+
+    try:
+        facts = inspect_image(image, pull=pull)
+    except ImageNotFoundError as exc:
+        if pull:
+            click.echo(f"image facts: {exc}")
+        return
+    except (DockerException, OSError) as exc:  # no engine, or it failed: requests' errors are OSErrors
+        if pull:
+            click.echo(f"image facts: the image could not be read: {exc}")
+        return
+    click.echo(render_facts(facts))
 
 
 def render_entry(entry: Any) -> str:
