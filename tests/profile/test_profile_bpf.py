@@ -413,3 +413,66 @@ def test_two_stacks_behind_one_fingerprint_make_it_ambiguous_and_walked(tmp_path
     assert sorted(set(setattrs)) == ["ext4_setattr", "shmem_setattr"]
     assert setattrs.count("ext4_setattr") == setattrs.count("shmem_setattr") == 2 * 60
     assert ambiguous >= 1
+
+
+KILLER = r"""
+import os, sys
+sys.stdin.read(1)              # wait until both recorders follow us
+os.kill(int(sys.argv[1]), 0)   # another uid's process: check_kill_permission asks for CAP_KILL
+"""
+
+
+def _kernel_stacks_of_kill_checks(trace: str) -> list[list[str]]:
+    """The stacktrace trigger's stacks that follow a ``cap 5`` event, as function names (no offsets)."""
+    stacks: list[list[str]] = []
+    lines = trace.splitlines()
+    for i, line in enumerate(lines):
+        if "cap_capable:" in line and " cap 5," in line:
+            j = next(k for k in range(i + 1, len(lines)) if "<stack trace>" in lines[k])
+            frames = []
+            for frame in lines[j + 1 :]:
+                if not frame.startswith(" => "):
+                    break
+                frames.append(frame[4:].split("+")[0].strip())
+            stacks.append(frames)
+    return stacks
+
+
+def test_the_bpf_recorders_stack_is_the_kernels_own(tmp_path: Path) -> None:
+    """The frames leastcap reports are the kernel unwinder's, none added or counted twice: the BPF
+    recorder's stack of a CAP_KILL check equals the one tracefs' own stacktrace trigger takes of the
+    same check (from cap_capable on; the trigger also shows its own trace_event_raw_event_cap_capable).
+
+    Issue 13's check_kill_permission seen twice in a row is in both: the kernel's unwinder reports it."""
+    from leastcap.profile.tracefs import Instance
+
+    root = require_tracefs()
+    require(os.geteuid() == 0, "root, to start a process of another uid")
+    victim = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sleep", "60"])
+    killer = subprocess.Popen([sys.executable, "-c", KILLER, str(victim.pid)], stdin=subprocess.PIPE)
+    try:
+        with Instance(root) as instance, BpfRecorder(root, opens=False) as recorder:
+            instance.enable_capability_events("tracepoint")
+            instance.filter_pids([killer.pid])
+            instance.start()
+            recorder.track([killer.pid])
+            assert killer.stdin is not None
+            killer.stdin.write(b"g")
+            killer.stdin.close()
+            assert killer.wait(30) == 0
+            instance.stop()
+            drained = recorder.drain()
+            trace = (instance.path / "trace").read_text()
+    finally:
+        for proc in (killer, victim):
+            proc.kill()
+            proc.wait()
+    bpf_stacks = [c.stack for c in drained.checks if c.cap == 5 and c.pid == killer.pid]
+    kernel_stacks = _kernel_stacks_of_kill_checks(trace)
+    assert len(bpf_stacks) == 1 and len(kernel_stacks) == 1, (bpf_stacks, trace)
+    # From cap_capable on: above it are the tracepoint's own dispatch frames, which differ between the
+    # trigger (trace_event_raw_event_cap_capable) and a BPF program (__traceiter_cap_capable).
+    kernel = kernel_stacks[0][kernel_stacks[0].index("cap_capable") :]
+    ours = bpf_stacks[0][bpf_stacks[0].index("cap_capable") :]
+    assert ours == kernel, (bpf_stacks[0], kernel_stacks[0])
+    assert "check_kill_permission" in kernel and kernel[-1] == "entry_SYSCALL_64_after_hwframe"

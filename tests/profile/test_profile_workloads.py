@@ -34,9 +34,15 @@ def app(command: str, extra: str = "") -> str:
     return f"  app:\n    image: {IMG}\n    command: {command}\n{extra}"
 
 
-Evidence = tuple[str, list[dict[str, Any]], list[str], list[str], int, int]
+Evidence = tuple[str, list[dict[str, Any]], str, list[str], int, int]
 # name -> (services yaml, expected cap_add,
-#          {cap: (reason when removed, processes, first frames, syscalls, granted, denied)})
+#          {cap: (reason when removed, processes, check site, syscalls, granted, denied)})
+# The check site is the first frame past the capability plumbing: the kernel function that asked.
+# The frames after it are not asserted: they depend on the kernel build's inlining and unwinder, not on
+# leastcap. On one 6.18.44 machine the kernel's own unwinder (tracefs' stacktrace trigger, no leastcap
+# involved) reports check_kill_permission twice, at +0xef (its ns_capable call) and at +0x5 (just past
+# the function's 5-byte __fentry__ site), before kill_pid_info_type; another machine of the same kind
+# reports it once. leastcap's two recorders both show what the kernel reports.
 WORKLOADS: dict[str, tuple[str, list[str], dict[str, Evidence]]] = {
     "chown": (
         app("[sh, -c, 'touch /tmp/x && chown 1000 /tmp/x']"),
@@ -45,7 +51,7 @@ WORKLOADS: dict[str, tuple[str, list[str], dict[str, Evidence]]] = {
             "CHOWN": (
                 EXIT1,
                 [{"comm": "chown", "count": 1}],
-                ["setattr_prepare", "ext4_setattr", "notify_change"],
+                "setattr_prepare",
                 ["chown"],
                 1,
                 0,
@@ -60,7 +66,7 @@ WORKLOADS: dict[str, tuple[str, list[str], dict[str, Evidence]]] = {
             "NET_ADMIN": (
                 "exit code 2 (the recording exited with code 0)",
                 [{"comm": "ip", "count": 2}],
-                ["rtnetlink_rcv_msg", "netlink_rcv_skb", "netlink_unicast"],
+                "rtnetlink_rcv_msg",
                 ["sendmsg"],
                 2,
                 0,
@@ -74,7 +80,7 @@ WORKLOADS: dict[str, tuple[str, list[str], dict[str, Evidence]]] = {
             "MKNOD": (
                 EXIT1,
                 [{"comm": "mknod", "count": 1}],
-                ["vfs_mknod", "do_mknodat", "__x64_sys_mknodat"],
+                "vfs_mknod",
                 ["mknodat"],
                 1,
                 0,
@@ -88,7 +94,7 @@ WORKLOADS: dict[str, tuple[str, list[str], dict[str, Evidence]]] = {
             "SYS_CHROOT": (
                 EXIT1,
                 [{"comm": "chroot", "count": 1}],
-                ["__x64_sys_chroot", "do_syscall_64", "entry_SYSCALL_64_after_hwframe"],
+                "__x64_sys_chroot",
                 ["chroot"],
                 1,
                 0,
@@ -104,7 +110,7 @@ WORKLOADS: dict[str, tuple[str, list[str], dict[str, Evidence]]] = {
             "KILL": (
                 EXIT1,
                 [{"comm": "kill", "count": 1}],
-                ["check_kill_permission", "kill_pid_info_type", "kill_something_info"],
+                "check_kill_permission",
                 ["kill"],
                 1,
                 0,
@@ -121,7 +127,7 @@ WORKLOADS: dict[str, tuple[str, list[str], dict[str, Evidence]]] = {
             "SETGID": (
                 EXIT1,
                 [{"comm": "su", "count": 2}, {"comm": "id", "count": 1}, {"comm": "sh", "count": 1}],
-                ["__do_sys_setgroups", "do_syscall_64", "entry_SYSCALL_64_after_hwframe"],
+                "__do_sys_setgroups",
                 ["setgid", "setgroups"],
                 2,
                 2,
@@ -129,7 +135,7 @@ WORKLOADS: dict[str, tuple[str, list[str], dict[str, Evidence]]] = {
             "SETUID": (
                 EXIT1,
                 [{"comm": "id", "count": 1}, {"comm": "sh", "count": 1}, {"comm": "su", "count": 1}],
-                ["__sys_setuid", "do_syscall_64", "entry_SYSCALL_64_after_hwframe"],
+                "__sys_setuid",
                 ["setuid"],
                 1,
                 2,
@@ -144,7 +150,7 @@ WORKLOADS: dict[str, tuple[str, list[str], dict[str, Evidence]]] = {
             "NET_BIND_SERVICE": (
                 EXIT1,
                 [{"comm": "nc", "count": 1}],
-                ["__inet6_bind", "inet6_bind_sk", "__sys_bind"],
+                "__inet6_bind",
                 ["bind"],
                 1,
                 0,
@@ -164,7 +170,7 @@ WORKLOADS: dict[str, tuple[str, list[str], dict[str, Evidence]]] = {
             "SYS_ADMIN": (
                 EXIT1,
                 [{"comm": "mount", "count": 2}],
-                ["path_mount", "__x64_sys_mount", "do_syscall_64"],
+                "path_mount",
                 ["mount"],
                 2,
                 0,
@@ -213,10 +219,10 @@ def test_workload(source: str, name: str, tmp_path: Path) -> None:
     expected_decisions |= {c: "required" for c in expected}
     expected_decisions.setdefault("SYS_ADMIN", "optional_probe")  # the mmap/brk probe, always there
     assert decisions == expected_decisions
-    for cap, (_, processes, frames, syscalls, granted, denied) in required.items():
+    for cap, (_, processes, site, syscalls, granted, denied) in required.items():
         item = next(e for e in data["evidence"] if e["capability"] == cap)
         assert item["processes"] == processes
-        assert item["frames"] == frames
+        assert item["frames"][0] == site, item["frames"]
         assert item["syscalls"] == syscalls
         assert (item["granted"], item["denied"]) == (granted, denied)
         assert item["reason"] == f"{granted} audited check(s) granted"
