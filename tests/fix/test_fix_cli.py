@@ -32,8 +32,12 @@ def test_dry_run_prints_the_golden_diff_and_changes_nothing(tmp_path: Path, monk
     expected = (GOLDEN / "plain" / "expected.diff").read_text()
     assert res.output == expected + (
         "# plain/vpn: privileged: cap_add NET_ADMIN (confidence: known)\n"
+        "#   image knowledge (gluetun) documents this set on top of Docker's default capabilities, so those "
+        "stay (no cap_drop: [ALL]); run `leastcap profile vpn --verify --minimize` to find a smaller set\n"
         "#   privileged also gave every host device and disabled seccomp and AppArmor; "
         "if the service uses a host device, list it under devices:\n"
+        "#   no-new-privileges added: the image knowledge (gluetun) lists no setuid or file-capability helper "
+        "it would disable\n"
     )
     assert (work / "compose.yaml").read_bytes() == before
 
@@ -98,11 +102,15 @@ def test_explain_image_known_and_unknown() -> None:
     assert res.output == (
         "qmcgaw/gluetun (VPN client) [family: gluetun, built-in]\n"
         "patterns: qmcgaw/gluetun, */qmcgaw/gluetun\n"
+        "run as its default user: complete (known), on top of Docker's default capabilities\n"
+        "run as a non-root user (user:): not covered by the sources\n"
         "- VPN tunnel (default)\n"
         "    cap_add: NET_ADMIN\n"
         "    devices: /dev/net/tun:/dev/net/tun\n"
-        "    why: opens the tun device and configures routes and the firewall\n"
-        "    source: https://github.com/qdm12/gluetun-wiki (setup/providers/expressvpn.md)\n"
+        "    why: opens the tun device and configures routes and the firewall; the documented run adds "
+        "NET_ADMIN to Docker's defaults\n"
+        "    source: https://github.com/qdm12/gluetun-wiki/blob/888ab89a61433de6561bf60e5af52d99374f48b1/"
+        'setup/providers/expressvpn.md: "docker run -it --rm --cap-add=NET_ADMIN --device /dev/net/tun"\n'
     )
     res = CliRunner().invoke(cli, ["explain-image", "example.com/nothing:1"])
     assert res.exit_code == 0

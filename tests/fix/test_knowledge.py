@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -31,18 +33,42 @@ def test_at_least_thirty_families() -> None:
     assert len(builtin_entries()) == len(FILES)
 
 
-@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
-def test_entry_validates_and_every_fact_has_a_source(path: Path) -> None:
-    data = yaml.safe_load(path.read_text())
-    jsonschema.validate(data, SCHEMA)
-    assert data["family"] == path.stem or path.stem == "alpine"
+def _facts(data: dict[str, Any]) -> list[dict[str, Any]]:
     facts = [*data["needs"], *data.get("notes", [])]
     facts.extend(data[key] for key in ("privileged", "no_new_privileges") if key in data)
+    return facts
+
+
+PINNED = re.compile(r"^https://github\.com/[^/]+/[^/]+/blob/[0-9a-f]{40}/\S+$")
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_entry_validates_and_every_fact_has_a_source_and_quote(path: Path) -> None:
+    data = yaml.safe_load(path.read_text())
+    jsonschema.validate(data, SCHEMA)
+    assert data["family"] == path.stem
+    facts = _facts(data)
     assert facts, "an entry with no facts says nothing"
     for fact in facts:
         assert fact["sources"], fact
         for source in fact["sources"]:
             assert source["url"].startswith("https://"), source
+            # The quote is the sentence the fact rests on, copied verbatim: one line of text, not a
+            # paraphrase marker or an ellipsis standing in for it.
+            quote = source["quote"]
+            assert quote == quote.strip() and "\n" not in quote and "..." not in quote, source
+            if "/blob/" in source["url"]:
+                # A file in a repository is pinned to the commit the quote was checked against.
+                assert PINNED.match(source["url"]), source
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_coverage_says_what_is_known_and_what_is_not(path: Path) -> None:
+    data = yaml.safe_load(path.read_text())
+    for mode, coverage in data["coverage"].items():
+        if not coverage["complete"]:
+            assert coverage["known"] and coverage["unknown"], (mode, coverage)
+            assert "base" not in coverage, "an incomplete mode keeps Docker's defaults for the rest anyway"
 
 
 def test_families_are_unique() -> None:
@@ -54,7 +80,7 @@ REQUIRED = [
     "wireguard", "gluetun", "tailscale", "pihole", "netdata", "cadvisor", "node-exporter", "frigate",
     "home-assistant", "jellyfin", "docker-dind", "falco", "openvpn", "nginx", "postgres", "redis", "mysql",
     "mariadb", "mongo", "elasticsearch", "keepalived", "chrony", "coredns", "syncthing", "traefik",
-    "portainer",
+    "portainer", "ipsec-vpn-server", "linuxserver-homeassistant",
 ]  # fmt: skip
 
 
@@ -78,6 +104,14 @@ def test_required_families_present() -> None:
         ("ghcr.io/home-assistant/home-assistant:stable", "home-assistant"),
         ("jellyfin/jellyfin", "jellyfin"),
         ("docker:24-dind", "docker-dind"),
+        ("docker:27", "docker-dind"),
+        ("docker:latest", "docker-dind"),
+        ("docker", "docker-dind"),
+        ("docker:27.3.1", "docker-dind"),
+        ("docker.io/library/docker:27-dind-rootless", "docker-dind"),
+        ("mirror.gcr.io/library/docker:27", "docker-dind"),
+        ("lscr.io/linuxserver/homeassistant:latest", "linuxserver-homeassistant"),
+        ("hwdsl2/ipsec-vpn-server", "ipsec-vpn-server"),
         ("docker.io/library/docker:dind-rootless", "docker-dind"),
         ("falcosecurity/falco-no-driver:0.37.1", "falco"),
         ("kylemanna/openvpn", "openvpn"),
@@ -102,7 +136,13 @@ def test_lookup_hits(image: str, family: str) -> None:
     assert entry is not None and entry.family == family
 
 
-@pytest.mark.parametrize("image", ["docker:cli", "example.com/nginx", "myorg/postgres-tools", "", "${IMAGE}"])
+@pytest.mark.parametrize(
+    "image",
+    [
+        "docker:cli", "docker:27-cli", "docker:27.3.1-cli-alpine3.20", "docker:windowsservercore-ltsc2022",
+        "myorg/docker", "example.com/nginx", "myorg/postgres-tools", "", "${IMAGE}",
+    ],
+)  # fmt: skip
 def test_lookup_misses(image: str) -> None:
     assert load_knowledge().lookup(image) is None
 
@@ -117,13 +157,14 @@ USER_ENTRY = {
     "family": "nginx",
     "title": "our nginx",
     "patterns": ["registry.example.com/web/nginx"],
+    "coverage": {"root": {"complete": True}},
     "needs": [
         {
             "feature": "serving",
             "default": True,
             "cap_add": ["net_bind_service"],
             "reason": "host network on port 80",
-            "sources": [{"url": "https://wiki.example.com/nginx"}],
+            "sources": [{"url": "https://wiki.example.com/nginx", "quote": "The edge nginx binds port 80 on the host."}],
         }
     ],
 }
@@ -157,3 +198,26 @@ def test_user_entry_with_unknown_capability_is_refused() -> None:
 def test_user_family_defined_twice_is_refused() -> None:
     with pytest.raises(KnowledgeError, match="defined twice"):
         load_knowledge([USER_ENTRY, USER_ENTRY])
+
+
+
+def test_user_entry_without_quote_is_refused() -> None:
+    bad = json.loads(json.dumps(USER_ENTRY))
+    del bad["needs"][0]["sources"][0]["quote"]
+    expected = r"images\[0\]: invalid image entry at needs/0/sources/0: 'quote' is a required"
+    with pytest.raises(KnowledgeError, match=expected):
+        load_knowledge([bad])
+
+
+def test_user_entry_without_coverage_is_refused() -> None:
+    bad = json.loads(json.dumps(USER_ENTRY))
+    del bad["coverage"]
+    with pytest.raises(KnowledgeError, match=r"images\[0\]: invalid image entry at \(top\): 'coverage' is a required"):
+        load_knowledge([bad])
+
+
+def test_incomplete_coverage_must_say_what_is_known_and_not() -> None:
+    bad = json.loads(json.dumps(USER_ENTRY))
+    bad["coverage"] = {"root": {"complete": False, "known": "the port"}}
+    with pytest.raises(KnowledgeError, match=r"invalid image entry at coverage/root: 'unknown' is a required"):
+        load_knowledge([bad])

@@ -242,6 +242,11 @@ def _explain_image_files(image: str, pull: bool) -> None:
 def render_entry(entry: Any) -> str:
     lines = [f"{entry.title} [family: {entry.family}, {entry.origin}]"]
     lines.append(f"patterns: {', '.join(entry.patterns)}")
+    if entry.exclude:
+        lines.append(f"except: {', '.join(entry.exclude)}")
+    if entry.privileged is None or not entry.privileged.required:
+        for mode, non_root in (("its default user", False), ("a non-root user (user:)", True)):
+            lines.append(f"run as {mode}: {_coverage_text(entry.coverage(non_root=non_root))}")
     if entry.privileged is not None:
         verdict = "REQUIRED" if entry.privileged.required else "not required"
         lines.append(f"privileged: {verdict}: {entry.privileged.reason}")
@@ -267,3 +272,16 @@ def render_entry(entry: Any) -> str:
         lines.append(f"note: {note.text}")
         lines.extend(f"  source: {s}" for s in note.sources)
     return "\n".join(lines)
+
+
+def _coverage_text(coverage: Any) -> str:
+    """What the sources cover in one mode: the basis of "known" (complete) versus "inferred"."""
+    from leastcap.knowledge.image_knowledge import NOT_COVERED
+
+    if coverage == NOT_COVERED:
+        return "not covered by the sources"
+    if not coverage.complete:
+        return f"partly known (inferred): {coverage.known}; not covered: {coverage.unknown}"
+    if coverage.base == "docker-default":
+        return "complete (known), on top of Docker's default capabilities"
+    return "complete (known), with all other capabilities dropped"

@@ -4,7 +4,10 @@ Pure: a function of the service, the rule slugs found on it, the image knowledge
 optional profile. Where the minimal capability set comes from, most trusted first:
 
 1. a ``leastcap profile`` file for the service (``verified`` when the profile was verified);
-2. the image knowledge base (``known``);
+2. the image knowledge base: ``known`` when the entry's sources cover the whole set for the
+   service's mode (root or a non-root ``user:``), user switching and init included, and rest on
+   upstream documentation; otherwise ``inferred``, with the uncovered part left at Docker's defaults
+   and the messages saying which part is known and which is not;
 3. the service's own configuration (``inferred``): ``user:`` non-root (cap_add gives it nothing),
    host networking with a port below 1024, a root entrypoint that drops to another user;
 4. nothing known (``unknown``): Docker's 14 default capabilities spelled out, each marked
@@ -20,12 +23,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from leastcap.capabilities import ALL, DOCKER_DEFAULT_CAPABILITIES, short, try_normalize
-from leastcap.knowledge.image_knowledge import ImageEntry, KnowledgeBase, Need
+from leastcap.knowledge.image_knowledge import NOT_COVERED, ImageEntry, KnowledgeBase, Need
 from leastcap.model import Service
 from leastcap.profile.format import Profile
 from leastcap.semantics import container_ports, is_root_user, last_of, no_new_privileges
 
 NNP = "no-new-privileges:true"
+_DEFAULT_KEPT = "Docker default, kept: the source adds to Docker's defaults"
 # Rules whose findings fix acts on; the last two only with --all.
 PRIMARY_RULES = ("privileged", "cap-add-all")
 ALL_RULES = (*PRIMARY_RULES, "missing-cap-drop", "no-new-privileges")
@@ -59,7 +63,7 @@ class Grant:
     @property
     def comment(self) -> str:
         if self.source == "default":
-            return "Docker default, not yet verified"
+            return self.reason  # "Docker default, not yet verified" or "... not covered by the image knowledge"
         origin = {
             "profile": "measured by leastcap profile",
             "profile-verified": "measured and verified by leastcap profile",
@@ -156,14 +160,21 @@ def plan_service(
     grants: list[Grant] = []
     extras: list[Extra] = []
     confidence = FixConfidence.UNKNOWN
+    keep_defaults = False
     needs_caps = primary or "missing-cap-drop" in found
 
     if needs_caps:
         if profile is not None:
             grants, extras, confidence = _from_profile(profile, messages)
         elif entry is not None:
-            grants, extras = _from_knowledge(entry, non_root, messages)
-            confidence = FixConfidence.KNOWN
+            grants, extras, confidence = _from_knowledge(entry, service.name, non_root, messages)
+            coverage = entry.coverage(non_root=non_root)
+            if coverage.complete and coverage.base == "docker-default":
+                # The documented set is Docker's defaults plus cap_add: write exactly that. Only a
+                # file that already drops ALL gets the defaults spelled out.
+                keep_defaults = True
+                if ALL in existing_drop:
+                    grants.extend(_docker_defaults({g.capability for g in grants}, _DEFAULT_KEPT))
         elif non_root:
             confidence = FixConfidence.INFERRED
             messages.append(
@@ -178,7 +189,14 @@ def plan_service(
                 f"explicitly; run `leastcap profile {service.name} --verify --minimize` to measure the "
                 "minimal set"
             )
+        before = {g.capability for g in grants}
         _infer(service, grants, messages, entry is None and profile is None and not non_root)
+        if confidence > FixConfidence.INFERRED and any(
+            g.source == "inferred" and g.capability not in before for g in grants
+        ):
+            # An answer is only as trusted as its weakest part.
+            confidence = FixConfidence.INFERRED
+            messages.append("confidence lowered to inferred: part of the set is inferred from this service")
         if non_root and entry is not None and any(g.source != "default" for g in grants):
             messages.append(
                 "runs as a non-root user: cap_add has no effect on its processes in Docker (no ambient "
@@ -204,7 +222,7 @@ def plan_service(
         confidence=confidence if needs_caps else FixConfidence.KNOWN,
         remove_privileged=privileged_on and primary,
         remove_cap_add_all=has_all and primary,
-        cap_drop_all=needs_caps and ALL not in existing_drop,
+        cap_drop_all=needs_caps and ALL not in existing_drop and not keep_defaults,
         cap_add=tuple(grants) if needs_caps else (),
         extras=tuple(_dedupe_extras(service, extras)),
         no_new_privileges=nnp_flag,
@@ -217,11 +235,12 @@ def plan_service(
     return plan
 
 
-def _docker_defaults(already_dropped: set[str]) -> list[Grant]:
+def _docker_defaults(already_dropped: set[str], reason: str = "Docker default, not yet verified") -> list[Grant]:
+    """Docker's default capabilities not in ``already_dropped`` (full or short names)."""
     return [
-        Grant(short(c), "Docker default, not yet verified", "default")
+        Grant(short(c), reason, "default")
         for c in DOCKER_DEFAULT_CAPABILITIES
-        if c not in already_dropped
+        if c not in already_dropped and short(c) not in already_dropped
     ]
 
 
@@ -247,15 +266,24 @@ def _from_profile(profile: Profile, messages: list[str]) -> tuple[list[Grant], l
     return grants, extras, confidence
 
 
-def _from_knowledge(entry: ImageEntry, non_root: bool, messages: list[str]) -> tuple[list[Grant], list[Extra]]:
+def _from_knowledge(
+    entry: ImageEntry, service: str, non_root: bool, messages: list[str]
+) -> tuple[list[Grant], list[Extra], FixConfidence]:
+    """The entry's set for the service's mode, and how far the entry's sources cover that mode.
+
+    "known" only when the entry marks the mode complete and every applied fact is documented
+    upstream; an incomplete mode keeps Docker's defaults for the part it does not cover.
+    """
     grants: list[Grant] = []
     extras: list[Extra] = []
     seen: set[str] = set()
+    third_party = False
     for need in entry.default_needs:
         if need.unless_user and non_root:
             messages.append(f"not adding {', '.join(need.cap_add) or 'anything'} for {need.feature!r}: "
                             "the service runs as a non-root user, so that start-up code is skipped")
             continue
+        third_party = third_party or need.confidence == "third-party"
         for cap in need.cap_add:
             if cap not in seen:
                 seen.add(cap)
@@ -265,7 +293,31 @@ def _from_knowledge(entry: ImageEntry, non_root: bool, messages: list[str]) -> t
         what = ", ".join([*need.cap_add, *need.devices, *need.sysctls, *need.security_opt]) or "nothing more"
         messages.append(f"only for {need.feature}: {what} ({need.reason}) [image knowledge: {entry.family}]")
     messages.extend(f"{note.text} [image knowledge: {entry.family}]" for note in entry.notes)
-    return grants, extras
+    mode = "a non-root user" if non_root else "its default user"
+    coverage = entry.coverage(non_root=non_root)
+    if not coverage.complete:
+        grants.extend(_docker_defaults(seen, "Docker default, not covered by the image knowledge"))
+        if coverage == NOT_COVERED:
+            what = f"image knowledge ({entry.family}) does not describe running as {mode}"
+        else:
+            what = (f"image knowledge ({entry.family}, run as {mode}) covers {coverage.known}; it does not "
+                    f"cover {coverage.unknown}")
+        messages.append(
+            f"{what}: kept Docker's default capabilities for the rest (confidence inferred); run "
+            f"`leastcap profile {service} --verify --minimize` to measure it"
+        )
+        return grants, extras, FixConfidence.INFERRED
+    if coverage.base == "docker-default":
+        messages.append(
+            f"image knowledge ({entry.family}) documents this set on top of Docker's default capabilities, "
+            f"so those stay (no cap_drop: [ALL]); run `leastcap profile {service} --verify --minimize` to "
+            "find a smaller set"
+        )
+    if third_party:
+        messages.append(f"image knowledge ({entry.family}) rests partly on third-party reports, not on "
+                        "upstream documentation: confidence inferred")
+        return grants, extras, FixConfidence.INFERRED
+    return grants, extras, FixConfidence.KNOWN
 
 
 def _need_extras(need: Need) -> list[Extra]:
@@ -327,6 +379,9 @@ def _wants_nnp(
         messages.append(f"no-new-privileges left out: {entry.no_new_privileges.reason} "
                         f"[image knowledge: {entry.family}]")
         return False
+    if entry is not None and entry.no_new_privileges is None:
+        messages.append(f"no-new-privileges added: the image knowledge ({entry.family}) lists no setuid or "
+                        "file-capability helper it would disable")
     setuid = next((w for w in _words(service) if w in _SETUID_USERS), None)
     if setuid:
         messages.append(f"no-new-privileges left out: the command runs {setuid}, a setuid program it would break")

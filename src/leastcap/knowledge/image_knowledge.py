@@ -33,10 +33,31 @@ class KnowledgeError(ValueError):
 @dataclass(frozen=True, slots=True)
 class Source:
     url: str
+    quote: str  # the sentence (or script/Compose line) of the source the fact rests on, verbatim
     file: str = ""
 
     def __str__(self) -> str:
-        return f"{self.url} ({self.file})" if self.file else self.url
+        where = f"{self.url} ({self.file})" if self.file else self.url
+        return f'{where}: "{self.quote}"'
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """How much of an image's set its sources cover in one mode (root, or a non-root ``user:``).
+
+    ``complete`` is the only state in which fix calls an answer "known"; otherwise ``known`` and
+    ``unknown`` say which part the sources cover and which part they leave open.
+    """
+
+    complete: bool
+    known: str = ""
+    unknown: str = ""
+    # "docker-default": the source adds its capabilities to Docker's default set (docker run
+    # --cap-add), so only that whole set is known to work; "none": it works with cap_drop: [ALL].
+    base: str = "none"
+
+
+NOT_COVERED = Coverage(False, "nothing", "the sources do not describe this mode")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +103,9 @@ class ImageEntry:
     title: str
     patterns: tuple[str, ...]
     needs: tuple[Need, ...]
+    coverage_root: Coverage = NOT_COVERED
+    coverage_non_root: Coverage = NOT_COVERED
+    exclude: tuple[str, ...] = ()
     notes: tuple[Note, ...] = ()
     privileged: PrivilegedNeed | None = None
     no_new_privileges: NoNewPrivileges | None = None
@@ -89,7 +113,13 @@ class ImageEntry:
 
     def matches(self, image: str) -> bool:
         name, tag = split_image(image)
+        if any(_pattern_matches(normalize_pattern(p), name, tag) for p in self.exclude):
+            return False
         return any(_pattern_matches(normalize_pattern(p), name, tag) for p in self.patterns)
+
+    def coverage(self, *, non_root: bool) -> Coverage:
+        """What the sources cover for a service run as root (the default) or as a non-root user."""
+        return self.coverage_non_root if non_root else self.coverage_root
 
     @property
     def default_needs(self) -> tuple[Need, ...]:
@@ -165,7 +195,13 @@ def validate_entry(data: Any, where: str) -> None:
 
 
 def _sources(items: Iterable[Mapping[str, str]]) -> tuple[Source, ...]:
-    return tuple(Source(s["url"], s.get("file", "")) for s in items)
+    return tuple(Source(s["url"], s["quote"], s.get("file", "")) for s in items)
+
+
+def _coverage(data: Mapping[str, Any] | None) -> Coverage:
+    if data is None:
+        return NOT_COVERED
+    return Coverage(data["complete"], data.get("known", ""), data.get("unknown", ""), data.get("base", "none"))
 
 
 def entry_from_dict(data: Any, where: str, origin: str = "built-in") -> ImageEntry:
@@ -194,6 +230,9 @@ def entry_from_dict(data: Any, where: str, origin: str = "built-in") -> ImageEnt
         title=data["title"],
         patterns=tuple(data["patterns"]),
         needs=needs,
+        coverage_root=_coverage(data["coverage"]["root"]),
+        coverage_non_root=_coverage(data["coverage"].get("non_root")),
+        exclude=tuple(data.get("exclude", ())),
         notes=tuple(Note(n["text"], _sources(n["sources"])) for n in data.get("notes", ())),
         privileged=None
         if priv is None
