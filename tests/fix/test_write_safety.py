@@ -29,7 +29,6 @@ from support.components import require
 BEFORE = "services:\n  vpn:\n    image: qmcgaw/gluetun:v3\n    privileged: true\n"
 AFTER = (
     "services:\n  vpn:\n    image: qmcgaw/gluetun:v3\n"
-    "    cap_drop:\n      - ALL  # drop everything, add back only what is needed\n"
     "    cap_add:\n      - NET_ADMIN  # VPN tunnel (image knowledge: gluetun)\n"
     "    security_opt:\n      - no-new-privileges:true\n"
     "    devices:\n      - /dev/net/tun:/dev/net/tun  # VPN tunnel\n"
