@@ -73,7 +73,7 @@ def test_sarif_names_inspect_fields_and_cis_items(container: Callable[..., str],
     sarif = json.loads(result.stdout)
     run = sarif["runs"][0]
     rules = {r["id"]: r for r in run["tool"]["driver"]["rules"]}
-    assert "cis-docker-5.4" in rules["privileged"]["properties"]["tags"]
+    assert "cis-docker-v1.6.0-5.5" in rules["privileged"]["properties"]["tags"]
     assert "drift" in rules
     ours = [r for r in run["results"]
             if r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].endswith(name)]

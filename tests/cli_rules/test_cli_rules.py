@@ -62,7 +62,8 @@ def test_rules_json() -> None:
         "severity": "critical",
         "confidence": "high",
         "summary": Privileged.summary,
-        "cis": ["5.4"],
+        "cis": ["5.5"],
+        "cis_version": "1.6.0",
         "meta": False,
         "help_uri": f"{DOCS}#privileged",
     }
@@ -82,7 +83,7 @@ def test_rules_rejects_an_unknown_format() -> None:
 def test_explain_privileged_prints_the_rule_docs() -> None:
     code, out, err = run("explain", "privileged")
     assert (code, err) == (0, "")
-    head = f"privileged (critical, high confidence)  CIS Docker Benchmark 5.4\n{Privileged.summary}\n\n"
+    head = f"privileged (critical, high confidence)  CIS Docker Benchmark v1.6.0 5.5\n{Privileged.summary}\n\n"
     assert out.startswith(head)
     body = out[len(head) :]
     positions = [body.index(f"## {name}\n") for name in ("What it does", "Why is this bad", "Example", "Fix")]

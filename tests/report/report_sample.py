@@ -72,7 +72,7 @@ class Privileged(Rule):
     slug = "privileged"
     summary = "A service runs privileged"
     severity = Severity.CRITICAL
-    cis = ("5.4",)
+    cis = ("5.5",)
 
 
 class DangerousCapability(Rule):
@@ -96,7 +96,7 @@ class DangerousCapability(Rule):
     slug = "dangerous-capability"
     summary = "A capability beyond Docker's defaults is added"
     severity = Severity.HIGH
-    cis = ("5.3",)
+    cis = ("5.4",)
 
 
 class HostNamespace(Rule):
@@ -121,7 +121,7 @@ class HostNamespace(Rule):
     summary = "A namespace is shared with the host"
     severity = Severity.HIGH
     confidence = Confidence.HIGH
-    cis = ("5.9", "5.15")
+    cis = ("5.10", "5.16")
 
 
 class DockerSocket(Rule):
@@ -145,7 +145,7 @@ class DockerSocket(Rule):
     slug = "docker-socket"
     summary = "The Docker socket is mounted"
     severity = Severity.CRITICAL
-    cis = ("5.31",)
+    cis = ("5.32",)
 
 
 class MissingCapDrop(Rule):

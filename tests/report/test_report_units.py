@@ -233,7 +233,7 @@ def test_parse_sections_accepts_the_usual_heading_styles() -> None:
 
 def test_rule_info_from_a_rule_class() -> None:
     info = info_from_rule(RULES[0])
-    assert (info.slug, info.severity, info.cis) == ("privileged", Severity.CRITICAL, ("5.4",))
+    assert (info.slug, info.severity, info.cis) == ("privileged", Severity.CRITICAL, ("5.5",))
     assert info.intro == "Flags ``privileged: true``."
     assert info.section("Fix") == "Remove it and add only the capabilities the service needs."
     assert list(catalogue(RULES)) == sorted(r.slug for r in RULES)

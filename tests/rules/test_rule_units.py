@@ -125,7 +125,6 @@ def test_every_critical_capability_of_the_brief_is_critical() -> None:
         "SYS_ADMIN",
         "SYS_MODULE",
         "SYS_RAWIO",
-        "SYS_PTRACE",
         "DAC_READ_SEARCH",
         "BPF",
         "PERFMON",
@@ -133,7 +132,8 @@ def test_every_critical_capability_of_the_brief_is_critical() -> None:
         "MAC_ADMIN",
         "MAC_OVERRIDE",
     ]
-    high = ["NET_ADMIN", "SYS_TIME", "SYSLOG", "SYS_NICE", "SYS_RESOURCE", "IPC_LOCK", "LINUX_IMMUTABLE"]
+    # SYS_PTRACE is critical only with pid: host (test_sys_ptrace_depends_on_the_pid_namespace).
+    high = ["SYS_PTRACE", "NET_ADMIN", "SYS_TIME", "SYSLOG", "SYS_NICE", "SYS_RESOURCE", "IPC_LOCK", "LINUX_IMMUTABLE"]
     svc = service(cap_add=tuple(at(c, i + 5) for i, c in enumerate(critical + high)))
     found = {dict(f.facts)["capability"]: f.severity for f in run("dangerous-capability", svc)}
     assert found == {
@@ -257,7 +257,7 @@ def test_host_device_severities() -> None:
         (8, "critical"),
         (9, "critical"),
         (10, "high"),
-        (11, "high"),
+        (11, "low"),  # in Docker's default device rules
         (12, "high"),
         (13, "critical"),
         (14, "critical"),
@@ -267,16 +267,24 @@ def test_host_device_severities() -> None:
     assert found[4].message == (
         "service 'web' is given every device node under /dev (moby maps a directory recursively) with permissions rwm"
     )
+    assert found[6].message == (
+        "service 'web' is given the device /dev/net/tun with permissions rwm, which Docker's default device "
+        "rules already allow (c 10:200): the mapping grants nothing a container does not have"
+    )
     assert found[7].message == (
         "service 'web' is given the CDI device nvidia.com/gpu=all (vendor-injected device nodes and mounts)"
     )
 
 
 def test_device_cgroup_rules() -> None:
-    rules = ("a *:* rwm", "a", "c *:* rwm", "b *:* rwm", "b 8:* rw", "c 1:1 rw", "c 189:* rwm", "bogus")
+    rules = ("a *:* rwm", "a", "c *:* rwm", "b *:* rwm", "b 8:* rw", "c 1:1 rw", "c 189:* rwm", "bogus", "c 10:200 rwm")
     svc = service(device_cgroup_rules=tuple(at(r, 5 + i, 9) for i, r in enumerate(rules)))
     found = run("host-device", svc)
-    assert [f.severity.label for f in found] == ["critical"] * 6 + ["high", "high"]
+    assert [f.severity.label for f in found] == ["critical"] * 6 + ["high", "high", "low"]
+    assert found[8].message == (
+        "service 'web' has device_cgroup_rules 'c 10:200 rwm', which allows c 10:200, which Docker's default "
+        "device rules already allow"
+    )
     assert found[0].message == (
         "service 'web' has device_cgroup_rules 'a *:* rwm', which allows every device; "
         "with CAP_MKNOD the container can create and open any such node"
@@ -305,9 +313,9 @@ def test_docker_socket() -> None:
         ("docker-socket", "critical", line, col) for line, col in ((5, 9), (6, 9), (8, 9), (10, 21))
     ]
     assert found[0].message == (
-        "service 'web' mounts /var/run/docker.sock, the Docker API: control of the "
-        "runtime is root on the host (read-only does not help: connecting to a socket "
-        "is not a write)"
+        "service 'web' mounts /var/run/docker.sock, the Docker API, which lets it start a privileged container "
+        "that mounts the host's root file system: root on the host (read-only does not help: connecting to a "
+        "socket is not a write)"
     )
     assert found[3].message.startswith("service 'web' sets use_api_socket: true")
     assert run("docker-socket", service(use_api_socket=at(False, 4))) == []
@@ -318,7 +326,7 @@ def test_docker_socket() -> None:
 
 def test_sensitive_mount_paths() -> None:
     cases = [
-        (bind("/", "/host", read_only=True), "high"),
+        (bind("/", "/host", read_only=True), "critical"),
         (bind("/", "/host"), "critical"),
         (bind("/etc", "/host/etc", read_only=True), "high"),
         (bind("/etc/localtime", "/etc/localtime", read_only=True), None),
@@ -328,8 +336,8 @@ def test_sensitive_mount_paths() -> None:
         (bind("/proc/sys", "/p"), "critical"),
         (bind("/sys/fs/cgroup", "/sys/fs/cgroup", read_only=True), "high"),
         (bind("/var/lib/docker/containers", "/c", read_only=True), "high"),
-        (bind("/run", "/run"), "critical"),
-        (bind("/run/dbus", "/run/dbus", read_only=True), None),
+        (bind("/run", "/run"), None),  # docker-socket's: it holds /run/docker.sock
+        (bind("/run/dbus", "/run/dbus", read_only=True), None),  # host-socket's
         (bind("/dev/bus/usb", "/dev/bus/usb"), None),
         (bind("/lib/modules", "/lib/modules", read_only=True), "high"),
         (bind("/home/me/app", "/app"), None),
@@ -337,8 +345,21 @@ def test_sensitive_mount_paths() -> None:
         (Mount("volume", "/data", "data"), None),
         (Mount("volume", "/data", "data", host_path="/etc"), "critical"),
         (bind("//etc/", "/e", read_only=True), "high"),
-        (bind("/etc/pihole", "/etc/pihole"), None),
-        (bind("/etc/docker/volumes/traefik", "/data"), None),
+        (bind("/etc/pihole", "/etc/pihole"), "high"),
+        (bind("/etc/pihole", "/etc/pihole", read_only=True), None),
+        (bind("/etc/docker/volumes/traefik", "/data"), "high"),
+        (bind("/etc/docker/volumes/traefik", "/data", read_only=True), None),
+        (bind("/usr/local/bin", "/b"), "high"),
+        (bind("/usr/local/bin", "/b", read_only=True), None),
+        (bind("/lib/x86_64-linux-gnu", "/l"), "high"),
+        (bind("/root", "/r", read_only=True), "high"),
+        (bind("/boot/grub", "/g"), "critical"),
+        (bind("/etc/ssl", "/etc/ssl", read_only=True), "high"),  # holds /etc/ssl/private
+        (bind("/etc/ssl/certs", "/etc/ssl/certs", read_only=True), None),
+        (bind("/etc/localtime", "/etc/localtime"), "high"),
+        (bind("/dev", "/dev", read_only=True), "critical"),
+        (bind("/dev/pts", "/dev/pts", read_only=True), "critical"),
+        (bind("/srv/usr", "/u"), None),
         (bind("/etc/docker", "/etc/docker", read_only=True), "high"),
         (bind("/etc/wireguard", "/config", read_only=True), "high"),
         (bind("/etc/profile.d", "/p"), "high"),
@@ -357,8 +378,11 @@ def test_sensitive_mount_messages_and_propagation() -> None:
         )
     )
     found = run("sensitive-mount", svc)
-    assert brief(found) == [("sensitive-mount", "high", 5, 9), ("sensitive-mount", "high", 6, 9)]
-    assert found[0].message == "service 'web' mounts the host's whole file system read-only at /rootfs"
+    assert brief(found) == [("sensitive-mount", "critical", 5, 9), ("sensitive-mount", "high", 6, 9)]
+    assert found[0].message == (
+        "service 'web' mounts the host's whole file system (every host file, secret and socket: Docker API, "
+        "systemd, D-Bus) read-only at /rootfs"
+    )
     assert found[1].message == (
         "service 'web' mounts /mnt/data with rshared propagation: mounts made in the container appear on the host"
     )
@@ -378,7 +402,11 @@ def test_host_namespace() -> None:
     )
     found = run("host-namespace", svc)
     assert brief(found) == [
-        ("host-namespace", "high", line, col) for line, col in ((4, 10), (6, 19), (7, 18), (8, 10), (9, 13))
+        ("host-namespace", "high", 4, 10),
+        ("host-namespace", "high", 6, 19),
+        ("host-namespace", "high", 7, 18),
+        ("host-namespace", "medium", 8, 10),  # uts: the hostname only
+        ("host-namespace", "high", 9, 13),
     ]
     assert found[0].message == (
         "service 'web' sets pid: host, so it sees and signals every host process (and, "
@@ -391,8 +419,67 @@ def test_host_namespace_through_service_reference() -> None:
     sidecar = service("sidecar", key=Location(PATH, 10, 3), network_mode=at("service:base", 11, 19))
     plain = service("plain", key=Location(PATH, 20, 3), network_mode=at("service:sidecar", 21, 19))
     found = run("host-namespace", base, sidecar, plain)
-    assert [(f.service, f.location.line) for f in found] == [("base", 4), ("sidecar", 11)]
+    assert [(f.service, f.location.line) for f in found] == [("base", 4), ("sidecar", 11), ("plain", 21)]
     assert found[1].related == (Location(PATH, 4, 19, "network_mode: host in service base"),)
+    assert found[1].message == (
+        "service 'sidecar' joins the host's namespace through network_mode: service:base -> host, so it uses "
+        "the host's network stack: host-local services, all interfaces, no isolation"
+    )
+    # A chain: plain joins sidecar, which joins base, which uses the host's network.
+    assert found[2].message.startswith(
+        "service 'plain' joins the host's namespace through network_mode: service:sidecar -> service:base -> host,"
+    )
+    assert found[2].related == (
+        Location(PATH, 11, 19, "network_mode: service:base in service sidecar"),
+        Location(PATH, 4, 19, "network_mode: host in service base"),
+    )
+    assert dict(found[2].facts) == {"namespace": "network_mode", "chain": "service:sidecar -> service:base -> host"}
+
+
+def test_host_namespace_chain_that_loops_or_breaks_is_not_reported() -> None:
+    a = service("a", network_mode=at("service:b", 4, 19))
+    b = service("b", key=Location(PATH, 10, 3), network_mode=at("service:a", 11, 19))
+    c = service("c", key=Location(PATH, 20, 3), pid=at("service:missing", 21, 10))
+    d = service("d", key=Location(PATH, 30, 3), ipc=at("service:e", 31, 10))
+    e = service("e", key=Location(PATH, 40, 3))
+    assert run("host-namespace", a, b, c, d, e) == []
+
+
+def test_host_namespace_from_an_audited_chain() -> None:
+    # leastcap audit records where a container:NAME join ends (across projects); the rule reads it.
+    joined = service(
+        "web", source=SourceKind.CONTAINER, network_mode=at("container:vpn-1", 0, 0),
+        runtime_facts=(("namespace_chain.network_mode", "container:vpn-1 -> container:gw-1 -> host"),),
+    )
+    private = service(
+        "db", source=SourceKind.CONTAINER, network_mode=at("container:cache-1", 0, 0),
+        runtime_facts=(("namespace_chain.network_mode", "container:cache-1 -> container:x"),),
+    )
+    found = run("host-namespace", joined, private)
+    assert [(f.service, f.severity.label) for f in found] == [("web", "high")]
+    assert found[0].message.startswith(
+        "service 'web' joins the host's namespace through network_mode: container:vpn-1 -> container:gw-1 -> host,"
+    )
+
+
+def test_sys_ptrace_depends_on_the_pid_namespace() -> None:
+    own = service("own", cap_add=(at("SYS_PTRACE", 5, 9),))
+    host = service("host", key=Location(PATH, 10, 3), pid=at("host", 11, 10), cap_add=(at("sys_ptrace", 12, 9),))
+    joined = service(
+        "joined", key=Location(PATH, 20, 3), pid=at("service:host", 21, 10), cap_add=(at("CAP_SYS_PTRACE", 22, 9),)
+    )
+    found = run("dangerous-capability", own, host, joined)
+    assert brief(found) == [
+        ("dangerous-capability", "high", 5, 9),
+        ("dangerous-capability", "critical", 12, 9),
+        ("dangerous-capability", "critical", 22, 9),
+    ]
+    assert found[0].message.endswith(
+        " (only the container's own processes: it does not share the host's PID namespace)"
+    )
+    assert found[1].message.endswith("; with pid: host that is every process on the host")
+    assert found[1].related == (Location(PATH, 11, 10, "pid: host"),)
+    assert found[2].message.endswith("; with pid: service:host -> host that is every process on the host")
 
 
 # --- registry --------------------------------------------------------------------------------
@@ -425,7 +512,8 @@ def test_docker_socket_through_volumes_from_follows_chains_and_stops_at_cycles()
     found = run("docker-socket", agent, sidecar, chained, loop_a, loop_b)
     assert [(f.service, f.location.line) for f in found] == [("agent", 5), ("sidecar", 12), ("chained", 21)]
     assert found[2].message == (
-        "service 'chained' mounts /var/run/docker.sock through volumes_from: sidecar (service 'agent' binds "
-        "it): control of the runtime is root on the host"
+        "service 'chained' mounts /var/run/docker.sock, the Docker API through volumes_from: sidecar (service "
+        "'agent' binds it), which lets it start a privileged container that mounts the host's root file "
+        "system: root on the host"
     )
     assert found[2].related == (Location(PATH, 5, 9, "the socket bind in service agent"),)

@@ -52,6 +52,7 @@ def _rules_json(infos: tuple[RuleInfo, ...], meta: frozenset[str]) -> str:
                 "confidence": i.confidence.label,
                 "summary": i.summary,
                 "cis": list(i.cis),
+                "cis_version": i.cis_version,
                 "meta": i.slug in meta,
                 "help_uri": i.uri,
             }
@@ -106,7 +107,7 @@ def _normalise(slug: str) -> str:
 
 
 def _explain_text(info: RuleInfo) -> str:
-    cis = f"  CIS Docker Benchmark {', '.join(info.cis)}" if info.cis else ""
+    cis = f"  CIS Docker Benchmark {', '.join(info.cis_items())}" if info.cis else ""
     head = f"{info.slug} ({info.severity.label}, {info.confidence.label} confidence){cis}"
     return f"{head}\n{info.summary}\n\n{info.doc}\n\nMore: {info.uri}\n"
 

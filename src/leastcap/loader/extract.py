@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from leastcap.loader.project import Inputs, LoadContext
 
 T = TypeVar("T")
+# List settings whose key a finding may point at (where a missing entry is added).
+_LIST_SETTINGS = ("cap_add", "cap_drop", "security_opt", "devices", "volumes")
 _MOUNT_TYPES = ("bind", "volume", "tmpfs", "cluster", "npipe", "image")
 _CDI = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9.-]*/[a-zA-Z0-9][a-zA-Z0-9._-]*=[a-zA-Z0-9_.:-]+$")
 
@@ -248,6 +250,9 @@ def build_service(name: str, node: Mapping, project: str, profiles_active: tuple
         command=_command(items.get("command")),
         healthcheck=_command(healthcheck.items.get("test")) if isinstance(healthcheck, Mapping) else (),
         files=_files_of(node),
+        setting_keys=tuple(
+            (key, items[key].where) for key in _LIST_SETTINGS if key in items and kind(items[key]) != "null"
+        ),
     )
 
 

@@ -114,6 +114,15 @@ class Service:
     files: tuple[str, ...] = ()
     # Container-only facts (audit): host, container id/name, effective capability sets.
     runtime_facts: tuple[tuple[str, str], ...] = field(default=())
+    # Where the list settings' keys are written (``security_opt`` -> its ``security_opt:`` line):
+    # a finding about a missing entry points where the user will add it.
+    setting_keys: tuple[tuple[str, Location], ...] = field(default=())
+
+    def setting_key(self, name: str) -> Location | None:
+        for key, location in self.setting_keys:
+            if key == name:
+                return location
+        return None
 
     @property
     def is_script(self) -> bool:

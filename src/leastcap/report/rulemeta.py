@@ -44,10 +44,16 @@ class RuleInfo:
     severity: Severity
     confidence: Confidence = Confidence.HIGH
     cis: tuple[str, ...] = ()
+    cis_version: str = ""
     doc: str = ""
     help_uri: str = ""
     # (section name, body) in the order written; empty when the docstring has no known headings.
     sections: tuple[tuple[str, str], ...] = field(default=())
+
+    def cis_items(self) -> tuple[str, ...]:
+        """The CIS items with their benchmark version (``v1.6.0 5.5``)."""
+        version = f"v{self.cis_version} " if self.cis_version else ""
+        return tuple(version + item for item in self.cis)
 
     @property
     def uri(self) -> str:
@@ -120,6 +126,7 @@ def info_from_rule(rule: object) -> RuleInfo:
         severity=Severity(getattr(cls, "severity", Severity.MEDIUM)),
         confidence=Confidence(getattr(cls, "confidence", Confidence.HIGH)),
         cis=tuple(str(c) for c in getattr(cls, "cis", ())),
+        cis_version=str(getattr(cls, "cis_version", "")),
         doc=doc,
         help_uri=str(getattr(cls, "help_uri", "") or ""),
         sections=parse_sections(doc),

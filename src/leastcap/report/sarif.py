@@ -68,7 +68,9 @@ def location(loc: Location, *, message: str = "") -> dict[str, Any]:
 
 
 def rule_descriptor(info: RuleInfo) -> dict[str, Any]:
-    tags = ["security", "docker-compose", "least-privilege", *(f"cis-docker-{c}" for c in info.cis)]
+    # cis-docker-v1.6.0-5.5: the item with the benchmark version its number belongs to.
+    cis = (f"cis-docker-{item.replace(' ', '-')}" for item in info.cis_items())
+    tags = ["security", "docker-compose", "least-privilege", *cis]
     full = info.section("What it does") or info.summary
     descriptor: dict[str, Any] = {
         "id": info.slug,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from leastcap.model import Confidence, Located, Service
+from leastcap.model import Confidence, Located, Project, Service
 
 
 def variables_of(*values: Located[Any] | None) -> tuple[str, ...]:
@@ -61,3 +61,16 @@ _NOT_THEIR_SETTINGS = frozenset({"dockerfile-run", "compose-run", "gitlab-servic
 
 def chooses_own_settings(service: Service) -> bool:
     return fact(service, "script.kind") not in _NOT_THEIR_SETTINGS
+
+
+# The last project's services by name: rules that follow references (volumes_from, service:x)
+# look names up for every service, and rebuilding the map each time would be quadratic.
+_by_name: list[tuple[tuple[Service, ...], dict[str, Service]]] = [((), {})]
+
+
+def services_by_name(project: Project) -> dict[str, Service]:
+    services, by_name = _by_name[0]
+    if services is not project.services:
+        by_name = {s.name: s for s in project.services}
+        _by_name[0] = (project.services, by_name)
+    return by_name

@@ -7,6 +7,11 @@ from typing import ClassVar
 
 from leastcap.model import Confidence, Finding, Location, Project, Service, Severity
 
+# The one CIS Docker Benchmark version every rule's ``cis`` items are numbered in. v1.6.0 is the
+# version docker/docker-bench-security implements (its tests/5_container_runtime.sh numbers 5.1
+# swarm mode ... 5.32 the Docker socket); older versions number section 5 one lower.
+CIS_VERSION = "1.6.0"
+
 
 class Rule:
     """A rule judges one service of a project (whatever the project's input was).
@@ -19,8 +24,10 @@ class Rule:
     summary: ClassVar[str]
     severity: ClassVar[Severity]
     confidence: ClassVar[Confidence] = Confidence.HIGH
-    # CIS Docker Benchmark items this rule checks (e.g. ("5.4",)).
+    # Items of the CIS Docker Benchmark this rule checks, numbered in version ``cis_version``
+    # (CIS_VERSION for every rule; a test holds them to it).
     cis: ClassVar[tuple[str, ...]] = ()
+    cis_version: ClassVar[str] = CIS_VERSION
 
     def check(self, service: Service, project: Project) -> Iterator[Finding]:
         raise NotImplementedError

@@ -45,7 +45,7 @@ class CapAddAll(Rule):
     slug = "cap-add-all"
     summary = "cap_add grants ALL capabilities"
     severity = Severity.CRITICAL
-    cis = ("5.3",)
+    cis = ("5.4",)
 
     def check(self, service: Service, project: Project) -> Iterator[Finding]:
         drop_all = [d for d in service.cap_drop if d.value.upper() == ALL]

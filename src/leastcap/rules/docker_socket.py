@@ -1,37 +1,38 @@
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Iterator
 
-from leastcap.model import Finding, Located, Mount, Project, Service, Severity
+from leastcap.model import Finding, Project, Service, Severity
 from leastcap.rules._common import confidence_for, context, is_true
+from leastcap.rules._sockets import Exposed, exposed
 from leastcap.rules.base import Rule
-from leastcap.semantics import host_path
-
-SOCKETS = {
-    "docker.sock": "the Docker API",
-    "containerd.sock": "the containerd API",
-    "podman.sock": "the Podman API",
-    "crio.sock": "the CRI-O API",
-}
 
 
 class DockerSocket(Rule):
-    """Flags a container runtime socket mounted into a service, and ``use_api_socket: true``.
+    """Flags a container runtime's socket (or a directory that holds one) mounted into a service, and
+    ``use_api_socket: true``.
 
     ## What it does
     Reports a bind mount (short ``/var/run/docker.sock:/var/run/docker.sock``, long ``type: bind``,
-    a ``${DOCKER_SOCK:-/var/run/docker.sock}`` default, or a top-level named volume with
-    ``driver_opts: {o: bind, device: ...}``) whose host path is a ``docker.sock``,
-    ``containerd.sock``, ``podman.sock`` or ``crio.sock``, read-only or not, and
+    a ``${DOCKER_SOCK:-/var/run/docker.sock}`` default, a top-level named volume with
+    ``driver_opts: {o: bind, device: ...}``, or one inherited through ``volumes_from``) of a
+    container runtime's API socket: a file named ``docker.sock``, ``containerd.sock``,
+    ``crio.sock``, ``podman.sock`` or ``buildkitd.sock`` anywhere (rootless daemons keep theirs
+    under ``/run/user/UID``), or a directory that holds one of the default sockets: ``/run`` and
+    ``/var/run`` (``/run/docker.sock``), ``/run/containerd``, ``/run/crio``, ``/run/podman``,
+    ``/run/buildkit`` (``/var/run`` is a link to ``/run`` on every current distribution, so both
+    spellings are one path). Critical whether read-only or not. Also reports
     ``use_api_socket: true``, which makes Compose bind the Docker socket and the registry
     credentials. A single-path entry ``- /var/run/docker.sock`` is an anonymous volume at that
-    path inside the container, not the host's socket, and is not reported.
+    path inside the container, not the host's socket, and is not reported. Other host daemons'
+    sockets (systemd, D-Bus, libvirt, tailscale, snapd) are ``host-socket``'s; a bind of ``/``
+    is ``sensitive-mount``'s.
 
     ## Why is this bad
     Whoever can talk to the runtime API can start a privileged container that mounts the host's
     root file system: access to the socket is root on the host. ``:ro`` does not help, because
-    connecting to a socket is not a write to the file.
+    connecting to a socket is not a write to the file. A directory bind exposes every socket in
+    it, and the sockets created there later.
 
     ## Example
     ```yaml
@@ -56,29 +57,14 @@ class DockerSocket(Rule):
     """
 
     slug = "docker-socket"
-    summary = "The container runtime socket is exposed to a service"
+    summary = "A container runtime's API socket is exposed to a service"
     severity = Severity.CRITICAL
     cis = ("5.32",)
 
     def check(self, service: Service, project: Project) -> Iterator[Finding]:
-        for entry in service.volumes:
-            path = host_path(entry.value)
-            if path is None:
-                continue
-            api = SOCKETS.get(posixpath.basename(path))
-            if api is None:
-                continue
-            ro = ""
-            if entry.value.read_only:
-                ro = " (read-only does not help: connecting to a socket is not a write)"
-            yield self.finding(
-                service, project,
-                f"service {service.name!r} mounts {path}, {api}: control of the runtime is root on "
-                f"the host{ro}" + context(service, entry),
-                entry.origin, entry.via, confidence=confidence_for(entry),
-                facts=(("source", path),),
-            )
-        yield from self._inherited(service, project)
+        for found in exposed(service, project):
+            if found.exposure.runtime:
+                yield socket_finding(self, service, project, found)
         if is_true(service.use_api_socket):
             assert service.use_api_socket is not None
             yield self.finding(
@@ -90,42 +76,25 @@ class DockerSocket(Rule):
                 confidence=confidence_for(service.use_api_socket),
             )
 
-    def _inherited(self, service: Service, project: Project) -> Iterator[Finding]:
-        """``volumes_from: [other]`` mounts everything ``other`` has, including what ``other`` got
-        through its own ``volumes_from`` (Docker copies the container's mount points)."""
-        by_name = {s.name: s for s in project.services}
-        for entry in service.volumes_from:
-            other = by_name.get(entry.value.split(":", 1)[0])
-            if other is None or other is service:
-                continue
-            for owner, mount in _socket_mounts(other, by_name, {service.name}):
-                path = host_path(mount.value) or ""
-                yield self.finding(
-                    service, project,
-                    f"service {service.name!r} mounts {path} through volumes_from: {entry.value} (service "
-                    f"{owner!r} binds it): control of the runtime is root on the host"
-                    + context(service, entry, mount),
-                    entry.origin,
-                    (*entry.via, mount.origin.with_note(f"the socket bind in service {owner}")),
-                    confidence=confidence_for(entry, mount),
-                    facts=(("source", path),),
-                )
 
-
-def _socket_mounts(
-    service: Service, by_name: dict[str, Service], seen: set[str]
-) -> list[tuple[str, Located[Mount]]]:
-    """(owning service, mount) for every runtime socket ``service`` has, directly or inherited."""
-    if service.name in seen:
-        return []
-    seen.add(service.name)
-    out: list[tuple[str, Located[Mount]]] = []
-    for entry in service.volumes:
-        path = host_path(entry.value)
-        if path is not None and posixpath.basename(path) in SOCKETS:
-            out.append((service.name, entry))
-    for source in service.volumes_from:
-        other = by_name.get(source.value.split(":", 1)[0])
-        if other is not None:
-            out.extend(_socket_mounts(other, by_name, seen))
-    return out
+def socket_finding(rule: Rule, service: Service, project: Project, found: Exposed) -> Finding:
+    """One finding for a socket exposure, at the bind or at the ``volumes_from`` entry that brings it."""
+    exposure, mount = found.exposure, found.mount
+    ro = " (read-only does not help: connecting to a socket is not a write)" if mount.value.read_only else ""
+    grants = f", which lets it {exposure.grants()}{ro}"
+    if found.via is None:
+        return rule.finding(
+            service, project,
+            f"service {service.name!r} mounts {exposure.what()}{grants}" + context(service, mount),
+            mount.origin, mount.via, confidence=confidence_for(mount),
+            facts=(("source", exposure.path),),
+        )
+    via = found.via
+    return rule.finding(
+        service, project,
+        f"service {service.name!r} mounts {exposure.what()} through volumes_from: {via.value} (service "
+        f"{found.owner!r} binds it){grants}" + context(service, via, mount),
+        via.origin, (*via.via, mount.origin.with_note(f"the socket bind in service {found.owner}")),
+        confidence=confidence_for(via, mount),
+        facts=(("source", exposure.path),),
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 
-from leastcap.rules.base import Rule
+from leastcap.rules.base import CIS_VERSION, Rule
 from leastcap.rules.registry import META_RULES, RULES
 
 SECTIONS = ("What it does", "Why is this bad", "Example", "Fix")
@@ -47,7 +47,11 @@ def render() -> str:
         "`# leastcap: ignore[<rule>] <reason>` on its line or on the service's key line, or with an",
         "`exceptions:` entry in `.leastcap.yml` (see the config documentation).",
         "",
-        "| Rule | Severity | What | CIS Docker Benchmark |",
+        f"CIS items are numbered as in the CIS Docker Benchmark v{CIS_VERSION} (the version",
+        "docker/docker-bench-security implements), for every rule; SARIF tags them",
+        f"`cis-docker-v{CIS_VERSION}-<item>`.",
+        "",
+        f"| Rule | Severity | What | CIS Docker Benchmark v{CIS_VERSION} |",
         "|---|---|---|---|",
     ]
     out.extend(
@@ -57,7 +61,7 @@ def render() -> str:
     for rule in RULES + META_RULES:
         out += ["", f"## {rule.slug}", "", f"**{rule.summary}.** {intro(rule)}", ""]
         out += [f"Default severity: **{rule.severity.label}**. Confidence: {rule.confidence.label}. "
-                f"CIS Docker Benchmark: {_cis(rule)}."]
+                f"CIS Docker Benchmark v{CIS_VERSION}: {_cis(rule)}."]
         for name, body in sections(rule).items():
             out += ["", f"### {name}", "", body]
     return "\n".join(out) + "\n"

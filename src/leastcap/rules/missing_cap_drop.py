@@ -23,7 +23,7 @@ class MissingCapDrop(Rule):
     ``NET_RAW``, ``SETFCAP`` and the rest of the default set once they run. An attacker who gets
     code execution uses them: ``NET_RAW`` spoofs traffic on the bridge, ``DAC_OVERRIDE`` reads
     every file, ``MKNOD`` with a permissive device cgroup opens host devices. Dropping all and
-    adding back the few needed ones is the least-privilege baseline (CIS Docker Benchmark 5.3).
+    adding back the few needed ones is the least-privilege baseline (CIS Docker Benchmark v1.6.0 5.4).
 
     ## Example
     ```yaml
@@ -46,7 +46,7 @@ class MissingCapDrop(Rule):
     slug = "missing-cap-drop"
     summary = "A service keeps Docker's default capabilities"
     severity = Severity.MEDIUM
-    cis = ("5.3",)
+    cis = ("5.4",)
 
     def check(self, service: Service, project: Project) -> Iterator[Finding]:
         if is_true(service.privileged) or any(a.value.upper() == ALL for a in service.cap_add):

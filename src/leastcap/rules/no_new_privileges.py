@@ -16,8 +16,9 @@ class NoNewPrivileges(Rule):
     ``no-new-privileges=<bool>``/``no-new-privileges:<bool>`` take Go ``strconv.ParseBool`` values
     (``1``, ``t``, ``true``, ``TRUE``, ``0``, ``f``, ``false``, ...). The last occurrence wins, so a
     later ``no-new-privileges:false`` (often from an override file) switches it off again. Reports
-    a service where the option is missing (at the service's key), set to false, or set to a value
-    the daemon refuses (``yes``).
+    a service where the option is missing, set to false, or set to a value the daemon refuses
+    (``yes``). A missing option is reported where it will be added: at the service's
+    ``security_opt:`` key when it has one, else at the service's key.
 
     ## Why is this bad
     Without ``no_new_privs`` a process can gain privileges by executing a setuid or file-capability
@@ -47,18 +48,19 @@ class NoNewPrivileges(Rule):
     slug = "no-new-privileges"
     summary = "no-new-privileges is not set to true"
     severity = Severity.LOW
-    cis = ("5.25",)
+    cis = ("5.26",)
 
     def check(self, service: Service, project: Project) -> Iterator[Finding]:
         if not chooses_own_settings(service):
             return
         option = last_of(service.security_opt, "no-new-privileges")
         if option is None:
+            # Point where the option will be added: the security_opt list when there is one.
             yield self.finding(
                 service, project,
                 f"service {service.name!r} does not set security_opt no-new-privileges:true, so setuid "
                 "and file-capability binaries can raise privileges" + context(service),
-                service.key,
+                service.setting_key("security_opt") or service.key,
             )
             return
         entry = option.entry

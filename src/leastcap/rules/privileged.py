@@ -49,7 +49,7 @@ class Privileged(Rule):
     slug = "privileged"
     summary = "A service, its build or a lifecycle hook runs privileged"
     severity = Severity.CRITICAL
-    cis = ("5.4",)
+    cis = ("5.5",)
 
     def check(self, service: Service, project: Project) -> Iterator[Finding]:
         if is_true(service.privileged):

@@ -13,6 +13,7 @@ from leastcap.rules.drift import DriftRule
 from leastcap.rules.exceptions import ExceptionExpired, ExceptionInvalid, ExceptionUnused
 from leastcap.rules.host_device import HostDevice
 from leastcap.rules.host_namespace import HostNamespace
+from leastcap.rules.host_socket import HostSocket
 from leastcap.rules.missing_cap_drop import MissingCapDrop
 from leastcap.rules.no_new_privileges import NoNewPrivileges
 from leastcap.rules.privileged import Privileged
@@ -32,6 +33,7 @@ RULES: tuple[Rule, ...] = (
     NoNewPrivileges(),
     HostDevice(),
     DockerSocket(),
+    HostSocket(),
     SensitiveMount(),
     HostNamespace(),
 )

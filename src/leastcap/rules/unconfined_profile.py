@@ -62,7 +62,7 @@ class UnconfinedProfile(Rule):
     slug = "unconfined-profile"
     summary = "seccomp, AppArmor, SELinux or path masking is switched off"
     severity = Severity.HIGH
-    cis = ("5.1", "5.2", "5.21")
+    cis = ("5.2", "5.3", "5.22")
 
     def check(self, service: Service, project: Project) -> Iterator[Finding]:
         hits: list[SecurityOption] = []
