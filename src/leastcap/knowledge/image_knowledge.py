@@ -176,18 +176,26 @@ def _pattern_matches(pattern: str, name: str, tag: str) -> bool:
 
 
 @functools.cache
-def _schema() -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(SCHEMA_PATH.read_text())
+def load_schema(path: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(path.read_text())
     return loaded
+
+
+def schema_violation(data: Any, schema_path: Path) -> str | None:
+    """Where and how ``data`` breaks the JSON schema at ``schema_path`` ("at a/b: message"), or None."""
+    try:
+        jsonschema.validate(data, load_schema(schema_path))
+    except jsonschema.ValidationError as exc:
+        path = "/".join(str(p) for p in exc.absolute_path) or "(top)"
+        return f"at {path}: {exc.message}"
+    return None
 
 
 def validate_entry(data: Any, where: str) -> None:
     """Raise KnowledgeError when ``data`` is not a valid entry; ``where`` names it in the message."""
-    try:
-        jsonschema.validate(data, _schema())
-    except jsonschema.ValidationError as exc:
-        path = "/".join(str(p) for p in exc.absolute_path) or "(top)"
-        raise KnowledgeError(f"{where}: invalid image entry at {path}: {exc.message}") from None
+    violation = schema_violation(data, SCHEMA_PATH)
+    if violation is not None:
+        raise KnowledgeError(f"{where}: invalid image entry {violation}")
     caps = [c for need in data["needs"] for c in need.get("cap_add", ())]
     for cap in caps:
         if try_normalize(cap) in (None, "ALL"):
