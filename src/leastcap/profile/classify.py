@@ -45,6 +45,23 @@ NOAUDIT_FRAMES: frozenset[str] = frozenset(
     }
 )
 
+# Audited checks that are not needs: frames whose checks only decide whether the kernel tries
+# something optional on the caller's behalf, which the caller never asked for and does without.
+NOT_NEEDED_FRAMES: dict[str, str] = {
+    # net/core/dev_ioctl.c dev_load(): an ioctl naming a network interface that does not exist yet
+    # (`ip link show dev X`, SIOCGIFINDEX) asks for a module "netdev-X" if NET_ADMIN, then "X" if
+    # SYS_MODULE. The lookup fails the same either way; granting SYS_MODULE for it would let the
+    # container load kernel modules. dev_ioctl() inlines it (see _inlined_not_needed).
+    "dev_load": (
+        "dev_load, the kernel's legacy network-module autoload: a lookup of a network interface that"
+        " does not exist (e.g. `ip link show dev X`) asks to load a module named after it; denied,"
+        " the lookup fails the same way, and granting SYS_MODULE would let the container load kernel"
+        " modules"
+    ),
+}
+# Every frame that makes a check "not a need" (is_probe): never cached by the BPF recorder either.
+PROBE_FRAMES: frozenset[str] = NOAUDIT_FRAMES | frozenset(NOT_NEEDED_FRAMES)
+
 # Plumbing between the caller and the tracepoint; skipped when showing "first frames".
 PLUMBING: frozenset[str] = frozenset(
     {
@@ -95,14 +112,36 @@ def syscall_of(stack: Sequence[str]) -> str | None:
     return None
 
 
+# Not-a-need sites that an inlined function leaves without a frame of its own: (wrapper, caller,
+# capabilities) -> the inlined function. dev_load() is inlined into dev_ioctl(), whose only calls of
+# capable() (the init namespace's, not ns_capable(net->user_ns)) are dev_load's; devinet_ioctl()
+# calls dev_load() out of line, so its frame shows.
+_INLINED_NOT_NEEDED: dict[tuple[str, str], tuple[frozenset[int], str]] = {
+    ("capable", "dev_ioctl"): (
+        frozenset({CAPABILITY_NUMBERS["CAP_NET_ADMIN"], CAPABILITY_NUMBERS["CAP_SYS_MODULE"]}),
+        "dev_load",
+    ),
+}
+
+
+def _inlined_not_needed(check: CapCheck) -> str | None:
+    for wrapper, caller in zip(check.stack, check.stack[1:], strict=False):
+        found = _INLINED_NOT_NEEDED.get((wrapper, caller))
+        if found is not None and check.cap in found[0]:
+            return found[1]
+    return None
+
+
 def is_probe(check: CapCheck) -> tuple[bool, str | None]:
-    """Whether the check is no-audit, and the frame that says so (None when the kprobe flag did)."""
-    if check.noaudit is not None:
-        return check.noaudit, None
+    """Whether the check is no-audit or not a need, and the frame that says so (None when the
+    kprobe's no-audit flag did; that flag, when known, decides no-audit, not the frames)."""
+    if check.noaudit:
+        return True, None
     for frame in check.stack:
-        if frame in NOAUDIT_FRAMES:
+        if frame in NOT_NEEDED_FRAMES or (check.noaudit is None and frame in NOAUDIT_FRAMES):
             return True, frame
-    return False, None
+    inlined = _inlined_not_needed(check)
+    return (True, inlined) if inlined is not None else (False, None)
 
 
 @dataclass
@@ -126,6 +165,7 @@ class Classification:
     evidence: tuple[CapabilityEvidence, ...]
     # CAP_ name -> granted audited checks in the recording (for verification's denial test)
     used: frozenset[str]
+    notes: tuple[str, ...] = ()  # checks that are not needs, and why they are not proposed
 
 
 def _attribution(
@@ -208,6 +248,7 @@ def classify(checks: Iterable[CapCheck], unavailable: Iterable[str] = ()) -> Cla
 
     required: list[str] = []
     evidence: list[CapabilityEvidence] = []
+    notes: list[str] = []
     for name in sorted(tallies, key=lambda n: CAPABILITY_NUMBERS.get(n, 99)):
         t = tallies[name]
         # Who made the audited checks; for a probe-only capability, who probed.
@@ -237,8 +278,12 @@ def classify(checks: Iterable[CapCheck], unavailable: Iterable[str] = ()) -> Cla
             reason = f"{t.denied} audited check(s) denied and the service carried on"
         else:
             decision = OPTIONAL_PROBE
-            via = ", ".join(f for f, _ in t.probe_frames.most_common())
-            reason = f"only no-audit probes ({via})"
+            via = ", ".join(f for f, _ in t.probe_frames.most_common() if f not in NOT_NEEDED_FRAMES)
+            reason = f"only no-audit probes ({via})" if via else ""
+            for frame in sorted(f for f in t.probe_frames if f in NOT_NEEDED_FRAMES):
+                why = f"only checked by {frame}, which is not a need"
+                reason = f"{reason}; {why}" if reason else why
+                notes.append(f"{short(name)} not proposed: checked only by {NOT_NEEDED_FRAMES[frame]}")
         if decision == REQUIRED:
             required.append(name)
         evidence.append(
@@ -256,4 +301,4 @@ def classify(checks: Iterable[CapCheck], unavailable: Iterable[str] = ()) -> Cla
             )
         )
     used = frozenset(n for n, t in tallies.items() if t.granted)
-    return Classification(tuple(required), tuple(evidence), used)
+    return Classification(tuple(required), tuple(evidence), used, tuple(notes))

@@ -32,7 +32,7 @@ from leastcap.capabilities import CAPABILITY_NUMBERS
 from leastcap.profile.bpf import programs as pg
 from leastcap.profile.bpf import sys as bpf
 from leastcap.profile.bpf.btf import BtfError, function_id
-from leastcap.profile.classify import FALLBACK_TO_SYS_ADMIN, NOAUDIT_FRAMES, SYS_ADMIN_FIRST
+from leastcap.profile.classify import FALLBACK_TO_SYS_ADMIN, PROBE_FRAMES, SYS_ADMIN_FIRST
 from leastcap.profile.events import CapCheck, PathOpen
 from leastcap.profile.rawtrace import Symbols, kernel_symbols, read_format
 
@@ -53,7 +53,7 @@ OPEN_EVENTS = (
 
 # A site with one of these frames or capabilities is always walked: its classification may depend on
 # frames below the two the fingerprint reads (a no-audit caller, an either-of pair's half).
-NEVER_CACHED_FRAMES = NOAUDIT_FRAMES | frozenset(SYS_ADMIN_FIRST)
+NEVER_CACHED_FRAMES = PROBE_FRAMES | frozenset(SYS_ADMIN_FIRST)
 NEVER_CACHED_CAPS = frozenset(
     CAPABILITY_NUMBERS[name] for name in {*FALLBACK_TO_SYS_ADMIN, "CAP_SYS_ADMIN", *SYS_ADMIN_FIRST.values()}
 )
