@@ -62,3 +62,8 @@ IP_FORWARD_WRITTEN_ONCE_BY_SH = {
     "writes": 1,
     "processes": [{"comm": "sh", "count": 1}],
 }
+
+
+def runs(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The verification runs as (cap_add, passed, reason), without their wall times."""
+    return [{k: v[k] for k in ("cap_add", "passed", "reason")} for v in data["verification"]]

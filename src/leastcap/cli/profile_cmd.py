@@ -62,6 +62,8 @@ def summary(profile: Profile) -> str:
     how = "privileged" if rec.privileged else f"{len(rec.granted)} capabilities"
     ran = f"exited with code {rec.exit_code}" if rec.exit_code is not None else "still running"
     lines.append(f"  recorded {rec.duration_seconds:g}s with {how} ({ran}), {rec.events} checks kept")
+    if rec.failure is not None:
+        lines.append(f"  the recording itself failed ({rec.failure}): not a baseline; nothing verified")
     if rec.unavailable:
         lines.append(f"  not grantable here: {', '.join(rec.unavailable)}")
     for e in profile.evidence:
@@ -78,9 +80,13 @@ def summary(profile: Profile) -> str:
         lines.append(f"  add {a.kind} {entry}: {a.reason}")
     for v in profile.verification:
         verdict = "pass" if v.passed else "FAIL"
-        lines.append(f"  verify {list(v.cap_add)}: {verdict} ({v.reason})")
+        nnp = "" if v.no_new_privileges else " without no-new-privileges"
+        took = f", {v.seconds:g}s" if v.seconds is not None else ""
+        lines.append(f"  verify {list(v.cap_add)}{nnp}: {verdict} ({v.reason}{took})")
+    lines.extend(f"  {x.describe()}" for x in profile.exercised)
     if profile.minimized:
-        lines.append(f"  minimised in {profile.minimize_runs} runs")
+        took = f" ({profile.minimize_seconds:g}s)" if profile.minimize_seconds is not None else ""
+        lines.append(f"  minimised in {profile.minimize_runs} runs{took}")
     lines.append(f"  verified: {'yes' if profile.verified else 'no'}")
     lines.extend(f"  note: {n}" for n in profile.notes)
     return "\n".join(lines)
@@ -110,6 +116,24 @@ def _open_window(text: str) -> float | Literal["auto"] | None:
 @click.option("--container", default=None, help="Attach to a running container (no restart).")
 @click.option("--duration", default="10s", show_default=True, help="Recording (and verify run) length.")
 @click.option("--probe", default=None, help="Shell command run on the host during each run; must succeed.")
+@click.option(
+    "--probe-exec",
+    default=None,
+    help="Shell command run inside the service's container (docker exec) during each run; must succeed."
+    " For services the host cannot reach (network_mode: none, internal networks).",
+)
+@click.option(
+    "--expect-exit",
+    type=int,
+    default=None,
+    help="The exit code of a batch job that worked (otherwise a recording that exits non-zero failed).",
+)
+@click.option(
+    "--keep-exercised",
+    is_flag=True,
+    help="With a probe, still fail a run on any new audited denial (keep capabilities the service only"
+    " exercises).",
+)
 @click.option("--probe-interval", default="1s", show_default=True)
 @click.option("--verify", is_flag=True, help="Re-run with cap_drop ALL + the proposal + no-new-privileges.")
 @click.option("--minimize", is_flag=True, help="Drop each capability in turn while verification passes.")
@@ -141,6 +165,13 @@ def _open_window(text: str) -> float | Literal["auto"] | None:
     " recording either way.",
 )
 @click.option("--no-kernel-filter", is_flag=True, hidden=True, help="Record all tasks (benchmark baseline).")
+@click.option(
+    "--minimize-strategy",
+    type=click.Choice(["groups", "linear"]),
+    default="groups",
+    hidden=True,
+    help="linear: the old one-full-run-per-capability minimisation (bench/minimize.py's baseline).",
+)
 def profile(
     *,
     service: str | None,
@@ -150,6 +181,9 @@ def profile(
     container: str | None,
     duration: str,
     probe: str | None,
+    probe_exec: str | None,
+    expect_exit: int | None,
+    keep_exercised: bool,
     probe_interval: str,
     verify: bool,
     minimize: bool,
@@ -160,6 +194,7 @@ def profile(
     recorder: str,
     open_window: str,
     no_kernel_filter: bool,
+    minimize_strategy: Literal["groups", "linear"],
 ) -> None:
     """Measure the capabilities SERVICE really uses (kernel capability checks) and propose cap_add."""
     from leastcap.profile import docker as dk
@@ -174,6 +209,8 @@ def profile(
         raise click.UsageError("name a SERVICE, or --container NAME to attach to a running container")
     if container is not None and (verify or minimize or exact is not None):
         raise click.UsageError("--verify/--minimize restart the service; they need SERVICE, not --container")
+    if container is not None and (probe_exec is not None or expect_exit is not None):
+        raise click.UsageError("--probe-exec and --expect-exit need SERVICE, not --container")
 
     def log(message: str) -> None:
         click.echo(message, err=True)
@@ -195,6 +232,7 @@ def profile(
                 container, seconds, probe, interval, recorder=recorder, open_window=window
             ).profile
         else:
+            from leastcap.profile.recorder import Probe
             from leastcap.profile.runner import Options, profile_compose
 
             assert service is not None
@@ -204,10 +242,16 @@ def profile(
                 project_directory=str(Path(project_directory).resolve()) if project_directory else None,
                 env_files=tuple(str(Path(e).resolve()) for e in env_files),
             )
+            probes = [Probe(probe)] if probe is not None else []
+            if probe_exec is not None:
+                probes.append(Probe(probe_exec, inside=True))
             opts = Options(
                 duration=seconds,
-                probe=probe,
+                probes=tuple(probes),
                 probe_interval=interval,
+                expect_exit=expect_exit,
+                keep_exercised=keep_exercised,
+                strategy=minimize_strategy,
                 verify=verify,
                 minimize=minimize,
                 minimize_from=extra,
@@ -233,7 +277,11 @@ def profile(
         click.echo(text, nl=False)
     else:
         click.echo(summary(result))
-    failed = result.recording.lost_events > 0 or (bool(result.verification) and not result.verified)
+    failed = (
+        result.recording.lost_events > 0
+        or result.recording.failure is not None
+        or (bool(result.verification) and not result.verified)
+    )
     sys.exit(EXIT_FAILED if failed else EXIT_OK)
 
 

@@ -20,7 +20,7 @@ from leastcap.profile import docker as dk
 from leastcap.profile.classify import Classification, classify
 from leastcap.profile.format import FORMAT_VERSION, Profile, Recording
 from leastcap.profile.proctree import State
-from leastcap.profile.recorder import Collector, RunResult, Session, watch
+from leastcap.profile.recorder import Collector, Probe, RunResult, Session, watch
 from leastcap.profile.runner import sorted_short
 from leastcap.profile.touched import propose, read_sysctls, sysctl_names
 from leastcap.profile.tracefs import check_source, tracefs_root
@@ -91,9 +91,12 @@ def profile_attach(
         try:
             session.start()
             session.watch_container(init)
-            exit_code, health, probes, elapsed = watch(
-                client, attrs["Id"], duration, probe, probe_interval, on_tick=session.tick
+            watched = watch(
+                client, attrs["Id"], duration, [Probe(probe)] if probe else [], probe_interval, on_tick=session.tick
             )
+            exit_code, health, probes, elapsed = (
+                watched.exit_code, watched.health, watched.probe_results, watched.elapsed,
+            )  # fmt: skip
             if exit_code is None:
                 sysctl_values = read_sysctls(init, sysctl_names(session.opens_so_far()))
         finally:

@@ -102,6 +102,11 @@ class Recording:
     exit_code: int | None = None  # the service's exit code when it exited during the recording
     probe: str | None = None
     container: str | None = None
+    probe_exec: str | None = None  # the probe run inside the container (--probe-exec)
+    expect_exit: int | None = None  # the exit code the user declared (--expect-exit), for batch jobs
+    # Why the recording is not a baseline (the workload failed: "exit 3", "healthcheck unhealthy",
+    # "probe exit 1"); None when it worked. A failed recording is never verified.
+    failure: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +114,47 @@ class VerificationRun:
     cap_add: tuple[str, ...]
     passed: bool
     reason: str
+    seconds: float | None = None  # wall time of the run (start to clean-up)
+    no_new_privileges: bool = True
+    # New audited denials where the recording was granted ("CHOWN: chown's fchownat x1"): a failure
+    # unless a probe judges the run (functional minimum), then what the service lives without.
+    denials: tuple[str, ...] = ()
+    ended_early: str | None = None  # why the run stopped before its duration (the probe passed...)
+
+
+@dataclass(frozen=True, slots=True)
+class Exercised:
+    """A capability the final set leaves out although the service exercised it: its checks are
+    denied and the probe kept passing (the functional minimum). The user can add it back."""
+
+    capability: str
+    comm: str
+    syscall: str | None
+    frames: tuple[str, ...]
+    count: int
+
+    def describe(self) -> str:
+        what = f"{self.comm}'s {self.syscall}" if self.syscall else f"a check by {self.comm}"
+        at = f", at {self.frames[0]}" if self.frames else ""
+        return f"without {self.capability}: {what} is denied (x{self.count}{at}); the service kept working"
+
+
+SETUID_ROOT = "setuid-root"
+FILE_CAPABILITIES = "file-capabilities"
+
+
+@dataclass(frozen=True, slots=True)
+class PrivilegedHelper:
+    """A setuid-root or file-capability binary the service exec'd: ``no-new-privileges`` stops it
+    from gaining anything, so a run with it cannot reproduce the recording."""
+
+    path: str
+    kind: str  # SETUID_ROOT or FILE_CAPABILITIES
+    file_capabilities: tuple[str, ...]  # the file's permitted set (FILE_CAPABILITIES)
+    used: tuple[str, ...]  # capabilities its processes were granted in the recording
+    # Which verification the probe (or the recording's rule) picked: "no-new-privileges" (helper
+    # disabled) or "helper" (no no-new-privileges, with the helper's capability); None if not run.
+    chosen: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +182,11 @@ class Profile:
     # One per proposed device and sysctl. Optional in the file (profiles written before it existed
     # have none), so adding it kept the format version.
     access: tuple[AccessEvidence, ...] = ()
+    # Optional too: wall time of --minimize; what the final set lives without (functional minimum);
+    # privileged helpers the service exec'd.
+    minimize_seconds: float | None = None
+    exercised: tuple[Exercised, ...] = ()
+    helpers: tuple[PrivilegedHelper, ...] = ()
 
     def evidence_for(self, capability: str) -> CapabilityEvidence | None:
         for item in self.evidence:
@@ -169,8 +220,18 @@ def profile_to_dict(profile: Profile) -> dict[str, Any]:
         "minimized": profile.minimized,
         "minimize_runs": profile.minimize_runs,
         "verification": [
-            {"cap_add": list(v.cap_add), "passed": v.passed, "reason": v.reason} for v in profile.verification
+            {
+                "cap_add": list(v.cap_add),
+                "passed": v.passed,
+                "reason": v.reason,
+                "seconds": v.seconds,
+                "no_new_privileges": v.no_new_privileges,
+                "denials": list(v.denials),
+                "ended_early": v.ended_early,
+            }
+            for v in profile.verification
         ],
+        "minimize_seconds": profile.minimize_seconds,
         "recording": {
             "mode": rec.mode,
             "source": rec.source,
@@ -184,6 +245,9 @@ def profile_to_dict(profile: Profile) -> dict[str, Any]:
             "exit_code": rec.exit_code,
             "probe": rec.probe,
             "container": rec.container,
+            "probe_exec": rec.probe_exec,
+            "expect_exit": rec.expect_exit,
+            "failure": rec.failure,
         },
         "evidence": [
             {
@@ -213,6 +277,26 @@ def profile_to_dict(profile: Profile) -> dict[str, Any]:
                 "processes": [{"comm": p.comm, "count": p.count} for p in a.processes],
             }
             for a in profile.access
+        ],
+        "exercised": [
+            {
+                "capability": x.capability,
+                "comm": x.comm,
+                "syscall": x.syscall,
+                "frames": list(x.frames),
+                "count": x.count,
+            }
+            for x in profile.exercised
+        ],
+        "helpers": [
+            {
+                "path": h.path,
+                "kind": h.kind,
+                "file_capabilities": list(h.file_capabilities),
+                "used": list(h.used),
+                "chosen": h.chosen,
+            }
+            for h in profile.helpers
         ],
     }
 
@@ -253,7 +337,25 @@ def profile_from_dict(data: Any) -> Profile:
         minimized=data["minimized"],
         minimize_runs=data["minimize_runs"],
         verification=tuple(
-            VerificationRun(tuple(v["cap_add"]), v["passed"], v["reason"]) for v in data["verification"]
+            VerificationRun(
+                tuple(v["cap_add"]),
+                v["passed"],
+                v["reason"],
+                v.get("seconds"),
+                v.get("no_new_privileges", True),
+                tuple(v.get("denials", ())),
+                v.get("ended_early"),
+            )
+            for v in data["verification"]
+        ),
+        minimize_seconds=data.get("minimize_seconds"),
+        exercised=tuple(
+            Exercised(x["capability"], x["comm"], x["syscall"], tuple(x["frames"]), x["count"])
+            for x in data.get("exercised", ())
+        ),
+        helpers=tuple(
+            PrivilegedHelper(h["path"], h["kind"], tuple(h["file_capabilities"]), tuple(h["used"]), h["chosen"])
+            for h in data.get("helpers", ())
         ),
         recording=Recording(
             mode=rec["mode"],
@@ -268,6 +370,9 @@ def profile_from_dict(data: Any) -> Profile:
             exit_code=rec["exit_code"],
             probe=rec["probe"],
             container=rec["container"],
+            probe_exec=rec.get("probe_exec"),
+            expect_exit=rec.get("expect_exit"),
+            failure=rec.get("failure"),
         ),
         evidence=tuple(
             CapabilityEvidence(

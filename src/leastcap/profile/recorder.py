@@ -17,7 +17,7 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -28,6 +28,7 @@ from docker.errors import NotFound
 from leastcap.profile import docker as dk
 from leastcap.profile.bpf.recorder import BpfRecorder, BpfUnavailableError
 from leastcap.profile.events import CapCheck, CgroupAttach, Event, Exec, PathOpen, TraceParser
+from leastcap.profile.helpers import HelperFile, read_helpers
 from leastcap.profile.openwatch import OpenWatcher
 from leastcap.profile.proctree import ProcessTree, State
 from leastcap.profile.rawtrace import RawReader, raw_supported
@@ -75,6 +76,7 @@ class Collector:
         self._container_id = container_id
         self.checks: list[CapCheck] = []
         self.opens: list[PathOpen] = []
+        self.execs: list[Exec] = []  # the service's execs (for its setuid/file-capability helpers)
         self.lines = 0
         self.events = 0
 
@@ -110,6 +112,8 @@ class Collector:
             ):
                 self._tree.add_root(event.pid, State.RUNC_INIT)
             kept = self._tree.feed(event)
+            if isinstance(event, Exec) and self._tree.state(event.pid) is State.SERVICE:
+                self.execs.append(event)
             if isinstance(kept, CapCheck):
                 self.checks.append(kept)
             elif kept is not None:
@@ -435,6 +439,12 @@ class RunResult:
     sysctl_values: dict[str, str] = field(default_factory=dict)
     source: str = "tracepoint"  # what counted the checks: bpf, tracepoint or kprobe
     notes: list[str] = field(default_factory=list)  # how the recorder fell short (Session.notes)
+    started: float = 0.0  # time.monotonic() when the container was started (the checks' clock)
+    first_probe_ok: float | None = None  # seconds from the start to the first passing probe round
+    ended_early: str | None = None  # a verification run that stopped before its duration, and why
+    execs: list[Exec] = field(default_factory=list)  # the service's execs
+    # The setuid-root and file-capability binaries among them, read from the container (recording only).
+    helper_files: dict[str, HelperFile] = field(default_factory=dict)
 
     @property
     def probe_ok(self) -> bool | None:
@@ -443,28 +453,87 @@ class RunResult:
         return self.probe_results[-1] == 0
 
 
-def run_probe(command: str, timeout: float = 10) -> int:
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """A command that proves the service works. ``--probe`` runs it on the host (``sh -c``);
+    ``--probe-exec`` (``inside``) runs it in the service's container with ``docker exec``, for a
+    service no network path from the host reaches (``network_mode: none``, internal networks). An
+    in-container probe is a process of the container like a healthcheck: its own capability checks
+    are the service's, recorded and verified with it."""
+
+    command: str
+    inside: bool = False
+
+    def argv(self, container_id: str) -> list[str]:
+        if self.inside:
+            return ["docker", "exec", container_id, "sh", "-c", self.command]
+        return ["sh", "-c", self.command]
+
+    def describe(self) -> str:
+        return f"--probe-exec {self.command!r}" if self.inside else f"--probe {self.command!r}"
+
+
+def run_probe(probe: Probe, container_id: str, timeout: float = 10) -> int:
     try:
-        proc = subprocess.run(["sh", "-c", command], capture_output=True, timeout=timeout, check=False)
+        proc = subprocess.run(probe.argv(container_id), capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return 124
     return proc.returncode
+
+
+def run_probes(probes: Sequence[Probe], container_id: str) -> int:
+    """One round: every probe in turn; the first failure's exit code, else 0."""
+    for probe in probes:
+        code = run_probe(probe, container_id)
+        if code != 0:
+            return code
+    return 0
+
+
+@dataclass(frozen=True, slots=True)
+class EarlyEnd:
+    """When a verification run may stop before its duration (the probe is the judge of "works").
+
+    ``warmup``: seconds the recording took to do everything it did (its last new call site, its
+    first passing probe): a run passes early once it has been up that long and a probe round after
+    that passed (and the healthcheck says healthy, when the recording's did). It fails early once
+    ``FAILED_ROUNDS`` probe rounds in a row failed after twice the warm-up: a slow start cannot be
+    mistaken for a failure sooner, and a wrong "fail" only keeps a capability (a wider set).
+    """
+
+    warmup: float
+    need_healthy: bool = False
+
+    FAILED_ROUNDS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Watched:
+    exit_code: int | None  # None: still running at the end
+    health: str | None
+    probe_results: list[int]
+    elapsed: float
+    first_probe_ok: float | None = None  # seconds from the start to the first passing probe round
+    ended_early: str | None = None  # why the run stopped before its duration
 
 
 def watch(
     client: docker.DockerClient,
     container_id: str,
     duration: float,
-    probe: str | None,
+    probes: Sequence[Probe],
     probe_interval: float,
     *,
     on_tick: Callable[[], None] | None = None,
-) -> tuple[int | None, str | None, list[int], float]:
+    early: EarlyEnd | None = None,
+) -> Watched:
     started = time.monotonic()
     next_probe = started + min(0.5, duration / 2)
-    probes: list[int] = []
+    results: list[int] = []
+    times: list[float] = []
     exit_code: int | None = None
     health: str | None = None
+    ended_early: str | None = None
     while True:
         now = time.monotonic()
         try:
@@ -478,15 +547,43 @@ def watch(
             break
         if now - started >= duration:
             break
-        if probe is not None and now >= next_probe:
-            probes.append(run_probe(probe))
-            next_probe = time.monotonic() + probe_interval
+        if early is not None and probes:
+            ended_early = _early_verdict(early, results, times, health)
+            if ended_early is not None:
+                break
+        if probes and now >= next_probe:
+            at = now - started
+            results.append(run_probes(probes, container_id))
+            times.append(at)
+            # Past the warm-up, probe again at once: a pass then ends the run.
+            pending = early is not None and at < early.warmup
+            wait = min(probe_interval, max(early.warmup - at, 0.0)) if pending and early else probe_interval
+            next_probe = time.monotonic() + wait
         if on_tick is not None:
             on_tick()
         time.sleep(0.1)
-    if probe is not None and exit_code is None:
-        probes.append(run_probe(probe))
-    return exit_code, health, probes, time.monotonic() - started
+    if probes and exit_code is None and ended_early is None:
+        results.append(run_probes(probes, container_id))
+        times.append(time.monotonic() - started)
+    first_ok = next((t for t, r in zip(times, results, strict=True) if r == 0), None)
+    return Watched(exit_code, health, results, time.monotonic() - started, first_ok, ended_early)
+
+
+def _early_verdict(early: EarlyEnd, results: list[int], times: list[float], health: str | None) -> str | None:
+    if health == "unhealthy":
+        return "the healthcheck reports unhealthy"
+    if not results:
+        return None
+    if results[-1] == 0 and times[-1] >= early.warmup and (health == "healthy" or not early.need_healthy):
+        return f"the probe passed after the recording's {early.warmup:.1f}s warm-up"
+    tail = times[-EarlyEnd.FAILED_ROUNDS :]
+    if (
+        len(tail) == EarlyEnd.FAILED_ROUNDS
+        and tail[0] >= 2 * early.warmup
+        and all(r != 0 for r in results[-EarlyEnd.FAILED_ROUNDS :])
+    ):
+        return f"the probe failed {EarlyEnd.FAILED_ROUNDS} times in a row after twice the {early.warmup:.1f}s warm-up"
+    return None
 
 
 def record_compose_run(
@@ -495,16 +592,19 @@ def record_compose_run(
     binary: str,
     *,
     duration: float,
-    probe: str | None = None,
+    probes: Sequence[Probe] = (),
     probe_interval: float = 1.0,
+    early: EarlyEnd | None = None,
     source: str = "tracepoint",
     kernel_filter: bool = True,
     recorder: str = "auto",
     open_window: float | Literal["auto"] | None = "auto",
     watch_opens: bool = True,
+    inspect_helpers: bool = False,
 ) -> RunResult:
     """Start a temporary copy of the service with ``setting``, trace it, and clean everything up.
-    ``watch_opens``: watch the container's opens with fanotify too (see Session)."""
+    ``watch_opens``: watch the container's opens with fanotify too (see Session).
+    ``inspect_helpers``: read the service's exec'd files back from the container (helpers.py)."""
     client = docker.from_env()
     run = dk.ComposeRun(target, setting, binary)
     try:
@@ -522,19 +622,21 @@ def record_compose_run(
         ) as session:
             shim: int | None = None
             sysctl_values: dict[str, str] = {}
+            started = 0.0
             try:
                 session.start()
+                started = time.monotonic()
                 run.start()
                 # Belt and braces: if the shim's exec was missed, State.Pid's parent is the shim
                 # (read while the container's processes still exist; used once the trace is read).
                 pid = int(client.api.inspect_container(container_id)["State"].get("Pid") or 0)
                 if pid and watch_opens:
                     session.watch_container(pid)
-                exit_code, health, probes, elapsed = watch(
-                    client, container_id, duration, probe, probe_interval, on_tick=session.tick
+                watched = watch(
+                    client, container_id, duration, probes, probe_interval, on_tick=session.tick, early=early
                 )
                 shim = dk.parent_pid(pid) if pid else None
-                if exit_code is None and pid:
+                if watched.exit_code is None and pid:
                     sysctl_values = read_sysctls(pid, sysctl_names(session.opens_so_far()))
             finally:
                 session.stop()
@@ -545,12 +647,14 @@ def record_compose_run(
             source_used = session.source
             notes = session.notes
         logs = client.api.logs(container_id).decode(errors="replace")
+        # The container still exists (exited or running): its filesystem says what each exec'd file is.
+        helper_files = read_helpers(client, container_id, collector.execs) if inspect_helpers else {}
         return RunResult(
             checks=collector.checks,
-            duration=elapsed,
-            exit_code=exit_code,
-            health=health,
-            probe_results=probes,
+            duration=watched.elapsed,
+            exit_code=watched.exit_code,
+            health=watched.health,
+            probe_results=watched.probe_results,
             lost_events=lost,
             rooted=collector.rooted,
             logs=logs,
@@ -558,6 +662,11 @@ def record_compose_run(
             sysctl_values=sysctl_values,
             source=source_used,
             notes=notes,
+            started=started,
+            first_probe_ok=watched.first_probe_ok,
+            ended_early=watched.ended_early,
+            execs=collector.execs,
+            helper_files=helper_files,
         )
     finally:
         run.close()

@@ -9,6 +9,7 @@ healthcheck fine, and no audited denial of a capability that was granted and use
 from __future__ import annotations
 
 import platform
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -17,18 +18,20 @@ from typing import Literal
 from leastcap import __version__
 from leastcap.capabilities import CAPABILITY_BY_NUMBER, CAPABILITY_NUMBERS, short, sort_capabilities
 from leastcap.profile import docker as dk
-from leastcap.profile.classify import Classification, caller_frames, classify, is_probe
+from leastcap.profile.classify import Classification, caller_frames, classify, is_probe, syscall_of
 from leastcap.profile.events import CapCheck
 from leastcap.profile.format import (
     FORMAT_VERSION,
     MINIMIZED_OUT,
     REQUIRED,
     CapabilityEvidence,
+    Exercised,
     Profile,
     Recording,
     VerificationRun,
 )
-from leastcap.profile.recorder import RunResult, record_compose_run
+from leastcap.profile.helpers import choice_note, helper_note, privileged_helpers
+from leastcap.profile.recorder import EarlyEnd, Probe, RunResult, record_compose_run
 from leastcap.profile.touched import Touched, host_devices, propose
 from leastcap.profile.tracefs import check_source, tracefs_root
 
@@ -38,8 +41,14 @@ Log = Callable[[str], None]
 @dataclass(frozen=True, slots=True)
 class Options:
     duration: float
-    probe: str | None = None
+    probes: tuple[Probe, ...] = ()  # --probe (host) and --probe-exec (in the container)
     probe_interval: float = 1.0
+    expect_exit: int | None = None  # --expect-exit: the exit code of a batch job that worked
+    # --keep-exercised: with a probe, still fail a run on any new audited denial (today's rule)
+    keep_exercised: bool = False
+    # "groups" (bisection over what is left, runs that end once the probe passed) or "linear" (one
+    # full-length run per capability: the old strategy, kept for bench/minimize.py's ratio)
+    strategy: Literal["groups", "linear"] = "groups"
     verify: bool = False
     minimize: bool = False
     minimize_from: frozenset[str] = frozenset()  # extra CAP_ names to start minimising from
@@ -49,6 +58,11 @@ class Options:
     # Seconds of watching the open syscalls (None: the whole run; "auto": see recorder.Session).
     open_window: float | Literal["auto"] | None = "auto"
 
+    @property
+    def functional(self) -> bool:
+        """The probe is the judge of "works": new denials alone do not fail a run."""
+        return bool(self.probes) and not self.keep_exercised
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
@@ -57,13 +71,47 @@ class Outcome:
     classification: Classification
 
 
+
 def _site(check: CapCheck) -> tuple[int, str, tuple[str, ...]]:
     """Where a check was made: the capability, the program and the first caller frames."""
     return check.cap, check.comm, tuple(caller_frames(check.stack)[:4])
 
 
-def verdict(rec: RunResult, run: RunResult, duration: float) -> tuple[bool, str]:
-    """Does the verification run behave as the recording did? (pass, why)"""
+def new_denials(rec: RunResult, run: RunResult) -> tuple[Exercised, ...]:
+    """Audited denials of the run beyond the recording's, at sites where the recording was granted.
+
+    Denials the service also met (and tolerated) in the recording, e.g. after it dropped to a
+    non-root user, are not new."""
+    granted_sites = {_site(c) for c in rec.checks if c.granted and not is_probe(c)[0]}
+    before = Counter(_site(c) for c in rec.checks if not c.granted and not is_probe(c)[0])
+    now: Counter[tuple[int, str, tuple[str, ...]]] = Counter()
+    first: dict[tuple[int, str, tuple[str, ...]], CapCheck] = {}
+    for c in run.checks:
+        if c.granted or is_probe(c)[0]:
+            continue
+        site = _site(c)
+        now[site] += c.count
+        first.setdefault(site, c)
+    out: list[Exercised] = []
+    for site, count in now.items():
+        if site in granted_sites and count > before[site]:
+            check = first[site]
+            name = short(CAPABILITY_BY_NUMBER.get(site[0], str(site[0])))
+            frames = tuple(caller_frames(check.stack)[:3])
+            out.append(Exercised(name, check.comm, syscall_of(check.stack), frames, count - before[site]))
+    return tuple(sorted(out, key=lambda x: (_number(x.capability), x.comm, x.frames)))
+
+
+def denial_text(d: Exercised) -> str:
+    what = f"{d.comm}'s {d.syscall}" if d.syscall else d.comm
+    return f"{d.capability}: {what} x{d.count}"
+
+
+def verdict(rec: RunResult, run: RunResult, duration: float, functional: bool = False) -> tuple[bool, str]:
+    """Does the verification run behave as the recording did? (pass, why)
+
+    ``functional``: a probe judges the run; new audited denials do not fail it (they are what the
+    service lives without, reported by ``new_denials``)."""
     if not run.rooted:
         return False, "could not find the container's processes in the trace"
     if rec.exit_code is None and run.exit_code is not None:
@@ -77,22 +125,42 @@ def verdict(rec: RunResult, run: RunResult, duration: float) -> tuple[bool, str]
         return False, f"probe failed (exit code {run.probe_results[-1]})"
     if run.health == "unhealthy":
         return False, "healthcheck reports unhealthy"
-    granted_sites = {_site(c) for c in rec.checks if c.granted and not is_probe(c)[0]}
-    # Denials the service also met (and tolerated) in the recording, e.g. after it dropped to a
-    # non-root user, are not new: only denials beyond the recording's, at a site where the
-    # recording was granted, count.
-    before = Counter(_site(c) for c in rec.checks if not c.granted and not is_probe(c)[0])
-    now = Counter(_site(c) for c in run.checks if not c.granted and not is_probe(c)[0])
     denied: Counter[str] = Counter()
-    for site, count in now.items():
-        if site in granted_sites and count > before[site]:
-            denied[CAPABILITY_BY_NUMBER.get(site[0], str(site[0]))] += count - before[site]
-    if denied:
-        what = ", ".join(f"{short(n)} x{c}" for n, c in sorted(denied.items()))
+    for d in new_denials(rec, run):
+        denied[d.capability] += d.count
+    if denied and not functional:
+        what = ", ".join(f"{n} x{c}" for n, c in sorted(denied.items(), key=lambda kv: _number(kv[0])))
         return False, f"audited denials where the recording was granted: {what}"
+    if run.ended_early is not None:
+        return True, run.ended_early
     if run.exit_code is None:
         return True, f"still running after {duration:g}s"
     return True, f"exited with code {run.exit_code}, as in the recording"
+
+
+def recording_failure(rec: RunResult, expect_exit: int | None) -> str | None:
+    """Why the recorded workload failed (so it is no baseline to verify against), or None."""
+    if expect_exit is not None and rec.exit_code != expect_exit:
+        got = "still running" if rec.exit_code is None else f"exit {rec.exit_code}"
+        return f"{got}; --expect-exit {expect_exit}"
+    if expect_exit is None and rec.exit_code not in (None, 0):
+        return f"exit {rec.exit_code}"
+    if rec.health == "unhealthy":
+        return "healthcheck unhealthy"
+    if rec.probe_ok is False:
+        return f"probe exit {rec.probe_results[-1]}"
+    return None
+
+
+def warmup(rec: RunResult, duration: float) -> float:
+    """Seconds the recording needed to do everything it did: the last time a new audited call site
+    showed up, or the first passing probe, whichever is later (bounded by the duration)."""
+    seen: dict[tuple[int, str, tuple[str, ...]], float] = {}
+    for c in rec.checks:
+        if not is_probe(c)[0]:
+            seen.setdefault(_site(c), c.ts)
+    last = max(seen.values(), default=rec.started) - rec.started
+    return min(max(last, rec.first_probe_ok or 0.0, 0.0), duration)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,20 +228,22 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
     how = "privileged" if privileged else f"{len(granted)} capabilities, every host device and a writable /proc/sys"
     log(f"recording {target.service} for up to {opts.duration:g}s with {how}")
 
-    def run(s: dk.CapabilitySetting, verifying: bool = False) -> RunResult:
+    def run(s: dk.CapabilitySetting, early: EarlyEnd | None = None, verifying: bool = False) -> RunResult:
         return record_compose_run(
             target,
             s,
             binary,
             duration=opts.duration,
-            probe=opts.probe,
+            probes=opts.probes,
             probe_interval=opts.probe_interval,
+            early=early,
             source=source,
             kernel_filter=opts.kernel_filter,
             recorder=opts.recorder,
             # The verdict needs no opens: spare the service the slow syscall path they cost.
             open_window=0 if verifying else opts.open_window,
             watch_opens=not verifying,
+            inspect_helpers=not verifying,
         )
 
     rec = run(setting)
@@ -189,12 +259,14 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
             f"warning: the recorder lost {rec.lost_events} events (buffer overrun or full map);"
             " the evidence is incomplete"
         )
-    if rec.probe_ok is False:
-        notes.append(f"the probe failed during the recording (exit code {rec.probe_results[-1]})")
-        log(f"warning: {notes[-1]}")
-    if rec.health == "unhealthy":
-        notes.append("the healthcheck reported unhealthy during the recording")
-        log(f"warning: {notes[-1]}")
+    failure = recording_failure(rec, opts.expect_exit)
+    if failure is not None:
+        notes.append(
+            f"the recording itself failed ({failure}): it is not a baseline to verify against, so"
+            " nothing was verified or minimised and the proposal is what a failing run used"
+            + ("" if opts.expect_exit is not None else "; --expect-exit N declares a batch job's exit code")
+        )
+        log(f"error: {notes[-1]}")
     for note in [*rec.notes, *touched.notes]:
         notes.append(note)
         log("note: " + note)
@@ -203,68 +275,124 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
     if touched.sysctls:
         log(f"proposing sysctls {dict(touched.sysctls)}")
     result = classify(rec.checks, unavailable)
+    for note in result.notes:
+        notes.append(note)
+        log("note: " + note)
     used = result.used
     proposal = frozenset(result.required)
     evidence = list(result.evidence)
+    helpers = privileged_helpers(rec.helper_files, rec.execs, rec.checks)
+    for h in helpers:
+        notes.append(helper_note(h))
+        log("note: " + notes[-1])
     verification: list[VerificationRun] = []
-    passed_sets: set[frozenset[str]] = set()
+    passed: dict[tuple[frozenset[str], bool], tuple[Exercised, ...]] = {}
+    tried: dict[tuple[frozenset[str], bool], bool] = {}
+    early = (
+        EarlyEnd(warmup(rec, opts.duration), need_healthy=rec.health == "healthy")
+        if opts.probes and opts.strategy == "groups"
+        else None
+    )
+    # The failed run of the last group tried: which of its capabilities it saw denied.
+    last_denied: list[frozenset[str]] = [frozenset()]
 
-    tried: dict[frozenset[str], bool] = {}
-
-    def verify(caps: frozenset[str]) -> bool:
+    def verify(caps: frozenset[str], nnp: bool = True) -> bool:
         # The same set gives the same answer; a repeat would only cost another run.
-        if caps in tried:
-            return tried[caps]
-        log(f"verifying with cap_add {sorted_short(caps)}")
+        if (caps, nnp) in tried:
+            last_denied[0] = frozenset()
+            return tried[caps, nnp]
+        without = "" if nnp else " without no-new-privileges"
+        log(f"verifying with cap_add {sorted_short(caps)}{without}")
+        began = time.monotonic()
         outcome = run(
             dk.CapabilitySetting(
                 privileged=False,
                 cap_add=caps,
-                no_new_privileges=True,
+                no_new_privileges=nnp,
                 security_opt=config.security_opt,
                 devices=touched.devices,
                 sysctls=tuple(touched.sysctls.items()),
             ),
+            early=early,
             verifying=True,
         )
-        ok, why = verdict(rec, outcome, opts.duration)
+        ok, why = verdict(rec, outcome, opts.duration, functional=opts.functional)
+        denials = new_denials(rec, outcome)
         log(("  pass: " if ok else "  fail: ") + why)
-        verification.append(VerificationRun(tuple(sorted_short(caps)), ok, why))
-        tried[caps] = ok
+        verification.append(
+            VerificationRun(
+                tuple(sorted_short(caps)),
+                ok,
+                why,
+                seconds=round(time.monotonic() - began, 2),
+                no_new_privileges=nnp,
+                denials=tuple(denial_text(d) for d in denials),
+                ended_early=outcome.ended_early,
+            )
+        )
+        tried[caps, nnp] = ok
+        last_denied[0] = frozenset("CAP_" + d.capability for d in denials)
         if ok:
-            passed_sets.add(caps)
+            passed[caps, nnp] = denials
         return ok
 
     final = proposal
+    nnp = True
     minimize_runs = 0
-    if opts.verify_caps is not None:
-        final = opts.verify_caps
-        verify(final)
-    elif opts.verify:
-        verify(final)
-    if opts.minimize:
-        candidate = final | opts.minimize_from
-        before = len(verification)
-        unused = frozenset(c for c in candidate if c not in used)
-        if unused and verify(candidate - unused):
-            candidate = candidate - unused
-        for cap in sort_capabilities(candidate):
-            if verify(candidate - {cap}):
-                candidate = candidate - {cap}
-        minimize_runs = len(verification) - before
-        removed = (final | opts.minimize_from) - candidate
-        final = candidate
-        if final not in passed_sets:
+    minimize_seconds: float | None = None
+    if failure is None and (opts.verify_caps is not None or opts.verify or opts.minimize):
+        final = opts.verify_caps if opts.verify_caps is not None else proposal
+        if opts.verify_caps is not None or opts.verify or helpers:
             verify(final)
+        if helpers:
+            # no-new-privileges stops the helper from gaining anything: let the run without it
+            # show whether the service needs the helper's capability, and report both.
+            with_helper = verify(final, nnp=False)
+            nnp = tried[final, True] or not with_helper
+            chosen = "no-new-privileges" if nnp else "helper"
+            helpers = [replace(h, chosen=chosen) for h in helpers]
+            notes.append(choice_note(helpers, nnp, tried[final, True], with_helper))
+            log("note: " + notes[-1])
+    if failure is None and opts.minimize:
+        began = time.monotonic()
+        before = len(verification)
+        start = final | opts.minimize_from
+        candidate = start
+        unused = frozenset(c for c in candidate if c not in used)
+        if unused and verify(candidate - unused, nnp):
+            candidate = candidate - unused
+        if opts.strategy == "linear":
+            for cap in sort_capabilities(candidate):
+                if verify(candidate - {cap}, nnp):
+                    candidate = candidate - {cap}
+        else:
+            candidate = _minimize_groups(candidate, lambda caps: verify(caps, nnp), last_denied, opts.functional)
+        minimize_runs = len(verification) - before
+        removed = start - candidate
+        final = candidate
+        if (final, nnp) not in passed:
+            verify(final, nnp)
+        minimize_seconds = round(time.monotonic() - began, 2)
+        lost_without = {d.capability: d for d in passed.get((final, nnp), ())}
         for cap in sort_capabilities(removed):
             item = next((e for e in evidence if e.capability == short(cap)), None)
             why = "--minimize removed it and verification still passed"
+            if short(cap) in lost_without:
+                why = f"--minimize removed it and the probe kept passing ({lost_without[short(cap)].describe()})"
             if item is None:
                 never = why + " (never checked in the recording)"
                 evidence.append(CapabilityEvidence(short(cap), MINIMIZED_OUT, never))
             elif item.decision == REQUIRED:
                 evidence[evidence.index(item)] = replace(item, decision=MINIMIZED_OUT, reason=why)
-    verified = final in passed_sets
+    exercised = passed.get((final, nnp), ())
+    verified = (final, nnp) in passed
+    if not opts.probes and verification and (opts.minimize or opts.verify_caps is not None):
+        notes.append(
+            "no probe: a run failed on any new audited denial; a probe that proves the service works"
+            " (--probe, --probe-exec) could allow a smaller set, dropping capabilities the service"
+            " only exercises"
+        )
+    security_opt = dk.with_no_new_privileges(config.security_opt) if nnp else _without_nnp(config.security_opt)
     profile = Profile(
         version=FORMAT_VERSION,
         tool=f"leastcap {__version__}",
@@ -276,10 +404,10 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
         cap_add=tuple(sorted_short(final)),
         devices=touched.devices,
         sysctls=dict(touched.sysctls),
-        security_opt=dk.with_no_new_privileges(config.security_opt),
+        security_opt=security_opt,
         evidence=tuple(sorted(evidence, key=lambda e: _number(e.capability))),
         verified=verified,
-        minimized=opts.minimize,
+        minimized=opts.minimize and failure is None,
         minimize_runs=minimize_runs,
         verification=tuple(verification),
         recording=Recording(
@@ -293,14 +421,61 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
             events=sum(c.count for c in rec.checks),
             lost_events=rec.lost_events,
             exit_code=rec.exit_code,
-            probe=opts.probe,
+            probe=next((p.command for p in opts.probes if not p.inside), None),
+            probe_exec=next((p.command for p in opts.probes if p.inside), None),
+            expect_exit=opts.expect_exit,
+            failure=failure,
         ),
         notes=tuple(notes),
         access=touched.evidence,
+        minimize_seconds=minimize_seconds,
+        exercised=exercised,
+        helpers=tuple(helpers),
     )
     return Outcome(profile, rec, result)
 
 
+
+
+def _minimize_groups(
+    candidate: frozenset[str],
+    verify: Callable[[frozenset[str]], bool],
+    last_denied: list[frozenset[str]],
+    functional: bool,
+) -> frozenset[str]:
+    """Remove what can go, a group at a time: a group whose removal passes goes in one run.
+
+    A group that fails: without a probe judging (``functional`` False) a new denial is a failure,
+    so the group's capabilities that run saw denied are needed; they stay and only the rest is
+    tried again (every capability needed: one run, where removing each in turn took one per
+    capability). With a probe judging, the denials only hint: when at least half of the group was
+    denied, most of it is likely needed and each is tried alone (as the linear strategy would);
+    otherwise the group is split in halves."""
+    pending = [sort_capabilities(candidate)]
+    while pending:
+        group = frozenset(pending.pop())
+        if not group:
+            continue
+        if verify(candidate - group):
+            candidate = candidate - group
+            continue
+        if len(group) == 1:
+            continue
+        denied = last_denied[0] & group
+        ordered = sort_capabilities(group)
+        if not functional and denied:
+            pending.append(sort_capabilities(group - denied))
+        elif functional and 2 * len(denied) >= len(group):
+            pending += [[c] for c in reversed(ordered)]
+        else:
+            half = len(ordered) // 2
+            # Depth first, lower capability numbers first (the order of the linear strategy).
+            pending += [ordered[half:], ordered[:half]]
+    return candidate
+
+
+def _without_nnp(security_opt: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(o for o in security_opt if not o.replace("=", ":").startswith("no-new-privileges"))
 
 
 def _touched(rec: RunResult, config: dk.ServiceConfig) -> Touched:

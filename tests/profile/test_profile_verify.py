@@ -1,0 +1,184 @@
+"""Honest verification, as a user runs it (real dockerd, docker compose and the kernel's tracepoint):
+
+- a recording whose workload failed is no baseline: "the recording itself failed", exit 1, unless
+  the exit code was declared (--expect-exit);
+- --probe-exec runs the probe inside a container the host cannot reach (network_mode: none);
+- the kernel's network-module autoload (dev_load) never makes leastcap propose SYS_MODULE;
+- with a probe, the functional minimum drops what the service only exercises (and says what fails
+  without it); --keep-exercised keeps the stricter rule;
+- a setuid-root / file-capability helper: both no-new-privileges and the helper are tried.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from profile_support import profile_json, require_all, runs, write_project
+
+from leastcap.cli.profile_cmd import summary
+from leastcap.profile.format import profile_from_dict
+
+pytestmark = [pytest.mark.docker, pytest.mark.compose, pytest.mark.tracefs, pytest.mark.slow]
+
+IMG = "leastcap-test/busybox:latest"
+EARLY = r"the probe passed after the recording's \d+\.\ds warm-up"
+# An httpd the host cannot reach: the probe runs inside the container.
+HTTPD = "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www"
+PROBE_EXEC = "wget -q -O- http://127.0.0.1:8080/"
+
+
+def evidence(data: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    return {e["capability"]: (e["decision"], e["reason"]) for e in data["evidence"]}
+
+
+def passed_early(data: dict[str, Any]) -> list[tuple[list[str], bool]]:
+    """(cap_add, passed) of each run, checking that every passing run ended once the probe passed."""
+    for v in data["verification"]:
+        if v["passed"]:
+            assert re.fullmatch(EARLY, v["reason"]), v
+            assert v["ended_early"] == v["reason"]
+    return [(v["cap_add"], v["passed"]) for v in data["verification"]]
+
+
+def test_a_failed_recording_is_not_verified_unless_its_exit_code_was_declared(tmp_path: Path) -> None:
+    require_all()
+    compose = write_project(
+        tmp_path / "batch",
+        f"  app:\n    image: {IMG}\n    command: [sh, -c, 'touch /tmp/x && chown 1000 /tmp/x; exit 3']\n",
+    )
+    rc, data, err = profile_json(compose, "app", "--duration", "2s", "--verify", "--minimize")
+    assert rc == 1, err
+    assert "error: the recording itself failed (exit 3): it is not a baseline to verify against" in err
+    assert (data["cap_add"], data["verified"], data["minimized"], data["verification"]) == (["CHOWN"], False, False, [])
+    assert (data["recording"]["exit_code"], data["recording"]["failure"], data["recording"]["expect_exit"]) == (
+        3,
+        "exit 3",
+        None,
+    )
+    assert (
+        "the recording itself failed (exit 3): it is not a baseline to verify against, so nothing was verified"
+        " or minimised and the proposal is what a failing run used; --expect-exit N declares a batch job's exit code"
+    ) in data["notes"]
+
+    # Declared: exit 3 is the batch job working, and verification compares against it.
+    rc, data, err = profile_json(compose, "app", "--duration", "2s", "--verify", "--minimize", "--expect-exit", "3")
+    assert rc == 0, err
+    assert (data["cap_add"], data["verified"], data["minimized"]) == (["CHOWN"], True, True)
+    assert runs(data) == [
+        {"cap_add": ["CHOWN"], "passed": True, "reason": "exited with code 3, as in the recording"},
+        # `; exit 3` exits 3 either way: the new denial is what fails it.
+        {"cap_add": [], "passed": False, "reason": "audited denials where the recording was granted: CHOWN x1"},
+    ]
+    assert (data["recording"]["failure"], data["recording"]["expect_exit"]) == (None, 3)
+
+    # A job that exits 0 where 3 was declared failed too.
+    rc, data, err = profile_json(compose, "app", "--duration", "2s", "--verify", "--expect-exit", "0")
+    assert rc == 1, err
+    assert "the recording itself failed (exit 3; --expect-exit 0)" in err
+    assert data["verification"] == []
+
+
+def test_a_probe_failing_at_the_end_of_the_recording_fails_it(tmp_path: Path) -> None:
+    require_all()
+    compose = write_project(
+        tmp_path / "noweb", f"  app:\n    image: {IMG}\n    network_mode: none\n    command: [sleep, '60']\n"
+    )
+    rc, data, err = profile_json(compose, "app", "--duration", "2s", "--verify", "--probe-exec", PROBE_EXEC)
+    assert rc == 1, err
+    assert "error: the recording itself failed (probe exit 1)" in err
+    assert (data["verified"], data["verification"], data["recording"]["failure"]) == (False, [], "probe exit 1")
+    assert (data["recording"]["probe"], data["recording"]["probe_exec"]) == (None, PROBE_EXEC)
+
+
+def test_probe_exec_reaches_a_service_without_network_and_dev_load_is_not_a_need(tmp_path: Path) -> None:
+    """`ip link show dev nosuch0` makes the kernel check NET_ADMIN and SYS_MODULE to autoload a
+    module named after the missing interface (dev_load, inlined in dev_ioctl here): both are
+    granted in the recording, neither is proposed, and the note says why."""
+    require_all()
+    services = (
+        f"  app:\n    image: {IMG}\n    network_mode: none\n"
+        f"    command: [sh, -c, 'ip link show dev nosuch0; {HTTPD}']\n"
+    )
+    compose = write_project(tmp_path / "isolated", services)
+    rc, data, err = profile_json(compose, "app", "--duration", "3s", "--verify", "--probe-exec", PROBE_EXEC)
+    assert rc == 0, err
+    assert (data["cap_add"], data["verified"]) == ([], True)
+    assert passed_early(data) == [([], True)]
+    found = evidence(data)
+    why = "only checked by dev_load, which is not a need"
+    assert (found["NET_ADMIN"], found["SYS_MODULE"]) == (("optional_probe", why), ("optional_probe", why))
+    sys_module = next(e for e in data["evidence"] if e["capability"] == "SYS_MODULE")
+    assert (sys_module["granted"], sys_module["processes"]) == (0, [{"comm": "ip", "count": 1}])
+    assert sys_module["frames"] == ["dev_ioctl", "sock_do_ioctl", "__x64_sys_ioctl"]
+    assert (
+        "SYS_MODULE not proposed: checked only by dev_load, the kernel's legacy network-module autoload: a lookup"
+        " of a network interface that does not exist (e.g. `ip link show dev X`) asks to load a module named after"
+        " it; denied, the lookup fails the same way, and granting SYS_MODULE would let the container load kernel"
+        " modules"
+    ) in data["notes"]
+    assert (data["recording"]["probe_exec"], data["recording"]["failure"]) == (PROBE_EXEC, None)
+
+
+# Runs httpd as `app` through su (SETUID, SETGID), serving a file only chown makes readable to it
+# (CHOWN); mknod is merely tried (MKNOD): the service works without it.
+FUNCTIONAL = (
+    "mkdir -p /www && echo ok > /www/index.html && chmod 600 /www/index.html"
+    " && chown 1000 /www/index.html; mknod /tmp/null c 1 3;"
+    ' exec su -s /bin/sh app -c "exec httpd -f -p 8080 -h /www"'
+)
+
+
+def test_functional_minimum_drops_what_is_only_exercised_and_keep_exercised_keeps_it(tmp_path: Path) -> None:
+    """Checked by hand once: without CHOWN the file stays root's 0600 and httpd answers 403 (probe
+    fails); without SETGID or SETUID su exits 1; without MKNOD mknod fails and httpd serves."""
+    require_all()
+    services = f"  app:\n    image: {IMG}\n    network_mode: none\n    command: [sh, -c, '{FUNCTIONAL}']\n"
+    compose = write_project(tmp_path / "functional", services)
+    args = ("--duration", "3s", "--verify", "--minimize", "--probe-exec", PROBE_EXEC)
+    rc, data, err = profile_json(compose, "app", *args)
+    assert rc == 0, err
+    assert (data["cap_add"], data["verified"], data["minimized"]) == (["CHOWN", "SETGID", "SETUID"], True, True)
+    assert data["exercised"] == [
+        {
+            "capability": "MKNOD",
+            "comm": "mknod",
+            "syscall": "mknodat",
+            "frames": ["vfs_mknod", "do_mknodat", "__x64_sys_mknodat"],
+            "count": 1,
+        }
+    ]
+    mknod = "without MKNOD: mknod's mknodat is denied (x1, at vfs_mknod); the service kept working"
+    assert f"\n  {mknod}\n" in summary(profile_from_dict(data))
+    assert evidence(data)["MKNOD"] == ("minimized_out", f"--minimize removed it and the probe kept passing ({mknod})")
+    # The proposal passes; all four out fails; at least half of them were denied, so each is tried alone.
+    assert passed_early(data) == [
+        (["CHOWN", "SETGID", "SETUID", "MKNOD"], True),
+        ([], False),
+        (["SETGID", "SETUID", "MKNOD"], False),
+        (["CHOWN", "SETUID", "MKNOD"], False),
+        (["CHOWN", "SETGID", "MKNOD"], False),
+        (["CHOWN", "SETGID", "SETUID"], True),
+    ]
+    assert [v["reason"] for v in data["verification"][1:5]] == [
+        "exited with code 1 (the recording was still running after 3s)",
+        "probe failed (exit code 1)",
+        "exited with code 1 (the recording was still running after 3s)",
+        "exited with code 1 (the recording was still running after 3s)",
+    ]
+    assert data["verification"][-1]["denials"] == ["MKNOD: mknod's mknodat x1"]
+    assert data["minimize_runs"] == 5
+    assert data["minimize_seconds"] > 0
+    assert not any("no probe" in n for n in data["notes"])
+
+    # --keep-exercised: any new audited denial fails a run, so MKNOD stays.
+    rc, strict, err = profile_json(compose, "app", *args, "--keep-exercised")
+    assert rc == 0, err
+    assert (strict["cap_add"], strict["verified"], strict["exercised"]) == (
+        ["CHOWN", "SETGID", "SETUID", "MKNOD"],
+        True,
+        [],
+    )
+    assert evidence(strict)["MKNOD"] == ("required", "1 audited check(s) granted")
