@@ -108,7 +108,8 @@ class _Outcome:
 def _evaluate(target: LoadOptions, tree: DiskTree, config: Config) -> _Outcome:
     from leastcap.rules.registry import check_project
 
-    result = load_project(target, tree, effective=False)
+    # partial: values compose refuses are errors, and the rest of the project is still judged.
+    result = load_project(target, tree, effective=False, partial=True)
     if result.project is None:
         files = tuple(tree.display(f) for f in target.files)
         return _Outcome(files, None, result.errors, result.warnings, ())

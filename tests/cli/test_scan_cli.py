@@ -231,7 +231,8 @@ def test_config_command_matches_compose_shape(tmp_path: Path) -> None:
     code, out, err = run(["config"], tmp_path)
     assert code == 2
     assert (
-        err == "error: compose.yaml:4:17: services.a.privileged: failed to cast to expected type: invalid boolean: 1\n"
+        err == "error: compose.yaml:4:17: error while interpolating services.a.privileged: "
+        "failed to cast to expected type: invalid boolean: 1\n"
     )
 
 

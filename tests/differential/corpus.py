@@ -50,6 +50,7 @@ _RULES: tuple[tuple[str, str], ...] = (
     (r"cannot extend service|extends\..*\.service is required", UNDERSTOOD_NOT),
     (r"(open|stat) \S+\.ya?ml: no such file", UNDERSTOOD_NOT),
     (r"invalid spec: .*empty section between colons", UNDERSTOOD_NOT),
+    (r"refers to undefined network", UNDERSTOOD_NOT),
     (r"services\.[^ ]+\.volumes\.\d+\.type value must be one of", UNDERSTOOD_NOT),
     (r"dependency cycle detected", WOULD_NOT_START),
     (r"container name \S+ is already in use", WOULD_NOT_START),
@@ -67,6 +68,11 @@ _RULES: tuple[tuple[str, str], ...] = (
         SCHEMA_ONLY,
     ),
 )
+
+
+def is_local_refusal(message: str) -> bool:
+    """A leastcap error about one value it leaves out (the rest of the project still loads)."""
+    return bool(re.search(r"refers to undefined network", message))
 
 
 def classify(stderr: str) -> str:

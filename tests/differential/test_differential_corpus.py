@@ -21,6 +21,7 @@ from differential.corpus import (
     WOULD_NOT_START,
     Outcome,
     corpus_files,
+    is_local_refusal,
     run_all,
     yaml_files_under,
 )
@@ -147,7 +148,11 @@ def _judge(
         last = o.compose_stderr.strip().splitlines()[-1] if o.compose_stderr.strip() else ""
         if o.kind == UNDERSTOOD_NOT and not errored:
             problems.append(f"{o.path}: compose cannot understand it ({last}) but leastcap loads it")
-        elif o.kind == WOULD_NOT_START and (errored or not o.leastcap_warnings):
+        elif o.kind == WOULD_NOT_START and (
+            not all(is_local_refusal(e) for e in o.leastcap_errors) or not o.leastcap_warnings
+        ):
+            # compose stops at its first reason; leastcap may also have refused a value further
+            # on (an undefined network): an error beside the findings, not instead of them.
             problems.append(
                 f"{o.path}: compose refuses it as a project that would not start ({last}); leastcap must load it "
                 f"and warn, got errors={o.leastcap_errors} warnings={o.leastcap_warnings}"

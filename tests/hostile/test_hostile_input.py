@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import resource
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-MEMORY_LIMIT = 2 * 1024**3
-TIMEOUT = 60
+from hostilekit import findings, run_cli
+from hostilekit import write as _write
 
 GOOD = "services:\n  web:\n    image: busybox\n    privileged: true\n"
 GOOD_FINDINGS = [
@@ -47,56 +43,10 @@ services:
 """
 
 
-def _limit() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-
-
 def scan(root: Path, *args: str) -> tuple[int, dict[str, Any]]:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(root), "NO_COLOR": "1"}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from leastcap.cli.main import main; main()",
-            "scan",
-            *args,
-            "--format",
-            "json",
-            "--no-scripts",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=root,
-        env=env,
-        timeout=TIMEOUT,
-        preexec_fn=_limit,
-        check=False,
-    )
+    proc = run_cli(root, "scan", *args, "--format", "json", "--no-scripts")
     assert proc.stdout, proc.stderr
     return proc.returncode, json.loads(proc.stdout)
-
-
-def findings(report: dict[str, Any]) -> list[dict[str, Any]]:
-    return sorted(
-        (
-            {
-                "rule": f["rule"],
-                "path": f["location"]["path"],
-                "line": f["location"]["line"],
-                "column": f["location"]["column"],
-            }
-            for f in report["findings"]
-        ),
-        key=lambda f: (f["path"], f["line"], f["rule"]),
-    )
-
-
-def _write(path: Path, data: str | bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(data, bytes):
-        path.write_bytes(data)
-    else:
-        path.write_text(data)
 
 
 def _big(path: Path) -> None:

@@ -1661,10 +1661,6 @@ def test_empty_file_is_an_error(compose: str, tmp_path: Path) -> None:
     ("text", "warning"),
     [
         (
-            "services:\n  web:\n    image: x\n    pid: host\n    networks: [front]\n",
-            "refers to undefined network front",
-        ),
-        (
             "services:\n  web:\n    image: ${IMG}\n    pid: host\n",
             'service "web" has neither an image nor a build context',
         ),
@@ -1684,7 +1680,7 @@ def test_empty_file_is_an_error(compose: str, tmp_path: Path) -> None:
             "required variable TAG is missing a value: set TAG",
         ),
     ],
-    ids=["undefined-network", "empty-image", "container-name", "depends-cycle", "build-args-required"],
+    ids=["empty-image", "container-name", "depends-cycle", "build-args-required"],
 )
 def test_would_not_start_is_a_warning(compose: str, tmp_path: Path, text: str, warning: str) -> None:
     write_tree(tmp_path, {"compose.yaml": text})

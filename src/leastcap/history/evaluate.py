@@ -89,7 +89,7 @@ class LoaderEvaluator:
         evals: list[ProjectEval] = []
         for options in options_list:
             opts = replace(options, environ={**self.environ, **options.environ})
-            result = load_project(opts, tree, self.cache)
+            result = load_project(opts, tree, self.cache, partial=True)
             anchor = _anchor(tree, opts, result.project.files if result.project else ())
             if result.project is None:
                 evals.append(

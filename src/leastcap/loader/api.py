@@ -48,6 +48,7 @@ class LoadOptions:
 
 @dataclass(frozen=True)
 class LoadResult:
+    # With errors, None unless the caller asked for a partial load (see load_project).
     project: Project | None
     # The effective model in `docker compose config --format json` shape (for `leastcap config`).
     effective: dict[str, Any] | None
@@ -61,13 +62,19 @@ def load_project(
     cache: dict[bytes, Any] | None = None,
     *,
     effective: bool = True,
+    partial: bool = False,
 ) -> LoadResult:
     """Load one project. ``cache`` (content digest -> parsed documents) lets a caller that loads
     many versions of the same files (``leastcap history``) parse each distinct file content once.
-    ``effective=False`` skips building the `docker compose config` JSON (a scan does not need it)."""
+    ``effective=False`` skips building the `docker compose config` JSON (a scan does not need it).
+
+    When compose refuses the project for a reason local to some values (a volume entry without
+    `type:`, a bad cast on one service), ``errors`` says so and ``project`` is None, unless
+    ``partial``: then ``project`` holds everything else, so a scan still judges it. A project with
+    errors never has an ``effective`` config (compose prints none)."""
     from leastcap.loader.project import load
 
-    return load(options, tree or DiskTree(), cache, effective=effective)
+    return load(options, tree or DiskTree(), cache, effective=effective, partial=partial)
 
 
 def discover_projects(

@@ -7,6 +7,7 @@ canonical volume still points at the ``- /var/run/docker.sock:/var/run/docker.so
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
 
 from leastcap.loader.nodes import Mapping, Node, Scalar, ScalarValue, Sequence, scalar_text
 from leastcap.model import Location
@@ -22,6 +23,10 @@ class CanonicalError(ValueError):
     def __init__(self, message: str, loc: Location) -> None:
         super().__init__(message)
         self.loc = loc
+
+
+# Where an entry compose refuses is reported; the entry is dropped and the rest still loads.
+Refuse = Callable[[str, Location], None]
 
 
 def _scalar(value: object, like: Node, loc: Location | None = None) -> Scalar:
@@ -167,12 +172,16 @@ def go_clean(path: str) -> str:
     return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
 
 
-def _volume(item: Node) -> Node:
+def _volume(item: Node, where: str) -> Node:
     if isinstance(item, Scalar) and isinstance(item.value, str):
         item_node = _build_mapping(parse_short_volume(item.value, item.loc), item)
     elif isinstance(item, Mapping):
         if "type" not in item.items:
-            raise CanonicalError("volumes: a long-syntax entry needs `type:` (compose refuses the file)", item.loc)
+            # compose's schema takes an entry without `type` for a malformed short syntax.
+            raise CanonicalError(
+                f"{where} must be a string: a long-syntax volume needs `type:` (compose refuses the file)",
+                item.loc,
+            )
         item_node = item
     else:
         return item
@@ -192,7 +201,7 @@ def parse_device(spec: str, loc: Location) -> dict[str, object]:
     return {"source": source, "target": target, "permissions": permissions}
 
 
-def _device(item: Node) -> Node:
+def _device(item: Node, where: str = "") -> Node:
     if isinstance(item, Scalar) and isinstance(item.value, str):
         return _build_mapping(parse_device(item.value, item.loc), item)
     if isinstance(item, Mapping):
@@ -203,7 +212,20 @@ def _device(item: Node) -> Node:
     return item
 
 
-def canonical_service(service: Mapping) -> None:
+def _entries(node: Sequence, convert: Callable[[Node, str], Node], where: str, refuse: Refuse | None) -> None:
+    """Convert every entry of a list; one compose refuses is reported and dropped (or raised)."""
+    out: list[Node] = []
+    for index, item in enumerate(node.items):
+        try:
+            out.append(convert(item, f"{where}.{index}"))
+        except CanonicalError as exc:
+            if refuse is None:
+                raise
+            refuse(str(exc), exc.loc)
+    node.items = out
+
+
+def canonical_service(service: Mapping, service_name: str = "", refuse: Refuse | None = None) -> None:
     items = service.items
     for name in TO_SEQUENCE:
         if name in items:
@@ -254,15 +276,15 @@ def canonical_service(service: Mapping) -> None:
         items["networks"] = mapping
     volumes = items.get("volumes")
     if isinstance(volumes, Sequence):
-        volumes.items = [_volume(v) for v in volumes.items]
+        _entries(volumes, _volume, f"services.{service_name}.volumes", refuse)
     devices = items.get("devices")
     if isinstance(devices, Sequence):
-        devices.items = [_device(d) for d in devices.items]
+        _entries(devices, _device, f"services.{service_name}.devices", refuse)
 
 
-def canonical_document(root: Mapping) -> None:
+def canonical_document(root: Mapping, refuse: Refuse | None = None) -> None:
     services = root.items.get("services")
     if isinstance(services, Mapping):
-        for service in services.items.values():
+        for name, service in services.items.items():
             if isinstance(service, Mapping):
-                canonical_service(service)
+                canonical_service(service, name, refuse)

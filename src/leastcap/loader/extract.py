@@ -1,13 +1,16 @@
 """Canonical nodes -> the frozen privilege model (``Project``/``Service``).
 
 This is also where the privilege fields are type-checked as compose's schema would: a value that
-cannot be understood (``privileged: 1``, ``user: 0`` unquoted, ``use_api_socket: "true"``) makes
-the file an error, because guessing what it grants would be worse than saying so.
+cannot be understood (``privileged: 1``, ``user: 0`` unquoted, ``use_api_socket: "true"``) is an
+error, because guessing what it grants would be worse than saying so. The error is local to that
+value: the field (or the one list entry) is left out and the rest of the service and the other
+services are still built, so the project's other findings are not hidden.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from leastcap.loader.api import LoadError
@@ -27,6 +30,20 @@ _CDI = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9.-]*/[a-zA-Z0-9][a-zA-Z0-9._-]*=[a-zA-
 def _fail(node: Node, message: str) -> LoadError:
     loc = node.where
     return LoadError.at(message, loc)
+
+
+Refuse = Callable[[str, Location], None]
+
+
+def _keep(refuse: Refuse | None, read: Callable[[], T], default: T) -> T:
+    """``read()``; a value compose refuses is reported through ``refuse`` and left out."""
+    try:
+        return read()
+    except LoadError as exc:
+        if refuse is None:
+            raise
+        refuse(exc.message, Location(exc.path, exc.line, exc.column))
+        return default
 
 
 def _located(node: Node, value: T, origin: Location | None = None) -> Located[T]:
@@ -81,7 +98,7 @@ def _device(item: Node, where: str) -> Located[Device]:
     return _located(item, Device(source, target, permissions, cdi), item.loc)
 
 
-def _mount(item: Node, where: str, top_volumes: Mapping | None) -> Located[Mount]:
+def _mount(item: Node, where: str, index: int, top_volumes: Mapping | None) -> Located[Mount]:
     if not isinstance(item, Mapping):
         raise _fail(item, f"{where} items must be strings or mappings")
     mount_type = scalar_text(item.items.get("type")) or ""
@@ -90,6 +107,8 @@ def _mount(item: Node, where: str, top_volumes: Mapping | None) -> Located[Mount
         raise _fail(item.items.get("type") or item, f"{where}: type must be one of {', '.join(_MOUNT_TYPES)}")
     source = scalar_text(item.items.get("source")) or ""
     target = scalar_text(item.items.get("target")) or ""
+    if not target:
+        raise LoadError.at(f"service volume {where}.[{index}] is missing a mount target", item.loc)
     read_only = item.items.get("read_only")
     if read_only is not None and not (
         isinstance(read_only, Scalar) and isinstance(read_only.value, (bool, type(None)))
@@ -184,34 +203,68 @@ def _image(node: Node | None) -> Located[str] | None:
     return None
 
 
-def build_service(name: str, node: Mapping, project: str, profiles_active: tuple[str, ...], top: Mapping) -> Service:
+def _entries(node: Node | None, where: str, read: Callable[[Node, int], T], refuse: Refuse | None) -> tuple[T, ...]:
+    """Each entry of a list field; an entry compose refuses is reported and left out."""
+    if isinstance(node, Sequence):
+        out: list[T] = []
+        for index, item in enumerate(node.items):
+            try:
+                out.append(read(item, index))
+            except LoadError as exc:
+                if refuse is None:
+                    raise
+                refuse(exc.message, Location(exc.path, exc.line, exc.column))
+        return tuple(out)
+    if node is not None and kind(node) != "null":
+        raise _fail(node, f"{where} must be a list")
+    return ()
+
+
+def build_service(
+    name: str,
+    node: Mapping,
+    project: str,
+    profiles_active: tuple[str, ...],
+    top: Mapping,
+    refuse: Refuse | None = None,
+) -> Service:
     items = node.items
     w = f"services.{name}"
     profiles_node = items.get("profiles")
     profiles = tuple(scalar_text(p) or "" for p in profiles_node.items) if isinstance(profiles_node, Sequence) else ()
     enabled = not profiles or "*" in profiles_active or any(p in profiles_active for p in profiles)
+
+    def boolean(key: str) -> Located[bool] | None:
+        return _keep(refuse, lambda: _bool(items.get(key), f"{w}.{key}"), None)
+
+    def string(key: str) -> Located[str] | None:
+        return _keep(refuse, lambda: _string(items.get(key), f"{w}.{key}"), None)
+
+    def strings(key: str, numbers: bool = False) -> tuple[Located[str], ...]:
+        return _keep(refuse, lambda: _strings(items.get(key), f"{w}.{key}", numbers), ())
+
     build = items.get("build")
     build_privileged = None
     entitlements: tuple[Located[str], ...] = ()
     if isinstance(build, Mapping):
-        build_privileged = _bool(build.items.get("privileged"), f"{w}.build.privileged")
-        entitlements = _strings(build.items.get("entitlements"), f"{w}.build.entitlements")
-    top_volumes = top.items.get("volumes")
-    volumes_node = items.get("volumes")
-    volumes: tuple[Located[Mount], ...] = ()
-    if isinstance(volumes_node, Sequence):
-        volumes = tuple(
-            _mount(v, f"{w}.volumes", top_volumes if isinstance(top_volumes, Mapping) else None)
-            for v in volumes_node.items
+        build_privileged = _keep(refuse, lambda: _bool(build.items.get("privileged"), f"{w}.build.privileged"), None)
+        entitlements = _keep(
+            refuse, lambda: _strings(build.items.get("entitlements"), f"{w}.build.entitlements"), ()
         )
-    elif volumes_node is not None and kind(volumes_node) != "null":
-        raise _fail(volumes_node, f"{w}.volumes must be a list")
-    devices_node = items.get("devices")
-    devices: tuple[Located[Device], ...] = ()
-    if isinstance(devices_node, Sequence):
-        devices = tuple(_device(d, f"{w}.devices") for d in devices_node.items)
-    elif devices_node is not None and kind(devices_node) != "null":
-        raise _fail(devices_node, f"{w}.devices must be a list")
+    top_volumes = top.items.get("volumes")
+    defined = top_volumes if isinstance(top_volumes, Mapping) else None
+    volumes: tuple[Located[Mount], ...] = _keep(
+        refuse,
+        lambda: _entries(
+            items.get("volumes"), f"{w}.volumes", lambda v, i: _mount(v, f"{w}.volumes", i, defined), refuse
+        ),
+        (),
+    )
+    devices: tuple[Located[Device], ...] = _keep(
+        refuse,
+        lambda: _entries(items.get("devices"), f"{w}.devices", lambda d, _: _device(d, f"{w}.devices"), refuse),
+        (),
+    )
     healthcheck = items.get("healthcheck")
     return Service(
         name=name,
@@ -221,30 +274,30 @@ def build_service(name: str, node: Mapping, project: str, profiles_active: tuple
         image=_image(items.get("image")),
         profiles=profiles,
         enabled=enabled,
-        privileged=_bool(items.get("privileged"), f"{w}.privileged"),
-        cap_add=_strings(items.get("cap_add"), f"{w}.cap_add"),
-        cap_drop=_strings(items.get("cap_drop"), f"{w}.cap_drop"),
-        security_opt=_strings(items.get("security_opt"), f"{w}.security_opt"),
+        privileged=boolean("privileged"),
+        cap_add=strings("cap_add"),
+        cap_drop=strings("cap_drop"),
+        security_opt=strings("security_opt"),
         devices=devices,
-        device_cgroup_rules=_strings(items.get("device_cgroup_rules"), f"{w}.device_cgroup_rules"),
+        device_cgroup_rules=strings("device_cgroup_rules"),
         volumes=volumes,
-        volumes_from=_strings(items.get("volumes_from"), f"{w}.volumes_from"),
-        pid=_string(items.get("pid"), f"{w}.pid"),
-        ipc=_string(items.get("ipc"), f"{w}.ipc"),
-        network_mode=_string(items.get("network_mode"), f"{w}.network_mode"),
-        userns_mode=_string(items.get("userns_mode"), f"{w}.userns_mode"),
-        uts=_string(items.get("uts"), f"{w}.uts"),
-        cgroup=_string(items.get("cgroup"), f"{w}.cgroup"),
-        cgroup_parent=_string(items.get("cgroup_parent"), f"{w}.cgroup_parent"),
-        user=_string(items.get("user"), f"{w}.user"),
-        group_add=_strings(items.get("group_add"), f"{w}.group_add", numbers=True),
-        read_only=_bool(items.get("read_only"), f"{w}.read_only"),
-        sysctls=_strings(items.get("sysctls"), f"{w}.sysctls"),
-        use_api_socket=_bool(items.get("use_api_socket"), f"{w}.use_api_socket"),
+        volumes_from=strings("volumes_from"),
+        pid=string("pid"),
+        ipc=string("ipc"),
+        network_mode=string("network_mode"),
+        userns_mode=string("userns_mode"),
+        uts=string("uts"),
+        cgroup=string("cgroup"),
+        cgroup_parent=string("cgroup_parent"),
+        user=string("user"),
+        group_add=strings("group_add", numbers=True),
+        read_only=boolean("read_only"),
+        sysctls=strings("sysctls"),
+        use_api_socket=boolean("use_api_socket"),
         build_privileged=build_privileged,
         build_entitlements=entitlements,
-        hooks=_hooks(node, name),
-        runtime=_string(items.get("runtime"), f"{w}.runtime"),
+        hooks=_keep(refuse, lambda: _hooks(node, name), ()),
+        runtime=string("runtime"),
         ports=_ports(items.get("ports")),
         entrypoint=_command(items.get("entrypoint")),
         command=_command(items.get("command")),
@@ -267,8 +320,10 @@ def build_project(model: Mapping, name: str, inputs: Inputs, ctx: LoadContext) -
                     node = Mapping(node.loc)
                     node.key_loc = services_node.items[service_name].key_loc
                 else:
-                    raise _fail(node, f"services.{service_name} must be a mapping")
-            services.append(build_service(service_name, node, name, inputs.profiles, model))
+                    # One service compose cannot read does not hide the others.
+                    ctx.refuse(f"services.{service_name} must be a mapping", node.where)
+                    continue
+            services.append(build_service(service_name, node, name, inputs.profiles, model, ctx.refuse))
     elif services_node is not None and kind(services_node) != "null":
         raise _fail(services_node, "services must be a mapping")
     return Project(

@@ -1,9 +1,11 @@
 """Interpolation of a whole document and compose's type casts (``loader/interpolate.go``).
 
 Every string value is substituted (keys never are); then the strings at typed paths are cast.
-A failed boolean cast on a privilege field is an error (the file cannot be understood); on other
-fields compose would refuse the file too, but what the file grants does not change, so the caller
-records a warning and keeps the string.
+A failed boolean cast on a privilege field is an error (that value cannot be understood): the
+issue carries what to drop (the attribute, or the whole list entry it sits in) so the rest of the
+service and the other services are still judged. On other fields compose would refuse the file
+too, but what the file grants does not change, so the caller records a warning and keeps the
+string.
 """
 
 from __future__ import annotations
@@ -157,11 +159,26 @@ def _go_atoi(text: str) -> int | None:
     return int(text)
 
 
+# What a refused value takes with it: (its mapping, its key) or (its list, the item).
+Unit = tuple[Mapping, str] | tuple[Sequence, Node]
+
+
+def drop_unit(unit: Unit) -> None:
+    container, member = unit
+    if isinstance(container, Mapping):
+        assert isinstance(member, str)
+        container.items.pop(member, None)
+    else:
+        container.items = [item for item in container.items if item is not member]
+
+
 @dataclass
 class InterpolationIssue:
     message: str
     loc: Location
     fatal: bool
+    # For a fatal issue: the value to drop, so the rest of the document can still be judged.
+    unit: Unit | None = None
 
 
 @dataclass
@@ -183,17 +200,29 @@ def interpolate_document(
     ``has_dollar=False`` (the document's text has no ``$``) only casts: subtrees that no cast
     path reaches are then skipped, which is most of a document.
     """
-    stack: list[tuple[Node, tuple[str, ...], tuple[str, ...] | None]] = [(root, (), ())]
+    # Each entry carries the unit a refused value would take with it. Inside an entry of a
+    # service's list (`volumes: [{source: ..., read_only: $X}]`) that is the whole entry: half a
+    # mount is not what the file says. Elsewhere it is the value's own key or item.
+    stack: list[tuple[Node, tuple[str, ...], tuple[str, ...] | None, Unit | None, bool]] = [
+        (root, (), (), None, False)
+    ]
     while stack:
-        node, path, pattern = stack.pop()
+        node, path, pattern, unit, whole_entry = stack.pop()
         if pattern is None and not has_dollar:
             continue
         if isinstance(node, Mapping):
-            stack.extend((child, (*path, key), _advance(pattern, key)) for key, child in node.items.items())
+            stack.extend(
+                (child, (*path, key), _advance(pattern, key), unit if whole_entry else (node, key), whole_entry)
+                for key, child in node.items.items()
+            )
         elif isinstance(node, Sequence):
-            stack.extend((child, (*path, "[]"), _advance(pattern, "[]")) for child in node.items)
+            entries = whole_entry or (len(path) == 3 and path[0] == "services")
+            stack.extend(
+                (child, (*path, "[]"), _advance(pattern, "[]"), unit if whole_entry else (node, child), entries)
+                for child in node.items
+            )
         elif isinstance(node, Scalar) and isinstance(node.value, str):
-            _interpolate_scalar(node, path, pattern, lookup, result)
+            _interpolate_scalar(node, path, pattern, lookup, result, unit)
 
 
 def _advance(pattern: tuple[str, ...] | None, key: str) -> tuple[str, ...] | None:
@@ -212,6 +241,7 @@ def _interpolate_scalar(
     pattern: tuple[str, ...] | None,
     lookup: Callable[[str], str | None],
     result: InterpolationResult,
+    unit: Unit | None = None,
 ) -> None:
     text = node.value
     assert isinstance(text, str)
@@ -230,7 +260,7 @@ def _interpolate_scalar(
             else:
                 message = f"error while interpolating {where}: {exc}"
                 fatal = _privilege_path(path)
-            result.issues.append(InterpolationIssue(message, node.loc, fatal))
+            result.issues.append(InterpolationIssue(message, node.loc, fatal, unit))
             if not fatal:
                 node.value = ""
             return
@@ -244,9 +274,11 @@ def _interpolate_scalar(
             fatal = pattern is not None and pattern[2:] in PRIVILEGE_BOOLS
             result.issues.append(
                 InterpolationIssue(
-                    f"{_dotted(path)}: failed to cast to expected type: invalid boolean: {text}",
+                    f"error while interpolating {_dotted(path)}: "
+                    f"failed to cast to expected type: invalid boolean: {text}",
                     node.loc,
                     fatal,
+                    unit,
                 )
             )
             return

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leastcap.loader.api import LoadError, LoadOptions, LoadResult
-from leastcap.loader.canonical import CanonicalError, canonical_document, canonical_service
+from leastcap.loader.canonical import canonical_document, canonical_service
 from leastcap.loader.dotenv import DotenvError, parse_dotenv
-from leastcap.loader.interpolate import InterpolationResult, interpolate_document
+from leastcap.loader.interpolate import InterpolationResult, drop_unit, interpolate_document
 from leastcap.loader.merge import MergeError, merge_model, merge_nodes, merge_service
 from leastcap.loader.nodes import Mapping, Node, Scalar, Sequence, scalar_text
 from leastcap.loader.yamlload import Document, YamlError, parse_documents
@@ -41,11 +41,22 @@ class LoadContext:
     tree: Tree
     cache: dict[bytes, Any] | None
     warnings: list[Problem] = field(default_factory=list)
+    # Values compose refuses for a reason local to them (a long-syntax volume without `type:`, a
+    # bad cast on one service): errors, but the rest of the project is still loaded and judged.
+    refusals: list[Problem] = field(default_factory=list)
+    _seen_warnings: set[Problem] = field(default_factory=set)
 
     def warn(self, message: str, loc: Location | None = None, path: str = "") -> None:
         problem = Problem(loc.path if loc else path, message, loc.line if loc else 0, loc.column if loc else 0)
-        if problem not in self.warnings:
+        # A set beside the list: a project with tens of thousands of warnings stays linear.
+        if problem not in self._seen_warnings:
+            self._seen_warnings.add(problem)
             self.warnings.append(problem)
+
+    def refuse(self, message: str, loc: Location) -> None:
+        problem = Problem(loc.path, message, loc.line, loc.column)
+        if problem not in self.refusals:
+            self.refusals.append(problem)
 
     def read_documents(self, path: str) -> list[Document]:
         display = self.tree.display(path)
@@ -239,10 +250,7 @@ class ModelLoader:
                     )
                 root = doc.root
                 self._interpolate(root, doc.has_dollar)
-                try:
-                    canonical_document(root)
-                except CanonicalError as exc:
-                    raise LoadError.at(str(exc), exc.loc) from None
+                canonical_document(root, self.ctx.refuse)
                 self.included_services = set()
                 self._include(root, doc, path)
                 if accumulated is not None:
@@ -264,7 +272,11 @@ class ModelLoader:
         interpolate_document(root, self.env.get, result, has_dollar)
         for issue in result.issues:
             if issue.fatal:
-                raise LoadError.at(issue.message, issue.loc)
+                if issue.unit is None:
+                    raise LoadError.at(issue.message, issue.loc)
+                self.ctx.refuse(issue.message, issue.loc)
+                drop_unit(issue.unit)
+                continue
             self.ctx.warn(f"compose would refuse this: {issue.message}", issue.loc)
         for text, loc in result.legacy_bools:
             # compose prints the same warning; the value still counts as a boolean.
@@ -450,7 +462,7 @@ class ExtendsResolver:
         for doc in docs:
             if isinstance(doc.root, Mapping):
                 self.loader._interpolate(doc.root, doc.has_dollar)
-                canonical_document(doc.root)
+                canonical_document(doc.root, ctx.refuse)
                 found = doc.root.items.get("services")
                 if isinstance(found, Mapping):
                     if services is None:
@@ -535,7 +547,12 @@ def normalize_project_name(name: str) -> str:
 
 
 def load(
-    options: LoadOptions, tree: Tree, cache: dict[bytes, Any] | None = None, *, effective: bool = True
+    options: LoadOptions,
+    tree: Tree,
+    cache: dict[bytes, Any] | None = None,
+    *,
+    effective: bool = True,
+    partial: bool = False,
 ) -> LoadResult:
     from leastcap.loader.effective import effective_json
     from leastcap.loader.extract import build_project
@@ -550,9 +567,10 @@ def load(
         name = normalize_project_name(name or posixpath.basename(inputs.project_dir)) or "default"
         validate(model, ctx, inputs)
         project = build_project(model, name, inputs, ctx)
-        config_json = effective_json(model, name) if effective else None
+        # compose prints no effective config for a project it refuses.
+        config_json = effective_json(model, name) if effective and not ctx.refusals else None
     except LoadError as exc:
-        return LoadResult(None, None, (exc.problem(),), tuple(ctx.warnings))
+        return LoadResult(None, None, (*ctx.refusals, exc.problem()), tuple(ctx.warnings))
     except RecursionError:
         return LoadResult(
             None,
@@ -560,7 +578,9 @@ def load(
             (Problem(tree.display(options.working_dir), "input nested too deeply to load"),),
             tuple(ctx.warnings),
         )
-    return LoadResult(project, config_json, (), tuple(ctx.warnings))
+    if ctx.refusals and not partial:
+        return LoadResult(None, None, tuple(ctx.refusals), tuple(ctx.warnings))
+    return LoadResult(project, config_json, tuple(ctx.refusals), tuple(ctx.warnings))
 
 
 __all__ = ["LoadContext", "ModelLoader", "canonical_service", "find_default_files", "load", "resolve_inputs"]

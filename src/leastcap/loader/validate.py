@@ -3,6 +3,9 @@
 CI checkouts often lack env files or secrets, override layers are incomplete alone, and a layer
 may have no image. ``docker compose`` refuses such projects; a security scan must not go blind on
 them, so leastcap scans them and passes compose's objection on as a warning.
+
+An undefined network is the files' own mistake wherever they are checked out: an error (exit 2),
+reported beside the project's findings rather than instead of them.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ def validate(model: Mapping, ctx: LoadContext, inputs: Inputs) -> None:
         )
         for network in network_names:
             if network not in defined_networks:
-                ctx.warn(f'service "{name}" refers to undefined network {network} (compose refuses the project)', where)
+                ctx.refuse(f'service "{name}" refers to undefined network {network}: invalid compose project', where)
         container_name = scalar_text(service.items.get("container_name"))
         if container_name:
             if container_name in container_names:
