@@ -10,6 +10,7 @@ from leastcap.loader.template import Substitution, TemplateError
 _ESCAPES = re.compile(r"\\(?:[abcfnrtv$\"\\]|0\d{0,3})")
 _SIMPLE = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", '"': '"', "\\": "\\"}
 _SPACE = "\t\v\f\r \x85\xa0"
+_EXPORT = re.compile(r"export\s+")
 
 
 class DotenvError(ValueError):
@@ -34,12 +35,22 @@ def _expand_escapes(text: str) -> str:
     return _ESCAPES.sub(repl, text)
 
 
+# The whole environment one .env file may define: values are bounded one by one (template.py),
+# and so is their sum, so ten thousand lines of the largest value cannot fill memory either.
+MAX_ENV_CHARS = 16 * 1024 * 1024
+
+
 def parse_dotenv(text: str, lookup: Callable[[str], str | None]) -> dict[str, str]:
-    """Parse .env text. ``lookup`` is the outer environment (the OS env wins over earlier keys)."""
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    """Parse .env text. ``lookup`` is the outer environment (the OS env wins over earlier keys).
+
+    One pass over the text by index (no copy of the rest per line), so a 100,000-line file is
+    read in linear time.
+    """
+    pos = 1 if text.startswith("\ufeff") else 0
+    end_of_text = len(text)
     out: dict[str, str] = {}
     line = 1
+    total = 0
 
     def resolve(name: str) -> str | None:
         value = lookup(name)
@@ -51,54 +62,70 @@ def parse_dotenv(text: str, lookup: Callable[[str], str | None]) -> dict[str, st
         except TemplateError as exc:
             raise DotenvError(f"line {line}: {exc}") from None
 
-    rest = text
+    def store(key: str, value: str) -> None:
+        nonlocal total
+        total += len(key) + len(value)
+        if total > MAX_ENV_CHARS:
+            raise DotenvError(f"line {line}: the variables add up to more than {MAX_ENV_CHARS} characters")
+        out[key] = value
+
     while True:
         # statement start: skip blank space and comment lines
         while True:
-            stripped = rest.lstrip()
-            line += rest[: len(rest) - len(stripped)].count("\n")
-            rest = stripped
-            if not rest:
+            start = pos
+            while pos < end_of_text and text[pos].isspace():
+                pos += 1
+            line += text.count("\n", start, pos)
+            if pos >= end_of_text:
                 return out
-            if rest[0] != "#":
+            if text[pos] != "#":
                 break
-            nl = rest.find("\n")
+            nl = text.find("\n", pos)
             if nl == -1:
                 return out
-            rest = rest[nl:]
-        if re.match(r"export\s+", rest):
-            rest = rest[len("export") :].lstrip(_SPACE)
+            pos = nl
+        if _EXPORT.match(text, pos):
+            pos += len("export")
+            while pos < end_of_text and text[pos] in _SPACE:
+                pos += 1
         key, offset, inherited = "", -1, False
-        for i, ch in enumerate(rest):
+        i = pos
+        while i < end_of_text:
+            ch = text[i]
             if ch in _SPACE:
+                i += 1
                 continue
             if ch in "=:\n":
-                key, offset, inherited = rest[:i], i + 1, ch == "\n"
+                key, offset, inherited = text[pos:i], i + 1, ch == "\n"
                 break
             if ch in "_.-[]" or ch.isalnum():
+                i += 1
                 continue
-            first = rest.split("\n", 1)[0]
+            nl = text.find("\n", pos)
+            first = text[pos : nl if nl != -1 else end_of_text]
             raise DotenvError(f'line {line}: unexpected character "{ch}" in variable name "{first}"')
         if offset == -1:  # a bare key at the end of the file
-            key, offset, inherited = rest, len(rest), True
+            key, offset, inherited = text[pos:], end_of_text, True
         if inherited and " " not in key:
             line += 1
         key = key.rstrip()
-        rest = rest[offset:].lstrip(_SPACE)
+        pos = offset
+        while pos < end_of_text and text[pos] in _SPACE:
+            pos += 1
         if " " in key:
             raise DotenvError(f"line {line}: key cannot contain a space")
         if inherited:
             value = lookup(key)
             if value is not None:
-                out[key] = value
+                store(key, value)
             continue
-        if rest[:1] in ("'", '"'):
-            quote = rest[0]
+        if pos < end_of_text and text[pos] in ("'", '"'):
+            quote = text[pos]
             chars: list[str] = []
             escape = False
             end = -1
-            for i in range(1, len(rest)):
-                ch = rest[i]
+            for i in range(pos + 1, end_of_text):
+                ch = text[i]
                 if ch == "\n":
                     line += 1
                 if ch != quote:
@@ -117,15 +144,18 @@ def parse_dotenv(text: str, lookup: Callable[[str], str | None]) -> dict[str, st
                 end = i
                 break
             if end == -1:
-                first = rest.split("\n", 1)[0]
+                nl = text.find("\n", pos)
+                first = text[pos : nl if nl != -1 else end_of_text]
                 raise DotenvError(f"line {line}: unterminated quoted value {first}")
             value = "".join(chars)
             if quote == '"':
                 value = expand(_expand_escapes(value))
-            out[key] = value
-            rest = rest[end + 1 :]
+            store(key, value)
+            pos = end + 1
         else:
-            value, _, rest = rest.partition("\n")
+            nl = text.find("\n", pos)
+            value = text[pos : nl if nl != -1 else end_of_text]
+            pos = nl + 1 if nl != -1 else end_of_text
             line += 1
             value = value.split(" #", 1)[0].rstrip()
-            out[key] = expand(value)
+            store(key, expand(value))

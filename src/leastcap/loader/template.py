@@ -16,6 +16,9 @@ _PATTERN = re.compile(
     r"\$(?i:(?P<escaped>\$)|(?P<named>[_a-z][_a-z0-9]*)|\{(?:(?P<braced>[_a-z][_a-z0-9]*(?::?[-+?](.*))?)\}|(?P<invalid>)))"
 )
 _OPERATORS = (":?", "?", ":-", "-", ":+", "+")
+# Hostile input: `A1=${A0}${A0}`, `A2=${A1}${A1}`, ... doubles with every line. No real value comes
+# near a mebibyte; a longer one is an error, never built.
+MAX_VALUE_CHARS = 1024 * 1024
 
 
 class TemplateError(ValueError):
@@ -67,14 +70,21 @@ class Substitution:
         if "$" not in template:
             return template
         error: list[TemplateError] = []
+        size = [len(template)]
 
         def replace(match: re.Match[str]) -> str:
-            try:
-                return self._replacement(match.group(0))
-            except TemplateError as exc:
-                if not error:
-                    error.append(exc)
+            if error:
                 return ""
+            try:
+                value = self._replacement(match.group(0))
+            except TemplateError as exc:
+                error.append(exc)
+                return ""
+            size[0] += len(value)
+            if size[0] > MAX_VALUE_CHARS:
+                error.append(too_long())
+                return ""
+            return value
 
         result = _PATTERN.sub(replace, template)
         if error:
@@ -132,6 +142,12 @@ class Substitution:
             message = f"required variable {name} is missing a value"
             raise TemplateError(f"{message}: {reason}" if reason else message, False)
         return value
+
+
+def too_long() -> TemplateError:
+    return TemplateError(
+        f"the interpolated value is longer than {MAX_VALUE_CHARS} characters (a variable expansion bomb?)", False
+    )
 
 
 def substitute(template: str, lookup: Lookup) -> str:
