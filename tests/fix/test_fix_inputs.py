@@ -3,23 +3,14 @@ the .leastcap.yml loader (shared with scan). Through the CLI, exact output, file
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from click.testing import CliRunner, Result
-
-from leastcap.cli.main import cli
+from support.cli import invoke_in
 
 GLUETUN = "services:\n  vpn:\n    image: qmcgaw/gluetun:v3\n    privileged: true\n"
 
 
-def run(cwd: Path, *args: str) -> Result:
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        return CliRunner().invoke(cli, list(args))
-    finally:
-        os.chdir(old)
+run = invoke_in
 
 
 # ---------------------------------------------------------------- suppressed findings

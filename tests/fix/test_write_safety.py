@@ -17,13 +17,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from leastcap.cli.main import cli
 from leastcap.fix.apply import fix_project, write_files
 from leastcap.fix.write import WriteError
 from leastcap.knowledge.image_knowledge import load_knowledge
 from leastcap.loader.api import LoadOptions
+from support.cli import invoke_in
 from support.components import require
 
 BEFORE = "services:\n  vpn:\n    image: qmcgaw/gluetun:v3\n    privileged: true\n"
@@ -37,12 +37,7 @@ OVERRIDE_BEFORE = "services:\n  vpn2:\n    image: qmcgaw/gluetun:v3\n    privile
 
 
 def run(cwd: Path, *args: str) -> Result:
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        return CliRunner().invoke(cli, ["fix", *args])
-    finally:
-        os.chdir(old)
+    return invoke_in(cwd, "fix", *args)
 
 
 def error_of(res: Result) -> str:

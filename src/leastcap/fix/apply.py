@@ -26,7 +26,9 @@ from leastcap.profile.format import Profile
 from leastcap.tree import DiskTree
 
 # Effective fields a fix may change; anything else changing means the edit went wrong.
-PRIVILEGE_FIELDS = frozenset({"privileged", "cap_add", "cap_drop", "security_opt", "devices", "sysctls", "group_add"})
+PRIVILEGE_FIELDS = frozenset(
+    {"privileged", "cap_add", "cap_drop", "security_opt", "devices", "device_cgroup_rules", "sysctls", "group_add"}
+)
 
 
 class OverlayTree(DiskTree):

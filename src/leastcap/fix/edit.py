@@ -21,7 +21,7 @@ from leastcap.fix.plan import NNP, ServicePlan
 from leastcap.fix.yamltext import EditError, Node, YamlText
 from leastcap.model import Location, Project, Service
 
-LIST_KEYS = ("cap_drop", "cap_add", "security_opt", "devices", "sysctls", "group_add")
+LIST_KEYS = ("cap_drop", "cap_add", "security_opt", "devices", "device_cgroup_rules", "sysctls", "group_add")
 _PLAIN = re.compile(r"^[A-Za-z0-9_./][A-Za-z0-9_./:=,+@-]*$")
 
 

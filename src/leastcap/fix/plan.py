@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from leastcap.capabilities import ALL, DOCKER_DEFAULT_CAPABILITIES, short, try_normalize
+from leastcap.fix.devices import device_access
 from leastcap.knowledge.image_knowledge import NOT_COVERED, ImageEntry, KnowledgeBase, Need
 from leastcap.model import Service
 from leastcap.profile.format import Profile
@@ -78,7 +79,7 @@ class Grant:
 class Extra:
     """A non-capability setting privileged was providing: a device, sysctl, security_opt, group."""
 
-    key: str  # devices | sysctls | security_opt | group_add
+    key: str  # devices | device_cgroup_rules | sysctls | security_opt | group_add
     value: str
     reason: str
 
@@ -159,15 +160,25 @@ def plan_service(
 
     grants: list[Grant] = []
     extras: list[Extra] = []
+    removes_privileged = privileged_on and "privileged" in found
+    if removes_privileged:
+        # privileged opened the device cgroup; bind-mounted devices need that carried over.
+        access = device_access(service)
+        if access.keep:
+            return ServicePlan(action="keep", confidence=FixConfidence.KNOWN, messages=(access.keep,), **base)  # type: ignore[arg-type]
+        extras.extend(Extra(key, value, reason) for key, value, reason in access.extras)
+        messages.extend(access.messages)
     confidence = FixConfidence.UNKNOWN
     keep_defaults = False
     needs_caps = primary or "missing-cap-drop" in found
 
     if needs_caps:
         if profile is not None:
-            grants, extras, confidence = _from_profile(profile, messages)
+            grants, found_extras, confidence = _from_profile(profile, messages)
+            extras.extend(found_extras)
         elif entry is not None:
-            grants, extras, confidence = _from_knowledge(entry, service.name, non_root, messages)
+            grants, found_extras, confidence = _from_knowledge(entry, service.name, non_root, messages)
+            extras.extend(found_extras)
             coverage = entry.coverage(non_root=non_root)
             if coverage.complete and coverage.base == "docker-default":
                 # The documented set is Docker's defaults plus cap_add: write exactly that. Only a
@@ -220,7 +231,7 @@ def plan_service(
     plan = ServicePlan(
         action=action,
         confidence=confidence if needs_caps else FixConfidence.KNOWN,
-        remove_privileged=privileged_on and primary,
+        remove_privileged=removes_privileged,
         remove_cap_add_all=has_all and primary,
         cap_drop_all=needs_caps and ALL not in existing_drop and not keep_defaults,
         cap_add=tuple(grants) if needs_caps else (),
@@ -397,6 +408,7 @@ def _dedupe_extras(service: Service, extras: list[Extra]) -> list[Extra]:
         "sysctls": {s.value.split("=", 1)[0] for s in service.sysctls},
         "security_opt": {s.value for s in service.security_opt},
         "group_add": {g.value for g in service.group_add},
+        "device_cgroup_rules": {r.value for r in service.device_cgroup_rules},
     }
     out: list[Extra] = []
     for extra in extras:
