@@ -223,6 +223,13 @@ def test_a_failed_write_restores_the_files_already_written(tmp_path: Path) -> No
             "error: compose.yaml: Operation not permitted; restored compose.override.yaml to its original "
             "text; nothing written"
         )
+        assert listing(work) == ["compose.override.yaml", "compose.yaml"]
+        # With --backup the backup of compose.yaml cannot be made (a link to an immutable file): the
+        # edit stops before any rename, and the override's backup made a moment before is removed.
+        res = run(work, "--write", "--backup")
+        assert error_of(res) == (
+            "error: compose.yaml: cannot make the backup compose.yaml.bak: Operation not permitted; nothing written"
+        )
     finally:
         subprocess.run(["chattr", "-i", str(work / "compose.yaml")], check=True)
     assert (work / "compose.override.yaml").read_text() == OVERRIDE_BEFORE

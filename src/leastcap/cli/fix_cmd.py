@@ -1,9 +1,11 @@
 """``leastcap fix`` and ``leastcap explain-image``.
 
-Exit codes for fix: 0 every finding it acts on was fixed (or shown, in a dry run); 1 some finding
-was left unfixed (the image truly needs privileged, or the edit could not be made safely); 2 an
-input, the profile or the usage was wrong. explain-image always exits 0 for a well-formed
-question, also when nothing is known about the image (it then says so and how to measure it).
+Exit codes for fix: 0 every finding it acts on was fixed (or shown, in a dry run) or is suppressed;
+1 some finding was left unfixed (the image or its devices truly need privileged, the answer was
+below --min-confidence and only proposed, or the edit could not be made safely); 2 a path that does
+not exist, a bad input, config, profile or usage, or a write that failed (then nothing is written).
+explain-image always exits 0 for a well-formed question, also when nothing is known about the image
+(it then says so and how to measure it).
 """
 
 from __future__ import annotations
