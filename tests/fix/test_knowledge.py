@@ -28,8 +28,8 @@ def test_schema_is_a_valid_json_schema() -> None:
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
 
 
-def test_at_least_thirty_families() -> None:
-    assert len(FILES) >= 30
+def test_at_least_eighty_families() -> None:
+    assert len(FILES) >= 80
     assert len(builtin_entries()) == len(FILES)
 
 
