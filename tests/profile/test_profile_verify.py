@@ -11,7 +11,10 @@
 
 from __future__ import annotations
 
+import io
 import re
+import struct
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,8 @@ from profile_support import profile_json, require_all, runs, write_project
 
 from leastcap.cli.profile_cmd import summary
 from leastcap.profile.format import profile_from_dict
+from leastcap.profile.helpers import XATTR, classify_member, file_capabilities
+from support.images import rootfs_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.compose, pytest.mark.tracefs, pytest.mark.slow]
 
@@ -182,3 +187,109 @@ def test_functional_minimum_drops_what_is_only_exercised_and_keep_exercised_keep
         [],
     )
     assert evidence(strict)["MKNOD"] == ("required", "1 audited check(s) granted")
+
+
+# struct vfs_cap_data, revision 2, effective bit set: permitted = CAP_CHOWN (setcap cap_chown+ep).
+CAP_CHOWN_EP = struct.pack("<IIIII", 0x02000001, 1 << 0, 0, 0, 0)
+
+
+def _capbox(tar: tarfile.TarFile) -> None:
+    """/opt/cap/busybox: a copy of busybox with the file capability cap_chown+ep, and its chown
+    applet /opt/cap/bin/chown (a symlink: busybox picks the applet by the name it is run as)."""
+    for d in ("opt", "opt/cap", "opt/cap/bin"):
+        folder = tarfile.TarInfo(d)
+        folder.type, folder.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(folder)
+    data = Path("/bin/busybox").read_bytes()
+    info = tarfile.TarInfo("opt/cap/busybox")
+    info.size, info.mode = len(data), 0o755
+    info.pax_headers = {XATTR: CAP_CHOWN_EP.decode("utf-8", "surrogateescape")}
+    tar.addfile(info, io.BytesIO(data))
+    link = tarfile.TarInfo("opt/cap/bin/chown")
+    link.type, link.linkname = tarfile.SYMTYPE, "../busybox"
+    tar.addfile(link)
+
+
+def test_file_capabilities_and_setuid_root_are_read_from_tar_headers() -> None:
+    info = tarfile.TarInfo("opt/cap/busybox")
+    info.pax_headers = {XATTR: CAP_CHOWN_EP.decode("utf-8", "surrogateescape")}
+    assert classify_member(info) == ("file-capabilities", frozenset({"CAP_CHOWN"}))
+    suid = tarfile.TarInfo("bin/suidbox")
+    suid.mode, suid.uid = 0o4755, 0
+    assert classify_member(suid) == ("setuid-root", frozenset())
+    suid.uid = 1000  # setuid to an ordinary user gains no capability
+    assert classify_member(suid) is None
+    # v3 (namespaced root id, bits 32+ in its second word) and v1 are read too; a truncated value is nothing.
+    v3 = struct.pack("<IIIIII", 0x03000000, 1 << 13, 0, 1 << 0, 0, 0)
+    assert file_capabilities(v3) == {"CAP_NET_RAW", "CAP_MAC_OVERRIDE"}
+    assert file_capabilities(struct.pack("<III", 0x01000000, 1 << 0, 0)) == {"CAP_CHOWN"}
+    assert file_capabilities(b"\x01\x00") == frozenset()
+
+
+CAPBOX_IMG = "leastcap-test/capbox-profile-verify:latest"
+# uid 1000 runs the helper (its file capability lets it chown), then serves.
+HELPER = (
+    "mkdir -p /tmp/www && echo ok > /tmp/www/index.html && /opt/cap/bin/chown 0 /tmp/www/index.html;"
+    " exec httpd -f -p 8080 -h /tmp/www"
+)
+
+
+@pytest.mark.parametrize(
+    ("probe", "cap_add", "security_opt", "chosen", "passes"),
+    [
+        # The probe needs the helper's work (the file is root's): only the run without
+        # no-new-privileges passes, so that is proposed, with the helper's capability.
+        ('test "$(stat -c %u /tmp/www/index.html)" = 0', ["CHOWN"], [], "helper", (False, True)),
+        # The probe only needs the web server: no-new-privileges passes with the helper disabled,
+        # and CHOWN (used only through the helper) is minimised out.
+        (PROBE_EXEC, [], ["no-new-privileges:true"], "no-new-privileges", (True, True)),
+    ],
+)
+def test_a_file_capability_helper_lets_the_probe_choose_between_it_and_no_new_privileges(
+    tmp_path: Path, probe: str, cap_add: list[str], security_opt: list[str], chosen: str, passes: tuple[bool, bool]
+) -> None:
+    require_all()
+    image = rootfs_image(CAPBOX_IMG, _capbox)
+    services = (
+        f"  app:\n    image: {image}\n    user: '1000'\n    network_mode: none\n    command: [sh, -c, '{HELPER}']\n"
+    )
+    compose = write_project(tmp_path / "helper", services)
+    rc, data, err = profile_json(compose, "app", "--duration", "3s", "--verify", "--minimize", "--probe-exec", probe)
+    assert rc == 0, err
+    assert data["helpers"] == [
+        {
+            "path": "/opt/cap/bin/chown",
+            "kind": "file-capabilities",
+            "file_capabilities": ["CHOWN"],
+            "used": ["CHOWN"],
+            "chosen": chosen,
+        }
+    ]
+    assert (data["cap_add"], data["security_opt"], data["verified"]) == (cap_add, security_opt, True)
+    # Both are tried with the proposal, and reported: no-new-privileges first, then without it.
+    first = [(v["cap_add"], v["no_new_privileges"], v["passed"]) for v in data["verification"][:2]]
+    assert first == [(["CHOWN"], True, passes[0]), (["CHOWN"], False, passes[1])]
+    assert (
+        "the service exec'd /opt/cap/bin/chown, a binary with file capabilities (CHOWN) and its process was granted"
+        " CHOWN: with no-new-privileges it gains nothing, so a run with no-new-privileges cannot reproduce the"
+        " recording; verification tries both"
+    ) in data["notes"]
+    pick = (
+        "proposing no-new-privileges: the service works with the helper disabled"
+        if chosen == "no-new-privileges"
+        else "proposing no no-new-privileges, so that /opt/cap/bin/chown keeps its privilege"
+    )
+    a, b = ("passed" if p else "failed" for p in reversed(passes))
+    assert (
+        f"/opt/cap/bin/chown: no no-new-privileges, with the helper's capability: {a}; no-new-privileges, helper"
+        f" disabled: {b}; {pick}"
+    ) in data["notes"]
+    if chosen == "no-new-privileges":
+        # With CHOWN in the bounding set the helper ran and its chown was denied; without it the
+        # kernel refuses to exec the helper at all (no check to see), and the service still works.
+        assert data["verification"][0]["denials"] == ["CHOWN: chown's chown x1"]
+        assert data["exercised"] == []
+        assert (
+            "without CHOWN, the kernel refuses to exec /opt/cap/bin/chown (EPERM: its file capabilities are not"
+            " all in the container's bounding set); the service kept working"
+        ) in data["notes"]

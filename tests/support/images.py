@@ -11,6 +11,7 @@ import io
 import os
 import subprocess
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 BUSYBOX = Path("/bin/busybox")
@@ -22,9 +23,9 @@ def _applets() -> list[str]:
     return [a for a in out.split() if a and a != "busybox"]
 
 
-def _rootfs_tar() -> bytes:
+def _rootfs_tar(extra: Callable[[tarfile.TarFile], None] | None = None) -> bytes:
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for d in ("bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "tmp", "proc", "sys", "dev", "root", "var", "run"):
             info = tarfile.TarInfo(d)
             info.type = tarfile.DIRTYPE
@@ -45,6 +46,8 @@ def _rootfs_tar() -> bytes:
             info.size = len(data)
             info.mode = 0o644
             tar.addfile(info, io.BytesIO(data))
+        if extra is not None:
+            extra(tar)
     return buf.getvalue()
 
 
@@ -63,6 +66,18 @@ def busybox_image() -> str:
             capture_output=True,
         )
     return BASE_TAG
+
+
+def rootfs_image(tag: str, extra: Callable[[tarfile.TarFile], None]) -> str:
+    """The busybox rootfs plus what ``extra`` adds to its tar, imported as one layer (rebuilt each
+    call). A PAX tar: ``SCHILY.xattr.*`` records become the files' xattrs (file capabilities)."""
+    subprocess.run(
+        ["docker", "import", "-c", 'CMD ["/bin/sh"]', "-", tag],
+        input=_rootfs_tar(extra),
+        check=True,
+        capture_output=True,
+    )
+    return tag
 
 
 def derived_image(tag: str, dockerfile_lines: list[str], files: dict[str, bytes] | None = None) -> str:

@@ -21,6 +21,7 @@ from leastcap.profile import docker as dk
 from leastcap.profile.classify import Classification, caller_frames, classify, is_probe, syscall_of
 from leastcap.profile.events import CapCheck
 from leastcap.profile.format import (
+    FILE_CAPABILITIES,
     FORMAT_VERSION,
     MINIMIZED_OUT,
     REQUIRED,
@@ -385,6 +386,16 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
             elif item.decision == REQUIRED:
                 evidence[evidence.index(item)] = replace(item, decision=MINIMIZED_OUT, reason=why)
     exercised = passed.get((final, nnp), ())
+    for h in helpers:
+        refused = [c for c in h.file_capabilities if "CAP_" + c not in final]
+        if h.kind == FILE_CAPABILITIES and refused and (final, nnp) in passed:
+            # The kernel refuses to exec a file whose permitted capabilities are not all in the
+            # bounding set (cap_add): no check is made, so no denial shows it.
+            notes.append(
+                f"without {', '.join(refused)}, the kernel refuses to exec {h.path} (EPERM: its file"
+                " capabilities are not all in the container's bounding set); the service kept working"
+            )
+            log("note: " + notes[-1])
     verified = (final, nnp) in passed
     if not opts.probes and verification and (opts.minimize or opts.verify_caps is not None):
         notes.append(
