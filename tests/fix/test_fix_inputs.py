@@ -146,3 +146,12 @@ def test_comments_on_replaced_lines_move_with_the_edit(tmp_path: Path) -> None:
     res = run(tmp_path, "fix", "--write")
     assert res.exit_code == 0, res.output
     assert (tmp_path / "compose.yaml").read_bytes() == (case / "expected" / "compose.yaml").read_bytes()
+
+
+def test_the_config_is_found_from_the_named_file_like_scan(tmp_path: Path) -> None:
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "compose.yaml").write_text(GLUETUN)
+    (sub / ".leastcap.yml").write_text("images: 3\n")  # found above sub/compose.yaml, not above the cwd
+    res = run(tmp_path, "fix", "-f", "sub/compose.yaml")
+    assert (res.exit_code, res.stderr) == (2, "error: sub/.leastcap.yml:1:9: images: 3 is not of type 'array'\n")

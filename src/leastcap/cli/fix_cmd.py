@@ -98,7 +98,7 @@ def fix(
     from leastcap.profile.format import ProfileFormatError, read_profile
 
     cwd = os.getcwd()
-    config, knowledge = _knowledge(paths, config_path, cwd)
+    config, knowledge = _knowledge(paths or files, config_path, cwd)  # found like scan finds it
     profile = None
     wanted = set(services)
     if profile_file:

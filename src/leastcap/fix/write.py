@@ -165,7 +165,7 @@ def write_all(edits: Sequence[tuple[Snapshot, bytes]], *, root: str, backup: boo
     item = pending[0] if pending else None  # the file being worked on, for messages
     try:
         for item in pending:
-            _open_dir(item)
+            _open_dir(item, root)
             _unchanged(item)
         for item in pending:
             _prepare(item)
@@ -196,12 +196,19 @@ def _os_message(exc: OSError, item: _Pending) -> str:
     return f"{where}: {_reason(exc)}"
 
 
-def _open_dir(item: _Pending) -> None:
+def _open_dir(item: _Pending, root: str) -> None:
     directory, item.name = os.path.split(item.snap.path)
     try:
         item.dirfd = os.open(directory or ".", _OPEN_DIR)
+        opened = os.fstat(item.dirfd)
+        named = os.stat(directory or ".")
     except OSError as exc:
         raise WriteError(f"{item.snap.shown}: cannot open its directory: {_reason(exc)}") from None
+    # A directory swapped for a link between the check and the open: the check is repeated, and
+    # the directory opened must be the one the path names now. Everything after uses the descriptor.
+    linked = _linked_component(item.snap.path, root)
+    if linked is not None or (opened.st_dev, opened.st_ino) != (named.st_dev, named.st_ino):
+        raise WriteError(f"{item.snap.shown}: its directory changed while being opened; not written")
 
 
 def _unchanged(item: _Pending) -> None:
