@@ -1,7 +1,9 @@
-"""The scan pipeline: inputs -> projects -> rules -> suppression -> one Report.
+"""``leastcap scan``'s input side: paths -> Compose projects and script projects -> the pipeline.
 
 Used by ``leastcap scan`` and the pre-commit hook. Errors of one input never hide the findings of
 the others: every project is loaded on its own, and what cannot be loaded becomes an error entry.
+Large scans load and judge projects in worker processes (``pipeline.judge``); ``pipeline.evaluate``
+does the rest.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from leastcap.config import Config, ConfigError, resolve_config
 from leastcap.loader import LoadOptions, discover_projects, load_project
 from leastcap.model import Finding, Problem, Project, Report, Service, Severity
+from leastcap.pipeline import Context, Judged, evaluate, judge
 from leastcap.tree import DiskTree
 
 
@@ -66,20 +69,6 @@ def _load_options(options: ScanOptions, cwd: str, tree: DiskTree) -> tuple[list[
     return targets, problems
 
 
-def _dedupe(findings: Sequence[Finding]) -> list[Finding]:
-    """A main file shared by several projects (default + variants) is reported once: the same
-    finding (fingerprint) at the same place."""
-    seen: set[tuple[str, str, int, int]] = set()
-    out: list[Finding] = []
-    for finding in findings:
-        loc = finding.location
-        key = (finding.fingerprint, loc.path, loc.line, loc.column)
-        if key not in seen:
-            seen.add(key)
-            out.append(finding)
-    return out
-
-
 def _source_lines(path: str) -> list[str] | None:
     """A file's lines for the suppression pass, which only looks for ``leastcap:`` comments."""
     try:
@@ -106,15 +95,13 @@ class _Outcome:
 
 
 def _evaluate(target: LoadOptions, tree: DiskTree, config: Config) -> _Outcome:
-    from leastcap.rules.registry import check_project
-
     # partial: values compose refuses are errors, and the rest of the project is still judged.
     result = load_project(target, tree, effective=False, partial=True)
     if result.project is None:
         files = tuple(tree.display(f) for f in target.files)
         return _Outcome(files, None, result.errors, result.warnings, ())
     project = result.project
-    findings = tuple(check_project(project, config))
+    findings = judge(project, config)
     return _Outcome(project.files, _summary(project), result.errors, result.warnings, findings)
 
 
@@ -160,9 +147,6 @@ def _evaluate_all(
 
 
 def run_scan(options: ScanOptions) -> Report:
-    from leastcap import suppress
-    from leastcap.rules.registry import check_project
-
     cwd = os.path.abspath(options.cwd or os.getcwd())
     tree = DiskTree(cwd)
     scan_roots = list(options.paths) or ([cwd] if not options.files else list(options.files))
@@ -175,16 +159,14 @@ def run_scan(options: ScanOptions) -> Report:
     targets, problems = _load_options(options, cwd, tree)
     errors: list[Problem] = list(problems)
     warnings: dict[Problem, None] = {}
-    findings: list[Finding] = []
-    projects: list[Project] = []
+    projects: list[Project | Judged] = []
     scanned: list[str] = []
     for outcome in _evaluate_all(targets, tree, config, options.jobs):
         errors.extend(outcome.errors)
         warnings.update(dict.fromkeys(outcome.warnings))
         scanned.extend(outcome.files)
         if outcome.project is not None:
-            projects.append(outcome.project)
-            findings.extend(outcome.findings)
+            projects.append(Judged(outcome.project, outcome.findings))
     if options.scripts and (options.paths or not options.files):
         from leastcap.config import SCRIPT_KINDS
         from leastcap.scripts import collect
@@ -196,18 +178,16 @@ def run_scan(options: ScanOptions) -> Report:
         for project in script_projects:
             projects.append(project)
             scanned.extend(project.files)
-            findings.extend(check_project(project, config))
-    findings = _dedupe(findings)
-    today = options.today or dt.date.today()
-    findings = suppress.apply(findings, config, _source_lines_for(cwd), today, projects)
-    return Report(
-        findings=tuple(findings),
+    context = Context(
+        command="scan",
+        source_lines=_source_lines_for(cwd),
+        today=options.today,
+        fail_on=fail_on,
         errors=tuple(errors),
         warnings=tuple(warnings),
-        fail_on=fail_on,
-        command="scan",
         scanned_files=tuple(dict.fromkeys(scanned)),
     )
+    return evaluate(projects, config, context)
 
 
 def _source_lines_for(cwd: str) -> Callable[[str], list[str] | None]:

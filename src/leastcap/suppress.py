@@ -7,9 +7,9 @@ Two ways to accept a finding, both kept in the output as ``suppressed`` with the
 * an ``exceptions:`` entry of ``.leastcap.yml`` (rule + project/service globs, justification,
   approver, expiry).
 
-Suppressions that cannot be honoured or are stale become findings themselves:
-``exception-invalid`` (no reason, placeholder reason, unknown rule, missing approver or expiry),
-``exception-expired`` and ``exception-unused``.
+The pass keeps a ledger of every suppression (honoured or not, used or not); the governance rules
+(``exception-invalid``, ``exception-expired``, ``exception-unused``, leastcap.rules.exceptions) turn
+it into findings of their own, switched on and off like any rule.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 
 from leastcap.config import Config, ExceptionEntry, glob_match, trivial_reason
-from leastcap.model import Confidence, Finding, Location, Project, SourceKind, Suppression
-from leastcap.rules.registry import META_RULES, rule_by_slug, slugs
+from leastcap.model import Finding, Location, Project, SourceKind, Suppression
+from leastcap.rules.base import ExceptionRecord, IgnoreRecord, Ledger
+from leastcap.rules.registry import META_RULES, review, slugs
 
 # A YAML comment starts at the line start or after whitespace.
 _INLINE = re.compile(r"(?:^|(?<=\s))#\s*leastcap:\s*ignore\[(?P<rules>[^\]]*)\](?P<reason>.*)$")
@@ -118,7 +119,7 @@ def apply(
                     )
         out.append(finding if suppression is None else replace(finding, suppressed=suppression))
 
-    out.extend(_meta_findings(config, today, inline, used_inline, used_exceptions))
+    out.extend(review(_ledger(config, today, inline, used_inline, used_exceptions), config))
     return sorted(out, key=lambda f: (*f.sort_key(), f.project, f.service))
 
 
@@ -159,53 +160,35 @@ def _expired(exception: ExceptionEntry, today: dt.date) -> bool:
     return exception.expires is not None and exception.expires < today
 
 
-def _meta_findings(
+def _ledger(
     config: Config,
     today: dt.date,
     inline: dict[tuple[str, int], list[InlineIgnore]],
     used_inline: set[tuple[Location, str]],
     used_exceptions: set[int],
-) -> list[Finding]:
-    out: list[Finding] = []
-
-    def emit(slug: str, message: str, location: Location) -> None:
-        if not config.rule_enabled(slug):
-            return
-        rule = rule_by_slug(slug)
-        out.append(Finding(
-            rule=slug, severity=config.severity_for(slug, rule.severity), confidence=Confidence.HIGH,
-            message=message, location=location,
-        ))
-
-    for ignores in inline.values():
-        for ignore in ignores:
-            problem = ignore.problem
-            if problem is not None:
-                emit("exception-invalid",
-                     f"inline ignore[{','.join(ignore.rules)}] is not honoured: {problem}", ignore.location)
-                continue
-            for rule in ignore.rules:
-                if (ignore.location, rule) not in used_inline and config.rule_enabled(rule):
-                    emit("exception-unused",
-                         f"inline ignore[{rule}] matches no finding on this line or in this service",
-                         ignore.location)
-
-    for index, exception in enumerate(config.exceptions):
-        label = _label(exception)
-        if exception.problems:
-            emit("exception-invalid", f"exception {label} is not honoured: " + "; ".join(exception.problems),
-                 exception.location)
-        elif _expired(exception, today):
-            assert exception.expires is not None
-            emit("exception-expired",
-                 f"exception {label} expired on {exception.expires.isoformat()}; "
-                 "its findings are active again",
-                 exception.field_location("expires"))
-        elif index not in used_exceptions and any(
-            config.rule_enabled(s) for s in slugs() if glob_match(exception.rule, s)
-        ):
-            emit("exception-unused", f"exception {label} matches no finding", exception.location)
-    return out
+) -> Ledger:
+    ignores = tuple(
+        IgnoreRecord(
+            ignore.location, ignore.rules, ignore.problem,
+            tuple(r for r in ignore.rules if (ignore.location, r) not in used_inline and config.rule_enabled(r)),
+        )
+        for found in inline.values()
+        for ignore in found
+    )
+    exceptions = tuple(
+        ExceptionRecord(
+            label=_label(exception),
+            location=exception.location,
+            problems=tuple(exception.problems),
+            expires=exception.expires,
+            expires_location=exception.field_location("expires"),
+            expired=_expired(exception, today),
+            used=index in used_exceptions,
+            covers_enabled_rule=any(config.rule_enabled(s) for s in slugs() if glob_match(exception.rule, s)),
+        )
+        for index, exception in enumerate(config.exceptions)
+    )
+    return Ledger(ignores, exceptions)
 
 
 def _label(exception: ExceptionEntry) -> str:

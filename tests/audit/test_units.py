@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from leastcap.audit.drift import DriftRule, diff_services
 from leastcap.audit.engine import EngineFacts, engine_facts
 from leastcap.audit.mapping import map_container
 from leastcap.audit.targets import TargetError, parse_host, resolve_targets
 from leastcap.model import Located, Location, Mount, Project, Service, Severity, SourceKind
-from leastcap.rules.drift import DriftRule, diff_services
 from leastcap.rules.registry import check_project
 
 DATA = Path(__file__).parent / "data"
@@ -103,7 +103,8 @@ def test_drift_rule_metadata() -> None:
     doc = DriftRule.__doc__ or ""
     for section in ("## What it does", "## Why is this bad", "## Example", "## Fix"):
         assert section in doc
-    assert list(rule.check(_svc(), Project("p", (), "", ()))) == []
+    # A comparison rule: it judges a (container, Compose service) pair, never a lone service.
+    assert rule.kind == "comparison" and not hasattr(rule, "check")
 
 
 def test_mounts_keep_the_order_they_were_asked_for_whatever_order_inspect_lists_them() -> None:

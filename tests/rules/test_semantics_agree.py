@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from leastcap.audit.drift import diff_services
 from leastcap.fix.plan import plan_service
 from leastcap.knowledge.image_knowledge import load_knowledge
 from leastcap.loader import LoadOptions, load_project
 from leastcap.model import Service
-from leastcap.rules.drift import diff_services
 from leastcap.rules.no_new_privileges import NoNewPrivileges
 from leastcap.semantics import container_ports, is_root_user, no_new_privileges
 from leastcap.tree import DiskTree

@@ -1,4 +1,5 @@
-"""``--drift``: load the Compose files a container came from and compare (see ``drift.DriftRule``).
+"""``--drift``: load the Compose files a container came from and pair each container with its
+Compose service; the pipeline runs the comparison rules (``drift.DriftRule``) on the pairs.
 
 Containers of one Compose project that share the same files, working directory and env files load
 the project once. Files that are not readable on this machine (the container lives on a remote
@@ -11,8 +12,8 @@ import os
 from collections.abc import Mapping
 
 from leastcap.audit.mapping import AuditedContainer, ComposeLabels, group_projects
-from leastcap.model import Finding, Problem, Project
-from leastcap.rules.drift import DriftRule
+from leastcap.model import Problem, Project
+from leastcap.rules.base import Comparison
 
 GroupKey = tuple[str, tuple[str, ...], str, tuple[str, ...]]
 
@@ -45,12 +46,13 @@ def _load(key: GroupKey, environ: Mapping[str, str]) -> tuple[Project | None, st
     return result.project, ""
 
 
-def drift_findings(
+def pair_containers(
     containers: list[AuditedContainer], environ: Mapping[str, str]
-) -> tuple[list[Finding], list[Problem], list[str]]:
-    rule = DriftRule()
+) -> tuple[list[Comparison], list[Problem], list[str]]:
+    """Each container with what its Compose files declare (see ``Comparison``); a container whose
+    files cannot be loaded here is left out with a warning: its drift is unknown, not absent."""
     loaded: dict[GroupKey, tuple[Project | None, str]] = {}
-    findings: list[Finding] = []
+    pairs: list[Comparison] = []
     warnings: list[Problem] = []
     files: list[str] = []
     projects = {c.location.path: p for p in group_projects(containers) for c in containers
@@ -59,25 +61,24 @@ def drift_findings(
         svc, project = container.service, projects[container.location.path]
         labels = container.compose
         if labels is None:
-            found = [rule.not_from_compose(svc, project)]
-        else:
-            key = _key(labels)
-            if key not in loaded:
-                loaded[key] = _load(key, environ)
-                files.extend(f for f in labels.config_files if f not in files)
-            declared_project, why = loaded[key]
-            if declared_project is None:
-                warnings.append(Problem(svc.key.path, f"drift not checked: {why}"))
-                continue
-            try:
-                declared = declared_project.service(labels.service)
-            except KeyError:
-                found = [rule.orphan(svc, project, labels.config_files)]
-            else:
-                newest = max((_mtime(f) for f in labels.config_files), default=None)
-                found = rule.compare(svc, project, declared, container.created, newest)
-        findings.extend(found)
-    return findings, warnings, files
+            pairs.append(Comparison(svc, project, None))
+            continue
+        key = _key(labels)
+        if key not in loaded:
+            loaded[key] = _load(key, environ)
+            files.extend(f for f in labels.config_files if f not in files)
+        declared_project, why = loaded[key]
+        if declared_project is None:
+            warnings.append(Problem(svc.key.path, f"drift not checked: {why}"))
+            continue
+        try:
+            declared = declared_project.service(labels.service)
+        except KeyError:
+            pairs.append(Comparison(svc, project, None, labels.config_files))
+            continue
+        newest = max((_mtime(f) for f in labels.config_files), default=None)
+        pairs.append(Comparison(svc, project, declared, labels.config_files, container.created, newest))
+    return pairs, warnings, files
 
 
 def _mtime(path: str) -> float:

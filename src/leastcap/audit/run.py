@@ -8,18 +8,19 @@ result does not depend on which host answered first.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
+from leastcap.audit.drift import DriftRule
 from leastcap.audit.engine import HostSnapshot, HostUnavailableError, snapshot
 from leastcap.audit.mapping import AuditedContainer, group_projects, map_container
 from leastcap.audit.procfs import capability_facts
 from leastcap.audit.targets import HostTarget, resolve_targets
-from leastcap.model import Finding, Problem, Project
-from leastcap.rules.drift import DriftRule
-
-CheckProject = Callable[[Project], list[Finding]]
+from leastcap.config import Config
+from leastcap.model import Finding, Problem
+from leastcap.pipeline import Context, evaluate
+from leastcap.rules.base import Comparison
 
 
 @dataclass(frozen=True)
@@ -91,11 +92,9 @@ def with_origin(finding: Finding, by_path: Mapping[str, AuditedContainer]) -> Fi
     return replace(finding, related=finding.related + container.origin())
 
 
-def audit(options: AuditOptions, check: CheckProject | None = None) -> AuditResult:
-    if check is None:
-        from leastcap.rules.registry import check_project
-
-        check = check_project
+def audit(options: AuditOptions, config: Config | None = None) -> AuditResult:
+    """Inspect the hosts and judge their containers through the pipeline (with ``--drift``, each
+    container against its Compose service too). Findings come back suppressed as ``config`` says."""
     env = os.environ if options.environ is None else options.environ
     targets = resolve_targets(options.hosts, options.contexts, env)
     errors: list[Problem] = []
@@ -106,22 +105,20 @@ def audit(options: AuditOptions, check: CheckProject | None = None) -> AuditResu
         else:
             containers.extend(containers_of(result))
 
-    by_path = {c.location.path: c for c in containers}
-    findings: list[Finding] = []
-    for project in group_projects(containers):
-        findings.extend(with_origin(f, by_path) for f in check(project))
-
     warnings: list[Problem] = []
     files: list[str] = []
+    pairs: list[Comparison] = []
     if options.drift:
-        from leastcap.audit.compare import drift_findings
+        from leastcap.audit.compare import pair_containers
 
-        drift, drift_warnings, files = drift_findings(containers, env)
-        findings.extend(with_origin(f, by_path) for f in drift)
+        pairs, drift_warnings, files = pair_containers(containers, env)
         warnings.extend(drift_warnings)
-    findings.sort(key=Finding.sort_key)
-    return AuditResult(tuple(targets), tuple(containers), tuple(findings), tuple(errors), tuple(warnings),
-                       tuple(files))
+    context = Context(command="audit", comparisons=tuple(pairs), errors=tuple(errors), warnings=tuple(warnings),
+                      scanned_files=tuple(c.location.path for c in containers))
+    report = evaluate(group_projects(containers), config, context)
+    by_path = {c.location.path: c for c in containers}
+    findings = tuple(with_origin(f, by_path) for f in report.findings)
+    return AuditResult(tuple(targets), tuple(containers), findings, tuple(errors), tuple(warnings), tuple(files))
 
 
 __all__ = ["AuditOptions", "AuditResult", "DriftRule", "audit"]

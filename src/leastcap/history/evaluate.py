@@ -1,4 +1,4 @@
-"""The real evaluation of one directory at one commit: discovery, loader, rules, suppression.
+"""The real evaluation of one directory at one commit: discovery, loader, then the pipeline.
 
 Everything is read from the commit's ``GitTree`` (Compose files, ``.env``, ``extends``/``include``
 targets, ``.leastcap.yml``), never from the work tree. Parsed file contents are shared across the
@@ -23,8 +23,8 @@ from leastcap.history.walk import ProjectEval, is_compose_name
 from leastcap.loader import LoadOptions, discover_projects, load_project
 from leastcap.loader.discovery import SKIP_DIRS, IgnoreRules
 from leastcap.model import Problem
-from leastcap.rules.registry import META_RULES, check_project
-from leastcap.suppress import apply
+from leastcap.pipeline import Context, evaluate
+from leastcap.rules.registry import META_RULES
 from leastcap.tree import TreeError
 
 _META = frozenset(rule.slug for rule in META_RULES)
@@ -96,8 +96,8 @@ class LoaderEvaluator:
                     ProjectEval(anchor or "", (), tuple(result.errors), tuple(result.warnings), loaded=False)
                 )
                 continue
-            findings = check_project(result.project, config)
-            findings = apply(findings, config, lambda p: self._source_lines(tree, p), today, [result.project])
+            context = Context(command="history", source_lines=lambda p: self._source_lines(tree, p), today=today)
+            findings = evaluate([result.project], config, context).findings
             evals.append(
                 ProjectEval(
                     anchor or "",

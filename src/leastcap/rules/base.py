@@ -1,8 +1,21 @@
-"""What a rule is. One module per rule under leastcap.rules, registered in leastcap.rules.registry."""
+"""What a rule is. Three kinds, one registry (leastcap.rules.registry), configured alike:
+
+* ``Rule``: judges one service of a project, whatever the project's input was (one module per
+  rule under leastcap.rules);
+* ``ComparisonRule``: judges a running container against the Compose service it came from
+  (``drift``, under leastcap.audit);
+* ``GovernanceRule``: judges the suppressions themselves (``exception-*``) from the ledger the
+  suppression pass keeps, and words its own findings.
+
+The pipeline (leastcap.pipeline) runs each kind at its stage; ``.leastcap.yml`` switches any of
+them off or changes its severity the same way (``registry.configured``).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import ClassVar
 
 from leastcap.model import Confidence, Finding, Location, Project, Service, Severity
@@ -13,13 +26,11 @@ from leastcap.model import Confidence, Finding, Location, Project, Service, Seve
 CIS_VERSION = "1.6.0"
 
 
-class Rule:
-    """A rule judges one service of a project (whatever the project's input was).
+class BaseRule:
+    """What every kind of rule declares. The class docstring is the rule's documentation, with
+    the sections ``What it does``, ``Why is this bad``, ``Example``, ``Fix`` (checked by a test)."""
 
-    The class docstring is the rule's documentation, with the sections
-    ``What it does``, ``Why is this bad``, ``Example``, ``Fix`` (checked by a test).
-    """
-
+    kind: ClassVar[str]
     slug: ClassVar[str]
     summary: ClassVar[str]
     severity: ClassVar[Severity]
@@ -28,9 +39,6 @@ class Rule:
     # (CIS_VERSION for every rule; a test holds them to it).
     cis: ClassVar[tuple[str, ...]] = ()
     cis_version: ClassVar[str] = CIS_VERSION
-
-    def check(self, service: Service, project: Project) -> Iterator[Finding]:
-        raise NotImplementedError
 
     def finding(
         self,
@@ -54,3 +62,80 @@ class Rule:
             related=related,
             facts=facts,
         )
+
+
+class Rule(BaseRule):
+    """A rule judges one service of a project (whatever the project's input was)."""
+
+    kind = "service"
+
+    def check(self, service: Service, project: Project) -> Iterator[Finding]:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """A running container (as a ``Service`` of its own project) and what its Compose files say.
+
+    ``declared`` is the effective Compose service; None with ``compose_files`` set: the service is
+    no longer in those files; None without: the container was not created by Compose.
+    """
+
+    running: Service
+    running_project: Project
+    declared: Service | None
+    compose_files: tuple[str, ...] = ()
+    created: str = ""  # the container's creation time (RFC 3339), "" when unknown
+    file_modified: float | None = None  # the newest Compose file's mtime
+
+
+class ComparisonRule(BaseRule):
+    """A rule that judges a running container against its Compose service."""
+
+    kind = "comparison"
+
+    def compare(self, pair: Comparison) -> list[Finding]:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class IgnoreRecord:
+    """One inline ``# leastcap: ignore[...]`` comment as the suppression pass saw it."""
+
+    location: Location
+    rules: tuple[str, ...]
+    problem: str | None  # why it cannot be honoured
+    unused: tuple[str, ...]  # the enabled rules it names that reported nothing there
+
+
+@dataclass(frozen=True, slots=True)
+class ExceptionRecord:
+    """One ``exceptions:`` entry of ``.leastcap.yml`` as the suppression pass saw it."""
+
+    label: str  # "for rule 'x' (service 'y')"
+    location: Location
+    problems: tuple[str, ...]
+    expires: dt.date | None
+    expires_location: Location
+    expired: bool
+    used: bool  # it matched a finding
+    covers_enabled_rule: bool  # its rule pattern matches a rule that is switched on
+
+
+@dataclass(frozen=True, slots=True)
+class Ledger:
+    ignores: tuple[IgnoreRecord, ...] = ()
+    exceptions: tuple[ExceptionRecord, ...] = ()
+
+
+class GovernanceRule(BaseRule):
+    """A rule about the suppressions themselves; its findings belong to no service."""
+
+    kind = "governance"
+
+    def review(self, ledger: Ledger) -> Iterator[Finding]:
+        raise NotImplementedError
+
+    def at(self, message: str, location: Location) -> Finding:
+        return Finding(rule=self.slug, severity=self.severity, confidence=self.confidence, message=message,
+                       location=location)

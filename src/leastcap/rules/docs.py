@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import inspect
 
-from leastcap.rules.base import CIS_VERSION, Rule
+from leastcap.rules.base import CIS_VERSION, BaseRule
 from leastcap.rules.registry import META_RULES, RULES
 
 SECTIONS = ("What it does", "Why is this bad", "Example", "Fix")
 
 
-def sections(rule: Rule) -> dict[str, str]:
+def sections(rule: BaseRule) -> dict[str, str]:
     """The docstring's ``## Section`` bodies (headings inside code fences are YAML, not sections)."""
     doc = inspect.cleandoc(type(rule).__doc__ or "")
     found: dict[str, list[str]] = {}
@@ -28,12 +28,12 @@ def sections(rule: Rule) -> dict[str, str]:
     return {name: "\n".join(body).strip() for name, body in found.items()}
 
 
-def intro(rule: Rule) -> str:
+def intro(rule: BaseRule) -> str:
     doc = inspect.cleandoc(type(rule).__doc__ or "")
     return doc.split("\n## ", 1)[0].strip()
 
 
-def _cis(rule: Rule) -> str:
+def _cis(rule: BaseRule) -> str:
     return ", ".join(rule.cis) if rule.cis else "-"
 
 

@@ -1,21 +1,15 @@
-"""Meta rules: findings about suppressions themselves, produced by :mod:`leastcap.suppress`."""
+"""Governance rules: findings about the suppressions themselves, from the ledger the suppression
+pass (:mod:`leastcap.suppress`) keeps. Each rule words its own findings."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from leastcap.model import Finding, Project, Service, Severity
-from leastcap.rules.base import Rule
+from leastcap.model import Finding, Severity
+from leastcap.rules.base import GovernanceRule, Ledger
 
 
-class MetaRule(Rule):
-    """A rule whose findings come from the suppression pass, not from a service."""
-
-    def check(self, service: Service, project: Project) -> Iterator[Finding]:
-        return iter(())
-
-
-class ExceptionInvalid(MetaRule):
+class ExceptionInvalid(GovernanceRule):
     """Flags a suppression that cannot be honoured: no real justification, missing fields, unknown rule.
 
     ## What it does
@@ -54,8 +48,18 @@ class ExceptionInvalid(MetaRule):
     summary = "A suppression has no real justification or is incomplete"
     severity = Severity.MEDIUM
 
+    def review(self, ledger: Ledger) -> Iterator[Finding]:
+        for ignore in ledger.ignores:
+            if ignore.problem is not None:
+                yield self.at(f"inline ignore[{','.join(ignore.rules)}] is not honoured: {ignore.problem}",
+                              ignore.location)
+        for exception in ledger.exceptions:
+            if exception.problems:
+                yield self.at(f"exception {exception.label} is not honoured: " + "; ".join(exception.problems),
+                              exception.location)
 
-class ExceptionExpired(MetaRule):
+
+class ExceptionExpired(GovernanceRule):
     """Flags an exception in ``.leastcap.yml`` whose ``expires`` date has passed.
 
     ## What it does
@@ -85,8 +89,14 @@ class ExceptionExpired(MetaRule):
     summary = "An exception is past its expires date"
     severity = Severity.MEDIUM
 
+    def review(self, ledger: Ledger) -> Iterator[Finding]:
+        for exception in ledger.exceptions:
+            if exception.expired and not exception.problems and exception.expires is not None:
+                yield self.at(f"exception {exception.label} expired on {exception.expires.isoformat()}; "
+                              "its findings are active again", exception.expires_location)
 
-class ExceptionUnused(MetaRule):
+
+class ExceptionUnused(GovernanceRule):
     """Flags a suppression that matches no finding.
 
     ## What it does
@@ -113,3 +123,13 @@ class ExceptionUnused(MetaRule):
     slug = "exception-unused"
     summary = "A suppression matches no finding"
     severity = Severity.LOW
+
+    def review(self, ledger: Ledger) -> Iterator[Finding]:
+        for ignore in ledger.ignores:
+            if ignore.problem is None:
+                for rule in ignore.unused:
+                    yield self.at(f"inline ignore[{rule}] matches no finding on this line or in this service",
+                                  ignore.location)
+        for exception in ledger.exceptions:
+            if not (exception.problems or exception.expired or exception.used) and exception.covers_enabled_rule:
+                yield self.at(f"exception {exception.label} matches no finding", exception.location)

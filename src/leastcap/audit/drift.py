@@ -9,13 +9,12 @@ container; capabilities are compared as effective sets).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from leastcap import capabilities
-from leastcap.model import Confidence, Finding, Location, Project, Service, Severity
-from leastcap.rules.base import Rule
+from leastcap.model import Confidence, Finding, Location, Service, Severity
+from leastcap.rules.base import Comparison, ComparisonRule
 from leastcap.semantics import effective_security_opts, host_path, is_root_user, parse_go_bool
 
 # security_opt values that loosen confinement (moby parseSecurityOpt; ':' is the legacy separator).
@@ -24,7 +23,7 @@ LOOSENING = frozenset(
 )
 
 
-class DriftRule(Rule):
+class DriftRule(ComparisonRule):
     """Drift between a running container and its Compose file.
 
     ## What it does
@@ -45,8 +44,8 @@ class DriftRule(Rule):
     When the file was modified after the container was created, the message says so: the fix is
     then simply to recreate the container.
 
-    The rule needs two inputs, the file and the container, so its ``check`` on a single project
-    reports nothing; ``leastcap audit --drift`` calls ``compare`` for each container.
+    It is a comparison rule: it needs two inputs, the container and its file, which
+    ``leastcap audit --drift`` pairs up (``leastcap.audit.compare``) for the pipeline.
 
     ## Why is this bad
     Reviews, ``leastcap scan`` in CI and exceptions all judge the files. A container that runs with
@@ -78,22 +77,15 @@ class DriftRule(Rule):
     # CIS Docker Benchmark 5.x judges running containers, not their provenance; no item matches.
     cis = ()
 
-    def check(self, service: Service, project: Project) -> Iterator[Finding]:
-        return iter(())
-
-    def compare(
-        self,
-        running: Service,
-        running_project: Project,
-        declared: Service,
-        container_created: str = "",
-        file_modified: float | None = None,
-    ) -> list[Finding]:
-        """One finding per privilege setting where ``running`` (the container) differs from
-        ``declared`` (the effective Compose service)."""
-        changed_after = _file_changed_after(container_created, file_modified)
+    def compare(self, pair: Comparison) -> list[Finding]:
+        if pair.declared is None and not pair.compose_files:
+            return [self._not_from_compose(pair)]
+        if pair.declared is None:
+            return [self._orphan(pair)]
+        running = pair.running
+        changed_after = _file_changed_after(pair.created, pair.file_modified)
         out: list[Finding] = []
-        for diff in diff_services(running, declared):
+        for diff in diff_services(running, pair.declared):
             reason = (
                 "the Compose file changed after the container was created: recreate it"
                 " (docker compose up -d)"
@@ -106,7 +98,7 @@ class DriftRule(Rule):
             out.append(
                 self.finding(
                     running,
-                    running_project,
+                    pair.running_project,
                     message,
                     diff.container_location,
                     related=(diff.file_location,),
@@ -116,21 +108,23 @@ class DriftRule(Rule):
             )
         return out
 
-    def orphan(self, running: Service, running_project: Project, files: tuple[str, ...]) -> Finding:
+    def _orphan(self, pair: Comparison) -> Finding:
+        running, project = pair.running, pair.running_project
         return self.finding(
             running,
-            running_project,
-            f"service {running.name!r} of Compose project {running_project.name!r} is no longer in"
-            f" its Compose files ({', '.join(files)}): the container runs settings no file describes",
+            project,
+            f"service {running.name!r} of Compose project {project.name!r} is no longer in"
+            f" its Compose files ({', '.join(pair.compose_files)}): the container runs settings no file describes",
             running.key,
             severity=Severity.MEDIUM,
             facts=(("drift_setting", "service"),),
         )
 
-    def not_from_compose(self, running: Service, running_project: Project) -> Finding:
+    def _not_from_compose(self, pair: Comparison) -> Finding:
+        running = pair.running
         return self.finding(
             running,
-            running_project,
+            pair.running_project,
             f"container {running.key.path.rsplit('/', 1)[-1]!r} was not created by Docker Compose:"
             " no Compose file describes its settings",
             running.key,

@@ -1,0 +1,89 @@
+"""The one pipeline every command judges through: projects -> rules -> dedupe -> suppression ->
+governance -> ``Report``.
+
+``scan`` (files on disk and the scripts that run containers), ``history`` (each directory at each
+commit), ``audit`` (running containers, and with ``--drift`` their Compose services) and ``fix``
+(which findings to act on) differ only in how they make projects and how they render the report:
+
+    report = evaluate(projects, config, Context(command="scan", source_lines=..., ...))
+
+Each stage is a pure function of its inputs. The rule stage (``judge``) can run elsewhere first,
+such as in a scan's worker processes: ``evaluate`` then takes ``Judged`` projects and does not judge
+them again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from leastcap import suppress
+from leastcap.config import Config
+from leastcap.model import Finding, Problem, Project, Report, Severity
+from leastcap.rules.base import Comparison
+from leastcap.rules.registry import check_project, compare
+
+
+def _no_lines(path: str) -> Sequence[str] | None:
+    return None
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the input side knows besides its projects, and what the report passes on."""
+
+    command: str = "scan"
+    # A file's lines for inline ignore comments (None: not a readable text file); containers have none.
+    source_lines: suppress.SourceLines = _no_lines
+    today: dt.date | None = None  # decides expiry; None: the real today
+    fail_on: Severity = Severity.HIGH
+    comparisons: tuple[Comparison, ...] = ()  # (container, Compose service) pairs for comparison rules
+    errors: tuple[Problem, ...] = ()
+    warnings: tuple[Problem, ...] = ()
+    scanned_files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A project whose rule stage already ran (``judge``), with its findings."""
+
+    project: Project
+    findings: tuple[Finding, ...]
+
+
+def judge(project: Project, config: Config | None) -> tuple[Finding, ...]:
+    """The rule stage of one project: every enabled service rule on every service."""
+    return tuple(check_project(project, config))
+
+
+def dedupe(findings: Iterable[Finding]) -> list[Finding]:
+    """A file shared by several projects (a main file and its variants) is reported once: the same
+    finding (``Finding.fingerprint``) at the same place."""
+    seen: set[tuple[str, str, int, int, str]] = set()
+    out: list[Finding] = []
+    for finding in findings:
+        loc = finding.location  # a container's places differ only in their note (the inspect path)
+        key = (finding.fingerprint, loc.path, loc.line, loc.column, loc.note)
+        if key not in seen:
+            seen.add(key)
+            out.append(finding)
+    return out
+
+
+def evaluate(projects: Iterable[Project | Judged], config: Config | None, context: Context) -> Report:
+    config = config or Config()
+    judged = [p if isinstance(p, Judged) else Judged(p, judge(p, config)) for p in projects]
+    findings = [f for j in judged for f in j.findings]
+    findings += compare(context.comparisons, config)
+    findings = suppress.apply(
+        dedupe(findings), config, context.source_lines, context.today or dt.date.today(), [j.project for j in judged]
+    )
+    return Report(
+        findings=tuple(findings),
+        errors=context.errors,
+        warnings=context.warnings,
+        fail_on=context.fail_on,
+        command=context.command,
+        scanned_files=context.scanned_files,
+    )
