@@ -15,7 +15,8 @@ them again.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from leastcap import suppress
@@ -27,6 +28,22 @@ from leastcap.rules.registry import check_project, compare
 
 def _no_lines(path: str) -> Sequence[str] | None:
     return None
+
+
+def disk_source_lines(cwd: str) -> Callable[[str], list[str] | None]:
+    """Lines of files on disk (display paths relative to ``cwd``) for the suppression pass, which
+    only looks for ``leastcap:`` comments: a file without one gives no lines."""
+
+    def lines(display: str) -> list[str] | None:
+        path = display if os.path.isabs(display) else os.path.join(cwd, display)
+        try:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                text = fh.read(8 * 1024 * 1024)
+        except OSError:
+            return None
+        return text.splitlines() if "leastcap" in text else []
+
+    return lines
 
 
 @dataclass(frozen=True)

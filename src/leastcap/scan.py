@@ -13,14 +13,14 @@ import gc
 import multiprocessing as mp
 import os
 import posixpath
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from leastcap.config import Config, ConfigError, resolve_config
 from leastcap.loader import LoadOptions, discover_projects, load_project
 from leastcap.model import Finding, Problem, Project, Report, Service, Severity
-from leastcap.pipeline import Context, Judged, evaluate, judge
+from leastcap.pipeline import Context, Judged, disk_source_lines, evaluate, judge
 from leastcap.tree import DiskTree
 
 
@@ -67,17 +67,6 @@ def _load_options(options: ScanOptions, cwd: str, tree: DiskTree) -> tuple[list[
         problems.extend(discover_problems)
         targets.extend(replace(t, environ=environ, env_files=env_files, profiles=profiles) for t in found)
     return targets, problems
-
-
-def _source_lines(path: str) -> list[str] | None:
-    """A file's lines for the suppression pass, which only looks for ``leastcap:`` comments."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            text = fh.read(8 * 1024 * 1024)
-    except OSError:
-        return None
-    # Most files have no ignore comment at all; their lines are never needed.
-    return text.splitlines() if "leastcap" in text else []
 
 
 # Projects are independent, so a large scan loads and judges them in worker processes, one per
@@ -180,7 +169,7 @@ def run_scan(options: ScanOptions) -> Report:
             scanned.extend(project.files)
     context = Context(
         command="scan",
-        source_lines=_source_lines_for(cwd),
+        source_lines=disk_source_lines(cwd),
         today=options.today,
         fail_on=fail_on,
         errors=tuple(errors),
@@ -188,10 +177,3 @@ def run_scan(options: ScanOptions) -> Report:
         scanned_files=tuple(dict.fromkeys(scanned)),
     )
     return evaluate(projects, config, context)
-
-
-def _source_lines_for(cwd: str) -> Callable[[str], list[str] | None]:
-    def lines(display: str) -> list[str] | None:
-        return _source_lines(display if os.path.isabs(display) else os.path.join(cwd, display))
-
-    return lines

@@ -22,6 +22,7 @@ from leastcap.fix.yamltext import EditError, YamlText
 from leastcap.knowledge.image_knowledge import KnowledgeBase
 from leastcap.loader.api import LoadOptions, LoadResult, load_project
 from leastcap.model import Finding, Project
+from leastcap.pipeline import Context, disk_source_lines, evaluate, judge
 from leastcap.profile.format import Profile
 from leastcap.tree import DiskTree
 
@@ -77,12 +78,6 @@ def _triggers(findings: Iterable[Finding], rules: tuple[str, ...]) -> dict[str, 
     return out
 
 
-def _check(project: Project, config: Config | None = None) -> list[Finding]:
-    from leastcap.rules.registry import check_project
-
-    return check_project(project, config)
-
-
 def _suppressed(findings: list[Finding], rules: tuple[str, ...]) -> dict[str, str]:
     """Services with a suppressed finding fix would act on: the user decided, so fix leaves them."""
     out: dict[str, str] = {}
@@ -117,11 +112,6 @@ def fix_project(
 
     Plans less sure than ``min_confidence`` become proposals (action ``propose``), not edits.
     """
-    import datetime as dt
-
-    from leastcap import suppress
-    from leastcap.scan import _source_lines_for
-
     result = FixResult(min_confidence=min_confidence)
     loaded = load_project(options, DiskTree(cwd))
     if loaded.project is None:
@@ -132,7 +122,7 @@ def fix_project(
     result.project = project.name
     result.root = os.path.abspath(options.working_dir or cwd)
     rules = ALL_RULES if all_rules else PRIMARY_RULES
-    findings = suppress.apply(_check(project, config), config, _source_lines_for(cwd), dt.date.today(), [project])
+    findings = list(evaluate([project], config, Context(command="fix", source_lines=disk_source_lines(cwd))).findings)
     triggers = _triggers(findings, rules)
     suppressed = _suppressed(findings, rules)
     for svc in project.services:
@@ -212,7 +202,7 @@ def _verify(
                 if _service_view(before.effective, name) != _service_view(after.effective, name):
                     why = f"service {name} changed outside the privilege fields"
                     bad |= _files_of(after.project, name, cwd, edited)
-            remaining = _triggers(_check(after.project), PRIMARY_RULES)
+            remaining = _triggers(judge(after.project, None), PRIMARY_RULES)
             for name, plan in result.plans.items():
                 if plan.action == "fix" and any(o.service == name and o.where != "skipped" for o in result.outcomes):
                     left = remaining.get(name, set()) & set(plan.triggers) & set(PRIMARY_RULES)
