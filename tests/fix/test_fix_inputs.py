@@ -155,3 +155,15 @@ def test_the_config_is_found_from_the_named_file_like_scan(tmp_path: Path) -> No
     (sub / ".leastcap.yml").write_text("images: 3\n")  # found above sub/compose.yaml, not above the cwd
     res = run(tmp_path, "fix", "-f", "sub/compose.yaml")
     assert (res.exit_code, res.stderr) == (2, "error: sub/.leastcap.yml:1:9: images: 3 is not of type 'array'\n")
+
+
+def test_control_characters_from_the_file_are_shown_not_obeyed(tmp_path: Path) -> None:
+    """YAML allows control characters only as escapes in double-quoted scalars; their values reach
+    fix's messages, which show them escaped."""
+    (tmp_path / "compose.yaml").write_text(
+        'services:\n  agent:\n    image: "example.com/\\e[2J\\e]0;owned\\a:1"\n    privileged: true\n'
+    )
+    res = run(tmp_path, "fix")
+    assert res.exit_code == 1
+    assert "\x1b" not in res.output and "\x07" not in res.output
+    assert "#   nothing is known about example.com/\\x1b[2J\\x1b]0;owned\\x07:1: kept Docker's" in res.output

@@ -21,6 +21,14 @@ EXIT_OK, EXIT_UNFIXED, EXIT_ERROR = 0, 1, 2
 CONFIDENCE_CHOICES = ("unknown", "inferred", "known", "verified")
 
 
+def _echo(text: str, *, err: bool = False, nl: bool = True) -> None:
+    """Print text that may carry a hostile file's bytes (diff lines, names, values) with its control
+    characters made visible, so it cannot drive the terminal."""
+    from leastcap.report.common import defuse
+
+    click.echo(defuse(text, keep_newlines=True), err=err, nl=nl)
+
+
 def _knowledge(paths: tuple[str, ...], config_path: str | None, cwd: str) -> tuple[Any, Any]:
     """The .leastcap.yml scan uses (same search, same bounded and validated loader) and the image
     knowledge built from it plus its ``images:`` entries. Exits 2 on a bad config."""
@@ -34,9 +42,9 @@ def _knowledge(paths: tuple[str, ...], config_path: str | None, cwd: str) -> tup
     except ConfigError as exc:
         for problem in exc.problems:
             where = f"{problem.path}:{problem.line}:{problem.column}" if problem.line else problem.path
-            click.echo(f"error: {where}: {problem.message}", err=True)
+            _echo(f"error: {where}: {problem.message}", err=True)
     except KnowledgeError as exc:
-        click.echo(f"error: {exc}", err=True)
+        _echo(f"error: {exc}", err=True)
     sys.exit(EXIT_ERROR)
 
 
@@ -49,13 +57,13 @@ def _options_for(paths: tuple[str, ...], files: tuple[str, ...], cwd: str, **kw:
         missing = [f for f in files if not os.path.isfile(os.path.join(cwd, f))]
         if missing:
             for f in missing:
-                click.echo(f"error: {f}: no such file", err=True)
+                _echo(f"error: {f}: no such file", err=True)
             sys.exit(EXIT_ERROR)
         return [LoadOptions(working_dir=cwd, files=tuple(os.path.abspath(f) for f in files), **kw)]
     found, problems = discover_projects([os.path.abspath(p) for p in paths or (cwd,)])
     if problems:
         for problem in problems:
-            click.echo(f"error: {problem.path}: {problem.message}", err=True)
+            _echo(f"error: {problem.path}: {problem.message}", err=True)
         sys.exit(EXIT_ERROR)
     return [LoadOptions(**{**o.__dict__, **{k: v for k, v in kw.items() if v}}) for o in found]
 
@@ -105,7 +113,7 @@ def fix(
         try:
             profile = read_profile(profile_file)
         except (ProfileFormatError, OSError) as exc:
-            click.echo(f"error: {exc}", err=True)
+            _echo(f"error: {exc}", err=True)
             sys.exit(EXIT_ERROR)
         wanted.add(profile.service)
     kw: dict[str, Any] = {"env_files": tuple(os.path.abspath(e) for e in env_files), "profiles": profiles}
@@ -130,7 +138,7 @@ def fix(
         if result.errors:
             code = EXIT_ERROR
             for err in result.errors:
-                click.echo(f"error: {err}", err=True)
+                _echo(f"error: {err}", err=True)
             continue
         diff = unified_diff(result, cwd)
         if diff and diff in diffs:
@@ -138,13 +146,13 @@ def fix(
             # compose.prod.yml) gets the same edit from both: show and apply it once.
             continue
         diffs.append(diff)
-        click.echo(diff, nl=False)
+        _echo(diff, nl=False)
         _explain(result)
         if result.problems or result.unfixed:
             code = max(code, EXIT_UNFIXED)
         for path, data in sorted(result.edited.items()):
             if path in edits and edits[path][1] != data:
-                click.echo(f"# not fixed: {edits[path][0].shown}: two projects edit it differently; "
+                _echo(f"# not fixed: {edits[path][0].shown}: two projects edit it differently; "
                            "fix them one at a time (-f)")
                 code = max(code, EXIT_UNFIXED)
                 continue
@@ -153,43 +161,43 @@ def fix(
         try:
             root = os.path.commonpath([r for _, _, r in edits.values()])
             for path in write_all([(s, d) for s, d, _ in edits.values()], root=root, backup=backup):
-                click.echo(f"wrote {os.path.relpath(path, cwd)}")
+                _echo(f"wrote {os.path.relpath(path, cwd)}")
         except WriteError as exc:
-            click.echo(f"error: {exc}", err=True)
+            _echo(f"error: {exc}", err=True)
             code = EXIT_ERROR
     elif edits:
         for snap, _, root in edits.values():
             why = why_not_writable(snap, root)
             if why:
-                click.echo(f"# cannot be written: {why}")
+                _echo(f"# cannot be written: {why}")
                 code = max(code, EXIT_UNFIXED)
     if not any(diffs) and code == EXIT_OK:
-        click.echo("nothing to fix")
+        _echo("nothing to fix")
     sys.exit(code)
 
 
 def _explain(result: Any) -> None:
     for name, reason in result.suppressed.items():
-        click.echo(f"# {result.project}/{name}: {reason}; not edited")
+        _echo(f"# {result.project}/{name}: {reason}; not edited")
     for name, plan in result.plans.items():
         head = f"# {result.project}/{name}: {', '.join(plan.triggers)}"
         caps = ", ".join(g.capability for g in plan.cap_add) or "none"
         if plan.action == "keep":
-            click.echo(f"{head}: kept privileged")
+            _echo(f"{head}: kept privileged")
         elif plan.action == "fix":
-            click.echo(f"{head}: cap_add {caps} (confidence: {plan.confidence.label})")
+            _echo(f"{head}: cap_add {caps} (confidence: {plan.confidence.label})")
         elif plan.action == "propose":
-            click.echo(
+            _echo(
                 f"{head}: not written, only proposed: cap_add {caps} (confidence: {plan.confidence.label}, "
                 f"below --min-confidence {result.min_confidence.label})"
             )
-            click.echo(f"#   next step: leastcap profile {name} --verify --minimize")
+            _echo(f"#   next step: leastcap profile {name} --verify --minimize")
         else:
-            click.echo(f"{head}: nothing to change")
+            _echo(f"{head}: nothing to change")
         for message in plan.messages:
-            click.echo(f"#   {message}")
+            _echo(f"#   {message}")
     for problem in result.problems:
-        click.echo(f"# not fixed: {problem}")
+        _echo(f"# not fixed: {problem}")
 
 
 @click.command("explain-image")
@@ -207,14 +215,14 @@ def explain_image(image: str, config_path: str | None, inspect: bool, pull: bool
     _config, knowledge = _knowledge((), config_path, os.getcwd())
     entry = knowledge.lookup(image)
     if entry is None:
-        click.echo(
+        _echo(
             f"Nothing is known about {image}.\n"
             "leastcap fix will keep Docker's default capabilities for it, each marked 'Docker default, "
             "not yet verified'.\nMeasure what it really needs with: leastcap profile <service> --verify "
             "--minimize\nor describe it under images: in .leastcap.yml."
         )
     else:
-        click.echo(render_entry(entry))
+        _echo(render_entry(entry))
     if inspect or pull:
         _explain_image_files(image, pull)
     sys.exit(EXIT_OK)
@@ -232,13 +240,13 @@ def _explain_image_files(image: str, pull: bool) -> None:
         facts = inspect_image(image, pull=pull)
     except ImageNotFoundError as exc:
         if pull:
-            click.echo(f"image facts: {exc}")
+            _echo(f"image facts: {exc}")
         return
     except (DockerException, OSError) as exc:  # no engine, or it failed: requests' errors are OSErrors
         if pull:
-            click.echo(f"image facts: the image could not be read: {exc}")
+            _echo(f"image facts: the image could not be read: {exc}")
         return
-    click.echo(render_facts(facts))
+    _echo(render_facts(facts))
 
 
 def render_entry(entry: Any) -> str:
