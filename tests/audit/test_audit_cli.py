@@ -147,3 +147,41 @@ def test_config_exception_suppresses_a_container_finding(
     assert [(f["rule"], f["suppressed"]["by"], f["suppressed"]["justification"]) for f in ours] == [
         ("host-namespace", "exception", "the node exporter reads host process statistics"),
     ]
+
+
+def test_a_container_joined_to_one_in_the_host_namespace_gets_host_namespace_naming_the_chain(
+    container: Callable[..., str], uid: str
+) -> None:
+    gw = container("run", "--network", "host", "--pid", "host", "--cap-drop", "ALL",
+                   "--security-opt", "no-new-privileges", suffix="gw")
+    vpn = container("run", "--network", f"container:{gw}", "--pid", f"container:{gw}", "--cap-drop", "ALL",
+                    "--security-opt", "no-new-privileges", "--cap-add", "SYS_PTRACE", suffix="vpn")
+    app = container("run", "--network", f"container:{vpn}", "--cap-drop", "ALL",
+                    "--security-opt", "no-new-privileges", suffix="app")
+    private = container("run", "--cap-drop", "ALL", "--security-opt", "no-new-privileges", suffix="private")
+    joined = container("run", "--network", f"container:{private}", "--cap-drop", "ALL",
+                       "--security-opt", "no-new-privileges", suffix="joined")
+    code, report = run_audit("-H", LOCAL)
+    assert code == 1
+    found = [
+        (f["rule"], f["severity"], f["service"], f["location"]["note"], f["message"])
+        for f in report["findings"]
+        if f["location"]["path"].startswith(f"local/lc-audit-{uid}-")
+    ]
+    assert sorted(f[:4] for f in found) == sorted([
+        ("host-namespace", "high", gw, "HostConfig.NetworkMode"),
+        ("host-namespace", "high", gw, "HostConfig.PidMode"),
+        ("host-namespace", "high", vpn, "HostConfig.NetworkMode"),
+        ("host-namespace", "high", vpn, "HostConfig.PidMode"),
+        ("dangerous-capability", "critical", vpn, "HostConfig.CapAdd[0]"),  # SYS_PTRACE in the host's PIDs
+        ("host-namespace", "high", app, "HostConfig.NetworkMode"),
+    ])
+    messages = {(f[2], f[3]): f[4] for f in found}
+    assert messages[(app, "HostConfig.NetworkMode")].startswith(
+        f"service {app!r} joins the host's namespace through network_mode: container:{vpn} -> "
+        f"container:{gw} -> host, so it uses the host's network stack"
+    )
+    assert messages[(vpn, "HostConfig.CapAdd[0]")].endswith(
+        f"; with pid: container:{gw} -> host that is every process on the host"
+    )
+    assert not [f for f in found if f[2] in (private, joined)]

@@ -9,7 +9,7 @@ import pytest
 
 from leastcap.audit.drift import DriftRule, diff_services
 from leastcap.audit.engine import EngineFacts, engine_facts
-from leastcap.audit.mapping import map_container
+from leastcap.audit.mapping import map_container, namespace_chains
 from leastcap.audit.targets import TargetError, parse_host, resolve_targets
 from leastcap.model import Located, Location, Mount, Project, Service, Severity, SourceKind
 from leastcap.rules.registry import check_project
@@ -68,7 +68,7 @@ def test_recorded_privileged_container() -> None:
     assert found == [
         ("cap-add-all", "critical", "HostConfig.CapAdd[0]"),
         ("host-namespace", "high", "HostConfig.PidMode"),
-        ("no-new-privileges", "low", "container"),
+        ("no-new-privileges", "low", "HostConfig.SecurityOpt"),  # where it is added
         ("privileged", "critical", "HostConfig.Privileged"),
         ("sensitive-mount", "critical", "HostConfig.Binds[0]"),  # writable /
         ("sensitive-mount", "high", "HostConfig.Binds[0]"),  # rshared propagation
@@ -134,3 +134,25 @@ def test_mounts_keep_the_order_they_were_asked_for_whatever_order_inspect_lists_
     # The image volume comes last and keeps its real index in the inspect it came from.
     assert results[0] == [*expected, (Mount("volume", "/var/cache", ""), "Mounts[1]")]
     assert results[1] == [*expected, (Mount("volume", "/var/cache", ""), "Mounts[2]")]
+
+
+def test_namespace_chains_follow_container_joins_and_stop_at_loops_and_missing_containers() -> None:
+    def inspect(cid: str, name: str, **modes: str) -> dict[str, object]:
+        return {"Id": cid * 64, "Name": f"/{name}", "HostConfig": modes}
+
+    inspects = [
+        inspect("a", "gw", NetworkMode="host", PidMode="host"),
+        inspect("b", "vpn", NetworkMode="container:" + "a" * 64, PidMode="container:gw"),
+        inspect("c", "app", NetworkMode="container:" + "b" * 12, IpcMode="container:vpn"),
+        inspect("d", "loop1", NetworkMode="container:loop2"),
+        inspect("e", "loop2", NetworkMode="container:loop1"),
+        inspect("f", "orphan", NetworkMode="container:gone"),
+        inspect("g", "private", NetworkMode="container:loop1"),
+    ]
+    assert namespace_chains(inspects) == {
+        "b" * 64: (
+            ("namespace_chain.pid", "container:gw -> host"),
+            ("namespace_chain.network_mode", "container:gw -> host"),
+        ),
+        "c" * 64: (("namespace_chain.network_mode", "container:vpn -> container:gw -> host"),),
+    }

@@ -150,7 +150,7 @@ def test_files_and_profiles_like_compose(tmp_path: Path) -> None:
     ]
     findings = json.loads(out)["findings"]
     privileged = next(f for f in findings if f["rule"] == "privileged")
-    assert (privileged["service"], privileged["location"]) == ("web", {"path": "prod.yml", "line": 3, "column": 5})
+    assert (privileged["service"], privileged["location"]) == ("web", {"path": "prod.yml", "line": 3, "column": 5, "note": ""})
     pid = next(f for f in findings if f["rule"] == "host-namespace")
     assert pid["service"] == "dbg" and "(only with profile debug)" in pid["message"]
     _code, out, _ = run(

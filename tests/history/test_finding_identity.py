@@ -78,4 +78,4 @@ def test_history_timeline_is_the_scan_finding(tmp_path: Path) -> None:
     scanned = run_scan(ScanOptions(cwd=str(repo.path), scripts=False))
     (finding,) = (f for f in scanned.findings if f.rule == "privileged")
     assert timeline["detail"] == finding.subject
-    assert timeline["location"] == {"path": "compose.yaml", "line": 7, "column": 5}
+    assert timeline["location"] == {"path": "compose.yaml", "line": 7, "column": 5, "note": ""}

@@ -90,7 +90,7 @@ def test_json(renamed: tuple[GitRepo, str, str]) -> None:
     jsonschema.validate(v1, schema)
     assert v1["findings"] == [
         {"rule": "privileged", "severity": "critical", "confidence": "high", "project": "r", "service": "web",
-         "message": MSG, "location": {"path": "docker-compose.yml", "line": 4, "column": 5}, "related": [],
+         "message": MSG, "location": {"path": "docker-compose.yml", "line": 4, "column": 5, "note": ""}, "related": [],
          "suppressed": None}
     ]
     assert v1["summary"] == {

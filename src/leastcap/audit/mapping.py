@@ -113,6 +113,48 @@ def _reference(value: str, own_project: str, refs: References) -> str:
     return value
 
 
+# Inspect fields that can name another container (``container:<id>``), and the setting each is.
+JOIN_FIELDS = (("PidMode", "pid"), ("IpcMode", "ipc"), ("NetworkMode", "network_mode"))
+
+
+def namespace_chains(inspects: Sequence[Mapping[str, Any]]) -> dict[str, tuple[tuple[str, str], ...]]:
+    """Container id -> the ``namespace_chain.<setting>`` facts of its joins that end in the host's
+    namespace (``container:vpn-1 -> container:gw-1 -> host``). A container can join one of
+    another Compose project or one Compose did not create, which its own project cannot show; the
+    daemon lets a joined container join another in turn. A loop or a missing container ends the
+    chain, which is then not recorded."""
+    by_id = {str(i.get("Id", "")): i for i in inspects}
+
+    def find(ref: str) -> Mapping[str, Any] | None:
+        for cid, inspect in by_id.items():
+            name = str(inspect.get("Name", "")).lstrip("/")
+            if ref in (name, cid) or (len(ref) >= 12 and cid.startswith(ref)):
+                return inspect
+        return None
+
+    out: dict[str, tuple[tuple[str, str], ...]] = {}
+    for cid, inspect in by_id.items():
+        facts: list[tuple[str, str]] = []
+        for field_name, setting in JOIN_FIELDS:
+            mode = str((inspect.get("HostConfig") or {}).get(field_name) or "")
+            links: list[str] = []
+            seen = {cid}
+            while mode.startswith("container:"):
+                joined = find(mode.removeprefix("container:"))
+                joined_id = str(joined.get("Id", "")) if joined is not None else ""
+                if joined is None or joined_id in seen:
+                    mode = ""
+                    break
+                seen.add(joined_id)
+                links.append("container:" + str(joined.get("Name", "")).lstrip("/"))
+                mode = str((joined.get("HostConfig") or {}).get(field_name) or "")
+            if links and mode == "host":
+                facts.append((f"namespace_chain.{setting}", " -> ".join((*links, "host"))))
+        if facts:
+            out[cid] = tuple(facts)
+    return out
+
+
 def _list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else []
 
@@ -205,6 +247,7 @@ def map_container(
             ]
 
     volumes = _mounts(inspect, hc, loc, volume_options or {})
+    security_opt = _security_opts(hc, loc)
     sysctls = hc.get("Sysctls") or {}
     ports = sorted(
         {(k[:-4] if k.endswith("/tcp") else k) for k in (hc.get("PortBindings") or {})},
@@ -243,7 +286,7 @@ def map_container(
         privileged=Located(True, loc("HostConfig.Privileged")) if hc.get("Privileged") else None,
         cap_add=strings("CapAdd"),
         cap_drop=strings("CapDrop"),
-        security_opt=_security_opts(hc, loc),
+        security_opt=security_opt,
         devices=tuple(devices),
         device_cgroup_rules=strings("DeviceCgroupRules"),
         volumes=volumes,
@@ -268,6 +311,8 @@ def map_container(
         healthcheck=tuple(str(a) for a in _list(healthcheck)),
         files=compose.config_files if compose else (),
         runtime_facts=tuple(sorted((facts | extra).items())),
+        # A missing no-new-privileges is added to the SecurityOpt list when there is one.
+        setting_keys=(("security_opt", loc("HostConfig.SecurityOpt")),) if security_opt else (),
     )
     return AuditedContainer(
         host=host,

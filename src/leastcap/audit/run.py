@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from leastcap.audit.drift import DriftRule
 from leastcap.audit.engine import HostSnapshot, HostUnavailableError, snapshot
-from leastcap.audit.mapping import AuditedContainer, group_projects, map_container
+from leastcap.audit.mapping import AuditedContainer, group_projects, map_container, namespace_chains
 from leastcap.audit.procfs import capability_facts
 from leastcap.audit.targets import HostTarget, resolve_targets
 from leastcap.config import Config
@@ -69,12 +69,13 @@ def containers_of(snap: HostSnapshot) -> list[AuditedContainer]:
             str(labels.get("com.docker.compose.project", "")),
             str(labels.get("com.docker.compose.service", "")),
         )
+    chains = namespace_chains(snap.containers)
     out = []
     for inspect in snap.containers:
-        facts: tuple[tuple[str, str], ...] = ()
+        facts: tuple[tuple[str, str], ...] = chains.get(str(inspect.get("Id", "")), ())
         if snap.target.is_local_socket:
             pid = int((inspect.get("State") or {}).get("Pid") or 0)
-            facts = capability_facts(pid, str(inspect.get("Id", "")))
+            facts += capability_facts(pid, str(inspect.get("Id", "")))
         out.append(map_container(
                 inspect, snap.target.label, snap.engine, volume_options=snap.volume_options,
                 runtime_facts=facts, refs=refs,

@@ -17,11 +17,9 @@ _ONE_LINE = frozenset({"findings", "errors", "warnings"})
 
 
 def _location(loc: Location) -> dict[str, Any]:
-    return {"path": loc.path, "line": loc.line, "column": loc.column}
-
-
-def _related(loc: Location) -> dict[str, Any]:
-    return {**_location(loc), "note": loc.note}
+    # ``note`` is the inspect field for a container (``HostConfig.CapAdd[1]``): without it an audit
+    # finding would not say which setting it is about. Files have no note on their primary place.
+    return {"path": loc.path, "line": loc.line, "column": loc.column, "note": loc.note}
 
 
 def _suppression(s: Suppression | None) -> dict[str, Any] | None:
@@ -46,7 +44,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         "service": f.service,
         "message": f.message,
         "location": _location(f.location),
-        "related": [_related(r) for r in f.related],
+        "related": [_location(r) for r in f.related],
         "suppressed": _suppression(f.suppressed),
     }
 
