@@ -31,7 +31,7 @@ def test_dry_run_prints_the_golden_diff_and_changes_nothing(tmp_path: Path, monk
     assert res.exit_code == 0, res.output
     expected = (GOLDEN / "plain" / "expected.diff").read_text()
     assert res.output == expected + (
-        "# plain/vpn: privileged: cap_add NET_ADMIN (confidence: known)\n"
+        "# plain/vpn: privileged: cap_add NET_ADMIN on top of Docker's defaults (confidence: known)\n"
         "#   image knowledge (gluetun) documents this set on top of Docker's default capabilities, so those "
         "stay (no cap_drop: [ALL]); run `leastcap profile vpn --verify --minimize` to find a smaller set\n"
         "#   privileged also gave every host device and disabled seccomp and AppArmor; "

@@ -28,7 +28,7 @@ def test_an_inline_ignore_is_respected_and_stays(tmp_path: Path) -> None:
     assert res.output.splitlines()[-6:] == [
         f"# {tmp_path.name}/gpu: privileged: suppressed by inline ignore (raw GPU register access, vendor "
         "ticket 4411); not edited",
-        f"# {tmp_path.name}/vpn: privileged: cap_add NET_ADMIN (confidence: known)",
+        f"# {tmp_path.name}/vpn: privileged: cap_add NET_ADMIN on top of Docker's defaults (confidence: known)",
         "#   image knowledge (gluetun) documents this set on top of Docker's default capabilities, so those "
         "stay (no cap_drop: [ALL]); run `leastcap profile vpn --verify --minimize` to find a smaller set",
         "#   privileged also gave every host device and disabled seccomp and AppArmor; if the service uses "

@@ -182,6 +182,8 @@ def _explain(result: Any) -> None:
     for name, plan in result.plans.items():
         head = f"# {result.project}/{name}: {', '.join(plan.triggers)}"
         caps = ", ".join(g.capability for g in plan.cap_add) or "none"
+        if plan.on_docker_defaults:
+            caps += " on top of Docker's defaults"
         if plan.action == "keep":
             _echo(f"{head}: kept privileged")
         elif plan.action == "fix":

@@ -99,6 +99,8 @@ class ServicePlan:
     cap_add: tuple[Grant, ...] = ()
     extras: tuple[Extra, ...] = ()
     no_new_privileges: bool = False
+    # The documented set is Docker's defaults plus cap_add, so no cap_drop: [ALL] is written.
+    on_docker_defaults: bool = False
     messages: tuple[str, ...] = field(default=())
 
     def signature(self) -> tuple[object, ...]:
@@ -237,6 +239,7 @@ def plan_service(
         cap_add=tuple(grants) if needs_caps else (),
         extras=tuple(_dedupe_extras(service, extras)),
         no_new_privileges=nnp_flag,
+        on_docker_defaults=keep_defaults and ALL not in existing_drop,
         messages=tuple(messages),
         **base,  # type: ignore[arg-type]
     )
