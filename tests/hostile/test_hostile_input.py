@@ -43,6 +43,23 @@ services:
 """
 
 
+def _bomb_in_documents(path: Path) -> None:
+    """Twenty documents, each under 100,000 alias nodes (82,000); the file as a whole is far over."""
+    one = (
+        'x-a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+        + "".join(f"x-{b}: &{b} [{','.join(['*' + a] * 9)}]\n" for a, b in zip("abcd", "bcde", strict=True))
+        + "services:\n  web:\n    image: x\n    labels: *d\n"
+    )
+    _write(path, "---\n".join([one] * 20))
+
+
+def _env_bomb(path: Path) -> None:
+    """Each variable doubles the previous one: A40 would be 10 TiB."""
+    lines = ["A0=xxxxxxxxxx"] + [f"A{i}=${{A{i - 1}}}${{A{i - 1}}}" for i in range(1, 41)]
+    _write(path.parent / ".env", "\n".join(lines) + "\n")
+    _write(path, "services:\n  web:\n    image: x\n    privileged: true\n    labels: [a=${A40}]\n")
+
+
 def scan(root: Path, *args: str) -> tuple[int, dict[str, Any]]:
     proc = run_cli(root, "scan", *args, "--format", "json", "--no-scripts")
     assert proc.stdout, proc.stderr
@@ -108,6 +125,8 @@ CASES: dict[str, tuple[Callable[[Path], None], int, str]] = {
         "include cycle detected",
     ),
     "alias-bomb": (lambda p: _write(p, BOMB), 0, "alias bomb"),
+    "alias-bomb-across-documents": (_bomb_in_documents, 0, "nodes in one file (a YAML alias bomb?)"),
+    "env-interpolation-bomb": (_env_bomb, 0, "the interpolated value is longer than 1048576 characters"),
     "symlink-to-itself": (_symlink_to_itself, 0, "Too many levels of symbolic links"),
     "symlink-loop-in-tree": (_directory_loop, 0, "Too many levels of symbolic links"),
 }
@@ -116,6 +135,7 @@ CASES: dict[str, tuple[Callable[[Path], None], int, str]] = {
 # A scan covers every compose-named file: both files of an include cycle are projects of their own,
 # and so are both names of a two-link symlink loop. Each gets its own error.
 ERROR_PATHS = {
+    "env-interpolation-bomb": ["bad/.env"],
     "include-cycle": ["bad/compose.yaml", "bad/inc/compose.yaml"],
     "symlink-loop-in-tree": ["bad/compose.yaml", "bad/compose.yml"],
 }
@@ -166,3 +186,69 @@ def test_good_project_alone_gives_the_same_findings(tmp_path: Path) -> None:
     assert code == 1
     assert report["errors"] == []
     assert findings(report) == GOOD_FINDINGS
+
+
+def test_alias_budget_is_per_project_too(tmp_path: Path) -> None:
+    """Sixteen included files, each under the per-file limit: together a bomb, refused as one."""
+    one = (
+        'x-a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+        + "".join(f"x-{b}: &{b} [{','.join(['*' + a] * 9)}]\n" for a, b in zip("abcd", "bcde", strict=True))
+        + "services:\n  web{n}:\n    image: x\n    labels: *d\n"
+    )
+    for n in range(16):
+        _write(tmp_path / "bad" / f"part{n}.yaml", one.replace("{n}", str(n)))
+    includes = ", ".join(f"part{n}.yaml" for n in range(16))
+    _write(tmp_path / "bad" / "compose.yaml", f"include: [{includes}]\nservices: {{}}\n")
+    _write(tmp_path / "good" / "compose.yaml", GOOD)
+    code, report = scan(tmp_path, ".")
+    assert code == 2
+    assert findings(report) == GOOD_FINDINGS
+    assert [(e["path"], e["message"]) for e in report["errors"]] == [
+        (
+            "bad/part12.yaml",  # the thirteenth file crosses the line: 13 x 82,000 nodes
+            "aliases in the project's files expand to more than 1000000 nodes (a YAML alias bomb?); refusing to expand",
+        )
+    ]
+
+
+def test_include_lattice_loads_each_file_once(tmp_path: Path) -> None:
+    """Thirty levels of diamonds: 2**30 include paths, 62 files. Each is loaded once."""
+    depth = 30
+    app = tmp_path / "app"
+    for level in range(depth + 1):
+        for side in "ab":
+            below = f"include: [a{level + 1}.yaml, b{level + 1}.yaml]\n" if level < depth else ""
+            extra = "    privileged: true\n" if level == depth else "    cap_drop: [ALL]\n"
+            body = f"{below}services:\n  {side}{level}:\n    image: x\n    security_opt: [no-new-privileges:true]\n"
+            _write(app / f"{side}{level}.yaml", body + extra)
+    _write(app / "compose.yaml", "include: [a0.yaml, b0.yaml]\nservices: {}\n")
+    code, report = scan(tmp_path, ".")
+    assert report["errors"] == []
+    assert code == 1
+    assert findings(report) == [
+        {"rule": "privileged", "path": f"app/{side}{depth}.yaml", "line": 5, "column": 5} for side in "ab"
+    ]
+
+
+def test_include_lattice_that_doubles_a_service_is_refused(tmp_path: Path) -> None:
+    """Each level merges two differing copies of one service, doubling its lists: refused once
+    the included model passes the node bound, instead of growing to 2**30 entries."""
+    depth = 30
+    bad = tmp_path / "bad"
+    for level in range(depth + 1):
+        for side in "ab":
+            below = f"include: [a{level + 1}.yaml, b{level + 1}.yaml]\n" if level < depth else ""
+            name = f"{side}{level}"
+            body = (
+                f"services:\n  s:\n    image: x\n    security_opt: ['label:type:{name}']\n"
+                f"    environment: ['{name}=1']\n    labels: ['{name}=1']\n    volumes: ['/{name}:/{name}']\n"
+            )
+            _write(bad / f"{name}.yaml", below + body)
+    _write(bad / "compose.yaml", "include: [a0.yaml, b0.yaml]\nservices: {}\n")
+    _write(tmp_path / "good" / "compose.yaml", GOOD)
+    code, report = scan(tmp_path, ".")
+    assert code == 2
+    assert findings(report) == GOOD_FINDINGS
+    assert [e["message"] for e in report["errors"]] == [
+        "the included model has more than 500000 nodes (an include lattice?)"
+    ]

@@ -34,6 +34,10 @@ DEFAULT_OVERRIDES = (
 )
 _RESOURCE_SECTIONS = ("services", "volumes", "networks", "secrets", "configs", "models")
 MAX_INCLUDE_DEPTH = 32
+# Alias-created nodes over every file of one project (each file alone is bounded by the parser):
+# many includes or -f files each just under the per-file limit are still one bomb.
+MAX_PROJECT_ALIAS_NODES = 1_000_000
+MAX_INCLUDED_NODES = 500_000
 
 
 @dataclass
@@ -44,6 +48,9 @@ class LoadContext:
     # Values compose refuses for a reason local to them (a long-syntax volume without `type:`, a
     # bad cast on one service): errors, but the rest of the project is still loaded and judged.
     refusals: list[Problem] = field(default_factory=list)
+    alias_nodes: int = 0
+    # Included models already loaded: (files, project directory, environment) -> model.
+    included: dict[tuple[tuple[str, ...], str, frozenset[tuple[str, str]]], Mapping] = field(default_factory=dict)
     _seen_warnings: set[Problem] = field(default_factory=set)
 
     def warn(self, message: str, loc: Location | None = None, path: str = "") -> None:
@@ -59,6 +66,17 @@ class LoadContext:
             self.refusals.append(problem)
 
     def read_documents(self, path: str) -> list[Document]:
+        docs = self._read_documents(path)
+        self.alias_nodes += sum(doc.alias_nodes for doc in docs)
+        if self.alias_nodes > MAX_PROJECT_ALIAS_NODES:
+            raise LoadError(
+                f"aliases in the project's files expand to more than {MAX_PROJECT_ALIAS_NODES} nodes "
+                "(a YAML alias bomb?); refusing to expand",
+                self.tree.display(path),
+            )
+        return docs
+
+    def _read_documents(self, path: str) -> list[Document]:
         display = self.tree.display(path)
         try:
             data = self.tree.read_bytes(path)
@@ -88,6 +106,7 @@ def _clone_document(doc: Document) -> Document:
         list(doc.reset_paths),
         list(doc.override_paths),
         doc.has_dollar,
+        doc.alias_nodes,
     )
 
 
@@ -330,8 +349,21 @@ class ModelLoader:
         for env_file in env_files:
             # The parent's environment wins over the include's env_file.
             _merge_env(env, _read_env_file(self.ctx, env_file, env))
-        loader = ModelLoader(self.ctx, env, proj_dir, (*self.chain, *absolute))
-        model = loader.load(absolute)
+        # A file included along many paths (a diamond, or a lattice of them) is loaded once per
+        # project and environment; every later include gets a copy of that model.
+        key = (absolute, proj_dir, frozenset(env.items()))
+        loaded = self.ctx.included.get(key)
+        if loaded is None:
+            loader = ModelLoader(self.ctx, env, proj_dir, (*self.chain, *absolute))
+            loaded = loader.load(absolute)
+            if loaded.count() > MAX_INCLUDED_NODES:
+                # A lattice of includes that each merge two differing copies of one service
+                # doubles its lists at every level.
+                raise LoadError.at(
+                    f"the included model has more than {MAX_INCLUDED_NODES} nodes (an include lattice?)", entry.loc
+                )
+            self.ctx.included[key] = loaded
+        model = loaded.clone()
         add_via(model, entry.loc.with_note("include"))
         for section in _RESOURCE_SECTIONS:
             imported = model.items.get(section)
@@ -348,14 +380,15 @@ class ModelLoader:
                     if section == "services":
                         self.included_services.add(name)
                     continue
-                if value.plain() != existing.plain():
-                    # compose-go >= 2.10 merges the local definition over the imported one (what
-                    # leastcap does); docker compose 2.40 refuses the project instead.
-                    self.ctx.warn(
-                        f"{section}.{name} conflicts with imported resource "
-                        "(docker compose before 2.41 refuses this; newer versions merge it)",
-                        existing.where,
-                    )
+                if value.plain() == existing.plain():
+                    continue  # the same definition reached along two include paths: nothing to merge
+                # compose-go >= 2.10 merges the local definition over the imported one (what
+                # leastcap does); docker compose 2.40 refuses the project instead.
+                self.ctx.warn(
+                    f"{section}.{name} conflicts with imported resource "
+                    "(docker compose before 2.41 refuses this; newer versions merge it)",
+                    existing.where,
+                )
                 for reset in (*doc.reset_paths, *doc.override_paths):
                     if reset[:2] == (section, name) and len(reset) > 2 and isinstance(value, Mapping):
                         _delete_path(value, reset[2:])

@@ -27,7 +27,9 @@ try:  # the C parser is the fast path; the pure-Python one gives the same events
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
     from yaml import SafeLoader as _EventLoader  # type: ignore[assignment]
 
-MAX_ALIAS_NODES = 100_000  # nodes created by alias expansion, per document (compose: 100 000 visits)
+# Nodes created by alias expansion, per file: across all of its documents, so a bomb cut into
+# many documents just under a per-document limit is still one bomb (compose: 100 000 visits).
+MAX_ALIAS_NODES = 100_000
 MAX_DEPTH = 128  # nesting depth; Compose files are about ten deep
 RESET = "!reset"
 OVERRIDE = "!override"
@@ -50,6 +52,8 @@ class Document:
     override_paths: list[tuple[str, ...]] = field(default_factory=list)
     # False when the document's text has no "$": interpolation then has nothing to substitute.
     has_dollar: bool = True
+    # Nodes this document's aliases created (the loader also bounds their sum over a project).
+    alias_nodes: int = 0
 
 
 _FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
@@ -203,7 +207,7 @@ def parse_documents(data: bytes | str, display: str) -> list[Document]:
     in_progress: set[str] = set()
     stack: list[_Frame] = []
     root: Node | None = None
-    alias_budget = MAX_ALIAS_NODES
+    alias_budget = document_budget = MAX_ALIAS_NODES
     tagged = False
     new = object.__new__
 
@@ -335,7 +339,7 @@ def parse_documents(data: bytes | str, display: str) -> list[Document]:
                 alias_budget -= sizes.get(name, 1)
                 if alias_budget < 0:
                     raise YamlError(
-                        f"aliases expand to more than {MAX_ALIAS_NODES} nodes in one document "
+                        f"aliases expand to more than {MAX_ALIAS_NODES} nodes in one file "
                         "(a YAML alias bomb?); refusing to expand",
                         mark.line + 1,
                         mark.column + 1,
@@ -345,10 +349,10 @@ def parse_documents(data: bytes | str, display: str) -> list[Document]:
                 anchors.clear()
                 sizes.clear()
                 root = None
-                alias_budget = MAX_ALIAS_NODES
+                document_budget = alias_budget
                 tagged = False
             elif cls is document_end:
-                doc = Document(root, has_dollar=has_dollar)
+                doc = Document(root, has_dollar=has_dollar, alias_nodes=document_budget - alias_budget)
                 if tagged and root is not None:
                     doc.root = _collect_tags(root, (), doc)
                 documents.append(doc)
