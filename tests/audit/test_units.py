@@ -97,6 +97,44 @@ def test_drift_compares_meaning_not_spelling() -> None:
                             "no-new-privileges=true"
 
 
+def test_drift_names_the_entry_or_field_that_differs_not_the_first_entry_of_the_list() -> None:
+    def on_container(**fields: object) -> Service:
+        return Service(name="s", project="p", source=SourceKind.CONTAINER, key=Location("h/c", 0, 0, "container"),
+                       **fields)  # type: ignore[arg-type]
+
+    def field(note: str) -> Location:
+        return Location("h/c", 0, 0, note)
+
+    # The container adds SYS_ADMIN after two capabilities the file adds too: its own entry, and on
+    # the file side the cap_drop entry that drops it.
+    running = on_container(cap_add=(Located("CHOWN", field("HostConfig.CapAdd[0]")),
+                                    Located("NET_RAW", field("HostConfig.CapAdd[1]")),
+                                    Located("SYS_ADMIN", field("HostConfig.CapAdd[2]"))),
+                           cap_drop=(Located("ALL", field("HostConfig.CapDrop[0]")),))
+    declared = _svc(cap_drop=(Located("ALL", Location("f.yml", 4, 16)),),
+                    cap_add=(Located("chown", Location("f.yml", 5, 15)), Located("net_raw", Location("f.yml", 5, 22))),
+                    setting_keys=(("cap_drop", Location("f.yml", 4, 5)), ("cap_add", Location("f.yml", 5, 5))))
+    [diff] = diff_services(running, declared)
+    assert (diff.setting, diff.container_location, diff.file_location) == (
+        "capabilities", field("HostConfig.CapAdd[2]"), Location("f.yml", 4, 16))
+    # The file grants NET_RAW; the container drops it by name: that entry, and the file's cap_add entry.
+    running = on_container(cap_add=(Located("CHOWN", field("HostConfig.CapAdd[0]")),),
+                           cap_drop=(Located("SETUID", field("HostConfig.CapDrop[0]")),
+                                     Located("NET_RAW", field("HostConfig.CapDrop[1]"))))
+    declared = _svc(cap_add=(Located("NET_RAW", Location("f.yml", 5, 15)),),
+                    cap_drop=(Located("SETUID", Location("f.yml", 6, 16)),))
+    [diff] = diff_services(running, declared)
+    assert (diff.container_location, diff.file_location) == (field("HostConfig.CapDrop[1]"), Location("f.yml", 5, 15))
+    # The container keeps Docker's defaults (no cap_drop at all), the file drops them: the field.
+    [diff] = diff_services(on_container(), _svc(cap_drop=(Located("ALL", Location("f.yml", 4, 16)),)))
+    assert (diff.container_location, diff.file_location) == (field("HostConfig.CapDrop"), Location("f.yml", 4, 16))
+    # A setting the container lacks is named by its inspect field, not "container".
+    [diff] = diff_services(on_container(), _svc(privileged=Located(True, Location("f.yml", 3, 17))))
+    assert (diff.container_location, diff.file_location) == (field("HostConfig.Privileged"), Location("f.yml", 3, 17))
+    [diff] = diff_services(on_container(), _svc(sysctls=(Located("net.ipv4.ip_forward=1", Location("f.yml", 7, 9)),)))
+    assert diff.container_location == field("HostConfig.Sysctls")
+
+
 def test_drift_rule_metadata() -> None:
     rule = DriftRule()
     assert (rule.slug, rule.severity) == ("drift", Severity.HIGH)

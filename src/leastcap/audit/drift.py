@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from leastcap import capabilities
-from leastcap.model import Confidence, Finding, Location, Service, Severity
+from leastcap.model import Confidence, Finding, Located, Location, Service, Severity, SourceKind
 from leastcap.rules.base import Comparison, ComparisonRule
 from leastcap.semantics import effective_security_opts, host_path, is_root_user, parse_go_bool
 
@@ -173,11 +173,74 @@ def _security(service: Service) -> tuple[dict[str, str], dict[str, Location]]:
     return values, where
 
 
+# The inspect field of each compared setting: where a finding points on the container side when
+# the container has no entry of its own for what differs (the file's setting is missing there).
+_FIELDS = {
+    "privileged": "HostConfig.Privileged",
+    "cap_add": "HostConfig.CapAdd",
+    "cap_drop": "HostConfig.CapDrop",
+    "capabilities": "HostConfig.CapAdd",
+    "security_opt": "HostConfig.SecurityOpt",
+    "devices": "HostConfig.Devices",
+    "device_cgroup_rules": "HostConfig.DeviceCgroupRules",
+    "volumes": "Mounts",
+    "group_add": "HostConfig.GroupAdd",
+    "sysctls": "HostConfig.Sysctls",
+    "pid": "HostConfig.PidMode",
+    "ipc": "HostConfig.IpcMode",
+    "network_mode": "HostConfig.NetworkMode",
+    "userns_mode": "HostConfig.UsernsMode",
+    "uts": "HostConfig.UTSMode",
+    "cgroup": "HostConfig.CgroupnsMode",
+    "read_only": "HostConfig.ReadonlyRootfs",
+    "user": "Config.User",
+}
+
+
+def _field(service: Service, setting: str) -> Location:
+    """The place of a whole setting: its inspect field on a container, its key (or the service's
+    key) in a file."""
+    if service.source is SourceKind.CONTAINER:
+        return Location(service.key.path, 0, 0, _FIELDS[setting])
+    return service.setting_key(setting) or service.key
+
+
+def _deciding(entries: tuple[Located[str], ...], capability: str) -> Location | None:
+    """The entry of a cap_add or cap_drop list that names ``capability`` (or ALL)."""
+    for entry in entries:
+        if capabilities.try_normalize(entry.value) in (capability, capabilities.ALL):
+            return entry.origin
+    return None
+
+
+def _capability_places(
+    running: Service, declared: Service, extra: list[str], missing: list[str]
+) -> tuple[Location, Location]:
+    """Where the capability that differs is decided on each side, not the first entry of a list:
+    for a capability only the container has, the container's entry that adds it (an explicitly
+    added one first) and the file's entry that drops it; for one only the file grants, the
+    container's entry that drops it and the file's entry that adds it. Where no entry decides it
+    (a default capability kept by not dropping it), the list's field or key."""
+    if extra:
+        added = [c for c in extra if _deciding(running.cap_add, c) is not None]
+        cap = (added or extra)[0]
+        return (
+            _deciding(running.cap_add, cap) or _field(running, "cap_drop"),
+            _deciding(declared.cap_drop, cap) or _field(declared, "cap_drop"),
+        )
+    cap = missing[0]
+    return (
+        _deciding(running.cap_drop, cap) or _field(running, "cap_add"),
+        _deciding(declared.cap_add, cap) or _field(declared, "cap_drop"),
+    )
+
+
 def diff_services(running: Service, declared: Service) -> list[Difference]:
     out: list[Difference] = []
 
     def add(setting: str, what: str, more: bool, c_loc: Location | None, f_loc: Location | None) -> None:
-        out.append(Difference(setting, what, more, c_loc or running.key, f_loc or declared.key))
+        c_loc = c_loc or _field(running, setting)
+        out.append(Difference(setting, what, more, c_loc, f_loc or _field(declared, setting)))
 
     r_priv = bool(running.privileged and running.privileged.value)
     d_priv = bool(declared.privileged and declared.privileged.value)
@@ -207,14 +270,13 @@ def diff_services(running: Service, declared: Service) -> list[Difference]:
             parts.append("the container has " + ", ".join(capabilities.short(c) for c in extra))
         if missing:
             parts.append("the file grants " + ", ".join(capabilities.short(c) for c in missing))
-        first = (running.cap_add or running.cap_drop or (None,))[0]
-        dfirst = (declared.cap_add or declared.cap_drop or (None,))[0]
+        container_place, file_place = _capability_places(running, declared, extra, missing)
         add(
             "capabilities",
             "capabilities differ from the Compose file: " + "; ".join(parts),
             bool(extra),
-            first.origin if first else None,
-            dfirst.origin if dfirst else None,
+            container_place,
+            file_place,
         )
 
     r_sec, r_where = _security(running)
