@@ -98,6 +98,8 @@ def test_fix_write_over_whole_corpus(tmp_path: Path) -> None:
     compose = require_compose()
     copy = tmp_path / "real"
     shutil.copytree(REAL, copy, copy_function=shutil.copyfile)  # writable copies of the read-only corpus
+    for directory in (copy, *(p for p in copy.rglob("*") if p.is_dir())):
+        directory.chmod(0o755)  # copytree copies the corpus's read-only directory modes too
     written = crashes = 0
     unexplained: list[str] = []
     for src in _privileged_files():

@@ -166,6 +166,20 @@ def test_a_read_only_file_is_refused_not_replaced(tmp_path: Path) -> None:
     assert listing(work) == ["compose.yaml"]
 
 
+def test_a_read_only_directory_is_refused_also_for_root(tmp_path: Path) -> None:
+    work = project(tmp_path)
+    work.chmod(0o555)
+    try:
+        res = run(work, "--write")
+        assert error_of(res) == (
+            "error: the directory of compose.yaml is read-only (mode 0555); not written; nothing written"
+        )
+    finally:
+        work.chmod(0o755)
+    assert (work / "compose.yaml").read_text() == BEFORE
+    assert listing(work) == ["compose.yaml"]
+
+
 # ---------------------------------------------------------------- changed since read
 
 

@@ -8,7 +8,8 @@ anything is written (the whole fix is then not written, nothing is half done):
   through a link; the message names the target to fix instead), or whose directory is reached
   through a link inside the project;
 * a file with more than one hard link: replacing it would silently split it from its other names;
-* a read-only file (no owner write bit, or no write access for this user);
+* a read-only file (no owner write bit, or no write access for this user), or a file in a directory
+  without the owner write bit (root could write there; the owner said not to);
 * a file that changed since it was read (device, inode, size, mtime and a SHA-256 of the bytes);
 * ``--backup`` when ``<file>.bak`` already exists, in any form (a link included).
 
@@ -140,6 +141,14 @@ def why_not_writable(snap: Snapshot, root: str) -> str | None:
                 "names: edit it by hand or remove the other links")
     if not snap.mode & stat.S_IWUSR or (os.geteuid() != 0 and not os.access(snap.path, os.W_OK)):
         return f"{snap.shown} is read-only (mode {snap.mode:04o}); not replaced"
+    # Root may write into any directory; one its owner made read-only is refused all the same.
+    directory = os.path.dirname(snap.path) or "."
+    try:
+        dir_mode = stat.S_IMODE(os.stat(directory).st_mode)
+    except OSError:
+        return None  # opening it reports why
+    if not dir_mode & stat.S_IWUSR:
+        return f"the directory of {snap.shown} is read-only (mode {dir_mode:04o}); not written"
     return None
 
 
