@@ -167,3 +167,19 @@ def test_control_characters_from_the_file_are_shown_not_obeyed(tmp_path: Path) -
     assert res.exit_code == 1
     assert "\x1b" not in res.output and "\x07" not in res.output
     assert "#   nothing is known about example.com/\\x1b[2J\\x1b]0;owned\\x07:1: kept Docker's" in res.output
+
+
+def test_a_service_accepted_only_in_part_is_not_half_edited(tmp_path: Path) -> None:
+    text = (
+        "services:\n  vpn:\n    image: qmcgaw/gluetun:v3\n"
+        "    privileged: true  # leastcap: ignore[privileged] host firewall management, ticket 88\n"
+        "    cap_add: [ALL]\n"
+    )
+    (tmp_path / "compose.yaml").write_text(text)
+    res = run(tmp_path, "fix", "--write")
+    assert (res.exit_code, res.output) == (1, (
+        f"# {tmp_path.name}/vpn: privileged: suppressed by inline ignore (host firewall management, ticket 88); "
+        "not edited\n"
+        "# not fixed: service vpn: cap-add-all is not suppressed; fix it by hand\n"
+    ))  # fmt: skip
+    assert (tmp_path / "compose.yaml").read_text() == text

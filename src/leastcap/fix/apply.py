@@ -130,6 +130,9 @@ def fix_project(
             continue
         if svc.name in suppressed:
             result.suppressed[svc.name] = suppressed[svc.name]
+            left = sorted(triggers.get(svc.name, set()))
+            if left:  # accepted in part: the rest is the user's to fix, fix does not half-edit it
+                result.problems.append(f"service {svc.name}: {', '.join(left)} is not suppressed; fix it by hand")
             continue
         found = triggers.get(svc.name, set())
         if not found:
