@@ -1,6 +1,6 @@
 """`leastcap scan` and `leastcap config` through the CLI: exact output, exact exit codes.
 
-Golden files live in tests/cli/golden/; regenerate them with UPDATE_GOLDEN=1 after a deliberate
+Golden files live in tests/cli/golden/; regenerate them with pytest --update-golden after a deliberate
 change, and read the diff before committing it.
 """
 
@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from leastcap.cli.app import cli
+from support.golden import updating
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden"
@@ -36,9 +37,9 @@ def run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[
 
 def check_golden(name: str, text: str) -> None:
     path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN"):
+    if updating():
         path.write_text(text)
-    assert path.exists(), f"missing golden file {path}; run with UPDATE_GOLDEN=1"
+    assert path.exists(), f"missing golden file {path}; run pytest with --update-golden"
     assert text == path.read_text()
 
 

@@ -2,7 +2,7 @@
 
 The fix is run through the real loader and rules, written with --write semantics into a temp copy,
 compared byte for byte, and run again to prove it changes nothing the second time.
-Regenerate (after reviewing the diff!) with LEASTCAP_REGEN_GOLDEN=1.
+Regenerate with ``python -m pytest --update-golden tests/fix/test_golden.py`` (then review the diff!).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from leastcap.fix.apply import fix_project, unified_diff, write_files
 from leastcap.fix.plan import FixConfidence
 from leastcap.knowledge.image_knowledge import load_knowledge
 from leastcap.loader.api import LoadOptions
+from support.golden import updating
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir())
-REGEN = os.environ.get("LEASTCAP_REGEN_GOLDEN") == "1"
 
 
 def _inputs(case: Path) -> list[Path]:
@@ -48,7 +48,7 @@ def test_golden(name: str, tmp_path: Path) -> None:
         shutil.copy2(src, work / src.name)
     diff, _problems, _edited = _run(work)
     expected_dir = case / "expected"
-    if REGEN:
+    if updating():
         shutil.rmtree(expected_dir, ignore_errors=True)
         expected_dir.mkdir()
         for src in _inputs(case):

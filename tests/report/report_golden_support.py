@@ -1,18 +1,14 @@
-"""Golden files: compare exactly; regenerate with ``UPDATE_GOLDEN=1 python -m pytest tests/report``."""
+"""Golden files: compare exactly; regenerate with ``python -m pytest --update-golden tests/report``."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from leastcap import __version__
+from support.golden import updating
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 VERSION_MARK = "@VERSION@"
-
-
-def updating() -> bool:
-    return os.environ.get("UPDATE_GOLDEN") == "1"
 
 
 def scrub_version(text: str) -> str:
@@ -27,6 +23,6 @@ def assert_golden(name: str, actual: str) -> None:
     if updating():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(actual.encode("utf-8"))
-    assert path.exists(), f"golden file {path} is missing; run with UPDATE_GOLDEN=1 to create it"
+    assert path.exists(), f"golden file {path} is missing; run pytest with --update-golden to create it"
     expected = path.read_bytes().decode("utf-8")
-    assert actual == expected, f"{name} differs from its golden file (UPDATE_GOLDEN=1 regenerates it)"
+    assert actual == expected, f"{name} differs from its golden file (pytest --update-golden regenerates it)"

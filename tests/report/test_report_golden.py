@@ -1,6 +1,6 @@
 """Exact output of every format for the sample report (tests/report/report_sample.py).
 
-Regenerate after an intended change with: UPDATE_GOLDEN=1 python -m pytest tests/report -q
+Regenerate after an intended change with: python -m pytest --update-golden tests/report -q
 and review the diff of tests/report/golden/.
 """
 
