@@ -24,10 +24,11 @@ from typing import Any
 import jsonschema
 import yaml
 
+from leastcap.contract import SCRIPT_KINDS
 from leastcap.model import Finding, Location, Problem, Severity
+from leastcap.rules.registry import slugs
 
 CONFIG_NAMES = (".leastcap.yml", ".leastcap.yaml")
-SCRIPT_KINDS = ("shell", "makefile", "dockerfile", "systemd", "jenkins", "github", "gitlab")
 # A config is a small hand-written file; anything this big is a mistake or an alias bomb.
 _MAX_NODES = 200_000
 
@@ -98,6 +99,9 @@ class ExceptionEntry:
 
 @dataclass(frozen=True, slots=True)
 class ScriptsSettings:
+    """Which of ``SCRIPT_KINDS`` the scripts scanner reads (all, unless ``scripts:`` says otherwise);
+    one field per kind, in that order (tests/test_contract.py)."""
+
     shell: bool = True
     makefile: bool = True
     dockerfile: bool = True
@@ -105,6 +109,9 @@ class ScriptsSettings:
     jenkins: bool = True
     github: bool = True
     gitlab: bool = True
+
+    def on(self, kind: str) -> bool:
+        return bool(getattr(self, kind))
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,8 +375,6 @@ def approver_problem(approved_by: str, approvers: Sequence[str]) -> str | None:
 def _exception(
     item: dict[str, object], index: _Index, route: tuple[str | int, ...], approvers: Sequence[str] = ()
 ) -> ExceptionEntry:
-    from leastcap.rules.registry import slugs  # late: the registry imports rules, rules need no config
-
     problems: list[str] = []
     rule = _text(item.get("rule"))
     if not any(_glob(rule).fullmatch(slug) for slug in slugs()):

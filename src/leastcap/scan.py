@@ -18,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from leastcap.config import Config, ConfigError, resolve_config
+from leastcap.contract import SCRIPT_KINDS
 from leastcap.loader import LoadOptions, discover_projects, load_project
 from leastcap.model import Finding, Problem, Project, Report, Service, Severity
 from leastcap.pipeline import Context, Judged, disk_source_lines, evaluate, judge
@@ -157,11 +158,10 @@ def run_scan(options: ScanOptions) -> Report:
         if outcome.project is not None:
             projects.append(Judged(outcome.project, outcome.findings))
     if options.scripts and (options.paths or not options.files):
-        from leastcap.config import SCRIPT_KINDS
         from leastcap.scripts import collect
 
         roots = [posixpath.normpath(posixpath.join(cwd, p)) for p in (options.paths or (".",))]
-        enabled = {kind: bool(getattr(config.scripts, kind)) for kind in SCRIPT_KINDS}
+        enabled = {kind: config.scripts.on(kind) for kind in SCRIPT_KINDS}
         script_projects, script_problems = collect(roots, tree, enabled)
         errors.extend(script_problems)
         for project in script_projects:

@@ -8,7 +8,7 @@ import importlib.util
 import click
 
 from leastcap import __version__
-from leastcap.cli.main import SUBCOMMANDS
+from leastcap.cli.commands import SUBCOMMANDS
 
 
 class LazyGroup(click.Group):

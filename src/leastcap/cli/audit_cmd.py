@@ -6,9 +6,11 @@ import sys
 
 import click
 
+from leastcap.contract import ExitCode
 from leastcap.model import Severity
+from leastcap.report import FORMATS
 
-FAIL_ON = ("info", "low", "medium", "high", "critical")
+FAIL_ON = tuple(s.label for s in Severity)
 
 
 @click.command("audit")
@@ -22,7 +24,7 @@ FAIL_ON = ("info", "low", "medium", "high", "critical")
 @click.option("--drift", is_flag=True,
               help="Compare each container with the Compose files it came from (rule 'drift').")
 @click.option("--format", "fmt", default="text", show_default=True,
-              type=click.Choice(["text", "json", "sarif", "github", "codeclimate", "junit"]))
+              type=click.Choice(FORMATS))
 @click.option("--fail-on", type=click.Choice(FAIL_ON), default=None,
               help="Lowest severity that makes the exit code 1 (default: config, else high).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
@@ -59,7 +61,7 @@ def audit(
         config = resolve_config([], explicit=config_path)
     except ConfigError as exc:
         click.echo(f"leastcap: {exc.message}", err=True)
-        sys.exit(2)
+        sys.exit(ExitCode.ERROR)
     threshold = Severity.parse(fail_on) if fail_on else (config.fail_on or Severity.HIGH)
     try:
         report, catalogue = build_report(
@@ -74,7 +76,7 @@ def audit(
         )
     except TargetError as exc:
         click.echo(f"leastcap: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(ExitCode.ERROR)
     text = render(report, fmt, rules=catalogue, source_line=lambda path, line: None)
     click.echo(text, nl=False)
     sys.exit(report.exit_code())

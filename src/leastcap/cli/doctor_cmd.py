@@ -6,7 +6,9 @@ import sys
 
 import click
 
-EXIT_OK, EXIT_ERROR = 0, 2
+from leastcap.contract import ExitCode
+
+EXIT_OK, EXIT_ERROR = ExitCode.OK, ExitCode.ERROR
 
 
 @click.command("doctor")

@@ -16,7 +16,9 @@ from typing import Any
 
 import click
 
-EXIT_OK, EXIT_UNFIXED, EXIT_ERROR = 0, 1, 2
+from leastcap.contract import ExitCode
+
+EXIT_OK, EXIT_UNFIXED, EXIT_ERROR = ExitCode.OK, ExitCode.FINDINGS, ExitCode.ERROR
 # --min-confidence, least to most sure (leastcap.fix.plan.FixConfidence).
 CONFIDENCE_CHOICES = ("unknown", "inferred", "known", "verified")
 

@@ -6,9 +6,10 @@ import sys
 
 import click
 
+from leastcap.contract import ExitCode
 from leastcap.model import Severity
 
-EXIT_ERROR = 2
+EXIT_ERROR = ExitCode.ERROR
 
 
 def _fail(message: str) -> None:

@@ -12,9 +12,10 @@ from typing import Literal
 import click
 
 from leastcap.capabilities import DOCKER_DEFAULT_CAPABILITIES, UnknownCapabilityError, normalize
+from leastcap.contract import ExitCode
 from leastcap.profile.format import REQUIRED, Profile, dumps_profile
 
-EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_ERROR = ExitCode.OK, ExitCode.FINDINGS, ExitCode.ERROR
 DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 
@@ -263,7 +264,7 @@ def profile(
             result = profile_compose(target, opts, log).profile
     except KeyboardInterrupt:
         log("interrupted; cleaned up")
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)
     except (TracingUnavailableError, dk.ComposeError, OSError) as exc:
         log(f"error: {exc}")
         sys.exit(EXIT_ERROR)

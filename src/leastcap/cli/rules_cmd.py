@@ -15,10 +15,11 @@ import click
 from rich.console import Console
 from rich.text import Text
 
+from leastcap.contract import ExitCode
 from leastcap.report import use_color
 from leastcap.report.rulemeta import RuleInfo, registry_rules
 
-EXIT_USAGE = 2
+EXIT_USAGE = ExitCode.ERROR
 
 
 def _meta_slugs() -> frozenset[str]:

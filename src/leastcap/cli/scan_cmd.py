@@ -10,10 +10,11 @@ from typing import Any, TypeVar
 
 import click
 
-from leastcap.cli.main import EXIT_ERROR
+from leastcap.contract import ExitCode
+from leastcap.model import Severity
+from leastcap.report import FORMATS as _FORMATS
 
-_FORMATS = ("text", "json", "sarif", "github", "codeclimate", "junit")
-_SEVERITIES = ("info", "low", "medium", "high", "critical")
+_SEVERITIES = tuple(s.label for s in Severity)
 
 
 def _parse_env(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -129,7 +130,7 @@ def config(
     if result.effective is None:
         for error in result.errors:
             click.echo(f"error: {_where(error.path, error.line, error.column)}: {error.message}", err=True)
-        sys.exit(EXIT_ERROR)
+        sys.exit(ExitCode.ERROR)
     if fmt == "json":
         click.echo(json.dumps(result.effective, indent=2))
     else:

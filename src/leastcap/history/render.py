@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from leastcap.contract import ExitCode
 from leastcap.history.model import CommitRef, Event, HistoryReport, Timeline
 from leastcap.model import Problem, Severity
 from leastcap.report.common import severity_counts
@@ -20,11 +21,11 @@ def exit_code(report: HistoryReport, fail_on: Severity) -> int:
     """Judged at the tip, like a scan of it: 2 when a project there cannot be loaded, 1 when a
     finding at or above ``fail_on`` is present and not suppressed, else 0."""
     if report.errors:
-        return 2
+        return ExitCode.ERROR
     for t in report.timelines:
         if t.present_at_tip and t.latest.suppressed is None and t.latest.severity >= fail_on:
-            return 1
-    return 0
+            return ExitCode.FINDINGS
+    return ExitCode.OK
 
 
 def render(report: HistoryReport, fmt: str, fail_on: Severity = Severity.HIGH) -> str:

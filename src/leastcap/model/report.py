@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from leastcap.contract import ExitCode
 from leastcap.model.finding import Finding, Severity
 from leastcap.model.service import Problem
 
@@ -26,7 +27,7 @@ class Report:
     def exit_code(self) -> int:
         """0 clean, 1 findings at or above ``fail_on``, 2 an input could not be loaded."""
         if self.errors:
-            return 2
+            return ExitCode.ERROR
         if any(f.severity >= self.fail_on for f in self.active_findings):
-            return 1
-        return 0
+            return ExitCode.FINDINGS
+        return ExitCode.OK

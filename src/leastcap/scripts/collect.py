@@ -5,6 +5,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Mapping, Sequence
 
+from leastcap.contract import SCRIPT_KINDS
 from leastcap.model import Location, Problem, Project, Service, SourceKind
 from leastcap.scripts.ci import CIError, github_services, gitlab_services, read_text, resolve_include
 from leastcap.scripts.jenkins import jenkins_services
@@ -12,7 +13,7 @@ from leastcap.scripts.shell import MAKE
 from leastcap.scripts.textfiles import dockerfile_services, makefile_shell, services_in_shell, systemd_shell
 from leastcap.tree import Tree, TreeError
 
-KINDS = ("shell", "makefile", "dockerfile", "systemd", "jenkins", "github", "gitlab")
+KINDS = SCRIPT_KINDS
 SKIP_DIRS = frozenset({".git", "node_modules", ".hg", ".svn", ".venv", "venv", "__pycache__", ".tox"})
 _SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash", "mksh"})
 _SYSTEMD_SUFFIXES = (".service",)
