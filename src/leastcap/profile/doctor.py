@@ -120,9 +120,25 @@ def check_fanotify() -> Check:
     return Check("fanotify", OK, "mount marks work (device, /proc/sys and /sys opens)")
 
 
+def _in_initial_user_namespace() -> bool:
+    """The host's user namespace maps every uid to itself; any other map is a nested namespace."""
+    try:
+        return Path("/proc/self/uid_map").read_text().split() == ["0", "0", "4294967295"]
+    except OSError:
+        return True
+
+
 def check_bounding_set() -> Check:
     from leastcap.profile.docker import bounding_set, kernel_capabilities
 
+    if not _in_initial_user_namespace():
+        # A new user namespace starts with a full bounding set of its own: it says nothing of the host's.
+        return Check(
+            "bounding set",
+            LIMITED,
+            "unknown: leastcap runs in a user namespace, whose bounding set is its own, not the host's",
+            "run leastcap as root on the host to learn which capabilities privileged containers get",
+        )
     missing = sort_capabilities(kernel_capabilities() - bounding_set())
     if not missing:
         return Check("bounding set", OK, "complete: privileged containers can start")
