@@ -185,3 +185,9 @@ def test_a_container_joined_to_one_in_the_host_namespace_gets_host_namespace_nam
         f"; with pid: container:{gw} -> host that is every process on the host"
     )
     assert not [f for f in found if f[2] in (private, joined)]
+    # --min-severity hides the high ones from the list; the exit code still counts them.
+    code, report = run_audit("-H", LOCAL, "--min-severity", "critical", "--fail-on", "high")
+    assert code == 1
+    assert [(f["rule"], f["service"]) for f in report["findings"]
+            if f["location"]["path"].startswith(f"local/lc-audit-{uid}-")] == [("dangerous-capability", vpn)]
+    assert report["summary"]["min_severity"] == "critical" and report["summary"]["not_shown"] >= 5

@@ -96,7 +96,7 @@ def test_json(renamed: tuple[GitRepo, str, str]) -> None:
     assert v1["summary"] == {
         "findings": 1, "active": 0, "suppressed": 1,
         "by_severity": {"critical": 0, "high": 0, "medium": 0, "low": 0, "info": 0},
-        "errors": 0, "warnings": 0, "files_scanned": 2, "command": "history", "fail_on": "high", "exit_code": 0,
+        "errors": 0, "warnings": 0, "files_scanned": 2, "command": "history", "fail_on": "high", "min_severity": "info", "not_shown": 0, "exit_code": 0,
     }
     assert report["history"] == {
         "repository": str(repo.path), "tip": drop, "revs": ["HEAD"], "since": None, "shallow": False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import click
@@ -27,6 +28,8 @@ FAIL_ON = tuple(s.label for s in Severity)
               type=click.Choice(FORMATS))
 @click.option("--fail-on", type=click.Choice(FAIL_ON), default=None,
               help="Lowest severity that makes the exit code 1 (default: config, else high).")
+@click.option("--min-severity", type=click.Choice(FAIL_ON), default="info", show_default=True,
+              help="Only list findings at or above this (display only: --fail-on still judges all).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="Config file (default: the nearest .leastcap.yml above the current directory).")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=4, show_default=True,
@@ -41,6 +44,7 @@ def audit(
     drift: bool,
     fmt: str,
     fail_on: str | None,
+    min_severity: str,
     config_path: str | None,
     jobs: int,
     timeout: float,
@@ -77,6 +81,7 @@ def audit(
     except TargetError as exc:
         click.echo(f"leastcap: {exc}", err=True)
         sys.exit(ExitCode.ERROR)
+    report = dataclasses.replace(report, min_severity=Severity.parse(min_severity))
     text = render(report, fmt, rules=catalogue, source_line=lambda path, line: None)
     click.echo(text, nl=False)
     sys.exit(report.exit_code())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -52,6 +53,8 @@ def compose_options(function: F) -> F:
 @compose_options
 @click.option("--format", "fmt", type=click.Choice(_FORMATS), default="text", show_default=True)
 @click.option("--fail-on", type=click.Choice(_SEVERITIES), help="Exit 1 on findings at or above this (default: high).")
+@click.option("--min-severity", type=click.Choice(_SEVERITIES), default="info", show_default=True,
+              help="Only list findings at or above this (display only: --fail-on still judges all).")
 @click.option("--config", "config_path", type=click.Path(), help="Config file (default: nearest .leastcap.yml).")
 @click.option("-o", "--output", type=click.Path(), help="Write the report here instead of standard output.")
 @click.option("--no-scripts", is_flag=True, help="Do not read scripts and CI configs.")
@@ -65,6 +68,7 @@ def scan(
     env_pairs: tuple[str, ...],
     fmt: str,
     fail_on: str | None,
+    min_severity: str,
     config_path: str | None,
     output: str | None,
     no_scripts: bool,
@@ -91,7 +95,7 @@ def scan(
         scripts=not no_scripts,
         jobs=jobs,
     )
-    report = run_scan(options)
+    report = dataclasses.replace(run_scan(options), min_severity=Severity.parse(min_severity))
     text = render(report, fmt, color=False if output else None)
     if output:
         with open(output, "w", encoding="utf-8") as fh:

@@ -103,6 +103,8 @@ def report_dict(report: HistoryReport, fail_on: Severity = Severity.HIGH) -> dic
             "files_scanned": len(report.compose_paths),
             "command": "history",
             "fail_on": fail_on.label,
+            "min_severity": "info",  # history lists every timeline
+            "not_shown": 0,
             "exit_code": exit_code(report, fail_on),
         },
         "history": {

@@ -19,10 +19,23 @@ class Report:
     # What was looked at: "scan", "audit", "history"...
     command: str = "scan"
     scanned_files: tuple[str, ...] = field(default=())
+    # The lowest severity shown (``--min-severity``): a display filter only; the exit code is
+    # still judged on every finding against ``fail_on``.
+    min_severity: Severity = Severity.INFO
 
     @property
     def active_findings(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.suppressed is None)
+
+    @property
+    def shown_findings(self) -> tuple[Finding, ...]:
+        """The findings the reporters list: those at or above ``min_severity``."""
+        return tuple(f for f in self.findings if f.severity >= self.min_severity)
+
+    @property
+    def not_shown(self) -> int:
+        """Active findings below ``min_severity``: counted in the exit code, not listed."""
+        return sum(1 for f in self.active_findings if f.severity < self.min_severity)
 
     def exit_code(self) -> int:
         """0 clean, 1 findings at or above ``fail_on``, 2 an input could not be loaded."""

@@ -28,7 +28,8 @@ def finding_order(f: Finding) -> tuple[str, int, int, str, str, str, str, int]:
 
 
 def sorted_findings(report: Report) -> list[Finding]:
-    return sorted(report.findings, key=finding_order)
+    """The findings a reporter lists (at or above ``--min-severity``), in report order."""
+    return sorted(report.shown_findings, key=finding_order)
 
 
 def sorted_problems(problems: Sequence[Problem]) -> list[Problem]:
@@ -135,8 +136,9 @@ def plural(n: int, word: str) -> str:
 
 
 def summary_line(report: Report) -> str:
-    active = report.active_findings
-    suppressed = len(report.findings) - len(active)
+    shown = report.shown_findings
+    active = tuple(f for f in shown if f.suppressed is None)
+    suppressed = len(shown) - len(active)
     counts = severity_counts(active)
     if active:
         detail = ", ".join(f"{n} {label}" for label, n in counts.items() if n)
@@ -146,6 +148,8 @@ def summary_line(report: Report) -> str:
     parts = [head]
     if suppressed:
         parts.append(f"{suppressed} suppressed")
+    if report.not_shown:
+        parts.append(f"{report.not_shown} below --min-severity {report.min_severity.label} not shown")
     if report.errors:
         parts.append(plural(len(report.errors), "error"))
     if report.warnings:

@@ -54,17 +54,21 @@ def _problem(p: Problem) -> dict[str, Any]:
 
 
 def summary_dict(report: Report) -> dict[str, Any]:
-    active = report.active_findings
+    # The counts describe the findings listed; not_shown counts the active ones --min-severity hid.
+    shown = report.shown_findings
+    active = tuple(f for f in shown if f.suppressed is None)
     return {
-        "findings": len(report.findings),
+        "findings": len(shown),
         "active": len(active),
-        "suppressed": len(report.findings) - len(active),
+        "suppressed": len(shown) - len(active),
         "by_severity": severity_counts(active),
         "errors": len(report.errors),
         "warnings": len(report.warnings),
         "files_scanned": len(report.scanned_files),
         "command": report.command,
         "fail_on": report.fail_on.label,
+        "min_severity": report.min_severity.label,
+        "not_shown": report.not_shown,
         "exit_code": report.exit_code(),
     }
 

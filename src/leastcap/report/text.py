@@ -144,8 +144,7 @@ def _lines(report: Report, ctx: RenderContext) -> list[_Line]:
         out += [*_problems("errors", "red", sorted_problems(report.errors)), _line()]
     if report.warnings:
         out += [*_problems("warnings", "yellow", sorted_problems(report.warnings)), _line()]
-    worst = max((f.severity for f in report.active_findings), default=None)
-    style = "bold red" if report.errors or (worst is not None and worst >= report.fail_on) else "bold green"
+    style = "bold red" if report.exit_code() else "bold green"
     out.append(_line(summary_line(report), style))
     return out
 

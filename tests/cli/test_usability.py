@@ -1,0 +1,87 @@
+"""--min-severity (a display filter, separate from --fail-on) and the nearest subcommand for a typo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from leastcap.cli.app import cli
+
+COMPOSE = (
+    "services:\n"
+    "  vpn:\n"
+    "    image: gluetun\n"
+    "    cap_drop: [ALL]\n"
+    "    cap_add: [NET_ADMIN]\n"  # 5: high
+    "    devices: [/dev/net/tun]\n"  # 6: low
+    "    security_opt: [no-new-privileges:true]\n"
+    "  web:\n"  # 8: missing-cap-drop medium
+    "    image: nginx\n"
+    "    security_opt: [no-new-privileges:true]\n"
+)
+
+
+def scan(tmp_path: Path, *args: str) -> tuple[int, str]:
+    (tmp_path / "compose.yaml").write_text(COMPOSE)
+    old = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        result = CliRunner().invoke(cli, ["scan", ".", "--no-scripts", *args], env={"NO_COLOR": "1"})
+    finally:
+        os.chdir(old)
+    return result.exit_code, result.stdout
+
+
+def rows(out: str) -> list[tuple[str, int, int, str]]:
+    return [(f["rule"], f["location"]["line"], f["location"]["column"], f["severity"]) for f in json.loads(out)["findings"]]
+
+
+def test_min_severity_hides_findings_but_not_the_exit_code(tmp_path: Path) -> None:
+    code, out = scan(tmp_path, "--format", "json")
+    assert code == 1
+    assert rows(out) == [
+        ("dangerous-capability", 5, 15, "high"),
+        ("host-device", 6, 15, "low"),
+        ("missing-cap-drop", 8, 3, "medium"),
+    ]
+    code, out = scan(tmp_path, "--format", "json", "--min-severity", "medium")
+    assert (code, rows(out)) == (1, [("dangerous-capability", 5, 15, "high"), ("missing-cap-drop", 8, 3, "medium")])
+    summary = json.loads(out)["summary"]
+    assert (summary["findings"], summary["min_severity"], summary["not_shown"], summary["exit_code"]) == (
+        2, "medium", 1, 1)
+    # Hidden findings still decide the exit code: --fail-on low fails on the hidden low finding.
+    code, out = scan(tmp_path, "--format", "json", "--min-severity", "critical", "--fail-on", "low")
+    assert (code, rows(out), json.loads(out)["summary"]["not_shown"]) == (1, [], 3)
+    code, out = scan(tmp_path, "--min-severity", "high")
+    assert code == 1
+    assert out.splitlines()[-1] == "1 finding (1 high), 2 below --min-severity high not shown."
+    assert "host-device" not in out and "missing-cap-drop" not in out
+
+
+def test_min_severity_rejects_an_unknown_severity(tmp_path: Path) -> None:
+    code, _ = scan(tmp_path, "--min-severity", "severe")
+    assert code == 2
+
+
+def _leastcap(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "leastcap", *args], capture_output=True, text=True, check=False)
+
+
+def test_a_mistyped_subcommand_suggests_the_nearest_one() -> None:
+    proc = _leastcap("scna", ".")
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr.splitlines()[-1] == (
+        "Error: No such command 'scna'. Did you mean: scan? Run `leastcap --help` to list the commands."
+    )
+    assert _leastcap("histroy").stderr.splitlines()[-1].startswith("Error: No such command 'histroy'. Did you mean: history?")
+    far = _leastcap("zzzz")
+    assert far.returncode == 2
+    assert far.stderr.splitlines()[-1] == "Error: No such command 'zzzz'. Run `leastcap --help` to list the commands."
+    # A control character in the argument reaches the terminal escaped.
+    hostile = _leastcap("\x1b[31mscan")
+    assert hostile.returncode == 2 and "\x1b" not in hostile.stderr and "\\x1b[31mscan" in hostile.stderr
