@@ -131,7 +131,7 @@ def fix(
     code = EXIT_OK
     diffs: list[str] = []
     # Every edited file of every project, written together at the end: all of them or none.
-    edits: dict[str, tuple[Snapshot, bytes, str]] = {}
+    edits: dict[str, tuple[Snapshot, bytes]] = {}
     for opts in options:
         result = fix_project(
             opts, knowledge, cwd=cwd, services=frozenset(wanted), profile=profile, all_rules=all_rules,
@@ -158,18 +158,17 @@ def fix(
                            "fix them one at a time (-f)")
                 code = max(code, EXIT_UNFIXED)
                 continue
-            edits[path] = (result.snapshots[path], data, result.root)
+            edits[path] = (result.snapshots[path], data)
     if write and edits:
         try:
-            root = os.path.commonpath([r for _, _, r in edits.values()])
-            for path in write_all([(s, d) for s, d, _ in edits.values()], root=root, backup=backup):
+            for path in write_all(list(edits.values()), backup=backup):
                 _echo(f"wrote {os.path.relpath(path, cwd)}")
         except WriteError as exc:
             _echo(f"error: {exc}", err=True)
             code = EXIT_ERROR
     elif edits:
-        for snap, _, root in edits.values():
-            why = why_not_writable(snap, root)
+        for snap, _ in edits.values():
+            why = why_not_writable(snap)
             if why:
                 _echo(f"# cannot be written: {why}")
                 code = max(code, EXIT_UNFIXED)

@@ -152,7 +152,7 @@ def fix_project(
     texts: dict[str, YamlText] = {}
     for path in paths:
         try:
-            data, result.snapshots[path] = read_snapshot(path, os.path.relpath(path, cwd))
+            data, result.snapshots[path] = read_snapshot(path, os.path.relpath(path, cwd), result.root)
             result.original[path] = data
             texts[path] = YamlText(data, os.path.relpath(path, cwd))
         except (WriteError, EditError) as exc:
@@ -246,5 +246,5 @@ def unified_diff(result: FixResult, cwd: str) -> str:
 def write_files(result: FixResult, backup: bool = False) -> list[str]:
     """Write every edited file of ``result`` or none (see leastcap.fix.write); raises WriteError."""
     edits = [(result.snapshots[path], data) for path, data in sorted(result.edited.items())]
-    result.written = write_all(edits, root=result.root, backup=backup)
+    result.written = write_all(edits, backup=backup)
     return result.written

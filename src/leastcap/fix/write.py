@@ -48,6 +48,7 @@ class Snapshot:
 
     path: str  # absolute, as the project names it
     shown: str  # for messages
+    root: str  # the project's directory: a link on the way from it to the file is never written through
     link_target: str  # "" unless the path is a symbolic link (then: where it points)
     dev: int
     ino: int
@@ -87,7 +88,7 @@ def _read_fd(fd: int, shown: str) -> tuple[os.stat_result, bytes]:
     return st, b"".join(chunks)
 
 
-def read_snapshot(path: str, shown: str) -> tuple[bytes, Snapshot]:
+def read_snapshot(path: str, shown: str, root: str) -> tuple[bytes, Snapshot]:
     """Read ``path`` (following a link, as the loader does) and record what the write will check."""
     link_target = ""
     try:
@@ -101,9 +102,9 @@ def read_snapshot(path: str, shown: str) -> tuple[bytes, Snapshot]:
     finally:
         os.close(fd)
     snap = Snapshot(
-        path=path, shown=shown, link_target=link_target, dev=st.st_dev, ino=st.st_ino, size=st.st_size,
-        mtime_ns=st.st_mtime_ns, mode=stat.S_IMODE(st.st_mode), uid=st.st_uid, gid=st.st_gid,
-        nlink=st.st_nlink, sha256=_digest(data),
+        path=path, shown=shown, root=os.path.abspath(root), link_target=link_target, dev=st.st_dev,
+        ino=st.st_ino, size=st.st_size, mtime_ns=st.st_mtime_ns, mode=stat.S_IMODE(st.st_mode),
+        uid=st.st_uid, gid=st.st_gid, nlink=st.st_nlink, sha256=_digest(data),
     )  # fmt: skip
     return data, snap
 
@@ -128,12 +129,12 @@ def _linked_component(path: str, root: str) -> str | None:
     return None
 
 
-def why_not_writable(snap: Snapshot, root: str) -> str | None:
+def why_not_writable(snap: Snapshot) -> str | None:
     """Why this file would not be written (checked before anything is written), or None."""
     if snap.link_target:
         return (f"{snap.shown} is a symbolic link to {snap.link_target}; leastcap never writes through "
                 "a link: run fix on the file it points to")
-    linked = _linked_component(snap.path, root)
+    linked = _linked_component(snap.path, snap.root)
     if linked is not None:
         return f"{snap.shown} is reached through the symbolic link {linked}; leastcap never writes through a link"
     if snap.nlink > 1:
@@ -165,16 +166,16 @@ class _Pending:
     replaced: bool = False
 
 
-def write_all(edits: Sequence[tuple[Snapshot, bytes]], *, root: str, backup: bool = False) -> list[str]:
+def write_all(edits: Sequence[tuple[Snapshot, bytes]], *, backup: bool = False) -> list[str]:
     """Replace every edited file or none. Returns the written paths; raises WriteError."""
-    problems = [p for p in (why_not_writable(s, root) for s, _ in edits) if p]
+    problems = [p for p in (why_not_writable(s) for s, _ in edits) if p]
     if problems:
         raise WriteError("; ".join(problems) + "; nothing written")
     pending = [_Pending(snap, data, backup) for snap, data in edits]
     item = pending[0] if pending else None  # the file being worked on, for messages
     try:
         for item in pending:
-            _open_dir(item, root)
+            _open_dir(item)
             _unchanged(item)
         for item in pending:
             _prepare(item)
@@ -205,7 +206,7 @@ def _os_message(exc: OSError, item: _Pending) -> str:
     return f"{where}: {_reason(exc)}"
 
 
-def _open_dir(item: _Pending, root: str) -> None:
+def _open_dir(item: _Pending) -> None:
     directory, item.name = os.path.split(item.snap.path)
     try:
         item.dirfd = os.open(directory or ".", _OPEN_DIR)
@@ -215,7 +216,7 @@ def _open_dir(item: _Pending, root: str) -> None:
         raise WriteError(f"{item.snap.shown}: cannot open its directory: {_reason(exc)}") from None
     # A directory swapped for a link between the check and the open: the check is repeated, and
     # the directory opened must be the one the path names now. Everything after uses the descriptor.
-    linked = _linked_component(item.snap.path, root)
+    linked = _linked_component(item.snap.path, item.snap.root)
     if linked is not None or (opened.st_dev, opened.st_ino) != (named.st_dev, named.st_ino):
         raise WriteError(f"{item.snap.shown}: its directory changed while being opened; not written")
 
