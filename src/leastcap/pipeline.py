@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from leastcap import suppress
@@ -74,18 +74,27 @@ def judge(project: Project, config: Config | None) -> tuple[Finding, ...]:
     return tuple(check_project(project, config))
 
 
-def dedupe(findings: Iterable[Finding]) -> list[Finding]:
-    """A file shared by several projects (a main file and its variants) is reported once: the same
-    finding (``Finding.fingerprint``) at the same place."""
-    seen: set[tuple[str, str, int, int, str]] = set()
-    out: list[Finding] = []
+def dedupe(findings: Iterable[Finding], own_files: Mapping[str, frozenset[str]] | None = None) -> list[Finding]:
+    """Each finding once, where several projects hold the same file:
+
+    - a file shared by a main file and its variants (one project name): the same finding
+      (``Finding.fingerprint``) at the same place;
+    - a service discovered both as its own project and through another project's ``include``
+      (two project names): the same rule, service and subject at the same place, kept once under
+      the project whose own (``-f``) file it is, so its exceptions and suppressions apply.
+
+    ``own_files`` maps a project name to its own files (``Project.files``)."""
+    own = own_files or {}
+    chosen: dict[tuple[str, str, str, str, int, int, str], Finding] = {}
     for finding in findings:
         loc = finding.location  # a container's places differ only in their note (the inspect path)
-        key = (finding.fingerprint, loc.path, loc.line, loc.column, loc.note)
-        if key not in seen:
-            seen.add(key)
-            out.append(finding)
-    return out
+        key = (finding.rule, finding.service, finding.subject, loc.path, loc.line, loc.column, loc.note)
+        kept = chosen.get(key)
+        if kept is None:
+            chosen[key] = finding
+        elif loc.path not in own.get(kept.project, ()) and loc.path in own.get(finding.project, ()):
+            chosen[key] = finding  # the file's own project wins over one that includes it
+    return list(chosen.values())
 
 
 def evaluate(projects: Iterable[Project | Judged], config: Config | None, context: Context) -> Report:
@@ -93,9 +102,11 @@ def evaluate(projects: Iterable[Project | Judged], config: Config | None, contex
     judged = [p if isinstance(p, Judged) else Judged(p, judge(p, config)) for p in projects]
     findings = [f for j in judged for f in j.findings]
     findings += compare(context.comparisons, config)
-    findings = suppress.apply(
-        dedupe(findings), config, context.source_lines, context.today or dt.date.today(), [j.project for j in judged]
-    )
+    own: dict[str, frozenset[str]] = {}
+    for j in judged:
+        own[j.project.name] = own.get(j.project.name, frozenset()) | frozenset(j.project.files)
+    today = context.today or dt.date.today()
+    findings = suppress.apply(dedupe(findings, own), config, context.source_lines, today, [j.project for j in judged])
     return Report(
         findings=tuple(findings),
         errors=context.errors,

@@ -85,3 +85,36 @@ def test_a_mistyped_subcommand_suggests_the_nearest_one() -> None:
     # A control character in the argument reaches the terminal escaped.
     hostile = _leastcap("\x1b[31mscan")
     assert hostile.returncode == 2 and "\x1b" not in hostile.stderr and "\\x1b[31mscan" in hostile.stderr
+
+
+def test_a_service_discovered_as_its_own_project_and_through_an_include_is_reported_once(tmp_path: Path) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "db").mkdir()
+    (tmp_path / "app" / "compose.yaml").write_text(
+        "include:\n  - ../db/compose.yaml\nservices:\n  web:\n    image: nginx\n    cap_drop: [ALL]\n"
+        "    security_opt: [no-new-privileges:true]\n"
+    )
+    (tmp_path / "db" / "compose.yaml").write_text("services:\n  db:\n    image: postgres\n    privileged: true\n")
+
+    def findings(*paths: str) -> tuple[int, list[tuple[str, str, str, str, int, int]]]:
+        old = os.getcwd()
+        os.chdir(tmp_path)
+        try:
+            result = CliRunner().invoke(cli, ["scan", *paths, "--no-scripts", "--format", "json"])
+        finally:
+            os.chdir(old)
+        return result.exit_code, [
+            (f["rule"], f["project"], f["service"], f["location"]["path"], f["location"]["line"], f["location"]["column"])
+            for f in json.loads(result.stdout)["findings"]
+        ]
+
+    # Both projects are discovered: db's findings once, under db, the project whose own file it is.
+    assert findings(".") == (1, [
+        ("no-new-privileges", "db", "db", "db/compose.yaml", 2, 3),
+        ("privileged", "db", "db", "db/compose.yaml", 4, 5),
+    ])
+    # Only the including project: its view of the included file is reported.
+    assert findings("app") == (1, [
+        ("no-new-privileges", "app", "db", "db/compose.yaml", 2, 3),
+        ("privileged", "app", "db", "db/compose.yaml", 4, 5),
+    ])
