@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 
 from leastcap.config import Config, ConfigError, resolve_config
 from leastcap.contract import SCRIPT_KINDS
+from leastcap.inputs import empty_roots, unreadable_directories
 from leastcap.loader import LoadOptions, discover_projects, load_project
 from leastcap.model import Finding, Problem, Project, Report, Service, Severity
 from leastcap.pipeline import Context, Judged, disk_source_lines, evaluate, judge
@@ -148,6 +149,7 @@ def run_scan(options: ScanOptions) -> Report:
 
     targets, problems = _load_options(options, cwd, tree)
     errors: list[Problem] = list(problems)
+    examined = [f for target in targets for f in target.files]
     warnings: dict[Problem, None] = {}
     projects: list[Project | Judged] = []
     scanned: list[str] = []
@@ -162,11 +164,17 @@ def run_scan(options: ScanOptions) -> Report:
 
         roots = [posixpath.normpath(posixpath.join(cwd, p)) for p in (options.paths or (".",))]
         enabled = {kind: config.scripts.on(kind) for kind in SCRIPT_KINDS}
-        script_projects, script_problems = collect(roots, tree, enabled)
+        script_projects, script_problems = collect(roots, tree, enabled, examined)
         errors.extend(script_problems)
         for project in script_projects:
             projects.append(project)
             scanned.extend(project.files)
+    errors.extend(unreadable_directories(tree))
+    if not options.files:
+        roots = [posixpath.normpath(posixpath.join(cwd, p)) for p in (options.paths or (".",))]
+        empty_errors, empty_warnings = empty_roots(roots, bool(options.paths), examined, errors, tree)
+        errors.extend(empty_errors)
+        warnings.update(dict.fromkeys(empty_warnings))
     context = Context(
         command="scan",
         source_lines=disk_source_lines(cwd),

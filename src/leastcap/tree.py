@@ -8,6 +8,7 @@ directory path chosen by the caller.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from typing import Protocol
@@ -18,7 +19,13 @@ MAX_FILE_BYTES = 4 * 1024 * 1024
 
 
 class TreeError(OSError):
-    """A path could not be read (missing, too large, not a regular file, a symlink loop...)."""
+    """A path could not be read (missing, too large, not a regular file, a symlink loop...).
+
+    ``errno`` is the system's error where there was one (EACCES: the path exists, but leastcap may
+    not read it; a scan must say so rather than pass it over)."""
+
+
+DENIED = (errno.EACCES, errno.EPERM)
 
 
 class Tree(Protocol):
@@ -42,6 +49,9 @@ class DiskTree:
         self.cwd = os.path.abspath(cwd or os.getcwd())
         self.max_bytes = max_bytes
         self._display: dict[str, str] = {}
+        # Directories that exist but could not be listed (permissions): path -> the system's
+        # reason. A walk sees them as empty; the scan reports each as an error.
+        self.unreadable: dict[str, str] = {}
 
     def read_bytes(self, path: str) -> bytes:
         try:
@@ -49,7 +59,9 @@ class DiskTree:
             # here with ELOOP. The type and size are checked on the open descriptor.
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         except OSError as exc:
-            raise TreeError(f"cannot read {self.display(path)}: {exc.strerror or exc}") from None
+            error = TreeError(f"cannot read {self.display(path)}: {exc.strerror or exc}")
+            error.errno = exc.errno
+            raise error from None
         with os.fdopen(fd, "rb") as fh:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
@@ -73,7 +85,9 @@ class DiskTree:
     def list_dir(self, path: str) -> list[str]:
         try:
             return sorted(os.listdir(path))
-        except OSError:
+        except OSError as exc:
+            if exc.errno in DENIED:
+                self.unreadable[path] = exc.strerror or str(exc)
             return []
 
     def display(self, path: str) -> str:

@@ -11,7 +11,7 @@ import os
 import resource
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,10 @@ def run_cli(
     env: Mapping[str, str] | None = None,
     preexec: Callable[[], None] | None = None,
     timeout: float = TIMEOUT,
+    prefix: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[bytes]:
-    """The CLI in a bounded subprocess; stdout and stderr are bytes (names may not be UTF-8)."""
+    """The CLI in a bounded subprocess; stdout and stderr are bytes (names may not be UTF-8).
+    ``prefix`` runs it through another command (``setpriv ...``)."""
     environ = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(cwd),
@@ -46,7 +48,7 @@ def run_cli(
             preexec()
 
     return subprocess.run(
-        [sys.executable, "-c", "from leastcap.cli.main import main; main()", *args],
+        [*prefix, sys.executable, "-c", "from leastcap.cli.main import main; main()", *args],
         capture_output=True,
         cwd=cwd,
         env=environ,

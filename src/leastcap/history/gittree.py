@@ -275,19 +275,27 @@ class GitTree:
             self.record_read.add(self._resolved)
         return self.store.blob(found[1], lambda: self.display(path))
 
+    def _probe(self, path: str) -> Dir | Entry | None:
+        """``_lookup`` for the questions that cannot fail: a committed symlink loop is neither a
+        file nor a directory (as on disk), and only reading it is an error."""
+        try:
+            return self._lookup(path)
+        except TreeError:
+            return None
+
     def is_file(self, path: str) -> bool:
-        found = self._lookup(path)
+        found = self._probe(path)
         return isinstance(found, tuple) and found[0] != MODE_GITLINK
 
     def is_dir(self, path: str) -> bool:
-        return isinstance(self._lookup(path), Dir)
+        return isinstance(self._probe(path), Dir)
 
     def list_dir(self, path: str) -> list[str]:
         if self.record is not None:
             rel = self.relpath(path)
             if rel is not None:
                 self.record.add(listing_key(rel))
-        found = self._lookup(path)
+        found = self._probe(path)
         if not isinstance(found, Dir):
             return []
         return sorted([*found.files, *found.dirs])
@@ -313,5 +321,5 @@ class GitTree:
 
     def blob_id(self, path: str) -> str | None:
         """The blob id at ``path`` (following symlinks), or None."""
-        found = self._lookup(path)
+        found = self._probe(path)
         return found[1] if isinstance(found, tuple) else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import posixpath
 from collections.abc import Mapping, Sequence
 
@@ -11,7 +12,7 @@ from leastcap.scripts.ci import CIError, github_services, gitlab_services, read_
 from leastcap.scripts.jenkins import jenkins_services
 from leastcap.scripts.shell import MAKE
 from leastcap.scripts.textfiles import dockerfile_services, makefile_shell, services_in_shell, systemd_shell
-from leastcap.tree import Tree, TreeError
+from leastcap.tree import DENIED, Tree, TreeError
 
 KINDS = SCRIPT_KINDS
 SKIP_DIRS = frozenset({".git", "node_modules", ".hg", ".svn", ".venv", "venv", "__pycache__", ".tox"})
@@ -77,27 +78,41 @@ def is_script(path: str, tree: Tree) -> bool:
     return is_shell_shebang(head.split(b"\n", 1)[0].decode("utf-8", "replace"))
 
 
-def _walk(path: str, tree: Tree, out: list[str], seen: set[str]) -> None:
-    if path in seen:
-        return
-    seen.add(path)
-    if tree.is_dir(path):
-        for name in tree.list_dir(path):
-            if name in SKIP_DIRS:
-                continue
-            _walk(posixpath.join(path, name), tree, out, seen)
-    elif tree.is_file(path):
-        out.append(path)
+def _real(path: str) -> str:
+    """The path with every symlink resolved, for paths on disk; other trees' paths as they are."""
+    return os.path.realpath(path) if os.path.isabs(path) and os.path.lexists(path) else path
+
+
+def _walk(root: str, tree: Tree, out: list[str], seen: set[str]) -> None:
+    """Every file under ``root`` in sorted depth-first order. Each real directory and file is
+    visited once, however many symlinks lead to it: a directory link back to a parent (a loop)
+    is not entered a second time, where following it used to grow paths until memory ran out.
+    A link that leads out of ``root`` (`host -> /`) is not followed at all."""
+    inside = _real(root).rstrip("/") + "/"
+    stack = [root]
+    while stack:
+        path = stack.pop()
+        real = _real(path)
+        if real in seen or (path != root and not (real + "/").startswith(inside)):
+            continue
+        if tree.is_dir(path):
+            seen.add(real)
+            names = [n for n in tree.list_dir(path) if n not in SKIP_DIRS]
+            stack.extend(posixpath.join(path, name) for name in reversed(names))
+        elif tree.is_file(path):
+            seen.add(real)
+            out.append(path)
 
 
 def collect(
-    paths: Sequence[str], tree: Tree, enabled: Mapping[str, bool]
+    paths: Sequence[str], tree: Tree, enabled: Mapping[str, bool], examined: list[str] | None = None
 ) -> tuple[list[Project], list[Problem]]:
     """Projects (one per file with at least one container-starting command) and problems.
 
     ``paths`` are absolute files or directories. A file named explicitly is still only read when
     its kind is recognised: ``leastcap scan`` passes Compose files here too (pre-commit does).
-    Keys missing from ``enabled`` count as enabled.
+    Keys missing from ``enabled`` count as enabled. ``examined`` receives every file whose kind
+    is recognised, whether or not it starts a container.
     """
     files: list[str] = []
     seen: set[str] = set()
@@ -109,6 +124,10 @@ def collect(
     for path in files:
         kind = classify(path)
         if kind is None or path in done:
+            continue
+        if examined is not None:
+            examined.append(path)
+        if kind == "shebang" and not _readable(path, tree, problems):
             continue
         if kind == "gitlab":
             if enabled.get("gitlab", True):
@@ -126,6 +145,18 @@ def collect(
         if project is not None:
             projects.append(project)
     return projects, problems
+
+
+def _readable(path: str, tree: Tree, problems: list[Problem]) -> bool:
+    """Whether a file without an extension can be read to see if it is a script. Most such files
+    are not scripts, so only a file leastcap may not read is an error (it might be one)."""
+    try:
+        tree.read_bytes(path)
+    except TreeError as exc:
+        if exc.errno in DENIED:
+            problems.append(Problem(tree.display(path), str(exc)))
+        return False
+    return True
 
 
 def _project(path: str, tree: Tree, services: list[Service]) -> Project | None:
