@@ -156,3 +156,52 @@ def test_file_capability_helpers_keep_no_new_privileges_out(tmp_path: Path) -> N
         "#   no-new-privileges left out: pihole-FTL runs as the pihole user and gets its capabilities from file "
         "capabilities (setcap), which no-new-privileges ignores [image knowledge: pihole]"
     ) in res.output.splitlines()
+
+
+def test_a_known_answer_with_an_inferred_addition_is_inferred(tmp_path: Path) -> None:
+    """falco's documented set is known, but this service's own entrypoint switches users: the
+    capabilities that adds are inferred, so the whole answer is."""
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  falco:\n    image: falcosecurity/falco:0.39.0\n"
+        '    entrypoint: ["su-exec", "root", "/usr/bin/falco"]\n    privileged: true\n'
+    )
+    res = run(tmp_path, "--write")
+    assert res.exit_code == 0, res.output
+    known = "modern eBPF probe (least privileged) (image knowledge: falco)"
+    inferred = "entrypoint drops from root with su-exec (inferred from this service)"
+    assert (tmp_path / "compose.yaml").read_text() == (
+        "services:\n  falco:\n    image: falcosecurity/falco:0.39.0\n"
+        '    entrypoint: ["su-exec", "root", "/usr/bin/falco"]\n'
+        "    cap_drop:\n      - ALL  # drop everything, add back only what is needed\n    cap_add:\n"
+        + "".join(f"      - {c}  # {known}\n" for c in ("SYS_ADMIN", "SYS_RESOURCE", "SYS_PTRACE"))
+        + "".join(f"      - {c}  # {inferred}\n" for c in ("SETUID", "SETGID", "CHOWN"))
+        + "    security_opt:\n      - no-new-privileges:true\n"
+    )
+    lines = res.output.splitlines()
+    assert (
+        f"# {tmp_path.name}/falco: privileged: cap_add SYS_ADMIN, SYS_RESOURCE, SYS_PTRACE, SETUID, SETGID, CHOWN "
+        "(confidence: inferred)"
+    ) in lines
+    assert "#   confidence lowered to inferred: part of the set is inferred from this service" in lines
+
+
+def test_explain_image_shows_coverage_and_exclusions() -> None:
+    res = CliRunner().invoke(cli, ["explain-image", "--no-inspect", "postgres:16"])
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines()[2:4] == [
+        "run as its default user: partly known (inferred): the root entrypoint: chmod and chown of $PGDATA "
+        "(CHOWN, FOWNER, DAC_OVERRIDE to walk the 0700 directory) and gosu postgres (SETUID, SETGID); not "
+        "covered: what PostgreSQL needs beyond start-up: the maintainers say a minimal set is not something they "
+        "test",
+        "run as a non-root user (user:): complete (known), with all other capabilities dropped",
+    ]
+    res = CliRunner().invoke(cli, ["explain-image", "--no-inspect", "docker:27"])
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines()[:4] == [
+        "Docker-in-Docker (the docker official image, dind tags) [family: docker-dind, built-in]",
+        "patterns: docker.io/library/docker, */docker:*dind*, */library/docker",
+        "except: docker.io/library/docker:*cli*, docker.io/library/docker:*windowsservercore*, "
+        "*/library/docker:*cli*, */library/docker:*windowsservercore*",
+        "privileged: REQUIRED: the image documentation says '--privileged is required for Docker-in-Docker to "
+        "function properly'; the plain tags (docker, docker:latest, docker:27, docker:27.3.1) are the dind image",
+    ]
