@@ -23,6 +23,7 @@ from leastcap.inputs import empty_roots, unreadable_directories
 from leastcap.loader import LoadOptions, discover_projects, load_project
 from leastcap.model import Finding, Problem, Project, Report, Service, Severity
 from leastcap.pipeline import Context, Judged, disk_source_lines, evaluate, judge
+from leastcap.progress import Tick, silent
 from leastcap.tree import DiskTree
 
 
@@ -137,7 +138,8 @@ def _evaluate_all(
         _WORK = None
 
 
-def run_scan(options: ScanOptions) -> Report:
+def run_scan(options: ScanOptions, tick: Tick = silent) -> Report:
+    """Scan; ``tick`` hears how many Compose projects are done (``leastcap.progress``)."""
     cwd = os.path.abspath(options.cwd or os.getcwd())
     tree = DiskTree(cwd)
     scan_roots = list(options.paths) or ([cwd] if not options.files else list(options.files))
@@ -153,7 +155,8 @@ def run_scan(options: ScanOptions) -> Report:
     warnings: dict[Problem, None] = {}
     projects: list[Project | Judged] = []
     scanned: list[str] = []
-    for outcome in _evaluate_all(targets, tree, config, options.jobs):
+    for done, outcome in enumerate(_evaluate_all(targets, tree, config, options.jobs), start=1):
+        tick("Compose projects", done, len(targets))
         errors.extend(outcome.errors)
         warnings.update(dict.fromkeys(outcome.warnings))
         scanned.extend(outcome.files)

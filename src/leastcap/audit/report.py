@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from leastcap.audit.run import AuditOptions, audit
 from leastcap.config import Config
 from leastcap.model import Report, Severity
+from leastcap.progress import Tick, silent
 from leastcap.rules.base import BaseRule
 from leastcap.rules.registry import ALL_RULES
 
@@ -29,8 +30,9 @@ def build_report(
     timeout: float = 10.0,
     config: Config | None = None,
     fail_on: Severity = Severity.HIGH,
+    tick: Tick = silent,
 ) -> tuple[Report, tuple[BaseRule, ...]]:
-    result = audit(AuditOptions(tuple(hosts), tuple(contexts), include_stopped, drift, jobs, timeout), config)
+    result = audit(AuditOptions(tuple(hosts), tuple(contexts), include_stopped, drift, jobs, timeout), config, tick)
     report = Report(
         findings=result.findings,
         errors=result.errors,

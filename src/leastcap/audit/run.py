@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 
 from leastcap.audit.drift import DriftRule
@@ -20,6 +20,7 @@ from leastcap.audit.targets import HostTarget, resolve_targets
 from leastcap.config import Config
 from leastcap.model import Finding, Problem
 from leastcap.pipeline import Context, evaluate
+from leastcap.progress import Tick, silent
 from leastcap.rules.base import Comparison
 
 
@@ -45,10 +46,11 @@ class AuditResult:
     compose_files: tuple[str, ...] = field(default=())
 
 
-def collect(targets: Sequence[HostTarget], include_stopped: bool, jobs: int, timeout: float) -> list[
-    HostSnapshot | Problem
-]:
-    """One snapshot (or the host's error) per target, in the order of ``targets``."""
+def collect(
+    targets: Sequence[HostTarget], include_stopped: bool, jobs: int, timeout: float, tick: Tick = silent
+) -> list[HostSnapshot | Problem]:
+    """One snapshot (or the host's error) per target, in the order of ``targets``; ``tick`` hears
+    each host that answered (or failed), in the order they do."""
 
     def one(target: HostTarget) -> HostSnapshot | Problem:
         try:
@@ -57,7 +59,11 @@ def collect(targets: Sequence[HostTarget], include_stopped: bool, jobs: int, tim
             return Problem(target.label, str(exc))
 
     with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(targets)))) as pool:
-        return list(pool.map(one, targets))
+        futures = [pool.submit(one, target) for target in targets]
+        tick("Docker hosts inspected", 0, len(targets))
+        for done, _ in enumerate(as_completed(futures), start=1):
+            tick("Docker hosts inspected", done, len(targets))
+        return [future.result() for future in futures]
 
 
 def containers_of(snap: HostSnapshot) -> list[AuditedContainer]:
@@ -93,14 +99,14 @@ def with_origin(finding: Finding, by_path: Mapping[str, AuditedContainer]) -> Fi
     return replace(finding, related=finding.related + container.origin())
 
 
-def audit(options: AuditOptions, config: Config | None = None) -> AuditResult:
+def audit(options: AuditOptions, config: Config | None = None, tick: Tick = silent) -> AuditResult:
     """Inspect the hosts and judge their containers through the pipeline (with ``--drift``, each
     container against its Compose service too). Findings come back suppressed as ``config`` says."""
     env = os.environ if options.environ is None else options.environ
     targets = resolve_targets(options.hosts, options.contexts, env)
     errors: list[Problem] = []
     containers: list[AuditedContainer] = []
-    for result in collect(targets, options.include_stopped, options.jobs, options.timeout):
+    for result in collect(targets, options.include_stopped, options.jobs, options.timeout, tick):
         if isinstance(result, Problem):
             errors.append(result)
         else:

@@ -59,6 +59,7 @@ def audit(
     from leastcap.audit.report import build_report
     from leastcap.audit.targets import TargetError
     from leastcap.config import ConfigError, resolve_config
+    from leastcap.progress import progress
     from leastcap.report import render
 
     try:
@@ -68,16 +69,18 @@ def audit(
         sys.exit(ExitCode.ERROR)
     threshold = Severity.parse(fail_on) if fail_on else (config.fail_on or Severity.HIGH)
     try:
-        report, catalogue = build_report(
-            hosts=hosts,
-            contexts=contexts,
-            include_stopped=include_stopped,
-            drift=drift,
-            jobs=jobs,
-            timeout=timeout,
-            config=config,
-            fail_on=threshold,
-        )
+        with progress() as tick:
+            report, catalogue = build_report(
+                hosts=hosts,
+                contexts=contexts,
+                include_stopped=include_stopped,
+                drift=drift,
+                jobs=jobs,
+                timeout=timeout,
+                config=config,
+                fail_on=threshold,
+                tick=tick,
+            )
     except TargetError as exc:
         click.echo(f"leastcap: {exc}", err=True)
         sys.exit(ExitCode.ERROR)

@@ -40,6 +40,7 @@ def history(
     from leastcap.history import GitError, HistoryOptions, run_history
     from leastcap.history.evaluate import LoaderEvaluator
     from leastcap.history.render import exit_code, render
+    from leastcap.progress import progress
     from leastcap.rules.registry import slugs
 
     try:
@@ -57,7 +58,8 @@ def history(
         environ[key] = value
     options = HistoryOptions(path=path, all_branches=all_branches, since=since, rules=frozenset(rules))
     try:
-        report = run_history(options, LoaderEvaluator(environ))
+        with progress() as tick:
+            report = run_history(options, LoaderEvaluator(environ), tick)
     except GitError as exc:
         _fail(str(exc))
     click.echo(render(report, fmt, threshold), nl=False)

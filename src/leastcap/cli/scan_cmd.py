@@ -80,6 +80,7 @@ def scan(
     loaded, a bad config or bad usage.
     """
     from leastcap.model import Severity
+    from leastcap.progress import progress
     from leastcap.report import render
     from leastcap.scan import ScanOptions, run_scan
 
@@ -95,7 +96,9 @@ def scan(
         scripts=not no_scripts,
         jobs=jobs,
     )
-    report = dataclasses.replace(run_scan(options), min_severity=Severity.parse(min_severity))
+    with progress() as tick:
+        report = run_scan(options, tick)
+    report = dataclasses.replace(report, min_severity=Severity.parse(min_severity))
     text = render(report, fmt, color=False if output else None)
     if output:
         with open(output, "w", encoding="utf-8") as fh:

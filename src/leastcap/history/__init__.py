@@ -11,16 +11,17 @@ from leastcap.history.git import GitError
 from leastcap.history.model import CommitRef, Event, HistoryReport, Timeline
 from leastcap.history.runner import HistoryOptions
 from leastcap.history.walk import Evaluator
+from leastcap.progress import Tick, silent
 
 
-def run_history(options: HistoryOptions, evaluator: Evaluator | None = None) -> HistoryReport:
+def run_history(options: HistoryOptions, evaluator: Evaluator | None = None, tick: Tick = silent) -> HistoryReport:
     from leastcap.history.runner import run
 
     if evaluator is None:
         from leastcap.history.evaluate import LoaderEvaluator
 
         evaluator = LoaderEvaluator()
-    return run(options, evaluator)
+    return run(options, evaluator, tick)
 
 
 __all__ = [

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Iterable
 
 from leastcap.history.git import MODE_GITLINK, MODE_LINK, CatFile, ObjectMissing, _git_env
+from leastcap.progress import Tick, silent
 from leastcap.tree import MAX_FILE_BYTES, TreeError
 
 Entry = tuple[int, str]  # (mode, blob oid)
@@ -108,7 +109,7 @@ class ObjectStore:
         self.missing: set[str] = set()
         self.reads = 0
 
-    def prefetch(self, oids: Iterable[str], budget: int = 256 * 1024 * 1024) -> None:
+    def prefetch(self, oids: Iterable[str], budget: int = 256 * 1024 * 1024, tick: Tick = silent) -> None:
         """Read many blobs in one pipelined `git cat-file --batch` (one round trip, not one each).
 
         A writer thread feeds the ids while this thread reads, so neither pipe can fill up and
@@ -137,7 +138,8 @@ class ObjectStore:
         writer.start()
         kept = 0
         try:
-            for oid in wanted:
+            for done, oid in enumerate(wanted):
+                tick("Compose file versions read", done, len(wanted))
                 header = stdout.readline().split()
                 if len(header) < 3:
                     self.missing.add(oid)
@@ -158,6 +160,7 @@ class ObjectStore:
                 if kept < budget:
                     self._blobs[oid] = data
                     kept += size
+            tick("Compose file versions read", len(wanted), len(wanted))
         finally:
             writer.join()
             stdout.close()

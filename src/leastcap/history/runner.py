@@ -24,6 +24,7 @@ from leastcap.history.gittree import ObjectStore
 from leastcap.history.model import Event, HistoryReport, Timeline
 from leastcap.history.walk import Evaluator, Key, PartResult, Walk, WalkInput, _Seen, is_compose_name
 from leastcap.model import Problem
+from leastcap.progress import Tick, silent
 
 # Below this many Compose-file versions a fork costs more than it saves.
 _PARALLEL_MIN_VERSIONS = 300
@@ -39,7 +40,7 @@ class HistoryOptions:
     jobs: int | None = None
 
 
-def run(options: HistoryOptions, evaluator: Evaluator) -> HistoryReport:
+def run(options: HistoryOptions, evaluator: Evaluator, tick: Tick = silent) -> HistoryReport:
     # PATH names the repository (any path inside its work tree, a file included).
     where = os.path.dirname(os.path.abspath(options.path)) if os.path.isfile(options.path) else options.path
     try:
@@ -59,8 +60,8 @@ def run(options: HistoryOptions, evaluator: Evaluator) -> HistoryReport:
         store = ObjectStore(catfile)
         # Every version of every Compose-named file, in one pipelined read.
         versions = [ch.blob for c in commits for ch in c.changes if ch.status != "D" and is_compose_name(ch.path)]
-        store.prefetch(versions)
-        inp = WalkInput(top, head, commits, shallow, options.rules, evaluator, store)
+        store.prefetch(versions, tick=tick)
+        inp = WalkInput(top, head, commits, shallow, options.rules, evaluator, store, tick)
         jobs = options.jobs
         if jobs is None:
             jobs = min(os.cpu_count() or 1, 4) if len(versions) >= _PARALLEL_MIN_VERSIONS else 1

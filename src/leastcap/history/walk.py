@@ -37,6 +37,7 @@ from leastcap.history.gittree import EMPTY, Dir, GitTree, ObjectStore, exists, l
 from leastcap.history.model import CommitRef, Event
 from leastcap.loader.discovery import is_compose_name as _is_compose_file_name
 from leastcap.model import Finding, Problem
+from leastcap.progress import Tick, silent
 
 # (anchor file lineage, service, rule, Finding.subject): what Finding.fingerprint hashes, with the
 # file's lineage in place of (project, file): a moved or renamed Compose file keeps its findings.
@@ -135,6 +136,8 @@ class WalkInput:
     rules: frozenset[str]
     evaluator: Evaluator
     store: ObjectStore
+    # Progress of the walk (leastcap.progress); only partition 0, in the parent process, ticks.
+    tick: Tick = silent
 
 
 @dataclass
@@ -182,9 +185,11 @@ class Walk:
             for p in c.parents:
                 self._pending_children[p] = self._pending_children.get(p, 0) + 1
         self._pending_children[inp.head] = self._pending_children.get(inp.head, 0) + 1  # keep the tip
+        tick = inp.tick if self.part == 0 else silent
         for pos, commit in enumerate(inp.commits):
             self._pos = pos
             self._process(commit, boundary=commit.oid in inp.shallow)
+            tick("commits walked", pos + 1, len(inp.commits))
         self._pos = -1
         tip = self._states.get(inp.head) or self._scratch(inp.head)
         self.result.at_tip = _collect(tip, tip.dirs)
