@@ -205,3 +205,27 @@ def test_explain_image_shows_coverage_and_exclusions() -> None:
         "privileged: REQUIRED: the image documentation says '--privileged is required for Docker-in-Docker to "
         "function properly'; the plain tags (docker, docker:latest, docker:27, docker:27.3.1) are the dind image",
     ]
+
+
+def test_fix_all_spells_out_the_defaults_a_documented_set_rests_on(tmp_path: Path) -> None:
+    """--all adds cap_drop: [ALL]; for a set documented on top of Docker's defaults the defaults are then
+    written out beside it, so the service keeps exactly the documented set. A second run changes nothing."""
+    (tmp_path / "compose.yaml").write_text("services:\n  vpn:\n    image: qmcgaw/gluetun\n    cap_add:\n      - NET_ADMIN\n")
+    res = run(tmp_path, "--all", "--write")
+    assert res.exit_code == 0, res.output
+    kept = "  # Docker default, kept: the source adds to Docker's defaults\n"
+    defaults = ("CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID", "SETFCAP",
+                "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE")  # fmt: skip
+    assert (tmp_path / "compose.yaml").read_text() == (
+        "services:\n  vpn:\n    image: qmcgaw/gluetun\n    cap_add:\n      - NET_ADMIN\n"
+        + "".join(f"      - {c}{kept}" for c in defaults)
+        + "    cap_drop:\n      - ALL  # drop everything, add back only what is needed\n"
+        "    security_opt:\n      - no-new-privileges:true\n"
+        "    devices:\n      - /dev/net/tun:/dev/net/tun  # VPN tunnel\n"
+    )
+    assert (
+        "#   image knowledge (gluetun) documents this set on top of Docker's default capabilities, so they are "
+        "spelled out beside cap_drop: [ALL]; run `leastcap profile vpn --verify --minimize` to find a smaller set"
+    ) in res.output.splitlines()
+    again = run(tmp_path, "--all", "--write")
+    assert (again.exit_code, again.output) == (0, "nothing to fix\n")

@@ -183,11 +183,20 @@ def plan_service(
             extras.extend(found_extras)
             coverage = entry.coverage(non_root=non_root)
             if coverage.complete and coverage.base == "docker-default":
-                # The documented set is Docker's defaults plus cap_add: write exactly that. Only a
-                # file that already drops ALL gets the defaults spelled out.
-                keep_defaults = True
-                if ALL in existing_drop:
+                # The documented set is Docker's defaults plus cap_add: write exactly that. A file
+                # that already drops ALL, or a fix asked to add cap_drop (--all), gets the defaults
+                # spelled out instead.
+                if ALL in existing_drop or "missing-cap-drop" in found:
                     grants.extend(_docker_defaults({g.capability for g in grants}, _DEFAULT_KEPT))
+                    how = "they are spelled out beside cap_drop: [ALL]"
+                else:
+                    keep_defaults = True
+                    how = "those stay (no cap_drop: [ALL])"
+                messages.append(
+                    f"image knowledge ({entry.family}) documents this set on top of Docker's default "
+                    f"capabilities, so {how}; run `leastcap profile {service.name} --verify --minimize` to "
+                    "find a smaller set"
+                )
         elif non_root:
             confidence = FixConfidence.INFERRED
             messages.append(
@@ -321,12 +330,6 @@ def _from_knowledge(
             f"`leastcap profile {service} --verify --minimize` to measure it"
         )
         return grants, extras, FixConfidence.INFERRED
-    if coverage.base == "docker-default":
-        messages.append(
-            f"image knowledge ({entry.family}) documents this set on top of Docker's default capabilities, "
-            f"so those stay (no cap_drop: [ALL]); run `leastcap profile {service} --verify --minimize` to "
-            "find a smaller set"
-        )
     if third_party:
         messages.append(f"image knowledge ({entry.family}) rests partly on third-party reports, not on "
                         "upstream documentation: confidence inferred")
