@@ -88,6 +88,12 @@ def _options_for(paths: tuple[str, ...], files: tuple[str, ...], cwd: str, **kw:
     show_default=True,
     help="Write only answers at least this sure; the others are printed as proposals.",
 )
+@click.option(
+    "--inspect/--no-inspect",
+    default=True,
+    show_default=True,
+    help="Read the images' own files (exported, never run) when they are on the local engine.",
+)
 def fix(
     paths: tuple[str, ...],
     files: tuple[str, ...],
@@ -100,11 +106,13 @@ def fix(
     backup: bool,
     config_path: str | None,
     min_confidence: str,
+    inspect: bool,
 ) -> None:
     """Replace privileged with the least privilege that still works (dry run unless --write)."""
     from leastcap.fix.apply import fix_project, unified_diff
     from leastcap.fix.plan import FixConfidence
     from leastcap.fix.write import Snapshot, WriteError, why_not_writable, write_all
+    from leastcap.imagefacts.inspect import LocalImages
     from leastcap.profile.format import ProfileFormatError, read_profile
 
     cwd = os.getcwd()
@@ -128,6 +136,7 @@ def fix(
         options = [LoadOptions(working_dir=workdir, files=tuple(profile.compose_files), **kw)]
     else:
         options = _options_for(paths, files, cwd, **kw)
+    image_facts = LocalImages() if inspect else None
     code = EXIT_OK
     diffs: list[str] = []
     # Every edited file of every project, written together at the end: all of them or none.
@@ -135,7 +144,7 @@ def fix(
     for opts in options:
         result = fix_project(
             opts, knowledge, cwd=cwd, services=frozenset(wanted), profile=profile, all_rules=all_rules,
-            config=config, min_confidence=FixConfidence[min_confidence.upper()],
+            config=config, min_confidence=FixConfidence[min_confidence.upper()], image_facts=image_facts,
         )  # fmt: skip
         if result.errors:
             code = EXIT_ERROR

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,6 +19,7 @@ from leastcap.fix.edit import Outcome, plan_edits
 from leastcap.fix.plan import ALL_RULES, PRIMARY_RULES, FixConfidence, ServicePlan, plan_service
 from leastcap.fix.write import Snapshot, WriteError, read_snapshot, write_all
 from leastcap.fix.yamltext import EditError, YamlText
+from leastcap.imagefacts.model import ImageFacts
 from leastcap.knowledge.image_knowledge import KnowledgeBase
 from leastcap.loader.api import LoadOptions, LoadResult, load_project
 from leastcap.model import Finding, Project
@@ -107,10 +108,12 @@ def fix_project(
     all_rules: bool = False,
     config: Config | None = None,
     min_confidence: FixConfidence = FixConfidence.INFERRED,
+    image_facts: Callable[[str], ImageFacts | None] | None = None,
 ) -> FixResult:
     """Plan and splice the fix of one project (nothing is written here: see write_files).
 
     Plans less sure than ``min_confidence`` become proposals (action ``propose``), not edits.
+    ``image_facts(image)`` gives what an image's own files say (None when it cannot be read).
     """
     result = FixResult(min_confidence=min_confidence)
     loaded = load_project(options, DiskTree(cwd))
@@ -138,7 +141,8 @@ def fix_project(
         if not found:
             continue
         prof = profile if profile is not None and profile.service == svc.name else None
-        plan = plan_service(svc, found, knowledge, prof)
+        facts = image_facts(svc.image.value) if image_facts is not None and svc.image is not None else None
+        plan = plan_service(svc, found, knowledge, prof, facts)
         if plan.action == "fix" and plan.confidence < min_confidence:
             plan = replace(plan, action="propose")
         result.plans[svc.name] = plan

@@ -24,9 +24,11 @@ from dataclasses import dataclass, field
 
 from leastcap.capabilities import ALL, DOCKER_DEFAULT_CAPABILITIES, short, try_normalize
 from leastcap.fix.devices import device_access
+from leastcap.imagefacts.model import FactKind, ImageFacts
 from leastcap.knowledge.image_knowledge import NOT_COVERED, ImageEntry, KnowledgeBase, Need
 from leastcap.model import Service
 from leastcap.profile.format import Profile
+from leastcap.report.common import defuse
 from leastcap.semantics import container_ports, is_root_user, last_of, no_new_privileges
 
 NNP = "no-new-privileges:true"
@@ -70,6 +72,8 @@ class Grant:
             "profile-verified": "measured and verified by leastcap profile",
             "inferred": "inferred from this service",
         }.get(self.source)
+        if origin is None and self.source.startswith("image-file:"):
+            origin = f"read from the image: {self.source[len('image-file:'):]}"
         if origin is None and self.source.startswith("image:"):
             origin = f"image knowledge: {self.source[6:]}"
         return f"{self.reason} ({origin or self.source})"
@@ -137,6 +141,7 @@ def plan_service(
     triggers: Iterable[str],
     knowledge: KnowledgeBase,
     profile: Profile | None = None,
+    image_facts: ImageFacts | None = None,
 ) -> ServicePlan:
     found = tuple(sorted(set(triggers)))
     primary = any(t in PRIMARY_RULES for t in found)
@@ -213,6 +218,9 @@ def plan_service(
             )
         before = {g.capability for g in grants}
         _infer(service, grants, messages, entry is None and profile is None and not non_root)
+        if image_facts is not None:
+            confidence = _from_image_facts(image_facts, grants, extras, messages, confidence,
+                                           non_root=non_root, profile=profile)  # fmt: skip
         if confidence > FixConfidence.INFERRED and any(
             g.source == "inferred" and g.capability not in before for g in grants
         ):
@@ -236,7 +244,9 @@ def plan_service(
     if kept and primary:
         messages.append(f"kept the capabilities already in cap_add: {', '.join(kept)} (not checked)")
 
-    nnp_flag = bool(_wants_nnp(service, found, entry, profile, non_root=non_root, messages=messages))
+    nnp_flag = bool(
+        _wants_nnp(service, found, entry, profile, non_root=non_root, messages=messages, image_facts=image_facts)
+    )
 
     action = "fix"
     plan = ServicePlan(
@@ -256,6 +266,53 @@ def plan_service(
             or plan.extras or plan.no_new_privileges):
         return ServicePlan(action="none", confidence=plan.confidence, messages=plan.messages, **base)  # type: ignore[arg-type]
     return plan
+
+
+def _from_image_facts(
+    facts: ImageFacts,
+    grants: list[Grant],
+    extras: list[Extra],
+    messages: list[str],
+    confidence: FixConfidence,
+    *,
+    non_root: bool,
+    profile: Profile | None,
+) -> FixConfidence:
+    """What the image's own files add to the answer, and how sure the answer still is.
+
+    A verified profile measured the service and was re-run without anything else, so facts only
+    become notes there. Otherwise each capability the image's start-up needs is granted with the
+    file and line it rests on; an answer from the knowledge base that lacked it was incomplete for
+    this image, so its confidence drops to inferred. A service that runs as a non-root user never
+    runs root start-up code, so only file capabilities (which work for any user) count then.
+    """
+    granted = {g.capability for g in grants}
+    added: list[str] = []
+    for fact in facts.facts:
+        if non_root and fact.kind is not FactKind.FILE_CAPABILITY:
+            continue
+        for cap in fact.capabilities:
+            if cap in granted:
+                continue
+            if profile is not None and profile.verified:
+                messages.append(f"the image's start-up can also need {cap} ({fact.where}: {fact.text}); the "
+                                "verified profile did not: re-record with that code path if the service uses it")
+                continue
+            granted.add(cap)
+            added.append(cap)
+            # The reason becomes a comment in the user's file: one defused line, never raw image text.
+            grants.append(Grant(cap, defuse(fact.text)[:120], f"image-file:{defuse(fact.where)}"))
+        if fact.sysctl and not fact.needs_host and fact.value:
+            extras.append(Extra("sysctls", f"{fact.sysctl}={fact.value}", f"written at start-up ({fact.where})"))
+        elif fact.sysctl or fact.needs_host:
+            messages.append(f"the image's start-up at {fact.where} ({fact.text}): {fact.note}")
+    if facts.limits:
+        messages.append(f"the image was read only in part ({'; '.join(facts.limits)})")
+    if added and confidence > FixConfidence.INFERRED:
+        messages.append(f"confidence lowered to inferred: the image's own start-up needs {', '.join(added)}, "
+                        "which the source of the answer did not list")
+        return FixConfidence.INFERRED
+    return confidence
 
 
 def _docker_defaults(already_dropped: set[str], reason: str = "Docker default, not yet verified") -> list[Grant]:
@@ -383,6 +440,7 @@ def _wants_nnp(
     *,
     non_root: bool,
     messages: list[str],
+    image_facts: ImageFacts | None = None,
 ) -> bool | None:
     """True: add no-new-privileges:true. False/None: leave it out (with the reason in messages)."""
     if not (any(t in PRIMARY_RULES for t in found) or "no-new-privileges" in found):
@@ -392,6 +450,10 @@ def _wants_nnp(
         if no_new_privileges(service.security_opt) is not True:
             messages.append(f"left {option.entry.value!r} as written: it is an explicit choice")
         return False  # already set (the last occurrence wins), or switched off on purpose
+    breaker = image_facts.nnp_breakers[0] if image_facts is not None and image_facts.nnp_breakers else None
+    if breaker is not None:
+        messages.append(f"no-new-privileges left out: the image has {breaker.where} ({breaker.text}): {breaker.note}")
+        return False
     if entry is not None and entry.no_new_privileges is not None and not entry.no_new_privileges.compatible:
         messages.append(f"no-new-privileges left out: {entry.no_new_privileges.reason} "
                         f"[image knowledge: {entry.family}]")

@@ -213,3 +213,42 @@ def inspect_image(image: str, client: Any = None, pull: bool = False) -> ImageFa
     finally:
         container.remove(force=True)
     return analyse(image, str(found.id), config, files)
+
+
+class LocalImages:
+    """``image -> ImageFacts | None`` for the images on the local engine, each read once.
+
+    None when the image is not there or no engine answers: fix then answers from the knowledge
+    base and the Compose file alone, as it would on a machine without Docker.
+    """
+
+    def __init__(self, pull: bool = False) -> None:
+        self.pull = pull
+        self._client: Any = None
+        self._unreachable = False
+        self._seen: dict[str, ImageFacts | None] = {}
+
+    def __call__(self, image: str) -> ImageFacts | None:
+        if image not in self._seen:
+            self._seen[image] = self._read(image)
+        return self._seen[image]
+
+    def _read(self, image: str) -> ImageFacts | None:
+        import docker
+        from docker.errors import DockerException
+
+        # requests' connection errors are OSErrors; docker's own derive from DockerException.
+        if self._client is None and not self._unreachable:
+            try:
+                client = docker.from_env(timeout=30)
+                client.ping()
+            except (DockerException, OSError):
+                self._unreachable = True
+            else:
+                self._client = client
+        if self._client is None:
+            return None
+        try:
+            return inspect_image(image, self._client, pull=self.pull)
+        except (ImageNotFoundError, DockerException, OSError):
+            return None

@@ -37,6 +37,7 @@ class ImageFact:
     capabilities: tuple[str, ...] = ()
     breaks_nnp: bool = False
     sysctl: str = ""
+    value: str = ""  # the value a sysctl is set to, when the script writes it literally
     needs_host: bool = False
     note: str = ""
 

@@ -73,6 +73,8 @@ _IP_CHANGES = frozenset(
 _S6_ROOTS = ("/etc/cont-init.d", "/etc/s6-overlay/s6-rc.d", "/etc/services.d", "/custom-cont-init.d")
 _PROC_SYS_WRITE = re.compile(r">>?\s*['\"]?/proc/sys/([A-Za-z0-9_./-]+)")
 _MAX_TEXT = 200
+# ``echo 1 > /proc/sys/...``: the literal value echoed before the redirection.
+_ECHO_VALUE = re.compile(r"\becho\s+(?:-n\s+)?['\"]?([^\s'\"<>|;&$`]+)['\"]?\s*>>?\s*$")
 _CAP_CLAUSE = re.compile(r"^([A-Za-z_,]+)[=+-]")
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
@@ -150,7 +152,9 @@ class _Walk:
         for number, content in enumerate(lines, start=1):
             for match in _PROC_SYS_WRITE.finditer(content):
                 name = match.group(1).strip("/").replace("/", ".")
-                self.facts.append(_sysctl_fact(name, path, number, content.strip()[:_MAX_TEXT]))
+                echoed = _ECHO_VALUE.search(content[: match.start() + 1])
+                value = echoed.group(1) if echoed else ""
+                self.facts.append(_sysctl_fact(name, path, number, content.strip()[:_MAX_TEXT], value))
         self.facts[first:] = sorted(self.facts[first:], key=lambda f: f.line)
 
     def argv(self, argv: Sequence[str], path: str, line: int, text: str) -> None:
@@ -274,7 +278,8 @@ def _command_facts(name: str, args: list[str], path: str, line: int, text: str) 
     elif name == "sysctl":
         for arg in rest:
             if "=" in arg and not arg.startswith("-"):
-                yield _sysctl_fact(arg.split("=", 1)[0], path, line, text)
+                name, value = arg.split("=", 1)
+                yield _sysctl_fact(name, path, line, text, value)
     elif name in {"modprobe", "insmod"} and rest:
         yield fact(
             FactKind.MODULE,
@@ -317,10 +322,13 @@ def _setcap_capabilities(arg: str) -> Iterator[str]:
             yield short(normal)
 
 
-def _sysctl_fact(name: str, path: str, line: int, text: str) -> ImageFact:
+def _sysctl_fact(name: str, path: str, line: int, text: str, value: str = "") -> ImageFact:
     refusal = sysctl_refusal(name)
     note = refusal or f"/proc/sys is read-only in a container: set it with sysctls: {name}"
-    return ImageFact(FactKind.SYSCTL, path, line, text, (), sysctl=name, needs_host=refusal is not None, note=note)
+    literal = value if value and not any(ch in value for ch in "$`*?") else ""
+    return ImageFact(
+        FactKind.SYSCTL, path, line, text, (), sysctl=name, value=literal, needs_host=refusal is not None, note=note
+    )
 
 
 def _line_starts(text: str) -> list[int]:
