@@ -120,3 +120,51 @@ def test_human_summary() -> None:
         "  verified: yes",
         "  note: CAP_SYS_RESOURCE is not in this host's bounding set",
     ]
+
+
+def test_verification_fields_round_trip_and_older_profiles_read_with_defaults(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from leastcap.cli.profile_cmd import summary
+    from leastcap.profile.format import Exercised, PrivilegedHelper
+
+    full = replace(
+        sample(),
+        minimize_seconds=12.5,
+        verification=(
+            VerificationRun(
+                ("NET_ADMIN",),
+                True,
+                "the probe passed",
+                3.25,
+                False,
+                ("MKNOD: mknod's mknodat x1",),
+                "the probe passed",
+            ),
+        ),
+        exercised=(Exercised("MKNOD", "mknod", "mknodat", ("vfs_mknod",), 1),),
+        helpers=(PrivilegedHelper("/usr/lib/squid/pinger", "file-capabilities", ("NET_RAW",), ("NET_RAW",), "helper"),),
+        recording=replace(sample().recording, probe_exec="true", expect_exit=3, failure="exit 1", warmup_seconds=0.5),
+    )
+    path = tmp_path / "p.json"
+    write_profile(full, path)
+    assert read_profile(path) == full
+    assert (
+        "  verify ['NET_ADMIN'] without no-new-privileges: pass (the probe passed, 3.25s)" in summary(full).splitlines()
+    )
+    assert (
+        "  without MKNOD: mknod's mknodat is denied (x1, at vfs_mknod); the service kept working"
+        in summary(full).splitlines()
+    )
+    # A profile written before these fields existed is read with their defaults.
+    data = json.loads(path.read_text())
+    for key in ("minimize_seconds", "exercised", "helpers"):
+        del data[key]
+    for key in ("probe_exec", "expect_exit", "failure", "warmup_seconds"):
+        del data["recording"][key]
+    for key in ("seconds", "no_new_privileges", "denials", "ended_early"):
+        del data["verification"][0][key]
+    path.write_text(json.dumps(data))
+    old = read_profile(path)
+    assert (old.minimize_seconds, old.exercised, old.helpers, old.recording.failure) == (None, (), (), None)
+    assert old.verification == (VerificationRun(("NET_ADMIN",), True, "the probe passed"),)

@@ -238,12 +238,13 @@ class ComposeRun:
     def start(self) -> None:
         _run([*self._args(), "start", self.target.service], timeout=300)
 
-    def close(self) -> None:
+    def close(self, stop_timeout: int = 1) -> None:
+        """``stop_timeout``: seconds the service gets to stop after SIGTERM before SIGKILL."""
         if self._closed:
             return
         self._closed = True
         try:
-            _run([*self._args(), "down", "-v", "--remove-orphans", "-t", "1"], timeout=120)
+            _run([*self._args(), "down", "-v", "--remove-orphans", "-t", str(stop_timeout)], timeout=120)
         finally:
             shutil.rmtree(self._dir, ignore_errors=True)
 

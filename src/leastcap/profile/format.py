@@ -107,6 +107,9 @@ class Recording:
     # Why the recording is not a baseline (the workload failed: "exit 3", "healthcheck unhealthy",
     # "probe exit 1"); None when it worked. A failed recording is never verified.
     failure: str | None = None
+    # With a probe: seconds the recording took to do everything it did (runner.warmup); a
+    # verification run ends once the probe passed after this long.
+    warmup_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +251,7 @@ def profile_to_dict(profile: Profile) -> dict[str, Any]:
             "probe_exec": rec.probe_exec,
             "expect_exit": rec.expect_exit,
             "failure": rec.failure,
+            "warmup_seconds": rec.warmup_seconds,
         },
         "evidence": [
             {
@@ -373,6 +377,7 @@ def profile_from_dict(data: Any) -> Profile:
             probe_exec=rec.get("probe_exec"),
             expect_exit=rec.get("expect_exit"),
             failure=rec.get("failure"),
+            warmup_seconds=rec.get("warmup_seconds"),
         ),
         evidence=tuple(
             CapabilityEvidence(

@@ -439,7 +439,9 @@ class RunResult:
     sysctl_values: dict[str, str] = field(default_factory=dict)
     source: str = "tracepoint"  # what counted the checks: bpf, tracepoint or kprobe
     notes: list[str] = field(default_factory=list)  # how the recorder fell short (Session.notes)
-    started: float = 0.0  # time.monotonic() when the container was started (the checks' clock)
+    # time.monotonic() when watching began, just after the container was started (the checks' clock):
+    # first_probe_ok and an EarlyEnd's warm-up count from here.
+    started: float = 0.0
     first_probe_ok: float | None = None  # seconds from the start to the first passing probe round
     ended_early: str | None = None  # a verification run that stopped before its duration, and why
     execs: list[Exec] = field(default_factory=list)  # the service's execs
@@ -515,6 +517,7 @@ class Watched:
     elapsed: float
     first_probe_ok: float | None = None  # seconds from the start to the first passing probe round
     ended_early: str | None = None  # why the run stopped before its duration
+    started: float = 0.0  # time.monotonic() when watching began
 
 
 def watch(
@@ -566,7 +569,7 @@ def watch(
         results.append(run_probes(probes, container_id))
         times.append(time.monotonic() - started)
     first_ok = next((t for t, r in zip(times, results, strict=True) if r == 0), None)
-    return Watched(exit_code, health, results, time.monotonic() - started, first_ok, ended_early)
+    return Watched(exit_code, health, results, time.monotonic() - started, first_ok, ended_early, started)
 
 
 def _early_verdict(early: EarlyEnd, results: list[int], times: list[float], health: str | None) -> str | None:
@@ -601,10 +604,13 @@ def record_compose_run(
     open_window: float | Literal["auto"] | None = "auto",
     watch_opens: bool = True,
     inspect_helpers: bool = False,
+    stop_timeout: int = 1,
 ) -> RunResult:
     """Start a temporary copy of the service with ``setting``, trace it, and clean everything up.
     ``watch_opens``: watch the container's opens with fanotify too (see Session).
-    ``inspect_helpers``: read the service's exec'd files back from the container (helpers.py)."""
+    ``inspect_helpers``: read the service's exec'd files back from the container (helpers.py).
+    ``stop_timeout``: seconds between SIGTERM and SIGKILL when the copy is removed (``compose down
+    -t``); a PID 1 without a SIGTERM handler ignores it and always takes them all."""
     client = docker.from_env()
     run = dk.ComposeRun(target, setting, binary)
     try:
@@ -622,10 +628,8 @@ def record_compose_run(
         ) as session:
             shim: int | None = None
             sysctl_values: dict[str, str] = {}
-            started = 0.0
             try:
                 session.start()
-                started = time.monotonic()
                 run.start()
                 # Belt and braces: if the shim's exec was missed, State.Pid's parent is the shim
                 # (read while the container's processes still exist; used once the trace is read).
@@ -662,11 +666,11 @@ def record_compose_run(
             sysctl_values=sysctl_values,
             source=source_used,
             notes=notes,
-            started=started,
+            started=watched.started,
             first_probe_ok=watched.first_probe_ok,
             ended_early=watched.ended_early,
             execs=collector.execs,
             helper_files=helper_files,
         )
     finally:
-        run.close()
+        run.close(stop_timeout)

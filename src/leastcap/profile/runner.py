@@ -245,6 +245,8 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
             open_window=0 if verifying else opts.open_window,
             watch_opens=not verifying,
             inspect_helpers=not verifying,
+            # A verification copy's verdict is in once watching ends: no grace period to wait out.
+            stop_timeout=0 if verifying and opts.strategy == "groups" else 1,
         )
 
     rec = run(setting)
@@ -289,9 +291,11 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
     verification: list[VerificationRun] = []
     passed: dict[tuple[frozenset[str], bool], tuple[Exercised, ...]] = {}
     tried: dict[tuple[frozenset[str], bool], bool] = {}
+    denied_in: dict[tuple[frozenset[str], bool], frozenset[str]] = {}  # what each run saw denied
+    warm = round(warmup(rec, opts.duration), 2) if opts.probes else None
     early = (
-        EarlyEnd(warmup(rec, opts.duration), need_healthy=rec.health == "healthy")
-        if opts.probes and opts.strategy == "groups"
+        EarlyEnd(warm, need_healthy=rec.health == "healthy")
+        if warm is not None and opts.strategy == "groups"
         else None
     )
     # The failed run of the last group tried: which of its capabilities it saw denied.
@@ -300,7 +304,7 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
     def verify(caps: frozenset[str], nnp: bool = True) -> bool:
         # The same set gives the same answer; a repeat would only cost another run.
         if (caps, nnp) in tried:
-            last_denied[0] = frozenset()
+            last_denied[0] = denied_in[caps, nnp]
             return tried[caps, nnp]
         without = "" if nnp else " without no-new-privileges"
         log(f"verifying with cap_add {sorted_short(caps)}{without}")
@@ -332,7 +336,7 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
             )
         )
         tried[caps, nnp] = ok
-        last_denied[0] = frozenset("CAP_" + d.capability for d in denials)
+        last_denied[0] = denied_in[caps, nnp] = frozenset("CAP_" + d.capability for d in denials)
         if ok:
             passed[caps, nnp] = denials
         return ok
@@ -436,6 +440,7 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
             probe_exec=next((p.command for p in opts.probes if p.inside), None),
             expect_exit=opts.expect_exit,
             failure=failure,
+            warmup_seconds=warm,
         ),
         notes=tuple(notes),
         access=touched.evidence,

@@ -1,0 +1,113 @@
+"""The pieces of honest verification that need no container: the group search of --minimize (against
+a known "needed" set, counting runs), the functional verdict, a failed recording, the warm-up."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from leastcap.capabilities import CAPABILITY_NUMBERS
+from leastcap.profile.events import CapCheck
+from leastcap.profile.recorder import RunResult
+from leastcap.profile.runner import _minimize_groups, new_denials, recording_failure, verdict, warmup
+
+CAPS = frozenset({"CAP_CHOWN", "CAP_SETGID", "CAP_SETUID", "CAP_NET_RAW", "CAP_MKNOD", "CAP_AUDIT_WRITE"})
+
+
+def oracle(
+    needed: frozenset[str], exercised: frozenset[str]
+) -> tuple[Callable[[frozenset[str]], bool], list[frozenset[str]], list[frozenset[str]]]:
+    """A service that works when ``needed`` are granted, and whose run without any of
+    ``needed | exercised`` sees them denied. Returns verify, the sets tried, and last_denied."""
+    tried: list[frozenset[str]] = []
+    last: list[frozenset[str]] = [frozenset()]
+
+    def verify(caps: frozenset[str]) -> bool:
+        if caps not in tried:  # the runner runs a set once and answers repeats from its cache
+            tried.append(caps)
+        last[0] = (needed | exercised) - caps
+        return needed <= caps
+
+    return verify, tried, last
+
+
+def test_without_a_probe_denied_capabilities_stay_after_one_run() -> None:
+    verify, tried, last = oracle(frozenset({"CAP_CHOWN", "CAP_SETGID", "CAP_SETUID"}), frozenset())
+    assert _minimize_groups(frozenset({"CAP_CHOWN", "CAP_SETGID", "CAP_SETUID"}), verify, last, functional=False) == {
+        "CAP_CHOWN",
+        "CAP_SETGID",
+        "CAP_SETUID",
+    }
+    # Removing all three fails and shows all three denied: one run (the linear strategy took three).
+    assert tried == [frozenset()]
+
+
+def test_without_a_probe_the_undenied_rest_is_tried_as_a_group() -> None:
+    verify, tried, last = oracle(frozenset({"CAP_CHOWN"}), frozenset())
+    assert _minimize_groups(CAPS, verify, last, functional=False) == {"CAP_CHOWN"}
+    assert tried == [frozenset(), frozenset({"CAP_CHOWN"})]
+
+
+def test_with_a_probe_mostly_denied_groups_are_tried_one_by_one() -> None:
+    needed = frozenset({"CAP_CHOWN", "CAP_SETGID", "CAP_SETUID"})
+    verify, tried, last = oracle(needed, frozenset({"CAP_MKNOD"}))
+    start = needed | {"CAP_MKNOD"}
+    assert _minimize_groups(start, verify, last, functional=True) == needed
+    assert tried == [frozenset(), *(start - {c} for c in ("CAP_CHOWN", "CAP_SETGID", "CAP_SETUID", "CAP_MKNOD"))]
+
+
+def test_with_a_probe_few_denials_halve_the_group() -> None:
+    # Only AUDIT_WRITE is needed (sshd) and nothing else was even denied: halves, then quarters.
+    verify, tried, last = oracle(frozenset({"CAP_AUDIT_WRITE"}), frozenset())
+    assert _minimize_groups(CAPS, verify, last, functional=True) == {"CAP_AUDIT_WRITE"}
+    # Sorted by number: CHOWN 0, SETGID 6, SETUID 7 | NET_RAW 13, MKNOD 27, AUDIT_WRITE 29. The first
+    # half goes in one run; the second fails as a whole (known: the run without anything), so it
+    # is halved again: NET_RAW goes, then MKNOD; AUDIT_WRITE stays. 4 runs where linear took 6.
+    assert tried == [
+        frozenset(),
+        frozenset({"CAP_NET_RAW", "CAP_MKNOD", "CAP_AUDIT_WRITE"}),
+        frozenset({"CAP_MKNOD", "CAP_AUDIT_WRITE"}),
+        frozenset({"CAP_AUDIT_WRITE"}),
+    ]
+
+
+def check(cap: str, ret: int, stack: list[str], comm: str = "svc", ts: float = 0.0) -> CapCheck:
+    return CapCheck(ts=ts, pid=1, comm=comm, cap=CAPABILITY_NUMBERS[cap], ret=ret, stack=stack)
+
+
+CHOWN_STACK = ["cap_capable", "security_capable", "setattr_prepare", "ext4_setattr", "__x64_sys_fchownat"]
+
+
+def test_a_probe_judges_new_denials_are_reported_not_failed() -> None:
+    rec = RunResult([check("CAP_CHOWN", 0, CHOWN_STACK)], 2.0, None, None, probe_results=[0])
+    run = RunResult([check("CAP_CHOWN", -1, CHOWN_STACK)], 2.0, None, None, probe_results=[0])
+    assert verdict(rec, run, 2.0) == (False, "audited denials where the recording was granted: CHOWN x1")
+    assert verdict(rec, run, 2.0, functional=True) == (True, "still running after 2s")
+    (denied,) = new_denials(rec, run)
+    assert denied.describe() == (
+        "without CHOWN: svc's fchownat is denied (x1, at setattr_prepare); the service kept working"
+    )
+    # The probe still judges: a failing probe fails the run either way.
+    broken = RunResult([check("CAP_CHOWN", -1, CHOWN_STACK)], 2.0, None, None, probe_results=[0, 1])
+    assert verdict(rec, broken, 2.0, functional=True) == (False, "probe failed (exit code 1)")
+
+
+def test_a_failed_recording_and_the_declared_exit_code() -> None:
+    assert recording_failure(RunResult([], 1.0, 3, None), None) == "exit 3"
+    assert recording_failure(RunResult([], 1.0, 3, None), 3) is None
+    assert recording_failure(RunResult([], 1.0, 0, None), 3) == "exit 0; --expect-exit 3"
+    assert recording_failure(RunResult([], 1.0, None, None), 3) == "still running; --expect-exit 3"
+    assert recording_failure(RunResult([], 1.0, None, "unhealthy"), None) == "healthcheck unhealthy"
+    assert recording_failure(RunResult([], 1.0, None, None, probe_results=[0, 7]), None) == "probe exit 7"
+    assert recording_failure(RunResult([], 1.0, None, "healthy", probe_results=[1, 0]), None) is None
+
+
+def test_warmup_is_the_last_new_site_or_the_first_passing_probe() -> None:
+    checks = [
+        check("CAP_CHOWN", 0, CHOWN_STACK, ts=100.5),
+        check("CAP_CHOWN", 0, CHOWN_STACK, ts=108.0),  # the same site again: not new
+        check("CAP_SETUID", 0, ["cap_capable", "__sys_setuid"], ts=101.25),
+    ]
+    rec = RunResult(checks, 10.0, None, None, started=100.0, first_probe_ok=0.75)
+    assert warmup(rec, 10.0) == 1.25
+    assert warmup(RunResult(checks, 10.0, None, None, started=100.0, first_probe_ok=3.0), 10.0) == 3.0
+    assert warmup(RunResult(checks, 10.0, None, None, started=100.0, first_probe_ok=30.0), 10.0) == 10.0
