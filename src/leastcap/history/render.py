@@ -9,7 +9,7 @@ from typing import Any
 from leastcap.contract import ExitCode
 from leastcap.history.model import CommitRef, Event, HistoryReport, Timeline
 from leastcap.model import Problem, Severity
-from leastcap.report.common import severity_counts
+from leastcap.report.common import defuse, severity_counts
 from leastcap.report.json_v1 import finding_dict
 
 FORMATS = ("text", "json", "markdown")
@@ -29,12 +29,14 @@ def exit_code(report: HistoryReport, fail_on: Severity) -> int:
 
 
 def render(report: HistoryReport, fmt: str, fail_on: Severity = Severity.HIGH) -> str:
+    from leastcap.report import safe_output
+
     if fmt == "json":
-        return json.dumps(report_dict(report, fail_on), indent=2, ensure_ascii=False) + "\n"
+        return safe_output(json.dumps(report_dict(report, fail_on), indent=2, ensure_ascii=False) + "\n", fmt)
     if fmt == "markdown":
-        return _markdown(report)
+        return safe_output(_markdown(report), fmt)
     if fmt == "text":
-        return _text(report)
+        return safe_output(_text(report), fmt)
     raise ValueError(f"unknown format {fmt!r} (expected one of: {', '.join(FORMATS)})")
 
 
@@ -154,23 +156,26 @@ def _event_line(e: Event) -> str:
     if e.finding is not None and e.kind != "removed":
         loc = e.finding.location
         where = f"{loc.path}:{loc.line}:{loc.column}" if loc.line else loc.path
-    date = e.commit.date[:10]
-    return (f"  {_MARK.get(e.kind, '?')} {date} {e.commit.short} {e.commit.author}: {e.commit.subject}\n"
-            f"      {_label(e, str)}" + (f"  at {where}" if where else ""))
+    date = defuse(e.commit.date[:10])
+    # Authors, subjects and paths are whatever the repository's committers wrote: escaped like
+    # every other untrusted text (no terminal control, no line breaks).
+    return (f"  {_MARK.get(e.kind, '?')} {date} {e.commit.short} {defuse(e.commit.author)}: "
+            f"{defuse(e.commit.subject)}\n"
+            f"      {defuse(_label(e, str))}" + (f"  at {defuse(where)}" if where else ""))
 
 
 def _text(report: HistoryReport) -> str:
     out: list[str] = []
     for t in report.timelines:
         sev = t.latest.severity.label
-        out.append(f"{t.path}  service {t.service}  {t.rule} ({sev})  {_status(t)}")
-        out.append(f"  {t.latest.message}")
+        out.append(f"{defuse(t.path)}  service {defuse(t.service)}  {t.rule} ({sev})  {_status(t)}")
+        out.append(f"  {defuse(t.latest.message)}")
         if len(t.paths) > 1:
-            out.append("  renamed: " + " -> ".join(t.paths))
+            out.append("  renamed: " + " -> ".join(defuse(p) for p in t.paths))
         out.extend(_event_line(e) for e in t.events)
         out.append("")
-    out.extend(f"error: {p.path}: {p.message}" for p in report.errors)
-    out.extend(f"warning: {p.path}: {p.message}" for p in report.warnings)
+    out.extend(f"error: {defuse(p.path)}: {defuse(p.message)}" for p in report.errors)
+    out.extend(f"warning: {defuse(p.path)}: {defuse(p.message)}" for p in report.warnings)
     at_tip = sum(1 for t in report.timelines if t.present_at_tip)
     out.append(
         f"{len(report.timelines)} finding timeline(s), {at_tip} present at tip "
@@ -184,12 +189,12 @@ def _text(report: HistoryReport) -> str:
 
 
 def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return defuse(text).replace("|", "\\|")
 
 
 def _markdown(report: HistoryReport) -> str:
     out = ["# Privilege history", ""]
-    out.append(f"Repository `{report.repo}`, tip `{report.tip[:7]}`"
+    out.append(f"Repository `{_md(report.repo)}`, tip `{report.tip[:7]}`"
                + (f", since {report.since}" if report.since else "")
                + f": {report.commits_walked} commits walked, {report.commits_evaluated} evaluated.")
     if report.shallow:
@@ -215,14 +220,14 @@ def _markdown(report: HistoryReport) -> str:
         out.append(_md(t.latest.message))
         if len(t.paths) > 1:
             out.append("")
-            out.append("Renamed: " + " → ".join(f"`{p}`" for p in t.paths))
+            out.append("Renamed: " + " → ".join(f"`{_md(p)}`" for p in t.paths))
         out += ["", "| Change | Commit | Date | Author | Subject | Where |", "|---|---|---|---|---|---|"]
         for e in t.events:
             kind = _md(_label(e, lambda text: f"`{text}`"))
             where = ""
             if e.finding is not None and e.kind != "removed":
                 loc = e.finding.location
-                where = f"`{loc.path}:{loc.line}`" if loc.line else f"`{loc.path}`"
+                where = f"`{_md(loc.path)}:{loc.line}`" if loc.line else f"`{_md(loc.path)}`"
             out.append(f"| {kind} | `{e.commit.short}` | {e.commit.date[:10]} | {_md(e.commit.author)} | "
                        f"{_md(e.commit.subject)} | {where} |")
         out.append("")

@@ -86,7 +86,7 @@ class LoadContext:
             raise LoadError("binary file (NUL bytes), not YAML", display)
         key = b""
         if self.cache is not None:
-            key = hashlib.blake2b(data, digest_size=20).digest() + display.encode()
+            key = hashlib.blake2b(data, digest_size=20).digest() + display.encode("utf-8", "surrogatepass")
             if key in self.cache:
                 cached: list[Document] = self.cache[key]
                 return [_clone_document(doc) for doc in cached]

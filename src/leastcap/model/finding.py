@@ -94,7 +94,8 @@ def fingerprint_of(rule: str, where: tuple[str, ...], service: str, subject: str
     Compose file's lineage instead, because a file moved to another directory (which renames its
     project) or renamed still holds the same findings."""
     key = "\x1f".join((rule, *where, service, subject))
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+    # surrogatepass: a file name that is not UTF-8 still has a fingerprint (it was a crash).
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 # Digits after a colon look like positions ("base.yml:12:3"); an identity must survive line moves.

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterable
 
 from leastcap.model import Report
-from leastcap.report.common import RenderContext, SourceLine
+from leastcap.report.common import RenderContext, SourceLine, defang_commands, escape_surrogates
 from leastcap.report.rulemeta import catalogue
 
 # format name -> module under leastcap.report, in the order shown by --help.
@@ -63,7 +63,15 @@ def render(
     )
     module = importlib.import_module(f"leastcap.report.{module_name}")
     text: str = module.render(report, ctx)
-    return text
+    return safe_output(text, fmt)
 
 
-__all__ = ["FORMATS", "RenderContext", "SourceLine", "render", "use_color"]
+def safe_output(text: str, fmt: str) -> str:
+    """The last step of every format: no byte of a non-UTF-8 file name survives as a lone
+    surrogate (JSON and SARIF stay valid, XML well-formed), and text output forges no workflow
+    command with a name or message that starts a line."""
+    text = escape_surrogates(text, inside_json=fmt in ("json", "sarif", "codeclimate"))
+    return defang_commands(text) if fmt in ("text", "markdown") else text
+
+
+__all__ = ["FORMATS", "RenderContext", "SourceLine", "render", "safe_output", "use_color"]

@@ -55,7 +55,7 @@ def _error(p: Problem) -> dict[str, Any]:
         "description": f"leastcap could not load this file: {p.message}",
         "categories": ["Bug Risk"],
         "severity": "major",
-        "fingerprint": hashlib.sha256(key.encode("utf-8")).hexdigest()[:32],
+        "fingerprint": hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32],
         "location": {"path": p.path, "lines": _lines(p.line)},
     }
 

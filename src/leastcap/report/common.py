@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -60,13 +61,38 @@ def fingerprints(findings: Sequence[Finding]) -> list[str]:
     return out
 
 
-# Controls, format characters (bidi overrides, zero-width) and the Unicode line/paragraph separators.
-_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp"})
+# Controls, format characters (bidi overrides, zero-width), the Unicode line/paragraph separators,
+# and lone surrogates: the bytes of a file name that is not UTF-8 (Python decodes byte 0xff as
+# U+DCFF), which no output may carry (they are not text: invalid JSON, XML and terminal output).
+_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def _escape_char(c: str) -> str:
     code = ord(c)
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte of a name: show the byte
+        return f"\\x{code - 0xDC00:02x}"
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_surrogates(text: str, *, inside_json: bool = False) -> str:
+    """Rendered output with every lone surrogate as a visible ``\\xNN`` (the byte of a file name
+    that is not UTF-8). In JSON the surrogates only occur inside strings, where the backslash
+    itself must be escaped."""
+    if text.isascii() or not _SURROGATES.search(text):
+        return text
+    slash = "\\\\" if inside_json else "\\"
+    return _SURROGATES.sub(lambda m: slash + _escape_char(m.group(0))[1:], text)
+
+
+# GitHub's runner reads a line whose text (after leading blanks) starts with "::" or "##[" as a
+# workflow command. A file name or commit message that starts a line in text output must not forge
+# one: its first character is shown escaped.
+_COMMAND_LINE = re.compile(r"^([ \t]*)(::|##\[)", re.MULTILINE)
+
+
+def defang_commands(text: str) -> str:
+    return _COMMAND_LINE.sub(lambda m: m.group(1) + ("\\x3a" if m.group(2) == "::" else "\\x23") + m.group(2)[1:], text)
 
 
 def defuse(text: str, *, keep_newlines: bool = False) -> str:

@@ -42,8 +42,9 @@ def artifact_uri(path: str) -> str:
     """A relative path stays relative (GitHub resolves it against the checkout); absolute becomes file://."""
     posix = path.replace("\\", "/")
     if PurePosixPath(posix).is_absolute():
-        return "file://" + quote(posix, safe="/@")
-    return quote(posix, safe="/@")
+        return "file://" + quote(posix, safe="/@", errors="surrogateescape")
+    # A name that is not UTF-8 keeps its real bytes, percent-encoded (quote would crash on them).
+    return quote(posix, safe="/@", errors="surrogateescape")
 
 
 def physical_location(loc: Location) -> dict[str, Any]:
