@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from leastcap import suppress
+from leastcap.baseline import Baseline
 from leastcap.config import Config
 from leastcap.model import Finding, Problem, Project, Report, Severity
 from leastcap.rules.base import Comparison
@@ -59,6 +60,7 @@ class Context:
     errors: tuple[Problem, ...] = ()
     warnings: tuple[Problem, ...] = ()
     scanned_files: tuple[str, ...] = ()
+    baseline: Baseline | None = None  # scan --baseline: fingerprints accepted as they are
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,9 @@ def evaluate(projects: Iterable[Project | Judged], config: Config | None, contex
     for j in judged:
         own[j.project.name] = own.get(j.project.name, frozenset()) | frozenset(j.project.files)
     today = context.today or dt.date.today()
-    findings = suppress.apply(dedupe(findings, own), config, context.source_lines, today, [j.project for j in judged])
+    findings = suppress.apply(
+        dedupe(findings, own), config, context.source_lines, today, [j.project for j in judged], context.baseline
+    )
     return Report(
         findings=tuple(findings),
         errors=context.errors,

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 
+from leastcap.baseline import Baseline, BaselineError, read_baseline
 from leastcap.config import Config, ConfigError, resolve_config
 from leastcap.contract import SCRIPT_KINDS
 from leastcap.inputs import empty_roots, unreadable_directories
@@ -42,6 +43,8 @@ class ScanOptions:
     today: dt.date | None = None
     # Worker processes for loading and judging projects; None means one per CPU.
     jobs: int | None = None
+    # A baseline file (leastcap.baseline): its findings are suppressed "by baseline".
+    baseline: str | None = None
 
 
 def _load_options(options: ScanOptions, cwd: str, tree: DiskTree) -> tuple[list[LoadOptions], list[Problem]]:
@@ -138,6 +141,18 @@ def _evaluate_all(
         _WORK = None
 
 
+def _baseline(name: str | None, cwd: str, tree: DiskTree) -> tuple[Baseline | None, Problem | None]:
+    """The baseline to apply, or the error that says why it cannot be (the scan goes on without
+    it: its findings are all reported, and the error makes the exit code 2)."""
+    if name is None:
+        return None, None
+    path = posixpath.join(cwd, name)
+    try:
+        return read_baseline(path, tree.display(path)), None
+    except BaselineError as exc:
+        return None, Problem(tree.display(path), str(exc))
+
+
 def run_scan(options: ScanOptions, tick: Tick = silent) -> Report:
     """Scan; ``tick`` hears how many Compose projects are done (``leastcap.progress``)."""
     cwd = os.path.abspath(options.cwd or os.getcwd())
@@ -148,9 +163,10 @@ def run_scan(options: ScanOptions, tick: Tick = silent) -> Report:
     except ConfigError as exc:
         return Report(findings=(), errors=exc.problems, fail_on=options.fail_on or Severity.HIGH)
     fail_on = options.fail_on or config.fail_on or Severity.HIGH
+    baseline, baseline_problem = _baseline(options.baseline, cwd, tree)
 
     targets, problems = _load_options(options, cwd, tree)
-    errors: list[Problem] = list(problems)
+    errors: list[Problem] = list(problems) + ([baseline_problem] if baseline_problem else [])
     examined = [f for target in targets for f in target.files]
     warnings: dict[Problem, None] = {}
     projects: list[Project | Judged] = []
@@ -186,5 +202,6 @@ def run_scan(options: ScanOptions, tick: Tick = silent) -> Report:
         errors=tuple(errors),
         warnings=tuple(warnings),
         scanned_files=tuple(dict.fromkeys(scanned)),
+        baseline=baseline,
     )
     return evaluate(projects, config, context)

@@ -1,11 +1,13 @@
 """Suppression: its own pass after every rule has run (rules never know it exists).
 
-Two ways to accept a finding, both kept in the output as ``suppressed`` with their reason:
+Three ways to accept a finding, all kept in the output as ``suppressed`` with their reason:
 
 * inline, ``# leastcap: ignore[rule-a,rule-b] reason text`` on the line of the finding's primary
   location, or on the line of the service's key (then it covers the whole service);
 * an ``exceptions:`` entry of ``.leastcap.yml`` (rule + project/service globs, justification,
-  approver, expiry).
+  approver, expiry);
+* a baseline file (``scan --baseline``, leastcap.baseline): the fingerprints of the findings a
+  legacy repository had when it adopted the gate.
 
 The pass keeps a ledger of every suppression (honoured or not, used or not); the governance rules
 (``exception-invalid``, ``exception-expired``, ``exception-unused``, leastcap.rules.exceptions) turn
@@ -20,9 +22,10 @@ from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 
+from leastcap.baseline import Baseline
 from leastcap.config import Config, ExceptionEntry, glob_match, trivial_reason
 from leastcap.model import Finding, Location, Project, SourceKind, Suppression
-from leastcap.rules.base import ExceptionRecord, IgnoreRecord, Ledger
+from leastcap.rules.base import BaselineRecord, ExceptionRecord, IgnoreRecord, Ledger
 from leastcap.rules.registry import META_RULES, review, slugs
 
 # A YAML comment starts at the line start or after whitespace.
@@ -71,6 +74,7 @@ def apply(
     source_lines: SourceLines,
     today: dt.date,
     projects: Sequence[Project] = (),
+    baseline: Baseline | None = None,
 ) -> list[Finding]:
     """Mark suppressed findings and add the ``exception-*`` findings; returns a new sorted list.
 
@@ -78,7 +82,8 @@ def apply(
     scan. ``source_lines(display_path)`` returns a file's lines (None when it is not a readable
     text file); it is asked for the files of the findings, of the service keys and, when
     ``projects`` are given, of every project file, so stale inline ignores there are reported too.
-    ``today`` decides expiry (injectable for tests).
+    ``today`` decides expiry (injectable for tests). A finding no inline ignore or exception
+    accepts is suppressed ``by baseline`` when its fingerprint is in ``baseline``.
     """
     config = config or Config()
     keys = {(p.name, s.name): s.key for p in projects for s in p.services}
@@ -101,6 +106,8 @@ def apply(
     used_inline: set[tuple[Location, str]] = set()
     used_exceptions: set[int] = set()
     honoured = [e for e in config.exceptions if not e.problems and not _expired(e, today)]
+    baselined = baseline.by_fingerprint() if baseline is not None else {}
+    used_baseline: set[str] = set()
     out: list[Finding] = []
     for finding in findings:
         if finding.rule in _META:
@@ -117,9 +124,24 @@ def apply(
                         expires=exception.expires.isoformat() if exception.expires else "",
                         ticket=exception.ticket, location=exception.location,
                     )
+        entry = baselined.get(finding.fingerprint) if baselined else None
+        if entry is not None and baseline is not None:
+            used_baseline.add(entry.fingerprint)
+            if suppression is None:
+                suppression = Suppression(
+                    by="baseline",
+                    justification=f"recorded in {baseline.path} on {baseline.created or 'an unknown date'}",
+                    location=entry.location,
+                )
         out.append(finding if suppression is None else replace(finding, suppressed=suppression))
 
-    out.extend(review(_ledger(config, today, inline, used_inline, used_exceptions), config))
+    ledger = _ledger(config, today, inline, used_inline, used_exceptions)
+    if baseline is not None:
+        stale = tuple(
+            BaselineRecord(e.label, e.location) for e in baseline.entries if e.fingerprint not in used_baseline
+        )
+        ledger = replace(ledger, baseline=stale)
+    out.extend(review(ledger, config))
     return sorted(out, key=lambda f: (*f.sort_key(), f.project, f.service))
 
 

@@ -7,6 +7,8 @@ then review ``git diff`` of the golden files. Without the switch, goldens are on
 
 from __future__ import annotations
 
+from pathlib import Path
+
 _update = False
 
 
@@ -17,3 +19,13 @@ def set_updating(value: bool) -> None:
 
 def updating() -> bool:
     return _update
+
+
+def check_golden(path: Path, actual: str) -> None:
+    """``actual`` must equal the golden file byte for byte (``--update-golden`` rewrites it)."""
+    if _update:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(actual, encoding="utf-8")
+        return
+    assert path.exists(), f"golden file {path} is missing: run pytest --update-golden and review it"
+    assert actual == path.read_text(encoding="utf-8"), f"output differs from {path} (pytest --update-golden)"

@@ -59,6 +59,8 @@ def compose_options(function: F) -> F:
 @click.option("-o", "--output", type=click.Path(), help="Write the report here instead of standard output.")
 @click.option("--no-scripts", is_flag=True, help="Do not read scripts and CI configs.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: one per CPU).")
+@click.option("--baseline", "baseline_path", type=click.Path(), metavar="FILE",
+              help="Findings recorded by `leastcap baseline` are suppressed; only new ones fail.")
 def scan(
     paths: tuple[str, ...],
     files: tuple[str, ...],
@@ -73,6 +75,7 @@ def scan(
     output: str | None,
     no_scripts: bool,
     jobs: int | None,
+    baseline_path: str | None,
 ) -> None:
     """Find privileged and privilege-equivalent settings in Compose projects, scripts and CI configs.
 
@@ -95,6 +98,7 @@ def scan(
         fail_on=Severity.parse(fail_on) if fail_on else None,
         scripts=not no_scripts,
         jobs=jobs,
+        baseline=baseline_path,
     )
     with progress() as tick:
         report = run_scan(options, tick)

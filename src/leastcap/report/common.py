@@ -173,7 +173,8 @@ def summary_line(report: Report) -> str:
         head = "No findings"
     parts = [head]
     if suppressed:
-        parts.append(f"{suppressed} suppressed")
+        baselined = sum(1 for f in shown if f.suppressed is not None and f.suppressed.by == "baseline")
+        parts.append(f"{suppressed} suppressed" + (f" ({baselined} by baseline)" if baselined else ""))
     if report.not_shown:
         parts.append(f"{report.not_shown} below --min-severity {report.min_severity.label} not shown")
     if report.errors:

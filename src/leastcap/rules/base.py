@@ -123,9 +123,18 @@ class ExceptionRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class BaselineRecord:
+    """One entry of a baseline file (``scan --baseline``) that matched no finding."""
+
+    label: str  # "for rule 'x' (project 'p', service 'y')"
+    location: Location  # its line in the baseline file
+
+
+@dataclass(frozen=True, slots=True)
 class Ledger:
     ignores: tuple[IgnoreRecord, ...] = ()
     exceptions: tuple[ExceptionRecord, ...] = ()
+    baseline: tuple[BaselineRecord, ...] = ()  # the baseline entries no finding matched
 
 
 class GovernanceRule(BaseRule):

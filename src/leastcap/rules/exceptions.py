@@ -100,9 +100,10 @@ class ExceptionUnused(GovernanceRule):
     """Flags a suppression that matches no finding.
 
     ## What it does
-    Reports an ``exceptions:`` entry in ``.leastcap.yml`` that matched no finding in the scan, and
-    an inline ``# leastcap: ignore[rule]`` comment for a rule that reported nothing on that line
-    (or, on a service's key line, in that service).
+    Reports an ``exceptions:`` entry in ``.leastcap.yml`` that matched no finding in the scan, an
+    inline ``# leastcap: ignore[rule]`` comment for a rule that reported nothing on that line
+    (or, on a service's key line, in that service), and an entry of the baseline file given to
+    ``scan --baseline`` whose finding is gone (located at its line in the baseline file).
 
     ## Why is this bad
     A stale suppression hides the next real finding that happens to match it, and makes the list
@@ -116,7 +117,7 @@ class ExceptionUnused(GovernanceRule):
     ```
 
     ## Fix
-    Delete the comment or the exception entry. (An exception scoped to a project that was not part
+    Delete the comment, the exception entry or the baseline entry. (An exception scoped to a project that was not part
     of this scan is also reported: scan the whole repository, or narrow ``project``.)
     """
 
@@ -133,3 +134,6 @@ class ExceptionUnused(GovernanceRule):
         for exception in ledger.exceptions:
             if not (exception.problems or exception.expired or exception.used) and exception.covers_enabled_rule:
                 yield self.at(f"exception {exception.label} matches no finding", exception.location)
+        for entry in ledger.baseline:
+            yield self.at(f"baseline entry {entry.label} matches no finding; delete it so the baseline only "
+                          "shrinks (or write it again with `leastcap baseline`)", entry.location)

@@ -1,0 +1,192 @@
+"""Baselines for legacy repositories: the fingerprints (``Finding.fingerprint``) of the findings a
+repository has today, so the gate fails only on new ones while the old ones are worked off.
+
+``leastcap baseline`` writes the file, one entry per line (so the entry that no longer matches
+anything can be shown at its line); ``leastcap scan --baseline FILE`` reads it and the suppression
+pass marks matching findings suppressed ``by baseline``. An entry that matches nothing is reported
+by ``exception-unused`` at its line, so a baseline only shrinks.
+
+The file is input like any other: it may be a FIFO, a link, huge, not JSON or of another version.
+Each of those is a ``BaselineError`` (one clear message), never a hang or a crash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from leastcap import __version__
+from leastcap.model import Finding, Location
+from leastcap.report.common import dumps
+
+VERSION = 1
+# A baseline of 100,000 findings is about 20 MB; more than this is not a baseline anyone wrote.
+MAX_BYTES = 64 * 1024 * 1024
+MAX_ENTRIES = 250_000
+_FINGERPRINT_CHARS = frozenset("0123456789abcdef")
+
+
+class BaselineError(Exception):
+    """The baseline file cannot be used; the message names the file and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineEntry:
+    fingerprint: str
+    rule: str
+    project: str
+    service: str
+    path: str
+    location: Location  # where the entry is written in the baseline file
+
+    @property
+    def label(self) -> str:
+        scope = ", ".join(f"{k} {v!r}" for k, v in (("project", self.project), ("service", self.service)) if v)
+        return f"for rule {self.rule!r}" + (f" ({scope})" if scope else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    path: str  # as shown in findings
+    created: str
+    tool_version: str
+    entries: tuple[BaselineEntry, ...]
+
+    def by_fingerprint(self) -> dict[str, BaselineEntry]:
+        out: dict[str, BaselineEntry] = {}
+        for entry in self.entries:
+            out.setdefault(entry.fingerprint, entry)
+        return out
+
+
+def recordable(findings: Iterable[Finding], governance: frozenset[str]) -> list[Finding]:
+    """The findings a baseline records: active ones, less the governance findings (a baseline is a
+    suppression, and suppressions never hide findings about suppressions)."""
+    return [f for f in findings if f.suppressed is None and f.rule not in governance]
+
+
+def render_baseline(findings: Iterable[Finding], today: dt.date) -> str:
+    """The baseline file's text: one entry per distinct fingerprint, in a stable order."""
+    entries: dict[str, dict[str, str]] = {}
+    for f in sorted(findings, key=lambda f: (f.location.path, f.project, f.service, f.rule, f.fingerprint)):
+        entries.setdefault(
+            f.fingerprint,
+            {"fingerprint": f.fingerprint, "rule": f.rule, "project": f.project, "service": f.service,
+             "path": f.location.path, "subject": f.subject},
+        )
+    document = {
+        "version": VERSION,
+        "tool": "leastcap",
+        "tool_version": __version__,
+        "created": today.isoformat(),
+        "findings": list(entries.values()),
+    }
+    return dumps(document, frozenset({"findings"}))
+
+
+def read_baseline(path: str, display: str) -> Baseline:
+    """Read and check a baseline file. ``display`` is how findings name it."""
+    text = _read_text(path, display)
+    try:
+        document = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise BaselineError(f"{display}: not a leastcap baseline: invalid JSON ({_short(exc)})") from None
+    if not isinstance(document, dict):
+        raise BaselineError(f"{display}: not a leastcap baseline: the top level is not an object")
+    version = document.get("version")
+    if version != VERSION:
+        raise BaselineError(
+            f"{display}: baseline version {_shown(version)} is not supported (this leastcap reads version {VERSION};"
+            " write it again with `leastcap baseline`)"
+        )
+    items = document.get("findings")
+    if not isinstance(items, list):
+        raise BaselineError(f"{display}: not a leastcap baseline: 'findings' is not a list")
+    if len(items) > MAX_ENTRIES:
+        raise BaselineError(f"{display}: {len(items)} entries, over the limit of {MAX_ENTRIES}")
+    lines = _fingerprint_lines(text)
+    entries: list[BaselineEntry] = []
+    for index, item in enumerate(items):
+        entries.append(_entry(item, index, display, lines))
+    return Baseline(
+        path=display,
+        created=_text_field(document, "created"),
+        tool_version=_text_field(document, "tool_version"),
+        entries=tuple(entries),
+    )
+
+
+def _read_text(path: str, display: str) -> str:
+    try:
+        # O_NONBLOCK: a FIFO must not hang the scan; its type is checked on the open descriptor.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise BaselineError(f"cannot read baseline {display}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise BaselineError(f"cannot read baseline {display}: not a regular file")
+        if st.st_size > MAX_BYTES:
+            raise BaselineError(f"baseline {display} is {st.st_size} bytes, over the {MAX_BYTES}-byte limit")
+        data = fh.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise BaselineError(f"baseline {display} grew past the {MAX_BYTES}-byte limit while read")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BaselineError(f"{display}: not a leastcap baseline: not UTF-8 (byte {exc.start})") from None
+
+
+def _fingerprint_lines(text: str) -> dict[str, int]:
+    """The first line each fingerprint is written on (entries are one per line when leastcap
+    wrote the file; an edited file still gets the line of the fingerprint's value)."""
+    out: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        start = line.find('"fingerprint"')
+        while start >= 0:
+            quote = line.find('"', line.find(":", start) + 1)
+            end = line.find('"', quote + 1)
+            if quote < 0 or end < 0:
+                break
+            out.setdefault(line[quote + 1 : end], number)
+            start = line.find('"fingerprint"', end)
+    return out
+
+
+def _entry(item: object, index: int, display: str, lines: dict[str, int]) -> BaselineEntry:
+    where = f"{display}: findings[{index}]"
+    if not isinstance(item, dict):
+        raise BaselineError(f"{where} is not an object")
+    fingerprint = item.get("fingerprint")
+    if not (isinstance(fingerprint, str) and len(fingerprint) == 32 and set(fingerprint) <= _FINGERPRINT_CHARS):
+        raise BaselineError(f"{where}: 'fingerprint' must be 32 lower-case hex digits, got {_shown(fingerprint)}")
+    fields = {}
+    for key in ("rule", "project", "service", "path"):
+        value = item.get(key, "")
+        if not isinstance(value, str):
+            raise BaselineError(f"{where}: {key!r} must be a string")
+        fields[key] = value
+    line = lines.get(fingerprint, 0)
+    return BaselineEntry(
+        fingerprint=fingerprint, rule=fields["rule"], project=fields["project"], service=fields["service"],
+        path=fields["path"], location=Location(display, line, 1 if line else 0),
+    )
+
+
+def _text_field(document: dict[str, object], key: str) -> str:
+    value = document.get(key, "")
+    return value if isinstance(value, str) else ""
+
+
+def _shown(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=True)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    return text if len(text) <= 120 else text[:117] + "..."
