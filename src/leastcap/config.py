@@ -15,6 +15,7 @@ import functools
 import json
 import os
 import re
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -196,12 +197,30 @@ def schema() -> dict[str, Any]:
     return loaded
 
 
-def load_config(path: str | os.PathLike[str], cwd: str | None = None) -> Config:
-    shown = display_path(path, cwd)
+# No config is near this size; a larger file (or /dev/zero) is refused before it is read.
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
+def _read_config(path: str | os.PathLike[str], shown: str) -> bytes:
+    """The config's bytes: only from a regular file (O_NONBLOCK: a FIFO must not hang the scan)
+    and only up to ``MAX_CONFIG_BYTES``."""
     try:
-        raw = Path(path).read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise ConfigError([Problem(shown, f"cannot read config: {exc.strerror or exc}")]) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ConfigError([Problem(shown, "cannot read config: not a regular file")])
+    with os.fdopen(fd, "rb") as fh:
+        raw = fh.read(MAX_CONFIG_BYTES + 1)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError([Problem(shown, f"config is over the {MAX_CONFIG_BYTES}-byte limit; not read")])
+    return raw
+
+
+def load_config(path: str | os.PathLike[str], cwd: str | None = None) -> Config:
+    shown = display_path(path, cwd)
+    raw = _read_config(path, shown)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -14,6 +14,7 @@ import click
 from leastcap.contract import ExitCode
 from leastcap.model import Severity
 from leastcap.report import FORMATS as _FORMATS
+from leastcap.report.common import defuse
 
 _SEVERITIES = tuple(s.label for s in Severity)
 
@@ -105,8 +106,13 @@ def scan(
     report = dataclasses.replace(report, min_severity=Severity.parse(min_severity))
     text = render(report, fmt, color=False if output else None)
     if output:
-        with open(output, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        try:
+            with open(output, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            # A missing directory, a directory, a read-only place: say so, never a traceback.
+            click.echo(f"error: cannot write the report to {defuse(output)}: {exc.strerror or exc}", err=True)
+            sys.exit(ExitCode.ERROR)
     else:
         click.echo(text, nl=not text.endswith("\n"))
     sys.exit(report.exit_code())
