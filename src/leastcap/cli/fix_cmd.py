@@ -278,7 +278,7 @@ def render_entry(entry: Any) -> str:
     for need in entry.needs:
         label = "default" if need.default else "optional"
         lines.append(f"- {need.feature} ({label}{', ' + need.confidence if need.confidence != 'documented' else ''})")
-        for key in ("cap_add", "devices", "sysctls", "security_opt", "group_add", "volumes"):
+        for key in ("cap_add", "devices", "device_cgroup_rules", "sysctls", "security_opt", "group_add", "volumes"):
             values = getattr(need, key)
             if values:
                 lines.append(f"    {key}: {', '.join(values)}")

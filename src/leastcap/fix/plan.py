@@ -396,6 +396,7 @@ def _from_knowledge(
 
 def _need_extras(need: Need) -> list[Extra]:
     out = [Extra("devices", d, need.feature) for d in need.devices]
+    out += [Extra("device_cgroup_rules", r, need.feature) for r in need.device_cgroup_rules]
     out += [Extra("sysctls", s, need.feature) for s in need.sysctls]
     out += [Extra("security_opt", s, need.feature) for s in need.security_opt]
     # Placeholders such as "<render group id>" cannot be written; they are advice only.

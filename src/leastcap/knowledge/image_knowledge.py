@@ -68,6 +68,7 @@ class Need:
     sources: tuple[Source, ...]
     cap_add: tuple[str, ...] = ()  # short names (NET_ADMIN)
     devices: tuple[str, ...] = ()
+    device_cgroup_rules: tuple[str, ...] = ()  # "c 13:* rmw"
     sysctls: tuple[str, ...] = ()  # "key=value"
     security_opt: tuple[str, ...] = ()
     group_add: tuple[str, ...] = ()
@@ -222,6 +223,7 @@ def entry_from_dict(data: Any, where: str, origin: str = "built-in") -> ImageEnt
             sources=_sources(n["sources"]),
             cap_add=tuple(short(try_normalize(c) or c) for c in n.get("cap_add", ())),
             devices=tuple(n.get("devices", ())),
+            device_cgroup_rules=tuple(n.get("device_cgroup_rules", ())),
             sysctls=tuple(n.get("sysctls", ())),
             security_opt=tuple(n.get("security_opt", ())),
             group_add=tuple(n.get("group_add", ())),
