@@ -96,9 +96,12 @@ def report_dict(report: HistoryReport, fail_on: Severity = Severity.HIGH) -> dic
         "errors": [_problem(p) for p in report.errors],
         "warnings": [_problem(p) for p in report.warnings],
         "summary": {
+            # findings = active + suppressed + gone: a finding removed before the tip is gone,
+            # not suppressed.
             "findings": len(report.timelines),
             "active": len(active),
-            "suppressed": len(report.timelines) - len(active),
+            "suppressed": len(at_tip) - len(active),
+            "gone": len(report.timelines) - len(at_tip),
             "by_severity": severity_counts(active),
             "errors": len(report.errors),
             "warnings": len(report.warnings),
