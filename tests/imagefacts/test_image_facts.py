@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from imagetar import ELF, SERVICE, Entry, build_tar
 
+from leastcap.fix.plan import FixConfidence
 from leastcap.imagefacts.filecaps import decode, encode
 from leastcap.imagefacts.files import MAX_LINK_HOPS, ImageFiles
 from leastcap.imagefacts.inspect import ImageConfig, analyse
@@ -188,3 +190,30 @@ def test_text_read_from_an_image_is_defused_before_printing() -> None:
     text = render_facts(result)
     assert "\x1b" not in text and "\x07" not in text
     assert "- /st\\x1b[2Jart:2: chown x /y # \\x1b]0;owned\\x07\n    needs: CHOWN" in text
+
+
+def test_a_file_name_from_the_image_reaches_a_yaml_comment_as_one_escaped_line(tmp_path: Path) -> None:
+    # A start-up script whose name carries newlines (a tar member name may): its sysctl becomes a
+    # sysctls: entry whose comment names the script; the name must not break out of the comment.
+    from leastcap.fix.apply import fix_project
+    from leastcap.knowledge.image_knowledge import load_knowledge
+    from leastcap.loader.api import LoadOptions
+
+    evil = "/docker-entrypoint.d/10-a\n    privileged: true\n    #.sh"
+    entries = [
+        Entry("usr/local/bin/docker-entrypoint.sh", b'#!/bin/sh\nfor f in /docker-entrypoint.d/*.sh; do . "$f"; done\n'),
+        Entry(evil.lstrip("/"), b"#!/bin/sh\necho 1 > /proc/sys/net/ipv4/ip_forward\n"),
+    ]
+    facts = analyse("example/service", "sha256:x", CONFIG, ImageFiles.from_tar(io.BytesIO(build_tar(entries))))
+    compose = tmp_path / "compose.yaml"
+    compose.write_text("services:\n  app:\n    image: example/service\n    privileged: true\n")
+    result = fix_project(
+        LoadOptions(working_dir=str(tmp_path)), load_knowledge(), cwd=str(tmp_path),
+        min_confidence=FixConfidence.UNKNOWN, image_facts=lambda image: facts,
+    )  # fmt: skip
+    edited = result.edited[str(compose)].decode()
+    assert edited.splitlines()[-2:] == [
+        "    sysctls:",
+        "      - net.ipv4.ip_forward=1  # written at start-up"
+        " (/docker-entrypoint.d/10-a\\x0a    privileged: true\\x0a    #.sh:2)",
+    ]

@@ -20,6 +20,7 @@ from leastcap.capabilities import ALL, try_normalize
 from leastcap.fix.plan import NNP, ServicePlan
 from leastcap.fix.yamltext import EditError, Node, YamlText
 from leastcap.model import Location, Project, Service
+from leastcap.report.common import defuse
 
 LIST_KEYS = ("cap_drop", "cap_add", "security_opt", "devices", "device_cgroup_rules", "sysctls", "group_add")
 _PLAIN = re.compile(r"^[A-Za-z0-9_./][A-Za-z0-9_./:=,+@-]*$")
@@ -42,13 +43,15 @@ def _quote(value: str, flow: bool = False) -> str:
 
 
 def plan_items(plan: ServicePlan) -> dict[str, list[Item]]:
+    # A comment can carry text from hostile input (a file name inside an image, a profile's reason):
+    # defused, a newline in it cannot end the comment and write YAML into the user's file.
     items: dict[str, list[Item]] = {k: [] for k in LIST_KEYS}
     if plan.cap_drop_all:
         items["cap_drop"].append(Item("ALL", "drop everything, add back only what is needed"))
     for grant in plan.cap_add:
-        items["cap_add"].append(Item(grant.capability, grant.comment))
+        items["cap_add"].append(Item(grant.capability, defuse(grant.comment)))
     for extra in plan.extras:
-        items[extra.key].append(Item(extra.value, extra.reason))
+        items[extra.key].append(Item(extra.value, defuse(extra.reason)))
     if plan.no_new_privileges:
         items["security_opt"].append(Item(NNP, ""))
     return items
