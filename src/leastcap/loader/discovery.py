@@ -15,8 +15,7 @@ import posixpath
 import re
 from collections.abc import Callable, Sequence
 
-from leastcap.loader.api import LoadOptions
-from leastcap.loader.project import DEFAULT_FILES, DEFAULT_OVERRIDES
+from leastcap.loader.types import DEFAULT_FILES, DEFAULT_OVERRIDES, LoadOptions
 from leastcap.model import Problem
 from leastcap.tree import Tree
 

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
-from leastcap.loader.api import LoadError
 from leastcap.loader.nodes import Mapping, Node, Scalar, Sequence, kind, scalar_text
+from leastcap.loader.types import Inputs, LoadContext, LoadError
 from leastcap.model import Device, Hook, Located, Location, Mount, Project, Service, SourceKind
-
-if TYPE_CHECKING:
-    from leastcap.loader.project import Inputs, LoadContext
 
 T = TypeVar("T")
 # List settings whose key a finding may point at (where a missing entry is added).

@@ -10,12 +10,8 @@ reported beside the project's findings rather than instead of them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from leastcap.loader.nodes import Mapping, Sequence, scalar_text
-
-if TYPE_CHECKING:
-    from leastcap.loader.project import Inputs, LoadContext
+from leastcap.loader.types import Inputs, LoadContext
 
 _UNIQUE = ("security_opt", "device_cgroup_rules", "group_add", "volumes_from", "cap_add", "cap_drop")
 
