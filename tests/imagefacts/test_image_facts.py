@@ -217,3 +217,14 @@ def test_a_file_name_from_the_image_reaches_a_yaml_comment_as_one_escaped_line(t
         "      - net.ipv4.ip_forward=1  # written at start-up"
         " (/docker-entrypoint.d/10-a\\x0a    privileged: true\\x0a    #.sh:2)",
     ]
+
+
+def test_line_numbers_and_texts_count_newlines_only() -> None:
+    # A form feed (or \v, \x1c, \x85, \u2028) is not a line break to the shell: the line a fact
+    # names is the line its text is from, for commands and /proc/sys writes alike.
+    entries = [Entry("start", b"#!/bin/sh\n# form\x0cfeed\nchown x /y\r\necho 1 > /proc/sys/net/ipv4/ip_forward\n")]
+    facts = facts_of(entries, ImageConfig(entrypoint=("/start",)))
+    assert [(f.kind.value, f.line, f.text) for f in facts] == [
+        ("chown", 3, "chown x /y"),
+        ("sysctl", 4, "echo 1 > /proc/sys/net/ipv4/ip_forward"),
+    ]

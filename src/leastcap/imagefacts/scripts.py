@@ -140,7 +140,9 @@ class _Walk:
 
     def script(self, path: str, text: str) -> None:
         first = len(self.facts)
-        lines = text.splitlines()
+        # Lines as the shell (and _line_starts) count them: "\n" only, never str.splitlines()'s
+        # form feeds and Unicode separators, so a fact's line and its text stay the same line.
+        lines = text.split("\n")
         starts = _line_starts(text)
         for command in lex(text):
             words = command.words
