@@ -13,8 +13,9 @@ class Location:
     """A point in an input.
 
     ``path`` is the display path (relative to the cwd when possible). For a file it is a file name; for
-    a git blob ``path@commit``; for a container the symbolic inspect path lives in ``note`` and line and
-    column are 0. ``line`` and ``column`` are 1-based; 0 means "not a text position".
+    a file version in git history the repository-relative path (the commit is the history event's,
+    not part of the path); for a container ``host/container`` with the symbolic inspect path in
+    ``note``, and line and column 0. ``line`` and ``column`` are 1-based; 0 means "not a text position".
     ``note`` says what this place is to the finding ("alias *caps used here", "extends: base", ...).
     """
 

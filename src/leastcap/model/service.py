@@ -15,8 +15,9 @@ from leastcap.model.location import Located, Location
 
 
 class SourceKind(enum.Enum):
-    FILE = "file"  # a Compose file on disk
-    GIT = "git"  # a Compose file version in git history
+    # A Compose file: on disk, or a version in git history (``leastcap history`` reads it through
+    # a GitTree; its paths are repository-relative and the commit travels with the timeline).
+    FILE = "file"
     CONTAINER = "container"  # docker inspect of a container
     SCRIPT = "script"  # a docker run command in a script, CI config, Dockerfile...
 

@@ -1,9 +1,13 @@
 """``leastcap profile``: measure the capabilities a service uses, from the kernel, then minimise and verify.
 
 Modules: ``format`` (the profile file), ``tracefs`` (a private tracing instance), ``events`` (trace
-text parsing, tracepoint and kprobe), ``proctree`` (the container's process tree), ``classify``,
-``composebin`` (finding Compose v2), ``docker`` (compose/docker plumbing), ``recorder`` (one
-recording run), ``runner`` (record, verify, minimise).
+text parsing, tracepoint and kprobe), ``rawtrace`` (the binary ring buffer instead of trace_pipe),
+``bpf`` (the BPF recorder: capability checks counted in the kernel), ``proctree`` (the container's
+process tree), ``classify``, ``fanotify`` and ``openwatch`` (the container's opens below /dev and
+writes below /proc/sys and /sys), ``touched`` (devices and sysctls privileged provided), ``helpers``
+(setuid and file-capability binaries it exec'd), ``composebin`` (finding Compose v2), ``docker``
+(compose/docker plumbing), ``recorder`` (one recording run), ``attach`` (following a running
+container), ``runner`` (record, verify, minimise), ``doctor`` (can profile run on this host).
 """
 
 from leastcap.profile.composebin import compose_binary

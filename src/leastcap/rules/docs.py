@@ -3,34 +3,19 @@ fails when the committed file drifts from the rule classes)."""
 
 from __future__ import annotations
 
-import inspect
-
+from leastcap.report.rulemeta import SECTIONS, info_from_rule
 from leastcap.rules.base import CIS_VERSION, BaseRule
 from leastcap.rules.registry import META_RULES, RULES
 
-SECTIONS = ("What it does", "Why is this bad", "Example", "Fix")
-
 
 def sections(rule: BaseRule) -> dict[str, str]:
-    """The docstring's ``## Section`` bodies (headings inside code fences are YAML, not sections)."""
-    doc = inspect.cleandoc(type(rule).__doc__ or "")
-    found: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    fenced = False
-    for line in doc.splitlines():
-        if line.startswith("```"):
-            fenced = not fenced
-        if not fenced and line.startswith("## "):
-            current = found.setdefault(line[3:].strip(), [])
-            continue
-        if current is not None:
-            current.append(line)
-    return {name: "\n".join(body).strip() for name, body in found.items()}
+    """The docstring's sections, read by the one docstring parser the reporters use too
+    (``report.rulemeta.parse_sections``; headings inside code fences are YAML, not sections)."""
+    return {name: body.strip() for name, body in info_from_rule(rule).sections}
 
 
 def intro(rule: BaseRule) -> str:
-    doc = inspect.cleandoc(type(rule).__doc__ or "")
-    return doc.split("\n## ", 1)[0].strip()
+    return info_from_rule(rule).intro
 
 
 def _cis(rule: BaseRule) -> str:
@@ -65,3 +50,6 @@ def render() -> str:
         for name, body in sections(rule).items():
             out += ["", f"### {name}", "", body]
     return "\n".join(out) + "\n"
+
+
+__all__ = ["SECTIONS", "intro", "render", "sections"]
