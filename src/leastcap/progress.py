@@ -7,7 +7,9 @@ per task: what is counted, done/total and the time left.
 
 Code that does the work takes a ``Tick`` and calls ``tick(task, done, total)``; it never imports
 rich. The display is redrawn at most every ``_INTERVAL`` seconds and on a task's last step, from
-the caller's thread: no refresh thread, so forking workers while it is shown is safe.
+the caller's thread: no refresh thread, so forking workers while it is shown is safe. A task that
+reaches its total leaves the display. Messages written while it is shown go through ``echo``,
+which prints them above it (a plain write to standard error would be drawn over).
 """
 
 from __future__ import annotations
@@ -29,6 +31,20 @@ def silent(task: str, done: int, total: int | None) -> None:
     """A Tick that shows nothing (stderr is not a terminal, or nobody asked)."""
 
 
+class Reporter:
+    """What ``progress()`` gives its caller: ``tick`` for the work, ``echo`` for messages."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def tick(self, task: str, done: int, total: int | None) -> None:
+        """Nothing to draw: standard error is not a terminal."""
+
+    def echo(self, message: str) -> None:
+        self.stream.write(message + "\n")
+        self.stream.flush()
+
+
 def on_terminal(stream: TextIO) -> bool:
     try:
         return stream.isatty() and os.environ.get("TERM", "") != "dumb"
@@ -36,8 +52,9 @@ def on_terminal(stream: TextIO) -> bool:
         return False
 
 
-class _Display:
+class _Display(Reporter):
     def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -66,17 +83,23 @@ class _Display:
             task_id = self._tasks[task] = self._progress.add_task(task, total=total)
         self._progress.update(task_id, completed=done, total=total)
         now = time.monotonic()
-        if now - self._drawn >= _INTERVAL or (total is not None and done >= total):
+        finished = total is not None and done >= total
+        if now - self._drawn >= _INTERVAL or finished:
             self._drawn = now
             self._progress.refresh()
+        if finished:
+            self._progress.remove_task(self._tasks.pop(task))
+
+    def echo(self, message: str) -> None:
+        self._progress.console.print(message, markup=False, highlight=False, emoji=False, soft_wrap=True)
 
 
 @contextmanager
-def progress(stream: TextIO | None = None) -> Iterator[Tick]:
-    """A Tick that draws on ``stream`` (default: standard error) when it is a terminal."""
+def progress(stream: TextIO | None = None) -> Iterator[Reporter]:
+    """A Reporter that draws on ``stream`` (default: standard error) when it is a terminal."""
     stream = sys.stderr if stream is None else stream
     if not on_terminal(stream):
-        yield silent
+        yield Reporter(stream)
         return
     with _Display(stream) as display:
-        yield display.tick
+        yield display

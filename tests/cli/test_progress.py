@@ -3,53 +3,12 @@ on standard output, and nothing at all when standard error is a pipe."""
 
 from __future__ import annotations
 
-import os
-import select
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from support.components import require_docker
-
-ENV = {**os.environ, "TERM": "xterm", "COLUMNS": "120"}
-ENV.pop("NO_COLOR", None)
-ENV.pop("CI", None)  # progress does not depend on CI, only on the terminal
-
-
-def on_pty(argv: list[str], cwd: Path, timeout: float = 300) -> tuple[int, bytes, bytes]:
-    """Run with standard error on a new pty (standard output to a file): exit code, stdout, pty."""
-    master, slave = os.openpty()
-    out_path = cwd / ".stdout"
-    with out_path.open("wb") as out:
-        proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=slave, stdin=subprocess.DEVNULL, env=ENV)
-    os.close(slave)
-    seen = b""
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                try:
-                    data = os.read(master, 1 << 16)
-                except OSError:  # EIO: the child closed its end
-                    break
-                if not data:
-                    break
-                seen += data
-            elif proc.poll() is not None:
-                break
-        code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-    finally:
-        os.close(master)
-    stdout = out_path.read_bytes()
-    out_path.unlink()
-    return code, stdout, seen
-
-
-def piped(argv: list[str], cwd: Path) -> tuple[int, bytes, bytes]:
-    proc = subprocess.run(argv, cwd=cwd, capture_output=True, env=ENV, timeout=300, check=False)
-    return proc.returncode, proc.stdout, proc.stderr
+from support.terminal import ENV, on_pty, piped
 
 
 def leastcap(*args: str) -> list[str]:

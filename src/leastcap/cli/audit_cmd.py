@@ -69,7 +69,7 @@ def audit(
         sys.exit(ExitCode.ERROR)
     threshold = Severity.parse(fail_on) if fail_on else (config.fail_on or Severity.HIGH)
     try:
-        with progress() as tick:
+        with progress() as shown:
             report, catalogue = build_report(
                 hosts=hosts,
                 contexts=contexts,
@@ -79,7 +79,7 @@ def audit(
                 timeout=timeout,
                 config=config,
                 fail_on=threshold,
-                tick=tick,
+                tick=shown.tick,
             )
     except TargetError as exc:
         click.echo(f"leastcap: {exc}", err=True)

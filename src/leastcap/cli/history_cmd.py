@@ -58,8 +58,8 @@ def history(
         environ[key] = value
     options = HistoryOptions(path=path, all_branches=all_branches, since=since, rules=frozenset(rules))
     try:
-        with progress() as tick:
-            report = run_history(options, LoaderEvaluator(environ), tick)
+        with progress() as shown:
+            report = run_history(options, LoaderEvaluator(environ), shown.tick)
     except GitError as exc:
         _fail(str(exc))
     click.echo(render(report, fmt, threshold), nl=False)

@@ -261,7 +261,11 @@ def profile(
                 recorder=recorder,
                 open_window=window,
             )
-            result = profile_compose(target, opts, log).profile
+            from leastcap.progress import progress
+
+            # On a terminal each run shows its progress; messages print above it.
+            with progress() as shown:
+                result = profile_compose(target, opts, shown.echo, shown.tick).profile
     except KeyboardInterrupt:
         log("interrupted; cleaned up")
         sys.exit(ExitCode.INTERRUPTED)

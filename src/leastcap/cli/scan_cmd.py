@@ -101,8 +101,8 @@ def scan(
         jobs=jobs,
         baseline=baseline_path,
     )
-    with progress() as tick:
-        report = run_scan(options, tick)
+    with progress() as shown:
+        report = run_scan(options, shown.tick)
     report = dataclasses.replace(report, min_severity=Severity.parse(min_severity))
     text = render(report, fmt, color=False if output else None)
     if output:

@@ -605,12 +605,14 @@ def record_compose_run(
     watch_opens: bool = True,
     inspect_helpers: bool = False,
     stop_timeout: int = 1,
+    on_elapsed: Callable[[float], None] | None = None,
 ) -> RunResult:
     """Start a temporary copy of the service with ``setting``, trace it, and clean everything up.
     ``watch_opens``: watch the container's opens with fanotify too (see Session).
     ``inspect_helpers``: read the service's exec'd files back from the container (helpers.py).
     ``stop_timeout``: seconds between SIGTERM and SIGKILL when the copy is removed (``compose down
-    -t``); a PID 1 without a SIGTERM handler ignores it and always takes them all."""
+    -t``); a PID 1 without a SIGTERM handler ignores it and always takes them all.
+    ``on_elapsed``: hears the seconds the run has been watched, about ten times a second."""
     client = docker.from_env()
     run = dk.ComposeRun(target, setting, binary)
     try:
@@ -636,9 +638,14 @@ def record_compose_run(
                 pid = int(client.api.inspect_container(container_id)["State"].get("Pid") or 0)
                 if pid and watch_opens:
                     session.watch_container(pid)
-                watched = watch(
-                    client, container_id, duration, probes, probe_interval, on_tick=session.tick, early=early
-                )
+                watching = time.monotonic()
+
+                def tick() -> None:
+                    session.tick()
+                    if on_elapsed is not None:
+                        on_elapsed(time.monotonic() - watching)
+
+                watched = watch(client, container_id, duration, probes, probe_interval, on_tick=tick, early=early)
                 shim = dk.parent_pid(pid) if pid else None
                 if watched.exit_code is None and pid:
                     sysctl_values = read_sysctls(pid, sysctl_names(session.opens_so_far()))

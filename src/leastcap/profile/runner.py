@@ -35,6 +35,7 @@ from leastcap.profile.helpers import choice_note, helper_note, privileged_helper
 from leastcap.profile.recorder import EarlyEnd, Probe, RunResult, record_compose_run
 from leastcap.profile.touched import Touched, host_devices, propose
 from leastcap.profile.tracefs import check_source, tracefs_root
+from leastcap.progress import Tick, silent
 
 Log = Callable[[str], None]
 
@@ -197,7 +198,10 @@ def sorted_short(names: Iterable[str]) -> list[str]:
     return [short(n) for n in sort_capabilities(names)]
 
 
-def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcome:
+def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log, tick: Tick = silent) -> Outcome:
+    """``tick`` hears each run's progress (``leastcap.progress``): run k, recording or verifying,
+    its seconds out of --duration. The number of runs is not shown ahead: verification and
+    minimisation decide it as they go."""
     binary = dk.compose_executable()
     root = tracefs_root()
     source = check_source(root)
@@ -229,25 +233,38 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log) -> Outcom
     how = "privileged" if privileged else f"{len(granted)} capabilities, every host device and a writable /proc/sys"
     log(f"recording {target.service} for up to {opts.duration:g}s with {how}")
 
+    runs = [0]
+
     def run(s: dk.CapabilitySetting, early: EarlyEnd | None = None, verifying: bool = False) -> RunResult:
-        return record_compose_run(
-            target,
-            s,
-            binary,
-            duration=opts.duration,
-            probes=opts.probes,
-            probe_interval=opts.probe_interval,
-            early=early,
-            source=source,
-            kernel_filter=opts.kernel_filter,
-            recorder=opts.recorder,
-            # The verdict needs no opens: spare the service the slow syscall path they cost.
-            open_window=0 if verifying else opts.open_window,
-            watch_opens=not verifying,
-            inspect_helpers=not verifying,
-            # A verification copy's verdict is in once watching ends: no grace period to wait out.
-            stop_timeout=0 if verifying and opts.strategy == "groups" else 1,
-        )
+        runs[0] += 1
+        task = f"run {runs[0]}: {'verifying' if verifying else 'recording'} {target.service}"
+        seconds = max(1, round(opts.duration))
+
+        def elapsed(t: float) -> None:
+            tick(task, min(int(t), seconds - 1), seconds)
+
+        try:
+            return record_compose_run(
+                target,
+                s,
+                binary,
+                duration=opts.duration,
+                probes=opts.probes,
+                probe_interval=opts.probe_interval,
+                early=early,
+                source=source,
+                kernel_filter=opts.kernel_filter,
+                recorder=opts.recorder,
+                # The verdict needs no opens: spare the service the slow syscall path they cost.
+                open_window=0 if verifying else opts.open_window,
+                watch_opens=not verifying,
+                inspect_helpers=not verifying,
+                # A verification copy's verdict is in once watching ends: no grace period to wait out.
+                stop_timeout=0 if verifying and opts.strategy == "groups" else 1,
+                on_elapsed=elapsed,
+            )
+        finally:
+            tick(task, seconds, seconds)  # the run is over (it may end before --duration)
 
     rec = run(setting)
     if not rec.rooted:
