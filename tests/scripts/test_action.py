@@ -62,7 +62,7 @@ def _step(step_id_or_name: str) -> dict[str, object]:
 
 def test_action_metadata() -> None:
     assert ACTION["runs"]["using"] == "composite"
-    assert set(ACTION["inputs"]) == {"paths", "fail-on", "sarif-file", "args", "version"}
+    assert set(ACTION["inputs"]) == {"paths", "fail-on", "sarif-file", "args", "version", "diff-base", "diff-file"}
     assert ACTION["outputs"]["sarif-file"]["value"] == "${{ steps.scan.outputs.sarif-file }}"
     for step in ACTION["runs"]["steps"]:
         assert step["shell"] == "bash"

@@ -1,0 +1,199 @@
+"""`leastcap diff BASE [HEAD]` through the CLI, on real git repositories made here."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from history.history_gitrepo import GitRepo
+from support.cli import invoke_in
+from support.golden import check_golden
+
+GOLDEN = Path(__file__).parent / "golden"
+
+BASE = """\
+services:
+  vpn:
+    image: example/vpn
+    privileged: true
+    security_opt: [no-new-privileges:true]
+  web:
+    image: nginx
+    cap_drop: [ALL]
+    security_opt: [no-new-privileges:true]
+"""
+
+# The same two services, reordered, reformatted and commented: nothing added or removed.
+REFORMATTED = """\
+# the web front end first now
+services:
+  web:
+    security_opt: ["no-new-privileges:true"]
+    image: nginx
+    cap_drop:
+      - ALL
+
+  vpn:
+    security_opt:
+      - no-new-privileges:true
+    image: example/vpn
+    privileged: true
+"""
+
+# vpn loses privileged for two capabilities; web gains the Docker socket.
+CHANGED = """\
+services:
+  vpn:
+    image: example/vpn
+    cap_drop: [ALL]
+    cap_add: [NET_ADMIN, SYS_MODULE]
+    security_opt: [no-new-privileges:true]
+  web:
+    image: nginx
+    cap_drop: [ALL]
+    security_opt: [no-new-privileges:true]
+    volumes:
+      - /var/run/docker.sock:/var/run/docker.sock
+"""
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> GitRepo:
+    r = GitRepo(tmp_path / "shop")
+    r.commit("base", {"deploy/compose.yaml": BASE})
+    r.git("tag", "v1")
+    return r
+
+
+def _diff(repo: GitRepo, *args: str) -> tuple[int, str]:
+    result = invoke_in(repo.path, "diff", *args)
+    return result.exit_code, result.stdout
+
+
+def _rows(findings: list[dict[str, object]]) -> list[tuple[object, ...]]:
+    return [(f["rule"], f["severity"], f["project"], f["service"], f["location"]["path"],  # type: ignore[index]
+             f["location"]["line"], f["location"]["column"]) for f in findings]  # type: ignore[index]
+
+
+def test_reordered_and_reformatted_is_no_change(repo: GitRepo) -> None:
+    repo.commit("reformat", {"deploy/compose.yaml": REFORMATTED})
+    code, out = _diff(repo, "v1", "HEAD", "--format", "json")
+    assert code == 0
+    document = json.loads(out)
+    assert (document["added"], document["removed"], document["unchanged"]) == ([], [], 1)
+    assert document["base"] == {"revision": "v1", "commit": repo.git("rev-parse", "v1").strip()}
+    assert document["head"] == {"revision": "HEAD", "commit": repo.git("rev-parse", "HEAD").strip()}
+
+
+def test_added_and_removed_by_fingerprint(repo: GitRepo) -> None:
+    repo.commit("caps instead of privileged; socket for web", {"deploy/compose.yaml": CHANGED})
+    code, out = _diff(repo, "v1", "HEAD", "--format", "json")
+    assert code == 1
+    document = json.loads(out)
+    assert _rows(document["added"]) == [
+        ("dangerous-capability", "high", "deploy", "vpn", "deploy/compose.yaml", 5, 15),
+        ("dangerous-capability", "critical", "deploy", "vpn", "deploy/compose.yaml", 5, 26),
+        ("docker-socket", "critical", "deploy", "web", "deploy/compose.yaml", 12, 9),
+    ]
+    assert _rows(document["removed"]) == [
+        ("privileged", "critical", "deploy", "vpn", "deploy/compose.yaml", 4, 5),
+    ]
+    assert document["unchanged"] == 0
+    assert document["exit_code"] == 1
+    head = repo.git("rev-parse", "HEAD").strip()[:12]
+    for fmt, suffix in (("markdown", "md"), ("text", "txt"), ("github", "github")):
+        code, out = _diff(repo, "v1", "HEAD", "--format", fmt)
+        assert code == 1
+        check_golden(GOLDEN / f"changed.{suffix}", out.replace(head, "HEADCOMMIT").replace(
+            repo.git("rev-parse", "v1").strip()[:12], "BASECOMMIT"))
+    code, out = _diff(repo, "v1", "HEAD", "--format", "sarif")
+    sarif = json.loads(out)
+    assert [(r["ruleId"], r["locations"][0]["physicalLocation"]["region"]["startLine"])
+            for r in sarif["runs"][0]["results"]] == [
+        ("dangerous-capability", 5), ("dangerous-capability", 5), ("docker-socket", 12)]
+
+
+def test_fail_on_threshold(repo: GitRepo) -> None:
+    repo.commit("net admin only", {"deploy/compose.yaml": BASE.replace("    privileged: true\n",
+                                                                       "    privileged: true\n    cap_add: [NET_ADMIN]\n")})
+    assert _diff(repo, "v1", "HEAD", "--fail-on", "critical")[0] == 0
+    assert _diff(repo, "v1", "HEAD", "--fail-on", "high")[0] == 1  # NET_ADMIN next to privileged: high
+
+
+def test_head_defaults_to_the_working_tree(repo: GitRepo) -> None:
+    (repo.path / "deploy" / "compose.yaml").write_text(REFORMATTED)
+    code, out = _diff(repo, "v1", "--format", "json")
+    assert code == 0
+    assert json.loads(out)["head"] == {"revision": None, "commit": None}
+    assert json.loads(out)["unchanged"] == 1
+    (repo.path / "deploy" / "compose.yaml").write_text(CHANGED)
+    code, out = _diff(repo, "HEAD")
+    assert code == 1
+    assert out.splitlines()[0] == f"leastcap diff HEAD ({repo.git('rev-parse', 'HEAD').strip()[:12]}) -> working tree"
+    assert out.splitlines()[-1] == "3 findings added, 1 removed, 0 unchanged; 3 added at or above high."
+
+
+def test_a_hostile_commit_is_read_from_objects_never_checked_out(repo: GitRepo) -> None:
+    """A HEAD commit whose compose file is a symlink out of the repository and whose other file is
+    over the size limit: read through git objects, the link is not followed onto this machine's
+    files, nothing is written to the work tree and the checkout stays where it was."""
+    secret = repo.path.parent / "secret.yaml"
+    secret.write_text("services:\n  leak:\n    image: x\n    privileged: true\n")
+    (repo.path / "deploy" / "compose.yaml").unlink()
+    (repo.path / "deploy" / "compose.yaml").symlink_to(secret)
+    (repo.path / "big").mkdir()
+    (repo.path / "big" / "compose.yaml").write_text("services:\n  big:\n    image: x\n#" + "x" * (9 * 1024 * 1024))
+    repo.git("add", "-A")
+    repo.git("commit", "-q", "-m", "hostile")
+    hostile = repo.git("rev-parse", "HEAD").strip()
+    repo.git("checkout", "-q", "v1")
+    before = repo.git("status", "--porcelain", "--ignored")
+    code, out = _diff(repo, "v1", hostile, "--format", "json")
+    document = json.loads(out)
+    assert code == 2  # HEAD's files could not be read
+    assert [e["path"] for e in document["errors"]] == ["big/compose.yaml", "deploy/compose.yaml"]
+    assert document["errors"][0]["message"].startswith("big/compose.yaml is 9437215 bytes, over the 4194304-byte limit")
+    # the link points outside the repository: not followed onto ../secret.yaml on this machine
+    assert document["errors"][1]["message"] == "cannot read deploy/compose.yaml: no such file in this commit"
+    assert [f["service"] for f in document["added"]] == []
+    assert _rows(document["removed"]) == [("privileged", "critical", "deploy", "vpn", "deploy/compose.yaml", 4, 5)]
+    assert repo.git("status", "--porcelain", "--ignored") == before
+    assert repo.git("rev-parse", "HEAD").strip() == repo.git("rev-parse", "v1").strip()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("nope",), "leastcap diff: 'nope' is not a commit in "),
+    (("--upload-pack=touch /tmp/x", "HEAD"), "No such option"),
+    (("-C", ".", "--", "-x"), "leastcap diff: '-x' is not a revision\n"),
+])
+def test_bad_revisions_are_clean_errors(repo: GitRepo, args: tuple[str, ...], message: str) -> None:
+    result = invoke_in(repo.path, "diff", *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_outside_a_repository(tmp_path: Path) -> None:
+    env_dir = tmp_path / "plain"
+    env_dir.mkdir()
+    result = invoke_in(env_dir, "diff", "HEAD")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"leastcap diff: {env_dir}: not inside a git work tree")
+
+
+def test_project_name_follows_the_repository_not_the_checkout(tmp_path: Path) -> None:
+    """A project at the root is named after the repository's directory on both sides."""
+    r = GitRepo(tmp_path / "store")
+    r.commit("one", {"compose.yaml": BASE})
+    r.commit("two", {"compose.yaml": CHANGED})
+    clone = tmp_path / "elsewhere"
+    subprocess.run(["git", "clone", "-q", str(r.path), str(clone)], check=True, env={**os.environ,
+                   "GIT_CONFIG_GLOBAL": "/dev/null"})
+    result = invoke_in(clone, "diff", "HEAD~1", "--format", "json")
+    document = json.loads(result.stdout)
+    assert {f["project"] for f in document["added"] + document["removed"]} == {"elsewhere"}
+    assert document["unchanged"] == 0
+    assert len(document["added"]) == 3
