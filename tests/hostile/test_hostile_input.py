@@ -252,3 +252,23 @@ def test_include_lattice_that_doubles_a_service_is_refused(tmp_path: Path) -> No
     assert [e["message"] for e in report["errors"]] == [
         "the included model has more than 500000 nodes (an include lattice?)"
     ]
+
+
+def test_env_files_of_a_project_are_bounded_together(tmp_path: Path) -> None:
+    """Six includes, each with an env file just under the per-file bound (13 MB of variables built
+    by doubling): together past the project's 64 MiB, refused instead of held in memory."""
+    env = ["A0=xxxxxxxxxx"] + [f"A{i}=${{A{i - 1}}}${{A{i - 1}}}" for i in range(1, 17)]
+    env += [f"B{i}=${{A16}}" for i in range(20)]
+    bad = tmp_path / "bad"
+    for n in range(6):
+        _write(bad / f"inc{n}" / "vars.env", "\n".join(env) + "\n")
+        _write(bad / f"inc{n}" / "part.yaml", f"services:\n  s{n}:\n    image: x\n")
+    entries = "".join(f"  - path: inc{n}/part.yaml\n    env_file: inc{n}/vars.env\n" for n in range(6))
+    _write(bad / "compose.yaml", f"include:\n{entries}services: {{}}\n")
+    _write(tmp_path / "good" / "compose.yaml", GOOD)
+    code, report = scan(tmp_path, ".")
+    assert code == 2
+    assert findings(report) == GOOD_FINDINGS
+    assert [(e["path"], e["message"]) for e in report["errors"]] == [
+        ("bad/inc4/vars.env", "the project's env files define more than 67108864 characters of variables")
+    ]

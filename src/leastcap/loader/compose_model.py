@@ -5,6 +5,7 @@ are resolved."""
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import re
 
@@ -20,6 +21,13 @@ from leastcap.model import Location
 _RESOURCE_SECTIONS = ("services", "volumes", "networks", "secrets", "configs", "models")
 MAX_INCLUDE_DEPTH = 32
 MAX_INCLUDED_NODES = 500_000
+
+
+def env_digest(env: dict[str, str]) -> bytes:
+    h = hashlib.blake2b(digest_size=20)
+    for key in sorted(env):
+        h.update(key.encode("utf-8", "surrogatepass") + b"\0" + env[key].encode("utf-8", "surrogatepass") + b"\0")
+    return h.digest()
 
 
 def _delete_path(root: Mapping, path: tuple[str, ...]) -> None:
@@ -158,7 +166,7 @@ class ModelLoader:
             merge_env(env, read_env_file(self.ctx, env_file, env))
         # A file included along many paths (a diamond, or a lattice of them) is loaded once per
         # project and environment; every later include gets a copy of that model.
-        key = (absolute, proj_dir, frozenset(env.items()))
+        key = (absolute, proj_dir, env_digest(env))
         loaded = self.ctx.included.get(key)
         if loaded is None:
             loader = ModelLoader(self.ctx, env, proj_dir, (*self.chain, *absolute))

@@ -11,6 +11,8 @@ from leastcap.loader.dotenv import DotenvError, parse_dotenv
 from leastcap.loader.types import DEFAULT_FILES, DEFAULT_OVERRIDES, Inputs, LoadContext, LoadError, LoadOptions
 from leastcap.tree import Tree, TreeError
 
+MAX_PROJECT_ENV_CHARS = 64 * 1024 * 1024
+
 
 def absolute_path(base: str, path: str, home: str | None = None) -> str:
     if path.startswith("~") and home:
@@ -25,9 +27,17 @@ def read_env_file(ctx: LoadContext, path: str, outer: dict[str, str]) -> dict[st
     except TreeError as exc:
         raise LoadError(f"couldn't read env file: {exc}", display) from None
     try:
-        return parse_dotenv(text, outer.get)
+        values = parse_dotenv(text, outer.get)
     except DotenvError as exc:
         raise LoadError(f"failed to read {display}: {exc}", display) from None
+    # Each file is bounded alone (parse_dotenv); so is their sum over a project, where every
+    # include may name env files of its own.
+    ctx.env_chars += sum(len(k) + len(v) for k, v in values.items())
+    if ctx.env_chars > MAX_PROJECT_ENV_CHARS:
+        raise LoadError(
+            f"the project's env files define more than {MAX_PROJECT_ENV_CHARS} characters of variables", display
+        )
+    return values
 
 
 def merge_env(env: dict[str, str], values: dict[str, str]) -> None:

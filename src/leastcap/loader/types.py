@@ -84,7 +84,10 @@ class LoadContext:
     refusals: list[Problem] = field(default_factory=list)
     alias_nodes: int = 0
     # Included models already loaded: (files, project directory, environment) -> model.
-    included: dict[tuple[tuple[str, ...], str, frozenset[tuple[str, str]]], Mapping] = field(default_factory=dict)
+    # (A digest of the environment, not the environment: a thousand includes must not keep a
+    # thousand copies of it alive.)
+    included: dict[tuple[tuple[str, ...], str, bytes], Mapping] = field(default_factory=dict)
+    env_chars: int = 0
     _seen_warnings: set[Problem] = field(default_factory=set)
 
     def warn(self, message: str, loc: Location | None = None, path: str = "") -> None:
