@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from leastcap.model import Device, Located, Location, Mount, Project, Service, SourceKind
+from leastcap.model import Device, Finding, Located, Location, Mount, Project, Service, SourceKind
+from leastcap.rules.registry import rule_by_slug
 
 T = TypeVar("T")
 PATH = "compose.yml"
@@ -30,3 +31,13 @@ def bind(source: str, target: str, read_only: bool = False, propagation: str = "
 
 def device(source: str, target: str | None = None, permissions: str = "rwm", cdi: bool = False) -> Device:
     return Device(source, target or source, permissions, cdi)
+
+
+def run(slug: str, *services: Service) -> list[Finding]:
+    """The findings of one rule on these services (of one project)."""
+    proj = project(*services)
+    return [f for s in proj.services for f in rule_by_slug(slug).check(s, proj)]  # type: ignore[attr-defined]
+
+
+def brief(findings: list[Finding]) -> list[tuple[str, str, int, int]]:
+    return [(f.rule, f.severity.label, f.location.line, f.location.column) for f in findings]
