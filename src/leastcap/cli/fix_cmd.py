@@ -31,6 +31,14 @@ def _echo(text: str, *, err: bool = False, nl: bool = True) -> None:
     click.echo(defuse(text, keep_newlines=True), err=err, nl=nl)
 
 
+def _say(text: str) -> None:
+    """One line of fix's explanation: a newline from a service name or an image's file name is
+    escaped too, so it cannot start a line that reads like part of the diff."""
+    from leastcap.report.common import defuse
+
+    click.echo(defuse(text))
+
+
 def _knowledge(paths: tuple[str, ...], config_path: str | None, cwd: str) -> tuple[Any, Any]:
     """The .leastcap.yml scan uses (same search, same bounded and validated loader) and the image
     knowledge built from it plus its ``images:`` entries. Exits 2 on a bad config."""
@@ -163,7 +171,7 @@ def fix(
             code = max(code, EXIT_UNFIXED)
         for path, data in sorted(result.edited.items()):
             if path in edits and edits[path][1] != data:
-                _echo(f"# not fixed: {edits[path][0].shown}: two projects edit it differently; "
+                _say(f"# not fixed: {edits[path][0].shown}: two projects edit it differently; "
                            "fix them one at a time (-f)")
                 code = max(code, EXIT_UNFIXED)
                 continue
@@ -179,7 +187,7 @@ def fix(
         for snap, _ in edits.values():
             why = why_not_writable(snap)
             if why:
-                _echo(f"# cannot be written: {why}")
+                _say(f"# cannot be written: {why}")
                 code = max(code, EXIT_UNFIXED)
     if not any(diffs) and code == EXIT_OK:
         _echo("nothing to fix")
@@ -188,28 +196,28 @@ def fix(
 
 def _explain(result: Any) -> None:
     for name, reason in result.suppressed.items():
-        _echo(f"# {result.project}/{name}: {reason}; not edited")
+        _say(f"# {result.project}/{name}: {reason}; not edited")
     for name, plan in result.plans.items():
         head = f"# {result.project}/{name}: {', '.join(plan.triggers)}"
         caps = ", ".join(g.capability for g in plan.cap_add) or "none"
         if plan.on_docker_defaults:
             caps += " on top of Docker's defaults"
         if plan.action == "keep":
-            _echo(f"{head}: kept privileged")
+            _say(f"{head}: kept privileged")
         elif plan.action == "fix":
-            _echo(f"{head}: cap_add {caps} (confidence: {plan.confidence.label})")
+            _say(f"{head}: cap_add {caps} (confidence: {plan.confidence.label})")
         elif plan.action == "propose":
-            _echo(
+            _say(
                 f"{head}: not written, only proposed: cap_add {caps} (confidence: {plan.confidence.label}, "
                 f"below --min-confidence {result.min_confidence.label})"
             )
-            _echo(f"#   next step: leastcap profile {name} --verify --minimize")
+            _say(f"#   next step: leastcap profile {name} --verify --minimize")
         else:
-            _echo(f"{head}: nothing to change")
+            _say(f"{head}: nothing to change")
         for message in plan.messages:
-            _echo(f"#   {message}")
+            _say(f"#   {message}")
     for problem in result.problems:
-        _echo(f"# not fixed: {problem}")
+        _say(f"# not fixed: {problem}")
 
 
 @click.command("explain-image")
