@@ -236,33 +236,76 @@ def _capability_places(
 
 
 def diff_services(running: Service, declared: Service) -> list[Difference]:
-    out: list[Difference] = []
+    """Every privilege setting in which ``running`` (the container) differs from ``declared``."""
+    diff = _Differ(running, declared)
+    either_privileged = diff.privileged()
+    if not either_privileged:
+        diff.capabilities()
+    diff.security_opt()
+    diff.sets()
+    diff.namespaces()
+    diff.read_only()
+    diff.user()
+    return diff.out
 
-    def add(setting: str, what: str, more: bool, c_loc: Location | None, f_loc: Location | None) -> None:
-        c_loc = c_loc or _field(running, setting)
-        out.append(Difference(setting, what, more, c_loc, f_loc or _field(declared, setting)))
 
-    r_priv = bool(running.privileged and running.privileged.value)
-    d_priv = bool(declared.privileged and declared.privileged.value)
-    if r_priv != d_priv:
-        add(
-            "privileged",
-            "the container runs privileged, the Compose file says not"
-            if r_priv
-            else "the Compose file says privileged, the container does not run privileged",
-            r_priv,
-            running.privileged.origin if running.privileged else None,
-            declared.privileged.origin if declared.privileged else None,
-        )
+def _caps(svc: Service) -> frozenset[str]:
+    eff = capabilities.effective([c.value for c in svc.cap_add], [c.value for c in svc.cap_drop], privileged=False)
+    return eff.capabilities
 
-    def caps(svc: Service) -> frozenset[str]:
-        eff = capabilities.effective(
-            [c.value for c in svc.cap_add], [c.value for c in svc.cap_drop], privileged=False
-        )
-        return eff.capabilities
 
-    r_caps, d_caps = caps(running), caps(declared)
-    if not (r_priv or d_priv) and r_caps != d_caps:
+def _devices(svc: Service) -> dict[str, Location]:
+    return {f"{d.value.source}:{d.value.target}" if not d.value.cdi else d.value.source: d.origin for d in svc.devices}
+
+
+def _binds(svc: Service) -> dict[str, Location]:
+    out: dict[str, Location] = {}
+    for m in svc.volumes:
+        host = host_path(m.value)
+        if host:
+            mode = "ro" if m.value.read_only else "rw"
+            prop = f",{m.value.propagation}" if m.value.propagation else ""
+            out[f"{host}:{m.value.target}:{mode}{prop}"] = m.origin
+    return out
+
+
+def _plain(items: tuple[Located[str], ...]) -> dict[str, Location]:
+    return {str(i.value): i.origin for i in items}
+
+
+class _Differ:
+    """The comparison of one container with its Compose service, one setting group per method."""
+
+    def __init__(self, running: Service, declared: Service) -> None:
+        self.running = running
+        self.declared = declared
+        self.out: list[Difference] = []
+
+    def add(self, setting: str, what: str, more: bool, c_loc: Location | None, f_loc: Location | None) -> None:
+        c_loc = c_loc or _field(self.running, setting)
+        self.out.append(Difference(setting, what, more, c_loc, f_loc or _field(self.declared, setting)))
+
+    def privileged(self) -> bool:
+        """Compare ``privileged``; True when either side is privileged (capabilities then say nothing)."""
+        running, declared = self.running, self.declared
+        r_priv = bool(running.privileged and running.privileged.value)
+        d_priv = bool(declared.privileged and declared.privileged.value)
+        if r_priv != d_priv:
+            self.add(
+                "privileged",
+                "the container runs privileged, the Compose file says not"
+                if r_priv
+                else "the Compose file says privileged, the container does not run privileged",
+                r_priv,
+                running.privileged.origin if running.privileged else None,
+                declared.privileged.origin if declared.privileged else None,
+            )
+        return r_priv or d_priv
+
+    def capabilities(self) -> None:
+        r_caps, d_caps = _caps(self.running), _caps(self.declared)
+        if r_caps == d_caps:
+            return
         extra = capabilities.sort_capabilities(r_caps - d_caps)
         missing = capabilities.sort_capabilities(d_caps - r_caps)
         parts = []
@@ -270,110 +313,90 @@ def diff_services(running: Service, declared: Service) -> list[Difference]:
             parts.append("the container has " + ", ".join(capabilities.short(c) for c in extra))
         if missing:
             parts.append("the file grants " + ", ".join(capabilities.short(c) for c in missing))
-        container_place, file_place = _capability_places(running, declared, extra, missing)
-        add(
-            "capabilities",
-            "capabilities differ from the Compose file: " + "; ".join(parts),
-            bool(extra),
-            container_place,
-            file_place,
-        )
+        container_place, file_place = _capability_places(self.running, self.declared, extra, missing)
+        self.add("capabilities", "capabilities differ from the Compose file: " + "; ".join(parts), bool(extra),
+                 container_place, file_place)
 
-    r_sec, r_where = _security(running)
-    d_sec, d_where = _security(declared)
-    for key in sorted(set(r_sec) | set(d_sec)):
-        rv, dv = r_sec.get(key), d_sec.get(key)
-        if rv == dv:
-            continue
-        r_text = f"{key}={rv}" if rv is not None else None
-        d_text = f"{key}={dv}" if dv is not None else None
-        if key.startswith("label="):
-            r_text, d_text = (key if rv is not None else None), (key if dv is not None else None)
-        more = (r_text in LOOSENING and d_text not in LOOSENING) or (
-            key == "no-new-privileges" and dv == "true" and rv != "true"
-        )
-        add(
-            "security_opt",
-            f"security_opt {key}: the container has {r_text or 'nothing'},"
-            f" the file says {d_text or 'nothing'}",
-            more,
-            r_where.get(key),
-            d_where.get(key),
-        )
+    def security_opt(self) -> None:
+        r_sec, r_where = _security(self.running)
+        d_sec, d_where = _security(self.declared)
+        for key in sorted(set(r_sec) | set(d_sec)):
+            rv, dv = r_sec.get(key), d_sec.get(key)
+            if rv == dv:
+                continue
+            r_text = f"{key}={rv}" if rv is not None else None
+            d_text = f"{key}={dv}" if dv is not None else None
+            if key.startswith("label="):
+                r_text, d_text = (key if rv is not None else None), (key if dv is not None else None)
+            more = (r_text in LOOSENING and d_text not in LOOSENING) or (
+                key == "no-new-privileges" and dv == "true" and rv != "true"
+            )
+            self.add(
+                "security_opt",
+                f"security_opt {key}: the container has {r_text or 'nothing'}, the file says {d_text or 'nothing'}",
+                more,
+                r_where.get(key),
+                d_where.get(key),
+            )
 
-    def compare_sets(setting: str, r: dict[str, Location], d: dict[str, Location], noun: str) -> None:
+    def _compare_sets(self, setting: str, r: dict[str, Location], d: dict[str, Location], noun: str) -> None:
         extra = sorted(set(r) - set(d))
         missing = sorted(set(d) - set(r))
         if extra:
-            add(setting, f"the container has {noun} not in the Compose file: {', '.join(extra)}", True,
-                r[extra[0]], None)
+            self.add(setting, f"the container has {noun} not in the Compose file: {', '.join(extra)}", True,
+                     r[extra[0]], None)
         if missing:
-            add(setting, f"the Compose file has {noun} the container lacks: {', '.join(missing)}", False,
-                None, d[missing[0]])
+            self.add(setting, f"the Compose file has {noun} the container lacks: {', '.join(missing)}", False,
+                     None, d[missing[0]])
 
-    def devices(svc: Service) -> dict[str, Location]:
-        return {
-            f"{d.value.source}:{d.value.target}" if not d.value.cdi else d.value.source: d.origin
-            for d in svc.devices
-        }
+    def sets(self) -> None:
+        running, declared = self.running, self.declared
+        self._compare_sets("devices", _devices(running), _devices(declared), "devices")
+        self._compare_sets("device_cgroup_rules", _plain(running.device_cgroup_rules),
+                           _plain(declared.device_cgroup_rules), "device cgroup rules")
+        self._compare_sets("volumes", _binds(running), _binds(declared), "host mounts")
+        self._compare_sets("group_add", _plain(running.group_add), _plain(declared.group_add), "groups")
+        self._compare_sets("sysctls", _plain(running.sysctls), _plain(declared.sysctls), "sysctls")
 
-    def binds(svc: Service) -> dict[str, Location]:
-        out_: dict[str, Location] = {}
-        for m in svc.volumes:
-            host = host_path(m.value)
-            if host:
-                mode = "ro" if m.value.read_only else "rw"
-                prop = f",{m.value.propagation}" if m.value.propagation else ""
-                out_[f"{host}:{m.value.target}:{mode}{prop}"] = m.origin
-        return out_
+    def namespaces(self) -> None:
+        for setting in ("pid", "ipc", "network_mode", "userns_mode", "uts", "cgroup"):
+            r_val, d_val = getattr(self.running, setting), getattr(self.declared, setting)
+            r_host = r_val is not None and r_val.value == "host"
+            d_host = d_val is not None and d_val.value == "host"
+            if r_host != d_host:
+                self.add(
+                    setting,
+                    f"{setting}: the container shares the host's namespace, the Compose file does not"
+                    if r_host
+                    else f"{setting}: the Compose file shares the host's namespace, the container does not",
+                    r_host,
+                    r_val.origin if r_val else None,
+                    d_val.origin if d_val else None,
+                )
 
-    def plain(items: tuple[object, ...]) -> dict[str, Location]:
-        return {str(i.value): i.origin for i in items}  # type: ignore[attr-defined]
-
-    compare_sets("devices", devices(running), devices(declared), "devices")
-    compare_sets(
-        "device_cgroup_rules",
-        plain(running.device_cgroup_rules),
-        plain(declared.device_cgroup_rules),
-        "device cgroup rules",
-    )
-    compare_sets("volumes", binds(running), binds(declared), "host mounts")
-    compare_sets("group_add", plain(running.group_add), plain(declared.group_add), "groups")
-    compare_sets("sysctls", plain(running.sysctls), plain(declared.sysctls), "sysctls")
-
-    for setting in ("pid", "ipc", "network_mode", "userns_mode", "uts", "cgroup"):
-        r_val, d_val = getattr(running, setting), getattr(declared, setting)
-        r_host = r_val is not None and r_val.value == "host"
-        d_host = d_val is not None and d_val.value == "host"
-        if r_host != d_host:
-            add(
-                setting,
-                f"{setting}: the container shares the host's namespace, the Compose file does not"
-                if r_host
-                else f"{setting}: the Compose file shares the host's namespace, the container does not",
-                r_host,
-                r_val.origin if r_val else None,
-                d_val.origin if d_val else None,
+    def read_only(self) -> None:
+        running, declared = self.running, self.declared
+        r_ro = bool(running.read_only and running.read_only.value)
+        d_ro = bool(declared.read_only and declared.read_only.value)
+        if r_ro != d_ro:
+            self.add(
+                "read_only",
+                "the Compose file says read_only, the container's root filesystem is writable"
+                if d_ro
+                else "the container's root filesystem is read-only, the Compose file does not say so",
+                d_ro,
+                running.read_only.origin if running.read_only else None,
+                declared.read_only.origin if declared.read_only else None,
             )
 
-    r_ro = bool(running.read_only and running.read_only.value)
-    d_ro = bool(declared.read_only and declared.read_only.value)
-    if r_ro != d_ro:
-        add(
-            "read_only",
-            "the Compose file says read_only, the container's root filesystem is writable"
-            if d_ro
-            else "the container's root filesystem is read-only, the Compose file does not say so",
-            d_ro,
-            running.read_only.origin if running.read_only else None,
-            declared.read_only.origin if declared.read_only else None,
-        )
-
-    # The daemon fills Config.User from the image's USER, so only a user the file sets is compared.
-    if declared.user is not None:
+    def user(self) -> None:
+        # The daemon fills Config.User from the image's USER, so only a user the file sets is compared.
+        running, declared = self.running, self.declared
+        if declared.user is None:
+            return
         r_user = running.user.value if running.user else ""
         if r_user != declared.user.value:
-            add(
+            self.add(
                 "user",
                 f"user: the container runs as {r_user or '(image default)'!s}, the Compose file says"
                 f" {declared.user.value}",
@@ -381,4 +404,3 @@ def diff_services(running: Service, declared: Service) -> list[Difference]:
                 running.user.origin if running.user else None,
                 declared.user.origin,
             )
-    return out
