@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from leastcap.cli.app import cli
+from support.cli import invoke_in
 
 COMPOSE = (
     "services:\n"
@@ -28,12 +25,7 @@ COMPOSE = (
 
 def scan(tmp_path: Path, *args: str) -> tuple[int, str]:
     (tmp_path / "compose.yaml").write_text(COMPOSE)
-    old = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        result = CliRunner().invoke(cli, ["scan", ".", "--no-scripts", *args], env={"NO_COLOR": "1"})
-    finally:
-        os.chdir(old)
+    result = invoke_in(tmp_path, "scan", ".", "--no-scripts", *args)
     return result.exit_code, result.stdout
 
 
@@ -97,12 +89,7 @@ def test_a_service_discovered_as_its_own_project_and_through_an_include_is_repor
     (tmp_path / "db" / "compose.yaml").write_text("services:\n  db:\n    image: postgres\n    privileged: true\n")
 
     def findings(*paths: str) -> tuple[int, list[tuple[str, str, str, str, int, int]]]:
-        old = os.getcwd()
-        os.chdir(tmp_path)
-        try:
-            result = CliRunner().invoke(cli, ["scan", *paths, "--no-scripts", "--format", "json"])
-        finally:
-            os.chdir(old)
+        result = invoke_in(tmp_path, "scan", *paths, "--no-scripts", "--format", "json")
         return result.exit_code, [
             (f["rule"], f["project"], f["service"], f["location"]["path"], f["location"]["line"], f["location"]["column"])
             for f in json.loads(result.stdout)["findings"]

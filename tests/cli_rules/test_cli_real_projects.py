@@ -7,12 +7,9 @@ test is about, so the findings listed are all the findings.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from leastcap.cli.app import cli
+from support.cli import invoke_in
 
 HARDENED = "    cap_drop: [ALL]\n    security_opt: [no-new-privileges:true]\n"
 
@@ -21,15 +18,7 @@ Row = tuple[str, str, int, int, str]  # rule, file, line, column, severity
 
 def scan(tmp_path: Path, compose: str, *args: str) -> tuple[int, list[Row]]:
     (tmp_path / "compose.yaml").write_text(compose)
-    old = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        result = CliRunner().invoke(
-            cli, ["scan", ".", "--no-scripts", "--format", "json", *args], env={"NO_COLOR": "1"},
-            catch_exceptions=False,
-        )
-    finally:
-        os.chdir(old)
+    result = invoke_in(tmp_path, "scan", ".", "--no-scripts", "--format", "json", *args)
     report = json.loads(result.stdout)
     assert report["errors"] == []
     rows = [
@@ -208,12 +197,7 @@ def test_namespace_joins_inherit_the_host_namespace_through_a_chain(tmp_path: Pa
         "    image: db\n"
         + HARDENED,
     )
-    old = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        result = CliRunner().invoke(cli, ["scan", ".", "--no-scripts", "--format", "json"], env={"NO_COLOR": "1"})
-    finally:
-        os.chdir(old)
+    result = invoke_in(tmp_path, "scan", ".", "--no-scripts", "--format", "json")
     assert result.exit_code == 1
     findings = json.loads(result.stdout)["findings"]
     assert [(f["rule"], f["service"], f["location"]["line"], f["location"]["column"], f["severity"]) for f in findings] == [

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from leastcap.cli.app import cli
 from leastcap.config import ConfigError, parse_config
+from support.cli import invoke_in
 
 COMPOSE = """\
 services:
@@ -45,12 +43,7 @@ exceptions:
 def scan_json(tmp_path: Path, config: str) -> tuple[int, dict[str, object]]:
     (tmp_path / "compose.yaml").write_text(COMPOSE)
     (tmp_path / ".leastcap.yml").write_text(config)
-    old = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        result = CliRunner().invoke(cli, ["scan", ".", "--format", "json"], env={"NO_COLOR": "1"}, catch_exceptions=False)
-    finally:
-        os.chdir(old)
+    result = invoke_in(tmp_path, "scan", ".", "--format", "json")
     return result.exit_code, json.loads(result.stdout)
 
 

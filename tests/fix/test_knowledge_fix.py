@@ -7,12 +7,12 @@ mode the sources cover completely is known; no-new-privileges is left out where 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from click.testing import CliRunner, Result
 
 from leastcap.cli.main import cli
+from support.cli import invoke_in
 
 DIND_SOURCE = (
     "#   source: https://github.com/docker-library/docs/blob/c4a9ba41443427b2ec1d5c4cc01879076aa4a1eb/docker/"
@@ -31,12 +31,7 @@ DIND_ADVICE = (
 
 
 def run(cwd: Path, *args: str) -> Result:
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        return CliRunner().invoke(cli, ["fix", *args])
-    finally:
-        os.chdir(old)
+    return invoke_in(cwd, "fix", *args)
 
 
 def test_docker_plain_tags_are_dind_and_stay_privileged(tmp_path: Path) -> None:

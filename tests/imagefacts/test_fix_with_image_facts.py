@@ -3,7 +3,6 @@ engine, so fix reads it (never runs it) and every capability it adds names the f
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import uuid
@@ -11,10 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from imagetar import SERVICE, build_tar
 
-from leastcap.cli.app import cli
+from support.cli import invoke_in
 from support.components import require_docker
 
 pytestmark = pytest.mark.docker
@@ -57,12 +55,7 @@ def fix(tmp_path: Path, image: str, *args: str, knowledge: bool = False) -> tupl
     (tmp_path / "compose.yaml").write_text(f"services:\n  app:\n    image: {image}\n    privileged: true\n")
     if knowledge:
         (tmp_path / ".leastcap.yml").write_text(KNOWLEDGE)
-    old = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        result = CliRunner().invoke(cli, ["fix", *args], env={"NO_COLOR": "1"}, catch_exceptions=False)
-    finally:
-        os.chdir(old)
+    result = invoke_in(tmp_path, "fix", *args)
     return result.exit_code, result.output
 
 
@@ -172,12 +165,7 @@ def test_a_non_root_service_keeps_only_file_capabilities(tmp_path: Path, images:
     (tmp_path / "compose.yaml").write_text(
         f"services:\n  app:\n    image: {images['unknown']}\n    user: \"1000\"\n    privileged: true\n"
     )
-    old = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        result = CliRunner().invoke(cli, ["fix"], env={"NO_COLOR": "1"}, catch_exceptions=False)
-    finally:
-        os.chdir(old)
+    result = invoke_in(tmp_path, "fix")
     added = [line for line in result.output.splitlines() if line.startswith("+      - ")]
     # The root start-up code (gosu, chown, ip...) never runs as uid 1000; a file capability does.
     assert added == [
