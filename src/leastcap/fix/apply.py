@@ -16,7 +16,7 @@ from typing import Any
 
 from leastcap.config import Config
 from leastcap.fix.edit import Outcome, plan_edits
-from leastcap.fix.plan import ALL_RULES, PRIMARY_RULES, FixConfidence, ServicePlan, plan_service
+from leastcap.fix.plan import PRIMARY_RULES, WITH_ALL_FLAG, FixConfidence, ServicePlan, plan_service
 from leastcap.fix.write import Snapshot, WriteError, read_snapshot, write_all
 from leastcap.fix.yamltext import EditError, YamlText
 from leastcap.imagefacts.model import ImageFacts
@@ -124,7 +124,7 @@ def fix_project(
     project = loaded.project
     result.project = project.name
     result.root = os.path.abspath(options.working_dir or cwd)
-    rules = ALL_RULES if all_rules else PRIMARY_RULES
+    rules = WITH_ALL_FLAG if all_rules else PRIMARY_RULES
     findings = list(evaluate([project], config, Context(command="fix", source_lines=disk_source_lines(cwd))).findings)
     triggers = _triggers(findings, rules)
     suppressed = _suppressed(findings, rules)

@@ -29,13 +29,18 @@ from leastcap.knowledge.image_knowledge import NOT_COVERED, ImageEntry, Knowledg
 from leastcap.model import Service
 from leastcap.profile.format import Profile
 from leastcap.report.common import defuse
+from leastcap.rules.cap_add_all import CapAddAll
+from leastcap.rules.missing_cap_drop import MissingCapDrop
+from leastcap.rules.no_new_privileges import NoNewPrivileges
+from leastcap.rules.privileged import Privileged
 from leastcap.semantics import container_ports, is_root_user, last_of, no_new_privileges
 
 NNP = "no-new-privileges:true"
 _DEFAULT_KEPT = "Docker default, kept: the source adds to Docker's defaults"
-# Rules whose findings fix acts on; the last two only with --all.
-PRIMARY_RULES = ("privileged", "cap-add-all")
-ALL_RULES = (*PRIMARY_RULES, "missing-cap-drop", "no-new-privileges")
+# Rules whose findings fix acts on (named by the rule classes, so a renamed rule cannot silently drop
+# out); the last two only with ``fix --all``.
+PRIMARY_RULES = (Privileged.slug, CapAddAll.slug)
+WITH_ALL_FLAG = (*PRIMARY_RULES, MissingCapDrop.slug, NoNewPrivileges.slug)
 # Programs that drop from root to another user at start-up (they call setgroups/setgid/setuid).
 _DROPPERS = ("gosu", "su-exec", "setpriv", "setuidgid", "chpst", "s6-setuidgid", "runuser")
 # setuid programs that no-new-privileges makes useless.
