@@ -36,25 +36,27 @@ def effective_json(model: Mapping, name: str) -> dict[str, Any]:
     if isinstance(services_node, Mapping):
         for service_name in sorted(services_node.items):
             node = services_node.items[service_name]
-            if not isinstance(node, Mapping):
-                services[service_name] = {}
-                continue
-            data: dict[str, Any] = {}
-            for key, value in node.items.items():
-                if key.startswith("x-"):
-                    continue
-                if key in TO_SEQUENCE:
-                    data[key] = _as_map(value)
-                elif key == "group_add" and isinstance(value, Sequence):
-                    data[key] = [str(v.plain()) for v in value.items]
-                elif key == "build" and isinstance(value, Mapping):
-                    build = value.plain()
-                    for sub in ("args", "labels"):
-                        if sub in value.items:
-                            build[sub] = _as_map(value.items[sub])
-                    data[key] = build
-                else:
-                    data[key] = value.plain()
-            services[service_name] = data
+            services[service_name] = _service_json(node) if isinstance(node, Mapping) else {}
     out["services"] = services
     return out
+
+
+def _service_json(node: Mapping) -> dict[str, Any]:
+    """One service as `docker compose config --format json` prints it."""
+    data: dict[str, Any] = {}
+    for key, value in node.items.items():
+        if key.startswith("x-"):
+            continue
+        if key in TO_SEQUENCE:
+            data[key] = _as_map(value)
+        elif key == "group_add" and isinstance(value, Sequence):
+            data[key] = [str(v.plain()) for v in value.items]
+        elif key == "build" and isinstance(value, Mapping):
+            build = value.plain()
+            for sub in ("args", "labels"):
+                if sub in value.items:
+                    build[sub] = _as_map(value.items[sub])
+            data[key] = build
+        else:
+            data[key] = value.plain()
+    return data

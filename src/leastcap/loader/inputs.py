@@ -66,6 +66,19 @@ def find_default_files(tree: Tree, start: str) -> list[str]:
         directory = parent
 
 
+def _compose_file_variable(tree: Tree, env: dict[str, str], cwd: str, home: str | None) -> list[str]:
+    """The files ``COMPOSE_FILE`` names (split on ``COMPOSE_PATH_SEPARATOR``); each must exist."""
+    files: list[str] = []
+    separator = env.get("COMPOSE_PATH_SEPARATOR") or os.pathsep
+    for entry in env.get("COMPOSE_FILE", "").split(separator):
+        if entry:
+            path = absolute_path(cwd, entry, home)
+            if not tree.is_file(path):
+                raise LoadError(f"COMPOSE_FILE entry not found: {entry}", tree.display(path))
+            files.append(path)
+    return files
+
+
 def resolve_inputs(options: LoadOptions, ctx: LoadContext) -> Inputs:
     tree = ctx.tree
     cwd = options.working_dir
@@ -88,18 +101,7 @@ def resolve_inputs(options: LoadOptions, ctx: LoadContext) -> Inputs:
     env = dict(environ)
     merge_env(env, dotenv)
 
-    files = list(options.files)
-    if not files and env.get("COMPOSE_FILE"):
-        separator = env.get("COMPOSE_PATH_SEPARATOR") or os.pathsep
-        for entry in env["COMPOSE_FILE"].split(separator):
-            if not entry:
-                continue
-            path = absolute_path(cwd, entry, home)
-            if not tree.is_file(path):
-                raise LoadError(f"COMPOSE_FILE entry not found: {entry}", tree.display(path))
-            files.append(path)
-    if not files:
-        files = find_default_files(tree, start)
+    files = list(options.files) or _compose_file_variable(tree, env, cwd, home) or find_default_files(tree, start)
     if not files:
         raise LoadError("no configuration file provided: not found", tree.display(start))
     project_dir = start if options.project_directory else posixpath.dirname(files[0])
