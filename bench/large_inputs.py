@@ -4,8 +4,9 @@
 
 Times, in this process, the whole load-and-judge of one project:
   * a `.env` file of N lines (and of N/2), each variable used by the Compose file's interpolation;
-  * one Compose file with N services (and N/2), every one with a network, a volume and a warning
-    (an image-less service, so the warning path runs N times);
+  * one Compose file with N services (and N/2), every one with a network, a volume, a warning
+    (an image-less service) and an error (an undefined network), so the warning and the error
+    paths run N times each;
   * a lattice of `include` diamonds, D levels deep (and D/2): 2**D include paths, 2*D files.
 Prints each pair's ratio. Linear work doubles with the size (ratio about 2); quadratic work
 quadruples (about 4). Targets: below 3 for the .env and the services (linear). The lattice merges
@@ -35,7 +36,7 @@ def dotenv_project(root: Path, lines: int) -> None:
 def services_project(root: Path, count: int) -> None:
     root.mkdir(parents=True)
     body = "".join(
-        f"  s{i}:\n    networks: [n{i % 3}]\n    volumes: ['/srv/s{i}:/data']\n    cap_add: [NET_ADMIN]\n"
+        f"  s{i}:\n    networks: [n{i % 3}, missing]\n    volumes: ['/srv/s{i}:/data']\n    cap_add: [NET_ADMIN]\n"
         for i in range(count)
     )
     (root / "compose.yaml").write_text(f"services:\n{body}networks: {{n0: {{}}, n1: {{}}, n2: {{}}}}\n")

@@ -89,6 +89,7 @@ class LoadContext:
     included: dict[tuple[tuple[str, ...], str, bytes], Mapping] = field(default_factory=dict)
     env_chars: int = 0
     _seen_warnings: set[Problem] = field(default_factory=set)
+    _seen_refusals: set[Problem] = field(default_factory=set)
 
     def warn(self, message: str, loc: Location | None = None, path: str = "") -> None:
         problem = Problem(loc.path if loc else path, message, loc.line if loc else 0, loc.column if loc else 0)
@@ -99,7 +100,8 @@ class LoadContext:
 
     def refuse(self, message: str, loc: Location) -> None:
         problem = Problem(loc.path, message, loc.line, loc.column)
-        if problem not in self.refusals:
+        if problem not in self._seen_refusals:  # a set beside the list, as for warnings
+            self._seen_refusals.add(problem)
             self.refusals.append(problem)
 
     def read_documents(self, path: str) -> list[Document]:
