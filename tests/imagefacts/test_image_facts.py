@@ -194,31 +194,51 @@ def test_text_read_from_an_image_is_defused_before_printing() -> None:
     assert "- /st\\x1b[2Jart:2: chown x /y # \\x1b]0;owned\\x07\n    needs: CHOWN" in text
 
 
-def test_a_file_name_from_the_image_reaches_a_yaml_comment_as_one_escaped_line(tmp_path: Path) -> None:
-    # A start-up script whose name carries newlines (a tar member name may): its sysctl becomes a
-    # sysctls: entry whose comment names the script; the name must not break out of the comment.
+def fix_with(tmp_path: Path, entries: list[Entry], service: str) -> tuple[str, tuple[str, ...]]:
+    """``leastcap fix`` of one service whose image is ``entries``: the rewritten file, the messages."""
     from leastcap.fix.apply import fix_project
     from leastcap.knowledge.image_knowledge import load_knowledge
     from leastcap.loader.api import LoadOptions
 
-    evil = "/docker-entrypoint.d/10-a\n    privileged: true\n    #.sh"
-    entries = [
-        Entry("usr/local/bin/docker-entrypoint.sh", b'#!/bin/sh\nfor f in /docker-entrypoint.d/*.sh; do . "$f"; done\n'),
-        Entry(evil.lstrip("/"), b"#!/bin/sh\necho 1 > /proc/sys/net/ipv4/ip_forward\n"),
-    ]
     facts = analyse("example/service", "sha256:x", CONFIG, ImageFiles.from_tar(io.BytesIO(build_tar(entries))))
     compose = tmp_path / "compose.yaml"
-    compose.write_text("services:\n  app:\n    image: example/service\n    privileged: true\n")
+    compose.write_text("services:\n  app:\n    image: example/service\n" + service)
     result = fix_project(
         LoadOptions(working_dir=str(tmp_path)), load_knowledge(), cwd=str(tmp_path),
         min_confidence=FixConfidence.UNKNOWN, image_facts=lambda image: facts,
     )  # fmt: skip
-    edited = result.edited[str(compose)].decode()
+    return result.edited[str(compose)].decode(), result.plans["app"].messages
+
+
+LOOP_ENTRYPOINT_D = Entry(
+    "usr/local/bin/docker-entrypoint.sh", b'#!/bin/sh\nfor f in /docker-entrypoint.d/*.sh; do . "$f"; done\n'
+)
+IP_FORWARD = b"#!/bin/sh\necho 1 > /proc/sys/net/ipv4/ip_forward\n"
+
+
+def test_a_file_name_from_the_image_reaches_a_yaml_comment_as_one_escaped_line(tmp_path: Path) -> None:
+    # A start-up script whose name carries newlines (a tar member name may): its sysctl becomes a
+    # sysctls: entry whose comment names the script; the name must not break out of the comment.
+    evil = "docker-entrypoint.d/10-a\n    privileged: true\n    #.sh"
+    edited, _ = fix_with(tmp_path, [LOOP_ENTRYPOINT_D, Entry(evil, IP_FORWARD)], "    privileged: true\n")
     assert edited.splitlines()[-2:] == [
         "    sysctls:",
         "      - net.ipv4.ip_forward=1  # written at start-up"
         " (/docker-entrypoint.d/10-a\\x0a    privileged: true\\x0a    #.sh:2)",
     ]
+
+
+def test_a_net_sysctl_is_not_written_for_a_service_on_the_host_network(tmp_path: Path) -> None:
+    # Docker refuses to start a container with a net.* sysctl in the host's network namespace (runc's
+    # validation): the sysctl is said, never written.
+    entries = [LOOP_ENTRYPOINT_D, Entry("docker-entrypoint.d/10-fwd.sh", IP_FORWARD)]
+    edited, messages = fix_with(tmp_path, entries, "    network_mode: host\n    privileged: true\n")
+    assert "sysctls" not in edited
+    assert (
+        "the image's start-up at /docker-entrypoint.d/10-fwd.sh:2 (echo 1 > /proc/sys/net/ipv4/ip_forward): the "
+        "service uses the host's network namespace (network_mode: host), where no net.* sysctl can be set per "
+        "container"
+    ) in messages
 
 
 def test_line_numbers_and_texts_count_newlines_only() -> None:

@@ -28,6 +28,7 @@ from leastcap.imagefacts.model import FactKind, ImageFacts
 from leastcap.knowledge.image_knowledge import NOT_COVERED, ImageEntry, KnowledgeBase, Need
 from leastcap.model import Service
 from leastcap.profile.format import Profile
+from leastcap.profile.touched import sysctl_refusal
 from leastcap.report.common import defuse
 from leastcap.rules.cap_add_all import CapAddAll
 from leastcap.rules.missing_cap_drop import MissingCapDrop
@@ -225,7 +226,7 @@ def plan_service(
         _infer(service, grants, messages, entry is None and profile is None and not non_root)
         if image_facts is not None:
             confidence = _from_image_facts(image_facts, grants, extras, messages, confidence,
-                                           non_root=non_root, profile=profile)  # fmt: skip
+                                           non_root=non_root, profile=profile, service=service)  # fmt: skip
         if confidence > FixConfidence.INFERRED and any(
             g.source == "inferred" and g.capability not in before for g in grants
         ):
@@ -282,6 +283,7 @@ def _from_image_facts(
     *,
     non_root: bool,
     profile: Profile | None,
+    service: Service,
 ) -> FixConfidence:
     """What the image's own files add to the answer, and how sure the answer still is.
 
@@ -293,6 +295,8 @@ def _from_image_facts(
     """
     granted = {g.capability for g in grants}
     added: list[str] = []
+    host_network = service.network_mode is not None and service.network_mode.value == "host"
+    host_ipc = service.ipc is not None and service.ipc.value == "host"
     for fact in facts.facts:
         if non_root and fact.kind is not FactKind.FILE_CAPABILITY:
             continue
@@ -307,10 +311,13 @@ def _from_image_facts(
             added.append(cap)
             # The reason becomes a comment in the user's file: one defused line, never raw image text.
             grants.append(Grant(cap, defuse(fact.text)[:120], f"image-file:{defuse(fact.where)}"))
-        if fact.sysctl and not fact.needs_host and fact.value:
+        # Whether Docker can set the sysctl depends on this service's namespaces too (a net.* sysctl
+        # on the host network, an IPC one with ipc: host: runc refuses the container).
+        refusal = sysctl_refusal(fact.sysctl, host_network=host_network, host_ipc=host_ipc) if fact.sysctl else None
+        if fact.sysctl and refusal is None and fact.value:
             extras.append(Extra("sysctls", f"{fact.sysctl}={fact.value}", f"written at start-up ({fact.where})"))
         elif fact.sysctl or fact.needs_host:
-            messages.append(f"the image's start-up at {fact.where} ({fact.text}): {fact.note}")
+            messages.append(f"the image's start-up at {fact.where} ({fact.text}): {refusal or fact.note}")
     if facts.limits:
         messages.append(f"the image was read only in part ({'; '.join(facts.limits)})")
     if added and confidence > FixConfidence.INFERRED:
