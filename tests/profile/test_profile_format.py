@@ -168,3 +168,12 @@ def test_verification_fields_round_trip_and_older_profiles_read_with_defaults(tm
     old = read_profile(path)
     assert (old.minimize_seconds, old.exercised, old.helpers, old.recording.failure) == (None, (), (), None)
     assert old.verification == (VerificationRun(("NET_ADMIN",), True, "the probe passed"),)
+
+
+def test_summary_defuses_what_came_from_the_container() -> None:
+    from dataclasses import replace
+
+    from leastcap.cli.profile_cmd import summary
+
+    hostile = replace(sample(), notes=("the service exec'd /bin/\x1b[2Jx\x07",))
+    assert summary(hostile).splitlines()[-1] == "  note: the service exec'd /bin/\\x1b[2Jx\\x07"

@@ -111,3 +111,13 @@ def test_warmup_is_the_last_new_site_or_the_first_passing_probe() -> None:
     assert warmup(rec, 10.0) == 1.25
     assert warmup(RunResult(checks, 10.0, None, None, started=100.0, first_probe_ok=3.0), 10.0) == 3.0
     assert warmup(RunResult(checks, 10.0, None, None, started=100.0, first_probe_ok=30.0), 10.0) == 10.0
+
+
+def test_helpers_are_looked_up_once_per_file_path_and_never_in_procfs() -> None:
+    from leastcap.profile.events import Exec
+    from leastcap.profile.helpers import MAX_HELPER_LOOKUPS, _distinct
+
+    names = ["/bin/sh", "/proc/self/exe", "/bin/sh", "relative/x", "/dev/fd/3", "/usr/bin/ping"]
+    execs = [Exec(float(i), 1, 1, name, "x") for i, name in enumerate(names)]
+    assert list(_distinct(e.filename for e in execs)) == ["/bin/sh", "/usr/bin/ping"]
+    assert len(list(_distinct(f"/bin/{i}" for i in range(1000)))) == MAX_HELPER_LOOKUPS

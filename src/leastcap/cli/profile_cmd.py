@@ -14,6 +14,7 @@ import click
 from leastcap.capabilities import DOCKER_DEFAULT_CAPABILITIES, UnknownCapabilityError, normalize
 from leastcap.contract import ExitCode
 from leastcap.profile.format import REQUIRED, Profile, dumps_profile
+from leastcap.report.common import defuse
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = ExitCode.OK, ExitCode.FINDINGS, ExitCode.ERROR
 DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
@@ -90,7 +91,8 @@ def summary(profile: Profile) -> str:
         lines.append(f"  minimised in {profile.minimize_runs} runs{took}")
     lines.append(f"  verified: {'yes' if profile.verified else 'no'}")
     lines.extend(f"  note: {n}" for n in profile.notes)
-    return "\n".join(lines)
+    # Process names, exec'd paths and notes come from the container: never let them drive the terminal.
+    return defuse("\n".join(lines), keep_newlines=True)
 
 
 def _find_files(files: tuple[str, ...]) -> tuple[str, ...]:
@@ -214,7 +216,7 @@ def profile(
         raise click.UsageError("--probe-exec and --expect-exit need SERVICE, not --container")
 
     def log(message: str) -> None:
-        click.echo(message, err=True)
+        click.echo(defuse(message), err=True)
 
     # The doctor's checks first: a host that cannot profile gets its lines, not a traceback halfway.
     from leastcap.profile.doctor import can_profile, render, run_checks

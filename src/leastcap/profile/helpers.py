@@ -110,10 +110,14 @@ def read_helpers(client: docker.DockerClient, container_id: str, execs: Sequence
     return out
 
 
+# Exec'd paths that are not files of the container's image: runc's re-exec of itself, procfs.
+_NOT_FILES = ("/proc/", "/dev/", "/sys/")
+
+
 def _distinct(paths: Iterable[str]) -> Iterator[str]:
     seen: set[str] = set()
     for path in paths:
-        if path in seen:
+        if path in seen or not path.startswith("/") or path.startswith(_NOT_FILES):
             continue
         seen.add(path)
         if len(seen) > MAX_HELPER_LOOKUPS:
