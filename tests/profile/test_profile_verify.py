@@ -293,3 +293,55 @@ def test_a_file_capability_helper_lets_the_probe_choose_between_it_and_no_new_pr
             "without CHOWN, the kernel refuses to exec /opt/cap/bin/chown (EPERM: its file capabilities are not"
             " all in the container's bounding set); the service kept working"
         ) in data["notes"]
+
+
+SUIDBOX_IMG = "leastcap-test/suidbox-profile-verify:latest"
+
+
+def _suidbox(tar: tarfile.TarFile) -> None:
+    """/opt/suid/busybox: a setuid-root copy of busybox, and its ping applet /opt/suid/bin/ping."""
+    for d in ("opt", "opt/suid", "opt/suid/bin"):
+        folder = tarfile.TarInfo(d)
+        folder.type, folder.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(folder)
+    data = Path("/bin/busybox").read_bytes()
+    info = tarfile.TarInfo("opt/suid/busybox")
+    info.size, info.mode, info.uid = len(data), 0o4755, 0
+    tar.addfile(info, io.BytesIO(data))
+    link = tarfile.TarInfo("opt/suid/bin/ping")
+    link.type, link.linkname = tarfile.SYMTYPE, "../busybox"
+    tar.addfile(link)
+
+
+def test_a_setuid_root_helper_like_squids_pinger_keeps_its_privilege_when_the_probe_needs_it(tmp_path: Path) -> None:
+    """uid 1000 runs a setuid-root ping (busybox keeps root for ping) that opens a raw socket
+    (NET_RAW), like squid's pinger. Checked by hand once: with no-new-privileges the setuid bit is
+    ignored and ping fails ("permission denied (are you root?)"); without it, and NET_RAW, it works."""
+    require_all()
+    image = rootfs_image(SUIDBOX_IMG, _suidbox)
+    command = "/opt/suid/bin/ping -c1 -W1 127.0.0.1 && touch /tmp/pinged; exec sleep 60"
+    services = f"  app:\n    image: {image}\n    user: '1000'\n    command: [sh, -c, '{command}']\n"
+    compose = write_project(tmp_path / "pinger", services)
+    args = ("--duration", "3s", "--verify", "--minimize", "--probe-exec", "test -e /tmp/pinged")
+    rc, data, err = profile_json(compose, "app", *args)
+    assert rc == 0, err
+    assert data["helpers"] == [
+        {
+            "path": "/opt/suid/bin/ping",
+            "kind": "setuid-root",
+            "file_capabilities": [],
+            "used": ["NET_RAW"],
+            "chosen": "helper",
+        }
+    ]
+    assert (data["cap_add"], data["security_opt"], data["verified"]) == (["NET_RAW"], [], True)
+    assert [(v["cap_add"], v["no_new_privileges"], v["passed"]) for v in data["verification"]] == [
+        (["NET_RAW"], True, False),
+        (["NET_RAW"], False, True),
+        ([], False, False),
+    ]
+    assert data["verification"][0]["denials"] == ["NET_RAW: ping's socket x1"]
+    assert (
+        "/opt/suid/bin/ping: no no-new-privileges, with the helper's capability: passed; no-new-privileges,"
+        " helper disabled: failed; proposing no no-new-privileges, so that /opt/suid/bin/ping keeps its privilege"
+    ) in data["notes"]

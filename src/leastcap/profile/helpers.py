@@ -20,6 +20,7 @@ import docker
 from docker.errors import APIError
 
 from leastcap.capabilities import CAPABILITY_BY_NUMBER, short, sort_capabilities
+from leastcap.profile.classify import is_probe
 from leastcap.profile.events import CapCheck, Exec
 from leastcap.profile.format import FILE_CAPABILITIES, SETUID_ROOT, PrivilegedHelper
 
@@ -128,8 +129,8 @@ def _distinct(paths: Iterable[str]) -> Iterator[str]:
 def privileged_helpers(
     files: dict[str, HelperFile], execs: Sequence[Exec], checks: Sequence[CapCheck]
 ) -> list[PrivilegedHelper]:
-    """Each helper with the capabilities its processes were granted after exec'ing it (until that
-    process exec'd something else; its children are not followed)."""
+    """Each helper with the capabilities its processes were granted after exec'ing it, in audited
+    checks (until that process exec'd something else; its children are not followed)."""
     out: list[PrivilegedHelper] = []
     ordered = sorted(execs, key=lambda e: e.ts)
     for path, found in sorted(files.items()):
@@ -139,7 +140,7 @@ def privileged_helpers(
                 continue
             until = next((e.ts for e in ordered[i + 1 :] if e.pid == ex.pid), float("inf"))
             for c in checks:
-                if c.pid == ex.pid and ex.ts <= c.ts < until and c.granted:
+                if c.pid == ex.pid and ex.ts <= c.ts < until and c.granted and not is_probe(c)[0]:
                     used.add(CAPABILITY_BY_NUMBER.get(c.cap, f"CAP_{c.cap}"))
         out.append(
             PrivilegedHelper(
