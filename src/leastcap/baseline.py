@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from leastcap import __version__
+from leastcap import __version__, jsoninput
 from leastcap.model import Finding, Location
 from leastcap.report.common import dumps
 
@@ -90,11 +88,11 @@ def render_baseline(findings: Iterable[Finding], today: dt.date) -> str:
 
 def read_baseline(path: str, display: str) -> Baseline:
     """Read and check a baseline file. ``display`` is how findings name it."""
-    text = _read_text(path, display)
     try:
-        document = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise BaselineError(f"{display}: not a leastcap baseline: invalid JSON ({_short(exc)})") from None
+        text = jsoninput.read_text(path, display, "baseline", MAX_BYTES)
+        document = jsoninput.parse(text, display, "baseline")
+    except jsoninput.InputError as exc:
+        raise BaselineError(str(exc)) from None
     if not isinstance(document, dict):
         raise BaselineError(f"{display}: not a leastcap baseline: the top level is not an object")
     version = document.get("version")
@@ -118,27 +116,6 @@ def read_baseline(path: str, display: str) -> Baseline:
         tool_version=_text_field(document, "tool_version"),
         entries=tuple(entries),
     )
-
-
-def _read_text(path: str, display: str) -> str:
-    try:
-        # O_NONBLOCK: a FIFO must not hang the scan; its type is checked on the open descriptor.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        raise BaselineError(f"cannot read baseline {display}: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise BaselineError(f"cannot read baseline {display}: not a regular file")
-        if st.st_size > MAX_BYTES:
-            raise BaselineError(f"baseline {display} is {st.st_size} bytes, over the {MAX_BYTES}-byte limit")
-        data = fh.read(MAX_BYTES + 1)
-    if len(data) > MAX_BYTES:
-        raise BaselineError(f"baseline {display} grew past the {MAX_BYTES}-byte limit while read")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BaselineError(f"{display}: not a leastcap baseline: not UTF-8 (byte {exc.start})") from None
 
 
 def _fingerprint_lines(text: str) -> dict[str, int]:
@@ -185,8 +162,3 @@ def _text_field(document: dict[str, object], key: str) -> str:
 def _shown(value: object) -> str:
     text = json.dumps(value, ensure_ascii=True)
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc)
-    return text if len(text) <= 120 else text[:117] + "..."

@@ -7,6 +7,7 @@ SUBCOMMANDS: dict[str, str] = {
     "scan": "leastcap.cli.scan_cmd:scan",
     "baseline": "leastcap.cli.baseline_cmd:baseline",
     "diff": "leastcap.cli.diff_cmd:diff",
+    "report": "leastcap.cli.report_cmd:report",
     "config": "leastcap.cli.scan_cmd:config",
     "rules": "leastcap.cli.rules_cmd:rules",
     "explain": "leastcap.cli.rules_cmd:explain",

@@ -108,10 +108,22 @@ def scan_tree(
 ) -> Report:
     """Everything under ``root`` in ``tree``, judged as ``leastcap scan ROOT`` judges it."""
     config, config_problem = _config(tree, root)
-    errors: list[Problem] = [config_problem] if config_problem else []
+    report, _ = judge_tree(tree, [root], environ, config, today=today, fail_on=fail_on, command=command,
+                           problems=[config_problem] if config_problem else [])
+    return report
+
+
+def judge_tree(
+    tree: Tree, roots: Sequence[str], environ: Mapping[str, str], config: Config | None, *,
+    today: dt.date | None = None, fail_on: Severity = Severity.HIGH, command: str = "diff",
+    problems: Sequence[Problem] = (), source_root: str | None = None,
+) -> tuple[Report, list[Project]]:
+    """The projects under ``roots`` (Compose projects, then scripts) and their report. Display paths
+    are resolved against ``source_root`` (default: the first root) for inline ignores."""
+    errors: list[Problem] = list(problems)
     warnings: dict[Problem, None] = {}
-    targets, problems = discover_projects([root], tree)
-    errors.extend(problems)
+    targets, found = discover_projects(list(roots), tree)
+    errors.extend(found)
     projects: list[Project] = []
     scanned: list[str] = []
     for target in targets:
@@ -124,12 +136,12 @@ def scan_tree(
     from leastcap.scripts import collect
 
     enabled = {kind: (config or Config()).scripts.on(kind) for kind in SCRIPT_KINDS}
-    script_projects, script_problems = collect([root], tree, enabled)
+    script_projects, script_problems = collect(list(roots), tree, enabled)
     errors.extend(script_problems)
     projects.extend(script_projects)
     scanned.extend(f for p in script_projects for f in p.files)
     context = Context(
-        command=command, source_lines=_source_lines(tree, root), today=today, fail_on=fail_on,
+        command=command, source_lines=_source_lines(tree, source_root or roots[0]), today=today, fail_on=fail_on,
         errors=tuple(errors), warnings=tuple(warnings), scanned_files=tuple(dict.fromkeys(scanned)),
     )
-    return evaluate(projects, config, context)
+    return evaluate(projects, config, context), projects

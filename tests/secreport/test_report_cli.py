@@ -1,0 +1,248 @@
+"""`leastcap report` through the CLI on a real git repository made here: golden Markdown byte for
+byte, JSON and --previous, --audit, HTML structure, and the HTML in a real headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import zlib
+from pathlib import Path
+
+import pytest
+
+from history.history_gitrepo import GitRepo
+from support.cli import invoke_in
+from support.components import REPO_ROOT, require
+from support.golden import check_golden
+
+GOLDEN = Path(__file__).parent / "golden"
+# 2027-01-01: a fixed "today" (SOURCE_DATE_EPOCH), so days left and the date are stable.
+EPOCH = "1798761600"
+
+FIRST = """\
+services:
+  vpn:
+    image: lscr.io/linuxserver/wireguard:1.0
+    privileged: true
+  agent:
+    image: example/agent:2
+    cap_drop: [ALL]
+    security_opt: [no-new-privileges:true]
+    volumes:
+      - /var/run/docker.sock:/var/run/docker.sock
+"""
+
+SECOND = """\
+services:
+  vpn:
+    image: lscr.io/linuxserver/wireguard:1.0
+    cap_drop: [ALL]
+    cap_add:
+      - NET_ADMIN  # creates and routes the wg0 interface
+    security_opt: [no-new-privileges:true]
+  agent:
+    image: example/agent:2
+    cap_drop: [ALL]
+    security_opt: [no-new-privileges:true]
+    volumes:
+      - /var/run/docker.sock:/var/run/docker.sock
+  backup:
+    image: "<img src=x onerror=alert(1)>"
+    cap_drop: [ALL]
+    security_opt: [no-new-privileges:true, "seccomp:unconfined"]
+    devices:
+      - /dev/sda:/dev/sda:r
+"""
+
+CONFIG = """\
+exceptions:
+  - rule: docker-socket
+    service: agent
+    justification: reads container labels until the socket proxy is deployed
+    approved_by: alice
+    expires: 2027-01-20
+    ticket: SEC-7
+  - rule: privileged
+    service: vpn
+    justification: the wireguard module is loaded on the host by the image
+    approved_by: bob
+    expires: 2026-12-01
+"""
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> GitRepo:
+    r = GitRepo(tmp_path / "shop")
+    r.commit("vpn and agent", {"compose.yaml": FIRST, ".leastcap.yml": CONFIG})
+    r.commit("vpn: two capabilities instead of privileged; backup", {"compose.yaml": SECOND})
+    return r
+
+
+def _report(cwd: Path, *args: str) -> tuple[int, str, str]:
+    old = os.environ.get("SOURCE_DATE_EPOCH")
+    os.environ["SOURCE_DATE_EPOCH"] = EPOCH
+    try:
+        result = invoke_in(cwd, "report", *args)
+    finally:
+        if old is None:
+            del os.environ["SOURCE_DATE_EPOCH"]
+        else:
+            os.environ["SOURCE_DATE_EPOCH"] = old
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_markdown_golden(repo: GitRepo) -> None:
+    code, out, err = _report(repo.path, ".")
+    assert code == 0, err
+    check_golden(GOLDEN / "shop.md", out)
+
+
+def test_json_previous_and_audit(repo: GitRepo, tmp_path: Path) -> None:
+    code, out, _ = _report(repo.path, ".", "--format", "json", "-o", str(tmp_path / "before.json"))
+    assert code == 0
+    before = json.loads((tmp_path / "before.json").read_text())
+    assert before["kind"] == "leastcap-report"
+    assert before["summary"]["services"] == 3
+    assert {f["rule"] for f in before["findings"]} >= {"dangerous-capability", "docker-socket", "host-device"}
+    # the change: backup loses its device, web appears with the host's network
+    (repo.path / "compose.yaml").write_text(SECOND.replace("    devices:\n      - /dev/sda:/dev/sda:r\n", "")
+                                            + "  web:\n    image: nginx\n    network_mode: host\n")
+    audit = tmp_path / "audit.json"
+    audit.write_text(json.dumps({"version": 1, "findings": [
+        {"rule": "drift", "severity": "high", "project": "shop", "service": "vpn",
+         "message": "container shop-vpn-1 runs privileged; compose.yaml does not set privileged"},
+        {"rule": "privileged", "severity": "critical", "project": "shop", "service": "vpn", "message": "x"}]}))
+    code, out, _ = _report(repo.path, ".", "--format", "json", "--previous", str(tmp_path / "before.json"),
+                           "--audit", str(audit), "--no-history")
+    assert code == 0
+    after = json.loads(out)
+    assert after["history"] is None
+    assert after["drift"] == [{"container": "shop", "service": "vpn", "severity": "high",
+                               "message": "container shop-vpn-1 runs privileged; compose.yaml does not set privileged"}]
+    changes = [(c["change"], c["rule"], c["service"]) for c in after["changes"]]
+    assert changes == [
+        ("new", "host-namespace", "web"),
+        ("new", "missing-cap-drop", "web"),
+        ("new", "no-new-privileges", "web"),
+        ("removed", "host-device", "backup"),
+    ]
+
+
+@pytest.mark.parametrize("name", ["fifo", "garbage", "other-json"])
+def test_hostile_previous_is_a_clean_error(repo: GitRepo, tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    if name == "fifo":
+        os.mkfifo(path)
+    elif name == "garbage":
+        path.write_text("{" * 50_000)
+    else:
+        path.write_text('{"version": 1, "findings": []}')
+    code, out, _ = _report(repo.path, ".", "--format", "json", "--previous", str(path), "--no-history")
+    assert code == 2
+    document = json.loads(out)
+    assert len(document["errors"]) == 1
+    assert document["changes"] == []
+    assert len(document["services"]) == 3  # the rest of the report is there
+
+
+def _html(repo: GitRepo) -> str:
+    code, out, _ = _report(repo.path, ".", "--format", "html")
+    assert code == 0
+    return out
+
+
+def test_html_is_self_contained(repo: GitRepo) -> None:
+    page = _html(repo)
+    assert page.startswith("<!DOCTYPE html>\n")
+    assert "default-src 'none'" in page
+    assert "<script" not in page.lower()
+    assert "@import" not in page and "url(" not in page
+    # no tag with an attribute that loads anything (the hostile image name is escaped text, no tag)
+    tags = re.findall(r"<[a-zA-Z][^>]*>", page)
+    assert [t for t in tags if re.search(r"\s(?:src|href|srcset|action|data|poster|xlink:href)\s*=", t)] == []
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert page.count("<svg ") == 2
+    for table in ("services", "capabilities", "exceptions", "threat-1", "threat-2", "history-table"):
+        assert f'<table id="{table}">' in page
+
+
+def _png_colours(data: bytes) -> int:
+    """Distinct colours of an 8-bit RGB(A) PNG (Chromium's screenshots), decoded here with zlib."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, width, height, channels = 8, b"", 0, 0, 0
+    while pos < len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            width, height = int.from_bytes(body[:4], "big"), int.from_bytes(body[4:8], "big")
+            assert body[8] == 8 and body[9] in (2, 6), "8-bit RGB or RGBA"
+            channels = 3 if body[9] == 2 else 4
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    raw = zlib.decompress(idat)
+    stride = width * channels
+    previous = bytearray(stride)
+    colours: set[bytes] = set()
+    for row in range(height):
+        start = row * (stride + 1)
+        kind, line = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
+        for i in range(stride):
+            left = line[i - channels] if i >= channels else 0
+            up, up_left = previous[i], previous[i - channels] if i >= channels else 0
+            if kind == 1:
+                line[i] = (line[i] + left) & 0xFF
+            elif kind == 2:
+                line[i] = (line[i] + up) & 0xFF
+            elif kind == 3:
+                line[i] = (line[i] + (left + up) // 2) & 0xFF
+            elif kind == 4:
+                p = left + up - up_left
+                pa, pb, pc = abs(p - left), abs(p - up), abs(p - up_left)
+                line[i] = (line[i] + (left if pa <= pb and pa <= pc else up if pb <= pc else up_left)) & 0xFF
+        colours.update(bytes(line[i : i + 3]) for i in range(0, stride, channels * 7))
+        previous = line
+    return len(colours)
+
+
+# Requests Chromium makes on its own (time, accounts, component updates), never the page's.
+_BROWSER_OWN = re.compile(r"^https?://([a-z0-9-]+\.)*(google\.com|googleapis\.com|gvt1\.com|gstatic\.com)/")
+
+
+def test_html_in_headless_chromium(repo: GitRepo, tmp_path: Path) -> None:
+    chromium = shutil.which("chromium")
+    require(chromium is not None, "Debian's chromium (scripts/setup-components installs it)")
+    assert chromium is not None
+    page = tmp_path / "report.html"
+    page.write_text(_html(repo))
+    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1280,2000"]
+    shot, netlog = tmp_path / "shot.png", tmp_path / "net.json"
+    for args in ([f"--screenshot={shot}", f"--log-net-log={netlog}"], ["--dump-dom"]):
+        profile = tmp_path / f"profile-{len(args)}"
+        proc = subprocess.run([*flags, f"--user-data-dir={profile}", *args, page.as_uri()],
+                              capture_output=True, text=True, timeout=180, check=False)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        if "--dump-dom" in args:
+            dom = proc.stdout
+    assert _png_colours(shot.read_bytes()) >= 8  # text, tables, the charts' colours: not a blank page
+    for table in ("services", "capabilities", "exceptions", "threat-1", "threat-2", "history-table"):
+        assert f'<table id="{table}">' in dom
+    assert dom.count("<rect ") >= 5  # the severity chart's bars and legend were parsed as SVG
+    assert "<script" not in dom
+    log = json.loads(netlog.read_text())
+    names = {v: k for k, v in log["constants"]["logEventTypes"].items()}
+    urls = {str(e["params"]["url"]) for e in log["events"]
+            if names.get(e["type"]) == "URL_REQUEST_START_JOB" and "url" in e.get("params", {})}
+    page_requests = {u for u in urls if not _BROWSER_OWN.match(u)}
+    assert page_requests <= {page.as_uri()}
+
+
+def test_examples_report_is_current() -> None:
+    """examples/REPORT.md is `leastcap report examples --no-history` (SOURCE_DATE_EPOCH 2027-01-01)."""
+    code, out, _ = _report(REPO_ROOT, "examples", "--no-history")
+    assert code == 0
+    check_golden(REPO_ROOT / "examples" / "REPORT.md", out)
