@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import xml.dom.minidom
@@ -81,7 +82,8 @@ def test_history_escapes_names_authors_and_messages(tmp_path: Path, fmt: str) ->
         "GIT_COMMITTER_NAME": "c",
         "GIT_COMMITTER_EMAIL": "c@example.com",
     }
-    _git(tmp_path, "commit", "-qm", "::error file=x::forged\n\nbody\x1b[2J", env=env)
+    subject = "::error file=x::forged ![pixel](http://evil.example/p.png) <img src=x>"
+    _git(tmp_path, "commit", "-qm", f"{subject}\n\nbody\x1b[2J", env=env)
     proc = run_cli(tmp_path, "history", ".", "--format", fmt)
     assert proc.returncode == 1, proc.stderr
     text = proc.stdout.decode("utf-8")
@@ -91,6 +93,12 @@ def test_history_escapes_names_authors_and_messages(tmp_path: Path, fmt: str) ->
             "bad\\xff\\xfename/compose.yaml",
             "esc\x1b[31mred\r::error::x/compose.yaml",
         ]
-    else:
+    elif fmt == "text":
         _inert(text)
         assert "ev\\x1b[31mil\\x0d::error::forged" in text
+    else:
+        # Markdown (a PR comment): no image, link or HTML from the repository's text.
+        _inert(text)
+        assert "![" not in text and not re.search(r"(?<!\\)<img", text), text
+        assert "ev\\\\x1b\\[31mil\\\\x0d::error::forged" in text
+        assert "\\!\\[pixel\\](http://evil.example/p.png) \\<img src=x\\>" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -138,7 +139,7 @@ def _status(t: Timeline) -> str:
     return "PRESENT AT TIP"
 
 
-def _label(e: Event, code: Callable[[str], str]) -> str:
+def _label(e: Event, code: Callable[[str], str], text: Callable[[str], str] = str) -> str:
     """What happened, in words: the kind, a merge that carried it over, the suppression reason."""
     added = e.kind in ("introduced", "reintroduced")
     if e.boundary:
@@ -150,7 +151,8 @@ def _label(e: Event, code: Callable[[str], str]) -> str:
         label = e.kind
     sup = e.finding.suppressed if e.finding is not None and e.kind != "removed" else None
     if sup is not None:
-        label += f": {sup.justification}" if e.kind == "suppressed" else f" (suppressed: {sup.justification})"
+        reason = text(sup.justification)  # written by the file's author: untrusted
+        label += f": {reason}" if e.kind == "suppressed" else f" (suppressed: {reason})"
     return label
 
 
@@ -191,13 +193,27 @@ def _text(report: HistoryReport) -> str:
 # -- Markdown -------------------------------------------------------------------------------------
 
 
+# Markdown that a name, author, subject or message could use to inject links, images, HTML or
+# emphasis into a rendered report (a PR comment): every such character is escaped.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>!|#&~])")
+
+
 def _md(text: str) -> str:
-    return defuse(text).replace("|", "\\|")
+    return _MD_SPECIAL.sub(r"\\\1", defuse(text))
+
+
+def _code(text: str) -> str:
+    """``text`` as a code span that no backtick inside it can close early (CommonMark: a fence
+    longer than any run of backticks inside), with table pipes escaped."""
+    text = defuse(text).replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _markdown(report: HistoryReport) -> str:
     out = ["# Privilege history", ""]
-    out.append(f"Repository `{_md(report.repo)}`, tip `{report.tip[:7]}`"
+    out.append(f"Repository {_code(report.repo)}, tip `{report.tip[:7]}`"
                + (f", since {report.since}" if report.since else "")
                + f": {report.commits_walked} commits walked, {report.commits_evaluated} evaluated.")
     if report.shallow:
@@ -214,29 +230,29 @@ def _markdown(report: HistoryReport) -> str:
         tip = "no"
         if t.present_at_tip:
             tip = "suppressed" if t.latest.suppressed is not None else "**yes**"
-        out.append(f"| `{_md(t.path)}` | {_md(t.service)} | {t.rule} | {t.latest.severity.label} | "
+        out.append(f"| {_code(t.path)} | {_md(t.service)} | {t.rule} | {t.latest.severity.label} | "
                    f"{intro_s} | {removed} | {tip} |")
     out += ["", "## Timelines", ""]
     for t in report.timelines:
-        out.append(f"### `{_md(t.path)}`: {_md(t.service)} / {t.rule}")
+        out.append(f"### {_code(t.path)}: {_md(t.service)} / {t.rule}")
         out.append("")
         out.append(_md(t.latest.message))
         if len(t.paths) > 1:
             out.append("")
-            out.append("Renamed: " + " → ".join(f"`{_md(p)}`" for p in t.paths))
+            out.append("Renamed: " + " → ".join(_code(p) for p in t.paths))
         out += ["", "| Change | Commit | Date | Author | Subject | Where |", "|---|---|---|---|---|---|"]
         for e in t.events:
-            kind = _md(_label(e, lambda text: f"`{text}`"))
+            kind = _label(e, lambda text: f"`{text}`", _md)
             where = ""
             if e.finding is not None and e.kind != "removed":
                 loc = e.finding.location
-                where = f"`{_md(loc.path)}:{loc.line}`" if loc.line else f"`{_md(loc.path)}`"
+                where = _code(f"{loc.path}:{loc.line}" if loc.line else loc.path)
             out.append(f"| {kind} | `{e.commit.short}` | {e.commit.date[:10]} | {_md(e.commit.author)} | "
                        f"{_md(e.commit.subject)} | {where} |")
         out.append("")
     if report.errors or report.warnings:
         out += ["## Problems", ""]
-        out += [f"- error: `{_md(p.path)}`: {_md(p.message)}" for p in report.errors]
-        out += [f"- warning: `{_md(p.path)}`: {_md(p.message)}" for p in report.warnings]
+        out += [f"- error: {_code(p.path)}: {_md(p.message)}" for p in report.errors]
+        out += [f"- warning: {_code(p.path)}: {_md(p.message)}" for p in report.warnings]
         out.append("")
     return "\n".join(out)
