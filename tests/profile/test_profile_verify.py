@@ -193,21 +193,28 @@ def test_functional_minimum_drops_what_is_only_exercised_and_keep_exercised_keep
 CAP_CHOWN_EP = struct.pack("<IIIII", 0x02000001, 1 << 0, 0, 0, 0)
 
 
-def _capbox(tar: tarfile.TarFile) -> None:
-    """/opt/cap/busybox: a copy of busybox with the file capability cap_chown+ep, and its chown
-    applet /opt/cap/bin/chown (a symlink: busybox picks the applet by the name it is run as)."""
-    for d in ("opt", "opt/cap", "opt/cap/bin"):
-        folder = tarfile.TarInfo(d)
-        folder.type, folder.mode = tarfile.DIRTYPE, 0o755
-        tar.addfile(folder)
+def _busybox_copy(tar: tarfile.TarFile, folder: str, applet: str, mode: int, xattr: bytes | None = None) -> None:
+    """/opt/FOLDER/busybox: a copy of busybox with ``mode`` (and a file capability ``xattr``), and
+    its APPLET as /opt/FOLDER/bin/APPLET (a symlink: busybox picks the applet by the name it is run
+    as)."""
+    for d in ("opt", f"opt/{folder}", f"opt/{folder}/bin"):
+        entry = tarfile.TarInfo(d)
+        entry.type, entry.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(entry)
     data = Path("/bin/busybox").read_bytes()
-    info = tarfile.TarInfo("opt/cap/busybox")
-    info.size, info.mode = len(data), 0o755
-    info.pax_headers = {XATTR: CAP_CHOWN_EP.decode("utf-8", "surrogateescape")}
+    info = tarfile.TarInfo(f"opt/{folder}/busybox")
+    info.size, info.mode, info.uid = len(data), mode, 0
+    if xattr is not None:
+        info.pax_headers = {XATTR: xattr.decode("utf-8", "surrogateescape")}
     tar.addfile(info, io.BytesIO(data))
-    link = tarfile.TarInfo("opt/cap/bin/chown")
+    link = tarfile.TarInfo(f"opt/{folder}/bin/{applet}")
     link.type, link.linkname = tarfile.SYMTYPE, "../busybox"
     tar.addfile(link)
+
+
+def _capbox(tar: tarfile.TarFile) -> None:
+    """/opt/cap/bin/chown: busybox with the file capability cap_chown+ep."""
+    _busybox_copy(tar, "cap", "chown", 0o755, CAP_CHOWN_EP)
 
 
 def test_file_capabilities_and_setuid_root_are_read_from_tar_headers() -> None:
@@ -299,18 +306,8 @@ SUIDBOX_IMG = "leastcap-test/suidbox-profile-verify:latest"
 
 
 def _suidbox(tar: tarfile.TarFile) -> None:
-    """/opt/suid/busybox: a setuid-root copy of busybox, and its ping applet /opt/suid/bin/ping."""
-    for d in ("opt", "opt/suid", "opt/suid/bin"):
-        folder = tarfile.TarInfo(d)
-        folder.type, folder.mode = tarfile.DIRTYPE, 0o755
-        tar.addfile(folder)
-    data = Path("/bin/busybox").read_bytes()
-    info = tarfile.TarInfo("opt/suid/busybox")
-    info.size, info.mode, info.uid = len(data), 0o4755, 0
-    tar.addfile(info, io.BytesIO(data))
-    link = tarfile.TarInfo("opt/suid/bin/ping")
-    link.type, link.linkname = tarfile.SYMTYPE, "../busybox"
-    tar.addfile(link)
+    """/opt/suid/bin/ping: a setuid-root busybox."""
+    _busybox_copy(tar, "suid", "ping", 0o4755)
 
 
 def test_a_setuid_root_helper_like_squids_pinger_keeps_its_privilege_when_the_probe_needs_it(tmp_path: Path) -> None:
