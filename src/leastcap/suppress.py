@@ -89,19 +89,7 @@ def apply(
     keys = {(p.name, s.name): s.key for p in projects for s in p.services}
     # A command in a script can span lines; its ignore comment may stand alone on the line above.
     script_keys = {(p.name, s.name) for p in projects for s in p.services if s.source is SourceKind.SCRIPT}
-    paths = {f.location.path for f in findings if f.location.line > 0}
-    paths |= {k.path for k in keys.values() if k.line > 0}
-    for project in projects:
-        paths.update(project.files)
-        for service in project.services:
-            paths.update(service.files)
-    inline: dict[tuple[str, int], list[InlineIgnore]] = {}
-    for path in sorted(paths):
-        lines = source_lines(path)
-        if lines is None:
-            continue
-        for ignore in parse_inline(path, lines):
-            inline.setdefault((path, ignore.location.line), []).append(ignore)
+    inline = _inline_ignores(findings, projects, keys, source_lines)
 
     used_inline: set[tuple[Location, str]] = set()
     used_exceptions: set[int] = set()
@@ -143,6 +131,30 @@ def apply(
         ledger = replace(ledger, baseline=stale)
     out.extend(review(ledger, config))
     return sorted(out, key=lambda f: (*f.sort_key(), f.project, f.service))
+
+
+def _inline_ignores(
+    findings: Sequence[Finding],
+    projects: Sequence[Project],
+    keys: dict[tuple[str, str], Location],
+    source_lines: SourceLines,
+) -> dict[tuple[str, int], list[InlineIgnore]]:
+    """Every inline ignore comment, by (file, line), in the files of the findings, of the service
+    keys and of every project file."""
+    paths = {f.location.path for f in findings if f.location.line > 0}
+    paths |= {k.path for k in keys.values() if k.line > 0}
+    for project in projects:
+        paths.update(project.files)
+        for service in project.services:
+            paths.update(service.files)
+    inline: dict[tuple[str, int], list[InlineIgnore]] = {}
+    for path in sorted(paths):
+        lines = source_lines(path)
+        if lines is None:
+            continue
+        for ignore in parse_inline(path, lines):
+            inline.setdefault((path, ignore.location.line), []).append(ignore)
+    return inline
 
 
 def _inline_for(
