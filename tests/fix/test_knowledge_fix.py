@@ -224,3 +224,18 @@ def test_fix_all_spells_out_the_defaults_a_documented_set_rests_on(tmp_path: Pat
     ) in res.output.splitlines()
     again = run(tmp_path, "--all", "--write")
     assert (again.exit_code, again.output) == (0, "nothing to fix\n")
+
+
+def test_a_documented_net_sysctl_is_not_written_for_a_service_on_the_host_network(tmp_path: Path) -> None:
+    # runc refuses a net.* sysctl in the host's network namespace ("not allowed in host network
+    # namespace"): written, the container would no longer start. It is said instead.
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  wg:\n    image: lscr.io/linuxserver/wireguard:latest\n    network_mode: host\n    privileged: true\n"
+    )
+    res = run(tmp_path, "--no-inspect")
+    assert "+    sysctls:" not in res.output
+    assert (
+        "#   sysctls: net.ipv4.conf.all.src_valid_mark (client mode) is not written: the service uses the host's "
+        "network namespace (network_mode: host), where no net.* sysctl can be set per container\n"
+    ) in res.output
+    assert res.exit_code == 0

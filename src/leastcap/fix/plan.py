@@ -262,7 +262,7 @@ def plan_service(
         remove_cap_add_all=has_all and primary,
         cap_drop_all=needs_caps and ALL not in existing_drop and not keep_defaults,
         cap_add=tuple(grants) if needs_caps else (),
-        extras=tuple(_dedupe_extras(service, extras)),
+        extras=tuple(_dedupe_extras(service, _settable(service, extras, messages))),
         no_new_privileges=nnp_flag,
         on_docker_defaults=keep_defaults and ALL not in existing_drop,
         messages=tuple(messages),
@@ -295,8 +295,6 @@ def _from_image_facts(
     """
     granted = {g.capability for g in grants}
     added: list[str] = []
-    host_network = service.network_mode is not None and service.network_mode.value == "host"
-    host_ipc = service.ipc is not None and service.ipc.value == "host"
     for fact in facts.facts:
         if non_root and fact.kind is not FactKind.FILE_CAPABILITY:
             continue
@@ -313,7 +311,7 @@ def _from_image_facts(
             grants.append(Grant(cap, defuse(fact.text)[:120], f"image-file:{defuse(fact.where)}"))
         # Whether Docker can set the sysctl depends on this service's namespaces too (a net.* sysctl
         # on the host network, an IPC one with ipc: host: runc refuses the container).
-        refusal = sysctl_refusal(fact.sysctl, host_network=host_network, host_ipc=host_ipc) if fact.sysctl else None
+        refusal = _sysctl_refusal(service, fact.sysctl) if fact.sysctl else None
         if fact.sysctl and refusal is None and fact.value:
             extras.append(Extra("sysctls", f"{fact.sysctl}={fact.value}", f"written at start-up ({fact.where})"))
         elif fact.sysctl or fact.needs_host:
@@ -481,6 +479,30 @@ def _wants_nnp(
     if profile is not None and any(s.startswith("no-new-privileges") for s in profile.security_opt):
         return True
     return True
+
+
+def _sysctl_refusal(service: Service, name: str) -> str | None:
+    """Why Docker cannot set sysctl ``name`` for this service (runc refuses a net.* sysctl in the
+    host's network namespace, an IPC one in the host's IPC namespace, any non-namespaced one)."""
+    return sysctl_refusal(
+        name,
+        host_network=service.network_mode is not None and service.network_mode.value == "host",
+        host_ipc=service.ipc is not None and service.ipc.value == "host",
+    )
+
+
+def _settable(service: Service, extras: list[Extra], messages: list[str]) -> list[Extra]:
+    """``extras`` without the sysctls Docker would refuse for this service (the container would not
+    start), each said instead, whatever proposed it (knowledge, image facts, a profile)."""
+    out: list[Extra] = []
+    for extra in extras:
+        name = extra.value.split("=", 1)[0]
+        refusal = _sysctl_refusal(service, name) if extra.key == "sysctls" else None
+        if refusal is not None:
+            messages.append(f"sysctls: {name} ({extra.reason}) is not written: {refusal}")
+            continue
+        out.append(extra)
+    return out
 
 
 def _dedupe_extras(service: Service, extras: list[Extra]) -> list[Extra]:
