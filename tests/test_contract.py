@@ -14,6 +14,7 @@ import click
 from leastcap.cli.app import cli
 from leastcap.config import ScriptsSettings, parse_config
 from leastcap.contract import SCRIPT_KINDS, ExitCode
+from leastcap.diff.render import FORMATS as DIFF_FORMATS
 from leastcap.model import Confidence, Severity
 from leastcap.report import FORMATS
 from leastcap.scripts import KINDS
@@ -59,6 +60,8 @@ def test_cli_choices_are_the_code_lists() -> None:
     for command in ("scan", "audit"):
         assert _choices(command, "fmt") == list(FORMATS)
         assert _choices(command, "fail_on") == [s.label for s in Severity]
+    assert _choices("diff", "fmt") == list(DIFF_FORMATS)
+    assert _choices("diff", "fail_on") == [s.label for s in Severity]
 
 
 def _import_graph() -> dict[str, set[str]]:

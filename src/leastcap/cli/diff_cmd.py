@@ -7,6 +7,7 @@ import sys
 import click
 
 from leastcap.contract import ExitCode
+from leastcap.diff.render import FORMATS
 from leastcap.model import Severity
 
 _SEVERITIES = tuple(s.label for s in Severity)
@@ -15,7 +16,7 @@ _SEVERITIES = tuple(s.label for s in Severity)
 @click.command()
 @click.argument("base")
 @click.argument("head", required=False)
-@click.option("--format", "fmt", type=click.Choice(("text", "json", "markdown", "github", "sarif")), default="text",
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text",
               show_default=True)
 @click.option("--fail-on", type=click.Choice(_SEVERITIES), default="high", show_default=True,
               help="Exit 1 when the change adds an unsuppressed finding at or above this.")
