@@ -105,3 +105,29 @@ def test_a_service_discovered_as_its_own_project_and_through_an_include_is_repor
         ("no-new-privileges", "app", "db", "db/compose.yaml", 2, 3),
         ("privileged", "app", "db", "db/compose.yaml", 4, 5),
     ])
+
+
+def test_history_min_severity_hides_timelines_but_not_the_exit_code(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@x"}
+    subprocess.run(["git", "init", "-q", "-b", "main", str(tmp_path)], check=True, env=env)
+    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    image: nginx\n")  # medium + low
+    subprocess.run(["git", "-C", str(tmp_path), "add", "."], check=True, env=env)
+    subprocess.run(["git", "-C", str(tmp_path), "commit", "-q", "-m", "c"], check=True, env=env)
+
+    def history(*args: str) -> tuple[int, dict[str, object]]:
+        result = invoke_in(tmp_path, "history", ".", "--format", "json", *args)
+        return result.exit_code, json.loads(result.stdout)
+
+    code, report = history()
+    assert code == 0
+    assert [(f["rule"], f["severity"]) for f in report["findings"]] == [  # type: ignore[union-attr]
+        ("missing-cap-drop", "medium"), ("no-new-privileges", "low")]
+    code, report = history("--min-severity", "medium", "--fail-on", "low")
+    assert code == 1  # the hidden low finding still fails --fail-on low
+    assert [f["rule"] for f in report["findings"]] == ["missing-cap-drop"]  # type: ignore[union-attr]
+    assert {k: report["summary"][k] for k in ("findings", "active", "min_severity", "not_shown", "exit_code")} == {  # type: ignore[index]
+        "findings": 1, "active": 1, "min_severity": "medium", "not_shown": 1, "exit_code": 1}
+    result = invoke_in(tmp_path, "history", ".", "--min-severity", "critical")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[-1] == "2 active at tip below --min-severity critical not shown"

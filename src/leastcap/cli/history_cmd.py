@@ -27,12 +27,14 @@ def _fail(message: str) -> None:
 )
 @click.option("--fail-on", default="high", show_default=True, metavar="SEVERITY",
               help="Exit 1 when an unsuppressed finding at or above this severity is present at the tip.")
+@click.option("--min-severity", default="info", show_default=True, metavar="SEVERITY",
+              help="Only list timelines at or above this (display only: --fail-on still judges all).")
 @click.option("--env", "env", multiple=True, metavar="KEY=VALUE",
               help="A variable for interpolation (history ignores the shell's environment).")
 def history(
     *,
     path: str, all_branches: bool, since: str | None, rules: tuple[str, ...], fmt: str, fail_on: str,
-    env: tuple[str, ...],
+    min_severity: str, env: tuple[str, ...],
 ) -> None:
     """Every version of every Compose file in git history, scanned in the context of its commit:
     a timeline per (file, service, rule) of the commits that introduced, removed and re-introduced
@@ -45,6 +47,7 @@ def history(
 
     try:
         threshold = Severity.parse(fail_on)
+        shown_from = Severity.parse(min_severity)
     except ValueError as exc:
         _fail(str(exc))
     unknown = [r for r in rules if r not in slugs()]
@@ -62,5 +65,5 @@ def history(
             report = run_history(options, LoaderEvaluator(environ), shown.tick)
     except GitError as exc:
         _fail(str(exc))
-    click.echo(render(report, fmt, threshold), nl=False)
+    click.echo(render(report, fmt, threshold, shown_from), nl=False)
     sys.exit(exit_code(report, threshold))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from leastcap.contract import ExitCode
@@ -29,15 +30,37 @@ def exit_code(report: HistoryReport, fail_on: Severity) -> int:
     return ExitCode.OK
 
 
-def render(report: HistoryReport, fmt: str, fail_on: Severity = Severity.HIGH) -> str:
+def _shown(report: HistoryReport, min_severity: Severity) -> tuple[HistoryReport, int]:
+    """The report with the timelines at or above ``min_severity`` (as last seen), and how many
+    findings active at the tip it hides (they still count for the exit code)."""
+    if min_severity <= Severity.INFO:
+        return report, 0
+    shown = tuple(t for t in report.timelines if t.latest.severity >= min_severity)
+    hidden = sum(
+        1 for t in report.timelines
+        if t.latest.severity < min_severity and t.present_at_tip and t.latest.suppressed is None
+    )
+    return replace(report, timelines=shown), hidden
+
+
+def render(
+    report: HistoryReport, fmt: str, fail_on: Severity = Severity.HIGH, min_severity: Severity = Severity.INFO
+) -> str:
+    """``min_severity`` only hides timelines (``--min-severity``); the exit code in the JSON summary
+    is still judged on all of them."""
     from leastcap.report import safe_output
 
     if fmt == "json":
-        return safe_output(json.dumps(report_dict(report, fail_on), indent=2, ensure_ascii=False) + "\n", fmt)
+        data = report_dict(report, fail_on, min_severity)
+        return safe_output(json.dumps(data, indent=2, ensure_ascii=False) + "\n", fmt)
+    shown, hidden = _shown(report, min_severity)
     if fmt == "markdown":
-        return safe_output(_markdown(report), fmt)
+        return safe_output(_markdown(shown), fmt)
     if fmt == "text":
-        return safe_output(_text(report), fmt)
+        text = _text(shown)
+        if hidden:
+            text += f"{hidden} active at tip below --min-severity {min_severity.label} not shown\n"
+        return safe_output(text, fmt)
     raise ValueError(f"unknown format {fmt!r} (expected one of: {', '.join(FORMATS)})")
 
 
@@ -83,12 +106,17 @@ def _problem(p: Problem) -> dict[str, Any]:
     return {"path": p.path, "line": p.line, "message": p.message}
 
 
-def report_dict(report: HistoryReport, fail_on: Severity = Severity.HIGH) -> dict[str, Any]:
+def report_dict(
+    report: HistoryReport, fail_on: Severity = Severity.HIGH, min_severity: Severity = Severity.INFO
+) -> dict[str, Any]:
     """The JSON v1 report: the v1 keys exactly as ``leastcap scan`` writes them (one finding per
     timeline, as last seen), plus history keys: per finding ``file``, ``paths``, ``detail``,
     ``present_at_tip``, ``introduced``, ``removed``, ``reintroduced``, ``events``; at the top level
     ``history`` (repository, tip, range). A finding is "active" when it is present at the tip and
-    not suppressed there."""
+    not suppressed there. ``min_severity`` hides timelines below it; ``not_shown`` counts the
+    active ones it hid, and the exit code is judged on all."""
+    code = exit_code(report, fail_on)
+    report, hidden = _shown(report, min_severity)
     at_tip = [t for t in report.timelines if t.present_at_tip]
     active = [t.latest for t in at_tip if t.latest.suppressed is None]
     return {
@@ -109,9 +137,9 @@ def report_dict(report: HistoryReport, fail_on: Severity = Severity.HIGH) -> dic
             "files_scanned": len(report.compose_paths),
             "command": "history",
             "fail_on": fail_on.label,
-            "min_severity": "info",  # history lists every timeline
-            "not_shown": 0,
-            "exit_code": exit_code(report, fail_on),
+            "min_severity": min_severity.label,
+            "not_shown": hidden,
+            "exit_code": code,
         },
         "history": {
             "repository": report.repo,
