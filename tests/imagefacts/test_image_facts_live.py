@@ -34,18 +34,20 @@ def service_image() -> Iterator[str]:
     subprocess.run(["docker", "image", "rm", "-f", tag], check=False, capture_output=True)
 
 
-def inspect_containers() -> list[str]:
+def inspect_containers(image: str) -> list[str]:
+    """The inspect containers of ``image`` (others' runs beside this one have their own images)."""
     client = docker.from_env()
-    return [c.id for c in client.containers.list(all=True, filters={"label": "org.leastcap.purpose=image-inspect"})]
+    labels = {"label": "org.leastcap.purpose=image-inspect", "ancestor": image}
+    return [c.id for c in client.containers.list(all=True, filters=labels)]
 
 
 def test_the_engine_export_gives_the_same_facts_and_leaves_no_container(service_image: str) -> None:
-    before = inspect_containers()
+    before = inspect_containers(service_image)
     facts = inspect_image(service_image)
     assert rows(list(facts.facts)) == EXPECTED_SERVICE  # setuid bits, file capabilities and links survive export
     assert (facts.entrypoint, facts.command, facts.user) == (("docker-entrypoint.sh",), ("server",), "")
     assert facts.image_id.startswith("sha256:")
-    assert inspect_containers() == before
+    assert inspect_containers(service_image) == before
 
 
 def test_an_image_that_is_not_local_is_named(service_image: str) -> None:
@@ -99,3 +101,13 @@ def test_explain_image_shows_what_the_image_does(service_image: str) -> None:
     assert "read from the image" not in quiet.output
     absent = CliRunner().invoke(cli, ["explain-image", service_image.replace(":1", ":absent")])
     assert absent.exit_code == 0 and "read from the image" not in absent.output
+
+
+def test_an_image_that_cannot_be_pulled_is_an_error(service_image: str) -> None:
+    # No registry answers here: the pull the user asked for fails, and says so (exit 2); the
+    # knowledge part is still printed.
+    absent = f"{service_image.rsplit(':', maxsplit=1)[0]}-never-pushed:1"
+    result = CliRunner().invoke(cli, ["explain-image", absent, "--pull"])
+    assert result.stdout.startswith(f"Nothing is known about {absent}.\n")
+    assert result.stderr.startswith("error: image facts: the image could not be pulled or read: ")
+    assert result.exit_code == 2

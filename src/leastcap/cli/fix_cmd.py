@@ -243,14 +243,14 @@ def explain_image(image: str, config_path: str | None, inspect: bool, pull: bool
         )
     else:
         _echo(render_entry(entry))
-    if inspect or pull:
-        _explain_image_files(image, pull)
-    sys.exit(EXIT_OK)
+    read = _explain_image_files(image, pull) if inspect or pull else True
+    sys.exit(EXIT_OK if read else EXIT_ERROR)
 
 
-def _explain_image_files(image: str, pull: bool) -> None:
+def _explain_image_files(image: str, pull: bool) -> bool:
     """The image's own facts, when it is on the local engine. Without --pull an absent image or an
-    unreachable engine is not worth a line: the knowledge above is the answer then."""
+    unreachable engine is not worth a line: the knowledge above is the answer then. With --pull the
+    user asked for the image: one that cannot be pulled or read is an error (False)."""
     from docker.errors import DockerException
 
     from leastcap.imagefacts.inspect import ImageNotFoundError, inspect_image
@@ -260,13 +260,14 @@ def _explain_image_files(image: str, pull: bool) -> None:
         facts = inspect_image(image, pull=pull)
     except ImageNotFoundError as exc:
         if pull:
-            _echo(f"image facts: {exc}")
-        return
+            _echo(f"error: image facts: {exc}", err=True)
+        return not pull
     except (DockerException, OSError) as exc:  # no engine, or it failed: requests' errors are OSErrors
         if pull:
-            _echo(f"image facts: the image could not be read: {exc}")
-        return
+            _echo(f"error: image facts: the image could not be pulled or read: {exc}", err=True)
+        return not pull
     _echo(render_facts(facts))
+    return True
 
 
 def render_entry(entry: Any) -> str:
