@@ -165,6 +165,10 @@ def test_html_is_self_contained(repo: GitRepo) -> None:
     assert [t for t in tags if re.search(r"\s(?:src|href|srcset|action|data|poster|xlink:href)\s*=", t)] == []
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
     assert page.count("<svg ") == 2
+    # the history chart: one point per commit, services with a high or critical finding after it
+    history_chart = page[page.index('id="chart-history"'):]
+    points = re.findall(r"<circle [^>]*><title>([0-9a-f]{7}) 2024-01-01: (\d+) service\(s\)</title>", history_chart)
+    assert [n for _, n in points] == ["2", "3"]
     for table in ("services", "capabilities", "exceptions", "threat-1", "threat-2", "history-table"):
         assert f'<table id="{table}">' in page
 
@@ -246,3 +250,31 @@ def test_examples_report_is_current() -> None:
     code, out, _ = _report(REPO_ROOT, "examples", "--no-history")
     assert code == 0
     check_golden(REPO_ROOT / "examples" / "REPORT.md", out)
+
+
+def test_profile_evidence_is_a_rationale(repo: GitRepo, tmp_path: Path) -> None:
+    """A profile written by the profile module's own writer: its evidence becomes the rationale of
+    the capability, and the summary counts it as verified."""
+    from leastcap.profile.format import REQUIRED, CapabilityEvidence, Profile, Recording, write_profile
+
+    recording = Recording(mode="compose", source="tracepoint", kernel="6.18.44", duration_seconds=30.0,
+                          privileged=True, granted=("NET_ADMIN",), unavailable=(), events=12, lost_events=0)
+    profile = Profile(
+        version=1, compose_files=(str(repo.path / "compose.yaml"),), project="shop", service="vpn",
+        image="lscr.io/linuxserver/wireguard:1.0", cap_add=("NET_ADMIN",), devices=(), sysctls={}, security_opt=(),
+        evidence=(CapabilityEvidence("NET_ADMIN", REQUIRED, "ip link add wg0 type wireguard", granted=12),),
+        verified=True, minimized=True, recording=recording,
+    )
+    (tmp_path / "profiles").mkdir()
+    write_profile(profile, tmp_path / "profiles" / "shop-vpn.json")
+    (tmp_path / "profiles" / "broken.json").write_text("{}")
+    code, out, _ = _report(repo.path, ".", "--format", "json", "--no-history", "--profiles", str(tmp_path / "profiles"))
+    assert code == 0
+    document = json.loads(out)
+    vpn = [c for c in document["capabilities"] if c["service"] == "vpn"]
+    assert [(c["capability"], [r["source"] for r in c["rationales"]]) for c in vpn] == [
+        ("NET_ADMIN", ["profile", "knowledge base", "compose comment"])]
+    assert vpn[0]["rationales"][0]["text"] == (
+        f"{REQUIRED}: ip link add wg0 type wireguard (granted 12, denied 0; verified)")
+    assert (document["summary"]["profiles_verified"], document["summary"]["profiles"]) == (1, 1)
+    assert [w["path"].endswith("broken.json") for w in document["warnings"]] == [True]
