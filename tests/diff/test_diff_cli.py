@@ -197,3 +197,17 @@ def test_project_name_follows_the_repository_not_the_checkout(tmp_path: Path) ->
     assert {f["project"] for f in document["added"] + document["removed"]} == {"elsewhere"}
     assert document["unchanged"] == 0
     assert len(document["added"]) == 3
+
+
+def test_markdown_comment_escapes_hostile_values(repo: GitRepo) -> None:
+    """A mount source written to hijack a pull-request comment (HTML, a link, a mention, a table
+    pipe, a heading) stays text."""
+    hostile = "/etc/<img src=x>[ok](https://evil.example) @acme/security | # x"
+    repo.commit("hostile mount", {"deploy/compose.yaml": BASE + f'    volumes:\n      - "{hostile}:/x"\n'})
+    code, out = _diff(repo, "v1", "HEAD", "--format", "markdown")
+    assert code == 1  # under /etc, writable: sensitive-mount, high
+    assert "<img" not in out.replace("\\<img", "") and " @acme" not in out
+    (line,) = [line for line in out.splitlines() if "evil" in line]
+    # Compose splits the spec at its colons: the source ends at "https", the target starts at "//evil..."
+    assert line.endswith("mounts the host's /etc/\\<img src=x\\>\\[ok\\](https, part of the host's system files "
+                         "and configuration writable at /evil.example) \\@acme/security \\| \\# x")

@@ -278,3 +278,17 @@ def test_profile_evidence_is_a_rationale(repo: GitRepo, tmp_path: Path) -> None:
         f"{REQUIRED}: ip link add wg0 type wireguard (granted 12, denied 0; verified)")
     assert (document["summary"]["profiles_verified"], document["summary"]["profiles"]) == (1, 1)
     assert [w["path"].endswith("broken.json") for w in document["warnings"]] == [True]
+
+
+def test_outside_git_no_history_and_output_file(tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_text(FIRST)
+    (tmp_path / "link.md").symlink_to(tmp_path / "victim.md")
+    code, _, err = _report(tmp_path, ".", "-o", "link.md")
+    assert code == 2
+    assert err == "leastcap report: cannot write link.md: Too many levels of symbolic links\n"
+    assert not (tmp_path / "victim.md").exists()
+    code, out, _ = _report(tmp_path, ".", "-o", "report.md")
+    assert (code, out) == (0, "")
+    text = (tmp_path / "report.md").read_text()
+    assert "## History\n\nNot in a git repository, or not asked for (`--no-history`).\n" in text
+    assert f"| `{tmp_path.name}/vpn` | `lscr.io/linuxserver/wireguard:1.0` | **yes** |" in text
