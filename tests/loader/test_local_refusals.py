@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from casekit import load_both, write_tree
+from casekit import check, load_both, write_tree
 
 from leastcap.loader import LoadOptions, load_project
 from leastcap.model import Problem, Service
@@ -145,3 +145,21 @@ def test_local_refusal_is_an_error_and_the_rest_still_loads(compose: str, tmp_pa
     assert partial.effective is None
     assert partial.project is not None
     assert {s.name: _kept(s) for s in partial.project.services} == kept
+
+
+def test_untyped_volume_replaced_by_a_later_same_target_entry_loads(compose: str, tmp_path: Path) -> None:
+    """compose de-duplicates volumes by target before its schema check: the later short-syntax
+    entry replaces the untyped one, and the project loads (so it is no error here either)."""
+    write_tree(
+        tmp_path,
+        {
+            "compose.yaml": "services:\n  a:\n    image: x\n    volumes:\n"
+            "      - source: /var/run/docker.sock\n        target: /var/run/docker.sock\n"
+            "      - /var/run/docker.sock:/var/run/docker.sock\n"
+        },
+    )
+    check(
+        compose,
+        tmp_path,
+        {"a": {"volumes": [{"type": "bind", "source": "/var/run/docker.sock", "target": "/var/run/docker.sock"}]}},
+    )

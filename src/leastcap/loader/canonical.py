@@ -176,12 +176,9 @@ def _volume(item: Node, where: str) -> Node:
     if isinstance(item, Scalar) and isinstance(item.value, str):
         item_node = _build_mapping(parse_short_volume(item.value, item.loc), item)
     elif isinstance(item, Mapping):
-        if "type" not in item.items:
-            # compose's schema takes an entry without `type` for a malformed short syntax.
-            raise CanonicalError(
-                f"{where} must be a string: a long-syntax volume needs `type:` (compose refuses the file)",
-                item.loc,
-            )
+        # An entry without `type:` is refused only if it survives the merge: compose de-duplicates
+        # volumes by target before its schema check, so a later entry with the same target
+        # replaces it (extract.py refuses one that is left).
         item_node = item
     else:
         return item

@@ -91,13 +91,40 @@ class ModelLoader:
                 self._extends(root, doc, path)
                 if accumulated is None:
                     accumulated = Mapping(root.loc)
+                touched = root.items.get("services")
                 try:
                     merge_model(accumulated, root)
                 except MergeError as exc:
                     raise LoadError(str(exc), display) from None
+                if isinstance(touched, Mapping):
+                    self._refuse_untyped_volumes(accumulated, list(touched.items))
         assert accumulated is not None
         resolve_relative_paths(accumulated, self.working_dir, self.env.get("HOME"))
         return accumulated
+
+    def _refuse_untyped_volumes(self, model: Mapping, names: list[str]) -> None:
+        """compose checks its schema after each document is merged and de-duplicated: a
+        long-syntax volume without `type:` that no same-target entry replaced is refused there
+        (and left out here, so the rest of the service is still judged)."""
+        services = model.items.get("services")
+        if not isinstance(services, Mapping):
+            return
+        for name in names:
+            service = services.items.get(name)
+            volumes = service.items.get("volumes") if isinstance(service, Mapping) else None
+            if not isinstance(volumes, Sequence):
+                continue
+            kept: list[Node] = []
+            for index, item in enumerate(volumes.items):
+                if isinstance(item, Mapping) and "type" not in item.items:
+                    self.ctx.refuse(
+                        f"services.{name}.volumes.{index} must be a string: a long-syntax volume needs `type:` "
+                        "(compose refuses the file)",
+                        item.loc,
+                    )
+                    continue
+                kept.append(item)
+            volumes.items = kept
 
     def _interpolate(self, root: Mapping, has_dollar: bool = True) -> None:
         result = InterpolationResult()

@@ -98,6 +98,12 @@ def _device(item: Node, where: str) -> Located[Device]:
 def _mount(item: Node, where: str, index: int, top_volumes: Mapping | None) -> Located[Mount]:
     if not isinstance(item, Mapping):
         raise _fail(item, f"{where} items must be strings or mappings")
+    if "type" not in item.items:
+        # compose's schema takes an entry without `type` for a malformed short syntax.
+        raise LoadError.at(
+            f"{where}.{index} must be a string: a long-syntax volume needs `type:` (compose refuses the file)",
+            item.loc,
+        )
     mount_type = scalar_text(item.items.get("type")) or ""
     if mount_type not in _MOUNT_TYPES:
         # e.g. `type: ${SOCKET_TYPE}` unset: whether this is a host bind cannot be known.
