@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from leastcap.capabilities import CAPABILITY_BY_NUMBER, short
+from leastcap.capabilities import CAPABILITY_BY_NUMBER, CAPABILITY_NUMBERS, normalize, short
 
 _REVISION_MASK = 0xFF000000
 _EFFECTIVE = 0x000001
@@ -58,10 +58,7 @@ def decode(blob: bytes) -> FileCapabilities | None:
 
 def encode(permitted: tuple[str, ...], effective: bool = True) -> bytes:
     """A revision-2 value granting ``permitted`` (short names): how ``setcap cap_x+ep`` stores it."""
-    from leastcap.capabilities import CAPABILITY_NUMBERS as numbers
-    from leastcap.capabilities import normalize
-
     mask = 0
     for name in permitted:
-        mask |= 1 << numbers[normalize(name)]
+        mask |= 1 << CAPABILITY_NUMBERS[normalize(name)]
     return struct.pack("<IIIII", _REV2 | (_EFFECTIVE if effective else 0), mask & 0xFFFFFFFF, 0, mask >> 32, 0)

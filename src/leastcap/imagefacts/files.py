@@ -76,7 +76,8 @@ class ImageFiles:
 
     def _add(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         path = posixpath.normpath("/" + member.name)
-        self._name(path)
+        if not self._name(path):
+            return  # past the names bound nothing more is kept: links and scripts would be unreachable
         if member.issym():
             self.links[path] = member.linkname
         elif member.islnk():
@@ -99,11 +100,15 @@ class ImageFiles:
     def _limit_keys(self) -> set[str]:
         return {text.split(":", 1)[0] for text in self.limits}
 
-    def _name(self, path: str) -> None:
-        if len(self.names) < MAX_NAMES:
+    def _name(self, path: str) -> bool:
+        """Keep a name (and so what is kept about it); False once the bound is reached, which also
+        bounds the links, which are kept only for kept names."""
+        if len(self.names) < MAX_NAMES or path in self.names:
             self.names.add(path)
-        elif "names" not in self._limit_keys():
-            self.limits.append(f"names: more than {MAX_NAMES} files; later ones are not resolved on PATH")
+            return True
+        if "names" not in self._limit_keys():
+            self.limits.append(f"names: more than {MAX_NAMES} files; the rest not read")
+        return False
 
     def _read_script(self, tar: tarfile.TarFile, member: tarfile.TarInfo, path: str) -> None:
         handle = tar.extractfile(member)
