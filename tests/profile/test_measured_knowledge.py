@@ -22,6 +22,17 @@ from leastcap.knowledge.measured import (
     measured_for_family,
     measurement_from_dict,
 )
+from leastcap.measure.debian import Recipe, debian_mirror
+from leastcap.measure.harness import (
+    PROGRAM_LABEL,
+    MeasureError,
+    compose_text,
+    probe_options,
+    removal_from_runs,
+    rule_of,
+    rule_options,
+)
+from leastcap.measure.programs import BY_NAME, PROGRAMS
 
 VALID: dict[str, Any] = {
     "program": "nginx",
@@ -119,10 +130,101 @@ def test_a_file_must_be_named_after_its_program(tmp_path: Path) -> None:
     assert str(err.value) == "knowledge/measured/bind9.yaml: program is 'nginx', not 'bind9'"
 
 
-def test_every_stored_entry_is_valid_and_names_a_known_family() -> None:
+def test_every_stored_entry_is_valid_and_reproducible_by_the_harness() -> None:
     stored = builtin_measurements()
     assert [m.program for m in stored] == sorted(p.stem for p in MEASURED_DIR.glob("*.yaml"))
     families = {e.family for e in builtin_entries()}
     for m in stored:
+        program = BY_NAME[m.program]  # the harness can measure it again
+        assert (m.package, m.packages, m.command, m.probe, m.proves) == (
+            program.package,
+            program.packages,
+            program.command,
+            program.probe,
+            program.proves,
+        )
+        assert m.family == program.family
         assert not m.family or m.family in families
-        assert not m.family or m in measured_for_family(m.family)
+        assert m in measured_for_family(m.family) or not m.family
+
+
+def test_every_program_of_the_catalogue_has_a_stored_entry() -> None:
+    assert sorted(p.name for p in PROGRAMS) == sorted(m.program for m in builtin_measurements())
+
+
+def test_the_compose_file_labels_the_service_for_the_probe() -> None:
+    program = BY_NAME["nginx"]
+    assert yaml.safe_load(compose_text(program, "leastcap-measure/nginx:latest")) == {
+        "services": {
+            "nginx": {
+                "image": "leastcap-measure/nginx:latest",
+                "command": ["nginx", "-g", "daemon off;"],
+                "labels": {PROGRAM_LABEL: "nginx"},
+            }
+        }
+    }
+
+
+def test_the_probe_runs_inside_the_container_either_way() -> None:
+    program = BY_NAME["chrony"]
+    assert probe_options(program, "  --probe-exec TEXT  Shell command run inside") == [
+        "--probe-exec",
+        "chronyc -n tracking | grep -q '^Reference ID'",
+    ]
+    assert probe_options(program, "  --probe TEXT") == [
+        "--probe",
+        "docker exec $(docker ps -q --filter label=org.leastcap.measure.program=chrony --filter status=running"
+        " | head -n1) sh -c 'chronyc -n tracking | grep -q '\"'\"'^Reference ID'\"'\"''",
+    ]
+    assert rule_of("--keep-exercised  With a probe, still fail") == "functional"
+    assert rule_of("--probe TEXT") == "exercised"
+
+
+def test_a_stored_entry_is_measured_again_with_its_own_rule() -> None:
+    functional_default = "--probe-exec TEXT ... --keep-exercised  With a probe, still fail"
+    assert rule_options(None, functional_default) == ("functional", [])
+    assert rule_options("exercised", functional_default) == ("exercised", ["--keep-exercised"])
+    assert rule_options("exercised", "--probe TEXT") == ("exercised", [])
+    with pytest.raises(MeasureError) as err:
+        rule_options("functional", "--probe TEXT")
+    assert str(err.value) == "this leastcap cannot measure with the functional rule (its rule is exercised)"
+
+
+def test_a_removal_is_taken_from_a_failed_run_with_every_other_kept_capability() -> None:
+    runs = [
+        {"cap_add": ["CHOWN", "SETGID", "SETUID"], "passed": True, "reason": "still running"},
+        {"cap_add": ["SETGID", "SETUID"], "passed": False, "reason": "exited with code 1"},
+        {"cap_add": ["CHOWN", "SETGID", "SETUID", "KILL"], "passed": False, "reason": "not this one"},
+        {"cap_add": ["CHOWN"], "passed": False, "reason": "lacks SETGID too"},
+        {"cap_add": ["CHOWN", "SETGID"], "passed": False, "reason": "probe failed (exit code 124)"},
+    ]
+    final = {"CHOWN", "SETGID", "SETUID"}
+    assert removal_from_runs("CHOWN", final, runs) == {
+        "capability": "CHOWN",
+        "cap_add": ["SETGID", "SETUID"],
+        "failed": "exited with code 1",
+    }
+    assert removal_from_runs("SETUID", final, runs) == {
+        "capability": "SETUID",
+        "cap_add": ["CHOWN", "SETGID"],
+        "failed": "probe failed (exit code 124)",
+    }
+    assert removal_from_runs("SETGID", final, runs) is None  # no such run: the harness verifies it
+
+
+def test_the_mirror_is_the_hosts_debian_source_for_the_suite(tmp_path: Path) -> None:
+    (tmp_path / "debian.sources").write_text(
+        "Types: deb\nURIs: http://security.example/debian-security\nSuites: bookworm-security\n\n"
+        "Types: deb\n# a comment\nURIs: http://mirror.example/debian/\nSuites: bookworm bookworm-updates\n"
+        "Components: main\n"
+    )
+    assert debian_mirror("bookworm", tmp_path) == "http://mirror.example/debian"
+    assert debian_mirror("trixie", tmp_path) == "http://deb.debian.org/debian"
+    assert debian_mirror("bookworm", tmp_path / "missing") == "http://deb.debian.org/debian"
+
+
+def test_a_recipe_key_changes_with_the_package_set_not_its_order() -> None:
+    a = Recipe("t:1", ("nginx", "curl"))
+    assert a.key == Recipe("t:2", ("curl", "nginx")).key
+    assert a.key != Recipe("t:1", ("nginx",)).key
+    assert a.key != Recipe("t:1", ("nginx", "curl"), suite="trixie").key

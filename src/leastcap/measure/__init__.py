@@ -1,0 +1,1 @@
+"""Measure real programs (Debian packages) with leastcap profile; the harness behind bench/measure_images.py."""
