@@ -136,13 +136,16 @@ def test_every_stored_entry_is_valid_and_reproducible_by_the_harness() -> None:
     families = {e.family for e in builtin_entries()}
     for m in stored:
         program = BY_NAME[m.program]  # the harness can measure it again
-        assert (m.package, m.packages, m.command, m.probe, m.proves) == (
+        assert (m.package, m.packages, m.command, m.note, m.probe, m.proves) == (
             program.package,
             program.packages,
             program.command,
+            program.note,
             program.probe,
             program.proves,
         )
+        assert m.differs == tuple(text for text, _ in program.differs)
+        assert m.rule == (program.rule or m.rule)
         assert m.family == program.family
         assert not m.family or m.family in families
         assert m in measured_for_family(m.family) or not m.family

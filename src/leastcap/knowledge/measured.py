@@ -52,6 +52,7 @@ class Measurement:
     suite: str
     packages: tuple[str, ...]
     command: tuple[str, ...]
+    note: str  # how the service was run, when it needs saying (e.g. a capability no recording shows)
     probe: str
     probe_where: str  # "container" or "host"
     proves: str
@@ -102,6 +103,7 @@ def measurement_from_dict(data: Any, where: str) -> Measurement:
         suite=data["suite"],
         packages=tuple(data["packages"]),
         command=tuple(data["service"]["command"]),
+        note=data["service"].get("note", ""),
         probe=data["probe"]["command"],
         probe_where=data["probe"]["where"],
         proves=data["probe"]["proves"],

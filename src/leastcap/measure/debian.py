@@ -181,10 +181,13 @@ def build(recipe: Recipe, cache_dir: Path, log: Log = lambda _: None) -> BuiltIm
 def build_all(recipes: Sequence[Recipe], cache_dir: Path, jobs: int = 2, log: Log = lambda _: None) -> list[BuiltImage]:
     """Build several images, ``jobs`` at a time, sharing one package cache; in ``recipes`` order."""
     # Images already built are found first, so only the missing ones are built in parallel.
-    todo = [r for r in recipes if existing(r) is None]
+    found = {r.tag: existing(r) for r in recipes}
+    todo = [r for r in recipes if found[r.tag] is None]
+    built: dict[str, BuiltImage] = {}
     if todo:
         # One build first fills the cache with the base system every other build shares.
-        build(todo[0], cache_dir, log)
+        built[todo[0].tag] = build(todo[0], cache_dir, log)
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            list(pool.map(lambda r: build(r, cache_dir, log), todo[1:]))
-    return [build(r, cache_dir, log) for r in recipes]
+            for image in pool.map(lambda r: build(r, cache_dir, log), todo[1:]):
+                built[image.tag] = image
+    return [found[r.tag] or built[r.tag] for r in recipes]

@@ -26,6 +26,7 @@ import yaml
 
 from leastcap.measure.debian import BuiltImage
 from leastcap.measure.programs import Program
+from leastcap.profile.format import profile_from_dict
 
 PROGRAM_LABEL = "org.leastcap.measure.program"
 HEADER = (
@@ -134,13 +135,14 @@ def measure(
     is measured again with its own rule.
     """
     help_text = _cli_help(leastcap)
-    rule, rule_args = rule_options(rule, help_text)
+    rule, rule_args = rule_options(rule or program.rule, help_text)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix=f"leastcap-measure-{program.name}-") as tmp:
         compose = Path(tmp) / "compose.yaml"
         compose.write_text(compose_text(program, image.tag))
         probe = [*probe_options(program, help_text), *rule_args]
-        code, profile, output = _profile(leastcap, compose, program, [*probe, "--verify", "--minimize"], log)
+        start = ["--minimize-from", ",".join(program.minimize_from)] if program.minimize_from else []
+        code, profile, output = _profile(leastcap, compose, program, [*probe, "--verify", "--minimize", *start], log)
         if code != 0 or not profile["verified"]:
             raise MeasureError(f"leastcap profile {program.name} did not verify (exit {code}):\n{output[-4000:]}")
         runs = 1 + len(profile["verification"])
@@ -185,7 +187,7 @@ def knowledge_entry(
         "version": image.versions[program.package],
         "suite": "bookworm",
         "packages": list(program.packages),
-        "service": {"command": list(program.command)},
+        "service": {"command": list(program.command), **({"note": program.note} if program.note else {})},
         "probe": {"command": program.probe, "where": "container", "proves": program.proves},
         "result": {
             "cap_add": sorted(profile["cap_add"]),
@@ -196,6 +198,12 @@ def knowledge_entry(
             "rule": rule,
             "minimize_runs": profile["minimize_runs"],
             "removals": removals,
+            "exercised": [
+                {"capability": x.capability, "without": x.describe()} for x in profile_from_dict(profile).exercised
+            ],
+            "helpers": [
+                {"path": h["path"], "kind": h["kind"], "chosen": h["chosen"]} for h in profile.get("helpers", ())
+            ],
         },
         "evidence": [
             {
