@@ -58,4 +58,4 @@ def test_output_that_cannot_be_written_is_a_clean_error(tmp_path: Path, target: 
     proc = run_cli(tmp_path, "scan", "--no-scripts", "-o", target, "--format", "json")
     assert proc.returncode == 2
     assert proc.stdout == b""
-    assert proc.stderr.decode() == f"error: cannot write the report to {target}: {reason}\n"
+    assert proc.stderr.decode() == f"leastcap scan: cannot write {target}: {reason}\n"

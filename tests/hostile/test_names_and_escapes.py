@@ -102,3 +102,14 @@ def test_history_escapes_names_authors_and_messages(tmp_path: Path, fmt: str) ->
         assert "![" not in text and not re.search(r"(?<!\\)<img", text), text
         assert "ev\\\\x1b\\[31mil\\\\x0d::error::forged" in text
         assert "\\!\\[pixel\\](http://evil.example/p.png) \\<img src=x\\>" in text
+
+
+@pytest.mark.parametrize("fmt", ["json", "markdown", "html"])
+def test_security_report_stays_valid_with_hostile_names(tmp_path: Path, fmt: str) -> None:
+    _tree(tmp_path)
+    proc = run_cli(tmp_path, "report", ".", "--no-history", "--format", fmt)
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout.decode("utf-8")  # strict: a raw 0xff byte fails here
+    if fmt == "json":
+        json.loads(text)
+    assert "\x1b" not in text and "\r" not in text

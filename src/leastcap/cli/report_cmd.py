@@ -32,12 +32,14 @@ def report(paths: tuple[str, ...], fmt: str, output: str | None, profiles_dir: s
     under Problems).
     """
     from leastcap.cli.output import write_output
+    from leastcap.report import safe_output
     from leastcap.secreport import ReportOptions, build, render
 
     options = ReportOptions(paths=paths, config_path=config_path, profiles_dir=profiles_dir, audit_file=audit_file,
                             previous_file=previous_file, history=not no_history)
     document = build(options)
-    text = render(document, fmt)
+    # Names that are not UTF-8 keep the JSON valid; no name starts a workflow command in markdown.
+    text = safe_output(render(document, fmt), fmt)
     if output:
         write_output(output, text, "report")
     else:

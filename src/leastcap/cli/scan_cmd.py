@@ -14,7 +14,6 @@ import click
 from leastcap.contract import ExitCode
 from leastcap.model import Severity
 from leastcap.report import FORMATS as _FORMATS
-from leastcap.report.common import defuse
 
 _SEVERITIES = tuple(s.label for s in Severity)
 
@@ -106,13 +105,10 @@ def scan(
     report = dataclasses.replace(report, min_severity=Severity.parse(min_severity))
     text = render(report, fmt, color=False if output else None)
     if output:
-        try:
-            with open(output, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        except OSError as exc:
-            # A missing directory, a directory, a read-only place: say so, never a traceback.
-            click.echo(f"error: cannot write the report to {defuse(output)}: {exc.strerror or exc}", err=True)
-            sys.exit(ExitCode.ERROR)
+        from leastcap.cli.output import write_output
+
+        # A missing directory, a directory, a link, a FIFO: a clean error (exit 2), never a traceback.
+        write_output(output, text, "scan")
     else:
         click.echo(text, nl=not text.endswith("\n"))
     sys.exit(report.exit_code())
