@@ -231,3 +231,25 @@ def test_a_recipe_key_changes_with_the_package_set_not_its_order() -> None:
     assert a.key == Recipe("t:2", ("curl", "nginx")).key
     assert a.key != Recipe("t:1", ("nginx",)).key
     assert a.key != Recipe("t:1", ("nginx", "curl"), suite="trixie").key
+
+
+def test_explain_image_shows_the_measurement_of_the_family_beside_its_documented_entry() -> None:
+    from click.testing import CliRunner
+
+    from leastcap.cli.main import cli
+
+    m = load_measured_file(MEASURED_DIR / "openvpn.yaml")
+    result = CliRunner().invoke(cli, ["explain-image", "kylemanna/openvpn", "--no-inspect"])
+    assert result.exit_code == 0
+    tail = result.output.rstrip("\n").split("\n")[-6:]
+    assert tail == [
+        f"measured ({m.date}, {m.leastcap}, kernel {m.kernel}; Debian's build, not this image):"
+        f" openvpn from openvpn {m.version} (bookworm)",
+        "    cap_add: NET_ADMIN (with cap_drop ALL and no-new-privileges; functional rule)",
+        "    devices: /dev/net/tun",
+        "    probe: tun0 exists with the address 10.8.0.1 that openvpn configured",
+        "    without NET_ADMIN: exited with code 1 (the recording was still running after 5s)",
+        "    data: src/leastcap/knowledge/measured/openvpn.yaml (bench/measure_images.py openvpn)",
+    ]
+    unknown = CliRunner().invoke(cli, ["explain-image", "example.invalid/nothing", "--no-inspect"])
+    assert "measured (" not in unknown.output

@@ -302,6 +302,10 @@ def render_entry(entry: Any) -> str:
     for note in entry.notes:
         lines.append(f"note: {note.text}")
         lines.extend(f"  source: {s}" for s in note.sources)
+    from leastcap.knowledge.measured import describe, measured_for_family
+
+    for measurement in measured_for_family(entry.family):
+        lines.extend(describe(measurement))
     return "\n".join(lines)
 
 

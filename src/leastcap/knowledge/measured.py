@@ -140,3 +140,24 @@ def builtin_measurements() -> tuple[Measurement, ...]:
 def measured_for_family(family: str) -> tuple[Measurement, ...]:
     """The measurements of the software of one image family (may be several programs)."""
     return tuple(m for m in builtin_measurements() if m.family == family)
+
+
+def describe(m: Measurement) -> list[str]:
+    """Lines for ``leastcap explain-image``: what the software needed when measured from Debian's build."""
+    nnp = "no-new-privileges" if m.no_new_privileges else "WITHOUT no-new-privileges"
+    lines = [
+        f"measured ({m.date}, {m.leastcap}, kernel {m.kernel}; Debian's build, not this image):"
+        f" {m.program} from {m.package} {m.version} ({m.suite})",
+        f"    cap_add: {', '.join(m.cap_add) or 'none'} (with cap_drop ALL and {nnp}; {m.rule} rule)",
+    ]
+    if m.devices:
+        lines.append(f"    devices: {', '.join(m.devices)}")
+    if m.sysctls:
+        lines.append(f"    sysctls: {', '.join(f'{k}={v}' for k, v in m.sysctls)}")
+    lines.append(f"    probe: {m.proves}")
+    lines.extend(f"    without {r.capability}: {r.failed}" for r in m.removals)
+    if m.note:
+        lines.append(f"    note: {m.note}")
+    lines.extend(f"    differs: {text}" for text in m.differs)
+    lines.append(f"    data: src/leastcap/knowledge/measured/{m.program}.yaml (bench/measure_images.py {m.program})")
+    return lines
