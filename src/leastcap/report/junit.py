@@ -59,48 +59,50 @@ def _count(suite: ET.Element) -> tuple[int, int, int, int]:
     return len(cases), failures, errors, skipped
 
 
-def render(report: Report, ctx: RenderContext) -> str:
-    by_rule: dict[str, list[Finding]] = defaultdict(list)
-    for f in sorted_findings(report):
-        by_rule[f.rule].append(f)
-    slugs = sorted(set(ctx.rules) | set(by_rule))
+def _finding_case(suite: ET.Element, slug: str, f: Finding) -> None:
+    """A failing testcase for an active finding, a skipped one (with its justification) if suppressed."""
+    position = {"file": xml_text(f.location.path)}
+    if f.location.line > 0:
+        position["line"] = str(f.location.line)
+    case = _case(suite, _case_name(f), f"leastcap.{slug}", **position)
+    if f.suppressed is not None:
+        why = f"suppressed ({f.suppressed.by}): {f.suppressed.justification}"
+        ET.SubElement(case, "skipped", {"message": xml_text(why)})
+        return
+    failure = ET.SubElement(case, "failure", {"message": xml_text(f.message), "type": f.severity.label})
+    failure.text = xml_text(_details(f))
 
-    root = ET.Element("testsuites", {"name": "leastcap"})
-    for slug in slugs:
-        suite = _suite(root, f"leastcap.{slug}")
-        findings = by_rule.get(slug, [])
-        if not findings:
-            _case(suite, "no findings", f"leastcap.{slug}")
-        for f in findings:
-            position = {"file": xml_text(f.location.path)}
-            if f.location.line > 0:
-                position["line"] = str(f.location.line)
-            case = _case(suite, _case_name(f), f"leastcap.{slug}", **position)
-            if f.suppressed is not None:
-                why = f"suppressed ({f.suppressed.by}): {f.suppressed.justification}"
-                ET.SubElement(case, "skipped", {"message": xml_text(why)})
-            else:
-                failure = ET.SubElement(
-                    case, "failure", {"message": xml_text(f.message), "type": f.severity.label}
-                )
-                failure.text = xml_text(_details(f))
 
-    if report.errors or report.warnings:
-        inputs = _suite(root, "leastcap.inputs")
-        for p in sorted_problems(report.errors):
-            where = f"{p.path}:{p.line}" if p.line else p.path
-            case = _case(inputs, f"load {where}", "leastcap.inputs", file=xml_text(p.path))
-            error = ET.SubElement(case, "error", {"message": xml_text(p.message), "type": "load-error"})
-            error.text = xml_text(f"{where}: {p.message}")
-        if report.warnings:
-            out = ET.SubElement(inputs, "system-out")
-            out.text = xml_text(
-                "\n".join(
-                    f"warning: {f'{p.path}:{p.line}' if p.line else p.path}: {p.message}"
-                    for p in sorted_problems(report.warnings)
-                )
+def _rule_suite(root: ET.Element, slug: str, findings: list[Finding]) -> None:
+    suite = _suite(root, f"leastcap.{slug}")
+    if not findings:
+        _case(suite, "no findings", f"leastcap.{slug}")
+    for f in findings:
+        _finding_case(suite, slug, f)
+
+
+def _inputs_suite(root: ET.Element, report: Report) -> None:
+    """Files that could not be loaded as error testcases; the warnings in the suite's system-out."""
+    if not (report.errors or report.warnings):
+        return
+    inputs = _suite(root, "leastcap.inputs")
+    for p in sorted_problems(report.errors):
+        where = f"{p.path}:{p.line}" if p.line else p.path
+        case = _case(inputs, f"load {where}", "leastcap.inputs", file=xml_text(p.path))
+        error = ET.SubElement(case, "error", {"message": xml_text(p.message), "type": "load-error"})
+        error.text = xml_text(f"{where}: {p.message}")
+    if report.warnings:
+        out = ET.SubElement(inputs, "system-out")
+        out.text = xml_text(
+            "\n".join(
+                f"warning: {f'{p.path}:{p.line}' if p.line else p.path}: {p.message}"
+                for p in sorted_problems(report.warnings)
             )
+        )
 
+
+def _set_totals(root: ET.Element) -> None:
+    """Counts each suite's testcases, then sums them onto the root."""
     totals = [0, 0, 0, 0]
     for suite in root.findall("testsuite"):
         for i, n in enumerate(_count(suite)):
@@ -108,6 +110,18 @@ def render(report: Report, ctx: RenderContext) -> str:
     for key, n in zip(("tests", "failures", "errors", "skipped"), totals, strict=True):
         root.set(key, str(n))
     root.set("time", "0")
+
+
+def render(report: Report, ctx: RenderContext) -> str:
+    by_rule: dict[str, list[Finding]] = defaultdict(list)
+    for f in sorted_findings(report):
+        by_rule[f.rule].append(f)
+
+    root = ET.Element("testsuites", {"name": "leastcap"})
+    for slug in sorted(set(ctx.rules) | set(by_rule)):
+        _rule_suite(root, slug, by_rule.get(slug, []))
+    _inputs_suite(root, report)
+    _set_totals(root)
     ET.indent(root, space="  ")
     body = ET.tostring(root, encoding="unicode")
     return f'<?xml version="1.0" encoding="UTF-8"?>\n{body}\n'
