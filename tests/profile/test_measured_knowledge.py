@@ -7,6 +7,8 @@ every stored entry is validated, and invalid ones are refused with the reason.
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from leastcap.knowledge.measured import (
     measured_for_family,
     measurement_from_dict,
 )
-from leastcap.measure.debian import Recipe, debian_mirror
+from leastcap.measure.debian import Recipe, debian_mirror, remove_root
 from leastcap.measure.harness import (
     PROGRAM_LABEL,
     MeasureError,
@@ -33,6 +35,7 @@ from leastcap.measure.harness import (
     rule_options,
 )
 from leastcap.measure.programs import BY_NAME, PROGRAMS
+from support.components import require
 
 VALID: dict[str, Any] = {
     "program": "nginx",
@@ -253,3 +256,19 @@ def test_explain_image_shows_the_measurement_of_the_family_beside_its_documented
     ]
     unknown = CliRunner().invoke(cli, ["explain-image", "example.invalid/nothing", "--no-inspect"])
     assert "measured (" not in unknown.output
+
+
+def test_a_build_root_is_removed_without_reaching_through_a_mount_left_in_it(tmp_path: Path) -> None:
+    require(os.geteuid() == 0, "root (to bind-mount inside a build root)")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("host file")
+    root = tmp_path / "root"
+    # debootstrap can leave /proc or a bound /dev mounted when it fails; a space in the mount
+    # point's name is octal-escaped in mountinfo.
+    for name in ("dev", "has space"):
+        (root / name).mkdir(parents=True)
+        subprocess.run(["mount", "--bind", str(outside), str(root / name)], check=True)
+    remove_root(root)
+    assert not root.exists()
+    assert (outside / "keep").read_text() == "host file"

@@ -112,6 +112,28 @@ def _tail(text: str, lines: int = 15) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def _mounts_below(root: Path) -> list[Path]:
+    """Mount points inside ``root`` (deepest first), from this process's mountinfo."""
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split(" ")
+        # The mount point is the fifth field, with space, tab, newline and backslash octal-escaped.
+        point = Path(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4]))
+        if point.is_relative_to(root) and point != root:
+            found.append(point)
+    return sorted(found, key=lambda p: len(p.parts), reverse=True)
+
+
+def remove_root(root: Path) -> None:
+    """Remove a build root, never through a mount debootstrap left in it (its /proc, a bound /dev)."""
+    for point in _mounts_below(root):
+        subprocess.run(["umount", "--lazy", str(point)], capture_output=True, check=False)
+    left = _mounts_below(root)
+    if left:
+        raise ImageBuildError(f"{root} still has mounts ({', '.join(map(str, left))}); not removed")
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def build(recipe: Recipe, cache_dir: Path, log: Log = lambda _: None) -> BuiltImage:
     """Build ``recipe`` (or reuse the image built from it) and return its tag and versions."""
     found = existing(recipe)
@@ -175,7 +197,7 @@ def build(recipe: Recipe, cache_dir: Path, log: Log = lambda _: None) -> BuiltIm
             raise ImageBuildError(f"docker import failed for {recipe.tag}: {_tail(imported.stderr)}")
         return BuiltImage(recipe.tag, versions, reused=False)
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        remove_root(root)
 
 
 def build_all(recipes: Sequence[Recipe], cache_dir: Path, jobs: int = 2, log: Log = lambda _: None) -> list[BuiltImage]:
