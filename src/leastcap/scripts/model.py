@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leastcap.model import Device, Located, Location, Mount, Service, SourceKind
-from leastcap.scripts.commands import Invocation
+from leastcap.scripts.commands import Flag, Invocation
 from leastcap.scripts.shell import Word
 
 # pflag's ParseBool: what `--privileged=VALUE` accepts as false.
@@ -92,36 +92,40 @@ _LIST = {
 _BOOL = {"privileged": "privileged", "read-only": "read_only", "use-api-socket": "use_api_socket"}
 
 
+def _apply_flag(b: ServiceBuilder, flag: Flag, at: Location, split_caps: bool) -> None:
+    """Records one ``docker run``-style flag as the Compose field it means."""
+    var = flag.variables
+    text = flag.text
+    if flag.name in _BOOL:
+        value = flag.inline is None or text not in _FALSE or bool(var)
+        b.set(_BOOL[flag.name], Located(value, at, variables=var))
+    elif flag.name in ("cap-add", "cap-drop"):
+        parts = [p for p in text.split(",") if p] if split_caps else [text]
+        for part in parts:
+            b.add(flag.name.replace("-", "_"), Located(part, at, variables=var))
+    elif flag.name in _SINGLE:
+        b.set(_SINGLE[flag.name], Located(text, at, variables=var))
+    elif flag.name in _LIST:
+        b.add(_LIST[flag.name], Located(text, at, variables=var))
+    elif flag.name == "device":
+        b.add("devices", Located(parse_device(text), at, variables=var))
+    elif flag.name == "volume":
+        b.add("volumes", Located(parse_volume(text), at, variables=var))
+    elif flag.name == "mount":
+        mount = parse_mount(text)
+        if mount is not None:
+            b.add("volumes", Located(mount, at, variables=var))
+    elif flag.name == "entrypoint":
+        b.fields["entrypoint"] = (text,)
+
+
 def service_from_invocation(
     inv: Invocation, name: str, project: str, path: str, locate: Locate
 ) -> Service:
     b = ServiceBuilder(name, project, locate(inv.start.start), inv.kind, path)
     split_caps = inv.kind.startswith("podman")
     for flag in inv.flags:
-        at = locate(flag.token.start)
-        var = flag.variables
-        text = flag.text
-        if flag.name in _BOOL:
-            value = flag.inline is None or text not in _FALSE or bool(var)
-            b.set(_BOOL[flag.name], Located(value, at, variables=var))
-        elif flag.name in ("cap-add", "cap-drop"):
-            parts = [p for p in text.split(",") if p] if split_caps else [text]
-            for part in parts:
-                b.add(flag.name.replace("-", "_"), Located(part, at, variables=var))
-        elif flag.name in _SINGLE:
-            b.set(_SINGLE[flag.name], Located(text, at, variables=var))
-        elif flag.name in _LIST:
-            b.add(_LIST[flag.name], Located(text, at, variables=var))
-        elif flag.name == "device":
-            b.add("devices", Located(parse_device(text), at, variables=var))
-        elif flag.name == "volume":
-            b.add("volumes", Located(parse_volume(text), at, variables=var))
-        elif flag.name == "mount":
-            mount = parse_mount(text)
-            if mount is not None:
-                b.add("volumes", Located(mount, at, variables=var))
-        elif flag.name == "entrypoint":
-            b.fields["entrypoint"] = (text,)
+        _apply_flag(b, flag, locate(flag.token.start), split_caps)
     if inv.target is not None and not inv.kind.endswith("compose-run"):
         b.set("image", located_word(inv.target, locate))
     if inv.target is not None and inv.kind.endswith("compose-run"):

@@ -7,6 +7,8 @@ column need no mapping, and nothing outside the shell parts can be mistaken for 
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 from leastcap.model import Located, Location, Service
 from leastcap.scripts.commands import find_invocations, recognise, shell_c_string
 from leastcap.scripts.model import (
@@ -17,7 +19,7 @@ from leastcap.scripts.model import (
     unique_names,
 )
 from leastcap.scripts.positions import PositionMap
-from leastcap.scripts.shell import MAKE, SHELL, Command, Dialect, lex, lex_slice
+from leastcap.scripts.shell import MAKE, SHELL, Command, Dialect, Word, lex, lex_slice
 
 _SYSTEMD_EXEC = frozenset(
     {"ExecStart", "ExecStartPre", "ExecStartPost", "ExecStop", "ExecStopPost", "ExecReload", "ExecCondition"}
@@ -121,11 +123,9 @@ def systemd_shell(text: str) -> str:
     return _blank(text, keep)
 
 
-def dockerfile_services(text: str, path: str) -> list[Service]:
-    """``RUN --security=insecure`` (BuildKit's security.insecure entitlement: the step runs privileged)
-    and ``RUN --network=host``, one service per such RUN instruction, named ``RUN@L<line>``."""
+def _dockerfile_escape(lines: list[tuple[int, str]]) -> str:
+    """The escape character: ``\\`` unless an ``# escape=`` parser directive in the leading comments sets one."""
     escape = "\\"
-    lines = _lines(text)
     for _, line in lines:
         stripped = line.strip()
         if not stripped.startswith("#"):
@@ -133,18 +133,48 @@ def dockerfile_services(text: str, path: str) -> list[Service]:
         directive = stripped[1:].replace(" ", "").lower()
         if directive.startswith("escape=") and len(directive) > len("escape="):
             escape = directive[len("escape=")]
-    pmap = PositionMap.for_text(text)
-    services: list[Service] = []
+    return escape
+
+
+def _instructions(lines: list[tuple[int, str]], escape: str) -> Iterator[tuple[int, int]]:
+    """(index of its first line, offset where it ends) of each instruction, blank and comment lines included."""
     idx = 0
     while idx < len(lines):
-        offset, line = lines[idx]
-        stripped = line.lstrip()
         start_idx = idx
         # The instruction runs on while a line ends with the escape character.
         while idx < len(lines) and lines[idx][1].rstrip().endswith(escape) and idx + 1 < len(lines):
             idx += 1
-        end = lines[idx][0] + len(lines[idx][1])
+        yield start_idx, lines[idx][0] + len(lines[idx][1])
         idx += 1
+
+
+def _set_run_flags(b: ServiceBuilder, words: Sequence[Word], pmap: PositionMap, path: str) -> None:
+    """The leading ``--security=insecure`` and ``--network=host`` flags of a RUN's words."""
+    for word in words:
+        if not word.value.startswith("--"):
+            break
+        name, _, value = word.value[2:].partition("=")
+        line_no, col = pmap.at(word.start)
+        at = Location(path, line_no, col)
+        if name == "security" and value == "insecure":
+            # Modelled as build.privileged (what the entitlement grants), not also as an entitlement:
+            # one RUN flag, one finding.
+            b.set("build_privileged", Located(True, at, variables=word.variables))
+            b.facts.append(("script.entitlement", "security.insecure"))
+        elif name == "network" and value == "host":
+            b.set("network_mode", Located(value, at, variables=word.variables))
+
+
+def dockerfile_services(text: str, path: str) -> list[Service]:
+    """``RUN --security=insecure`` (BuildKit's security.insecure entitlement: the step runs privileged)
+    and ``RUN --network=host``, one service per such RUN instruction, named ``RUN@L<line>``."""
+    lines = _lines(text)
+    escape = _dockerfile_escape(lines)
+    pmap = PositionMap.for_text(text)
+    services: list[Service] = []
+    for start_idx, end in _instructions(lines, escape):
+        offset, line = lines[start_idx]
+        stripped = line.lstrip()
         if not stripped or stripped.startswith("#"):
             continue
         keyword = stripped.split(None, 1)[0]
@@ -157,19 +187,7 @@ def dockerfile_services(text: str, path: str) -> list[Service]:
         words = lex(" " * body_start + body)[0].words if body.strip() else ()
         key = Location(path, start_idx + 1, len(line) - len(stripped) + 1)
         b = ServiceBuilder(f"RUN@L{start_idx + 1}", path, key, "dockerfile-run", path)
-        for word in words:
-            if not word.value.startswith("--"):
-                break
-            name, _, value = word.value[2:].partition("=")
-            line_no, col = pmap.at(word.start)
-            at = Location(path, line_no, col)
-            if name == "security" and value == "insecure":
-                # Modelled as build.privileged (what the entitlement grants), not also as an entitlement:
-                # one RUN flag, one finding.
-                b.set("build_privileged", Located(True, at, variables=word.variables))
-                b.facts.append(("script.entitlement", "security.insecure"))
-            elif name == "network" and value == "host":
-                b.set("network_mode", Located(value, at, variables=word.variables))
+        _set_run_flags(b, words, pmap, path)
         if b.fields:
             services.append(b.build())
     return services
