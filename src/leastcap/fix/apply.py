@@ -22,7 +22,7 @@ from leastcap.fix.yamltext import EditError, YamlText
 from leastcap.imagefacts.model import ImageFacts
 from leastcap.knowledge.image_knowledge import KnowledgeBase
 from leastcap.loader.api import LoadOptions, LoadResult, load_project
-from leastcap.model import Finding, Project
+from leastcap.model import Finding, Project, Service
 from leastcap.pipeline import Context, disk_source_lines, evaluate, judge
 from leastcap.profile.format import Profile
 from leastcap.tree import DiskTree
@@ -127,32 +127,55 @@ def fix_project(
     rules = WITH_ALL_FLAG if all_rules else PRIMARY_RULES
     findings = list(evaluate([project], config, Context(command="fix", source_lines=disk_source_lines(cwd))).findings)
     triggers = _triggers(findings, rules)
-    suppressed = _suppressed(findings, rules)
-    for svc in project.services:
-        if services and svc.name not in services:
-            continue
-        if svc.name in suppressed:
-            result.suppressed[svc.name] = suppressed[svc.name]
-            left = sorted(triggers.get(svc.name, set()))
-            if left:  # accepted in part: the rest is the user's to fix, fix does not half-edit it
-                result.problems.append(f"service {svc.name}: {', '.join(left)} is not suppressed; fix it by hand")
-            continue
-        found = triggers.get(svc.name, set())
-        if not found:
-            continue
+    for svc in _services_to_plan(result, project, triggers, _suppressed(findings, rules), services):
         prof = profile if profile is not None and profile.service == svc.name else None
         facts = image_facts(svc.image.value) if image_facts is not None and svc.image is not None else None
-        plan = plan_service(svc, found, knowledge, prof, facts)
+        plan = plan_service(svc, triggers[svc.name], knowledge, prof, facts)
         if plan.action == "fix" and plan.confidence < min_confidence:
             plan = replace(plan, action="propose")
         result.plans[svc.name] = plan
     if not any(p.action == "fix" for p in result.plans.values()):
         return result
 
-    def resolve(display: str) -> str:
-        return os.path.normpath(os.path.join(cwd, display))
-
     paths = _project_paths(project, cwd)
+    texts = _read_texts(result, paths, cwd)
+    result.outcomes = _splice_plans(result, project, texts, paths, cwd)
+    edited = {p: t.result_bytes() for p, t in texts.items() if t.splices}
+    edited = {p: b for p, b in edited.items() if b != result.original[p]}
+    result.edited = _verify(options, cwd, loaded, result, edited)
+    result.problems.extend(f"service {o.service}: {o.message}" for o in result.outcomes if o.where == "skipped")
+    return result
+
+
+def _services_to_plan(
+    result: FixResult,
+    project: Project,
+    triggers: dict[str, set[str]],
+    suppressed: dict[str, str],
+    chosen: frozenset[str],
+) -> list[Service]:
+    """The chosen services (all when none are) with an unsuppressed finding fix acts on (``triggers``).
+
+    A service with a suppressed such finding is the user's decision: it is recorded in ``result`` as
+    suppressed, never planned, and any finding on it left unsuppressed is a problem to fix by hand.
+    """
+    to_plan: list[Service] = []
+    for svc in project.services:
+        if chosen and svc.name not in chosen:
+            continue
+        if svc.name in suppressed:
+            result.suppressed[svc.name] = suppressed[svc.name]
+            left = sorted(triggers.get(svc.name, set()))
+            if left:  # accepted in part: the rest is the user's to fix, fix does not half-edit it
+                result.problems.append(f"service {svc.name}: {', '.join(left)} is not suppressed; fix it by hand")
+        elif svc.name in triggers:
+            to_plan.append(svc)
+    return to_plan
+
+
+def _read_texts(result: FixResult, paths: list[str], cwd: str) -> dict[str, YamlText]:
+    """Reads each project file once, keeping its bytes and the snapshot a write re-checks; a file that
+    cannot be read safely is a problem, and its services' edits fail later for want of its text."""
     texts: dict[str, YamlText] = {}
     for path in paths:
         try:
@@ -161,6 +184,18 @@ def fix_project(
             texts[path] = YamlText(data, os.path.relpath(path, cwd))
         except (WriteError, EditError) as exc:
             result.problems.append(str(exc))
+    return texts
+
+
+def _splice_plans(
+    result: FixResult, project: Project, texts: dict[str, YamlText], paths: list[str], cwd: str
+) -> list[Outcome]:
+    """Splices each service's plan into ``texts``; a plan that cannot be made safely is rolled back
+    whole (no service is half edited) and becomes a skipped outcome."""
+
+    def resolve(display: str) -> str:
+        return os.path.normpath(os.path.join(cwd, display))
+
     outcomes: list[Outcome] = []
     for name, plan in result.plans.items():
         snapshot = {p: list(t.splices) for p, t in texts.items()}
@@ -172,13 +207,7 @@ def fix_project(
             for p, t in texts.items():
                 t.splices = snapshot[p]
             outcomes.append(Outcome(name, "skipped", "", str(exc)))
-    result.outcomes = outcomes
-    edited = {p: t.result_bytes() for p, t in texts.items() if t.splices}
-    edited = {p: b for p, b in edited.items() if b != result.original[p]}
-    edited = _verify(options, cwd, loaded, result, edited)
-    result.edited = edited
-    result.problems.extend(f"service {o.service}: {o.message}" for o in outcomes if o.where == "skipped")
-    return result
+    return outcomes
 
 
 def _service_view(effective: dict[str, Any] | None, name: str) -> dict[str, Any]:
