@@ -300,3 +300,35 @@ def test_outside_git_no_history_and_output_file(tmp_path: Path) -> None:
     text = (tmp_path / "report.md").read_text()
     assert "## History\n\nNot in a git repository, or not asked for (`--no-history`).\n" in text
     assert f"| `{tmp_path.name}/vpn` | `lscr.io/linuxserver/wireguard:1.0` | **yes** |" in text
+
+
+CAPABILITIES = """\
+services:
+  admin:
+    image: example/admin:1
+    cap_add: [SYS_ADMIN]
+  loader:
+    image: example/loader:1
+    cap_add: [CAP_SYS_MODULE]
+  tracer:
+    image: example/tracer:1
+    pid: host
+    cap_add: [sys_ptrace]
+"""
+
+
+def test_added_capabilities_are_open_threat_paths(tmp_path: Path) -> None:
+    # The rule names a capability CAP_SYS_ADMIN whatever the file wrote; the threat model must still
+    # see it (it showed these paths "closed" while the services held them).
+    (tmp_path / "caps").mkdir()
+    (tmp_path / "caps" / "compose.yaml").write_text(CAPABILITIES)
+    code, out, _ = _report(tmp_path / "caps", ".", "--format", "json", "--no-history")
+    assert code == 0
+    document = json.loads(out)
+    paths = {(t["title"], p["title"]): (p["status"], [e["service"] for e in p["exposures"]])
+             for t in document["threats"] for p in t["paths"]}
+    assert paths[("Container escape", "SYS_ADMIN")] == ("open", ["admin"])
+    assert paths[("Container escape", "SYS_MODULE")] == ("open", ["loader"])
+    assert paths[("Host system compromise", "SYS_MODULE")] == ("open", ["loader"])
+    assert paths[("Host system compromise", "SYS_PTRACE with the host's PID namespace")] == ("open", ["tracer"])
+    assert paths[("Container escape", "host namespaces")] == ("open", ["tracer"])

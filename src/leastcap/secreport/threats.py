@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from leastcap.capabilities import try_normalize
 from leastcap.model import Finding, Service, Severity
 from leastcap.secreport.model import Exposure, Threat, ThreatPath
 
@@ -13,18 +14,21 @@ HOST = "Host system compromise"
 ESCAPE = "Container escape"
 
 
-def _cap(*names: str) -> Callable[[Finding, Service | None], bool]:
-    def match(f: Finding, service: Service | None) -> bool:
-        named = f.rule == "dangerous-capability" and dict(f.facts).get("capability") in names
-        return f.rule == "cap-add-all" or named
+def _added(f: Finding, name: str) -> bool:
+    """``f`` adds capability ``name`` (short form): the rule's fact is the normalised CAP_ name."""
+    if f.rule == "cap-add-all":
+        return True
+    value = dict(f.facts).get("capability") if f.rule == "dangerous-capability" else None
+    return value is not None and try_normalize(value) == try_normalize(name)
 
-    return match
+
+def _cap(name: str) -> Callable[[Finding, Service | None], bool]:
+    return lambda f, service: _added(f, name)
 
 
 def _ptrace_host_pid(f: Finding, service: Service | None) -> bool:
     host_pid = service is not None and service.pid is not None and service.pid.value == "host"
-    return host_pid and (f.rule == "cap-add-all" or (f.rule == "dangerous-capability"
-                                                    and dict(f.facts).get("capability") == "SYS_PTRACE"))
+    return host_pid and _added(f, "SYS_PTRACE")
 
 
 def _rule(*rules: str) -> Callable[[Finding, Service | None], bool]:
