@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from leastcap.capabilities import ALL, DOCKER_DEFAULT_CAPABILITIES, short, try_normalize
 from leastcap.fix.devices import device_access
 from leastcap.imagefacts.model import FactKind, ImageFacts
-from leastcap.knowledge.image_knowledge import NOT_COVERED, ImageEntry, KnowledgeBase, Need
+from leastcap.knowledge.image_knowledge import NOT_COVERED, ImageEntry, KnowledgeBase, Need, PrivilegedNeed
 from leastcap.model import Service
 from leastcap.profile.format import Profile
 from leastcap.profile.touched import sysctl_refusal
@@ -157,19 +157,15 @@ def plan_service(
 
     image = service.image.value if service.image else ""
     entry = knowledge.lookup(image) if image else None
+    if entry is not None and entry.privileged is not None and entry.privileged.required and primary:
+        why = _why_privileged(entry.privileged, entry.family, image)
+        return ServicePlan(action="keep", confidence=FixConfidence.KNOWN, messages=why, **base)  # type: ignore[arg-type]
+
     messages: list[str] = []
     privileged_on = bool(service.privileged and service.privileged.value)
     existing_add = _norm_set(c.value for c in service.cap_add)
-    has_all = ALL in existing_add
     existing_drop = _norm_set(c.value for c in service.cap_drop)
     non_root = not is_root_user(service.user.value if service.user else None)
-
-    if entry is not None and entry.privileged is not None and entry.privileged.required and primary:
-        messages.append(f"{image}: {entry.privileged.reason} [image knowledge: {entry.family}]")
-        if entry.privileged.advice:
-            messages.append(f"advice: {entry.privileged.advice}")
-        messages.extend(f"source: {s}" for s in entry.privileged.sources)
-        return ServicePlan(action="keep", confidence=FixConfidence.KNOWN, messages=tuple(messages), **base)  # type: ignore[arg-type]
 
     grants: list[Grant] = []
     extras: list[Extra] = []
@@ -186,58 +182,9 @@ def plan_service(
     needs_caps = primary or "missing-cap-drop" in found
 
     if needs_caps:
-        if profile is not None:
-            grants, found_extras, confidence = _from_profile(profile, messages)
-            extras.extend(found_extras)
-        elif entry is not None:
-            grants, found_extras, confidence = _from_knowledge(entry, service.name, non_root, messages)
-            extras.extend(found_extras)
-            coverage = entry.coverage(non_root=non_root)
-            if coverage.complete and coverage.base == "docker-default":
-                # The documented set is Docker's defaults plus cap_add: write exactly that. A file
-                # that already drops ALL, or a fix asked to add cap_drop (--all), gets the defaults
-                # spelled out instead.
-                if ALL in existing_drop or "missing-cap-drop" in found:
-                    grants.extend(_docker_defaults({g.capability for g in grants}, _DEFAULT_KEPT))
-                    how = "they are spelled out beside cap_drop: [ALL]"
-                else:
-                    keep_defaults = True
-                    how = "those stay (no cap_drop: [ALL])"
-                messages.append(
-                    f"image knowledge ({entry.family}) documents this set on top of Docker's default "
-                    f"capabilities, so {how}; run `leastcap profile {service.name} --verify --minimize` to "
-                    "find a smaller set"
-                )
-        elif non_root:
-            confidence = FixConfidence.INFERRED
-            messages.append(
-                f"runs as user {service.user.value if service.user else ''!r} (not root): Docker gives a "
-                "non-root process no effective capabilities from cap_add (it sets no ambient capabilities), "
-                "so dropping them all loses nothing unless a binary carries file capabilities"
-            )
-        else:
-            grants = _docker_defaults(existing_drop if not primary else set())
-            messages.append(
-                f"nothing is known about {image or 'this image'}: kept Docker's default capabilities "
-                f"explicitly; run `leastcap profile {service.name} --verify --minimize` to measure the "
-                "minimal set"
-            )
-        before = {g.capability for g in grants}
-        _infer(service, grants, messages, entry is None and profile is None and not non_root)
-        if image_facts is not None:
-            confidence = _from_image_facts(image_facts, grants, extras, messages, confidence,
-                                           non_root=non_root, profile=profile, service=service)  # fmt: skip
-        if confidence > FixConfidence.INFERRED and any(
-            g.source == "inferred" and g.capability not in before for g in grants
-        ):
-            # An answer is only as trusted as its weakest part.
-            confidence = FixConfidence.INFERRED
-            messages.append("confidence lowered to inferred: part of the set is inferred from this service")
-        if non_root and entry is not None and any(g.source != "default" for g in grants):
-            messages.append(
-                "runs as a non-root user: cap_add has no effect on its processes in Docker (no ambient "
-                "capabilities) unless a binary has file capabilities"
-            )
+        grants, confidence, keep_defaults = _least_capabilities(
+            service, found, entry, profile, image_facts, extras, messages, existing_drop=existing_drop
+        )
         if privileged_on:
             messages.append(
                 "privileged also gave every host device and disabled seccomp and AppArmor; "
@@ -259,7 +206,7 @@ def plan_service(
         action=action,
         confidence=confidence if needs_caps else FixConfidence.KNOWN,
         remove_privileged=removes_privileged,
-        remove_cap_add_all=has_all and primary,
+        remove_cap_add_all=ALL in existing_add and primary,
         cap_drop_all=needs_caps and ALL not in existing_drop and not keep_defaults,
         cap_add=tuple(grants) if needs_caps else (),
         extras=tuple(_dedupe_extras(service, _settable(service, extras, messages))),
@@ -272,6 +219,124 @@ def plan_service(
             or plan.extras or plan.no_new_privileges):
         return ServicePlan(action="none", confidence=plan.confidence, messages=plan.messages, **base)  # type: ignore[arg-type]
     return plan
+
+
+def _why_privileged(need: PrivilegedNeed, family: str, image: str) -> tuple[str, ...]:
+    """The messages of a plan that keeps privileged because the image knowledge says it is required."""
+    messages = [f"{image}: {need.reason} [image knowledge: {family}]"]
+    if need.advice:
+        messages.append(f"advice: {need.advice}")
+    messages.extend(f"source: {s}" for s in need.sources)
+    return tuple(messages)
+
+
+def _least_capabilities(
+    service: Service,
+    found: tuple[str, ...],
+    entry: ImageEntry | None,
+    profile: Profile | None,
+    image_facts: ImageFacts | None,
+    extras: list[Extra],
+    messages: list[str],
+    *,
+    existing_drop: set[str],
+) -> tuple[list[Grant], FixConfidence, bool]:
+    """The capabilities the service keeps, how sure that set is, and whether it sits on Docker's
+    defaults (no cap_drop: [ALL]): the most trusted source's set, then what the service's own
+    configuration and the image's files add to it. Settings it needs besides go to ``extras``."""
+    non_root = not is_root_user(service.user.value if service.user else None)
+    grants, confidence, keep_defaults = _starting_set(
+        service, found, entry, profile, extras, messages, non_root=non_root, existing_drop=existing_drop
+    )
+    before = {g.capability for g in grants}
+    _infer(service, grants, messages, entry is None and profile is None and not non_root)
+    if image_facts is not None:
+        confidence = _from_image_facts(image_facts, grants, extras, messages, confidence,
+                                       non_root=non_root, profile=profile, service=service)  # fmt: skip
+    if confidence > FixConfidence.INFERRED and any(
+        g.source == "inferred" and g.capability not in before for g in grants
+    ):
+        # An answer is only as trusted as its weakest part.
+        confidence = FixConfidence.INFERRED
+        messages.append("confidence lowered to inferred: part of the set is inferred from this service")
+    if non_root and entry is not None and any(g.source != "default" for g in grants):
+        messages.append(
+            "runs as a non-root user: cap_add has no effect on its processes in Docker (no ambient "
+            "capabilities) unless a binary has file capabilities"
+        )
+    return grants, confidence, keep_defaults
+
+
+def _starting_set(
+    service: Service,
+    found: tuple[str, ...],
+    entry: ImageEntry | None,
+    profile: Profile | None,
+    extras: list[Extra],
+    messages: list[str],
+    *,
+    non_root: bool,
+    existing_drop: set[str],
+) -> tuple[list[Grant], FixConfidence, bool]:
+    """The set from the most trusted source there is (the module's list): a profile, the image
+    knowledge, a non-root user (nothing), or Docker's defaults spelled out."""
+    if profile is not None:
+        grants, found_extras, confidence = _from_profile(profile, messages)
+        extras.extend(found_extras)
+        return grants, confidence, False
+    if entry is not None:
+        grants, found_extras, confidence = _from_knowledge(entry, service.name, non_root, messages)
+        extras.extend(found_extras)
+        keep_defaults = _on_documented_defaults(entry, service, found, grants, messages,
+                                                non_root=non_root, existing_drop=existing_drop)  # fmt: skip
+        return grants, confidence, keep_defaults
+    if non_root:
+        messages.append(
+            f"runs as user {service.user.value if service.user else ''!r} (not root): Docker gives a "
+            "non-root process no effective capabilities from cap_add (it sets no ambient capabilities), "
+            "so dropping them all loses nothing unless a binary carries file capabilities"
+        )
+        return [], FixConfidence.INFERRED, False
+    primary = any(t in PRIMARY_RULES for t in found)
+    grants = _docker_defaults(existing_drop if not primary else set())
+    image = service.image.value if service.image else ""
+    messages.append(
+        f"nothing is known about {image or 'this image'}: kept Docker's default capabilities "
+        f"explicitly; run `leastcap profile {service.name} --verify --minimize` to measure the "
+        "minimal set"
+    )
+    return grants, FixConfidence.UNKNOWN, False
+
+
+def _on_documented_defaults(
+    entry: ImageEntry,
+    service: Service,
+    found: tuple[str, ...],
+    grants: list[Grant],
+    messages: list[str],
+    *,
+    non_root: bool,
+    existing_drop: set[str],
+) -> bool:
+    """True when the knowledge documents its set as Docker's defaults plus cap_add and the file can
+    keep the defaults as they are (no cap_drop: [ALL]); when the file already drops ALL, or a fix is
+    asked to add cap_drop (--all), the defaults are spelled out into ``grants`` instead."""
+    coverage = entry.coverage(non_root=non_root)
+    if not (coverage.complete and coverage.base == "docker-default"):
+        return False
+    keep_defaults = False
+    if ALL in existing_drop or "missing-cap-drop" in found:
+        grants.extend(_docker_defaults({g.capability for g in grants}, _DEFAULT_KEPT))
+        how = "they are spelled out beside cap_drop: [ALL]"
+    else:
+        keep_defaults = True
+        how = "those stay (no cap_drop: [ALL])"
+    messages.append(
+        f"image knowledge ({entry.family}) documents this set on top of Docker's default "
+        f"capabilities, so {how}; run `leastcap profile {service.name} --verify --minimize` to "
+        "find a smaller set"
+    )
+    return keep_defaults
 
 
 def _from_image_facts(
