@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from leastcap import __version__, jsoninput
 from leastcap.model import Finding, Location
+from leastcap.model.finding import fingerprint_of
 from leastcap.report.common import dumps
 
 VERSION = 1
@@ -48,11 +50,41 @@ class BaselineEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Anchor:
+    """Where a baseline's paths are relative to: the directory of the baseline file. Findings show
+    paths relative to the cwd; re-rooting them here lets ``baseline`` and ``scan --baseline`` run
+    from different directories (a subdirectory, the repository's root in CI, an absolute path) and
+    still agree. With the file in the cwd the key is exactly ``Finding.fingerprint``."""
+
+    cwd: str  # absolute: what the findings' relative paths are relative to
+    directory: str  # absolute: the baseline file's directory
+
+    @classmethod
+    def of(cls, cwd: str, baseline_file: str) -> Anchor:
+        cwd = posixpath.abspath(cwd)
+        return cls(cwd, posixpath.dirname(posixpath.normpath(posixpath.join(cwd, baseline_file))))
+
+    def path(self, display: str) -> str:
+        if not display:
+            return display
+        return posixpath.relpath(posixpath.normpath(posixpath.join(self.cwd, display)), self.directory)
+
+    def key(self, finding: Finding) -> str:
+        """``Finding.fingerprint`` with the finding's file named relative to the baseline file."""
+        where = (finding.project, self.path(finding.location.path))
+        return fingerprint_of(finding.rule, where, finding.service, finding.subject)
+
+
+@dataclass(frozen=True, slots=True)
 class Baseline:
     path: str  # as shown in findings
     created: str
     tool_version: str
     entries: tuple[BaselineEntry, ...]
+    anchor: Anchor | None = None  # None: keys are the findings' own fingerprints
+
+    def key(self, finding: Finding) -> str:
+        return self.anchor.key(finding) if self.anchor is not None else finding.fingerprint
 
     def by_fingerprint(self) -> dict[str, BaselineEntry]:
         out: dict[str, BaselineEntry] = {}
@@ -67,14 +99,17 @@ def recordable(findings: Iterable[Finding], governance: frozenset[str]) -> list[
     return [f for f in findings if f.suppressed is None and f.rule not in governance]
 
 
-def render_baseline(findings: Iterable[Finding], today: dt.date) -> str:
-    """The baseline file's text: one entry per distinct fingerprint, in a stable order."""
+def render_baseline(findings: Iterable[Finding], today: dt.date, anchor: Anchor) -> str:
+    """The baseline file's text: one entry per distinct fingerprint, in a stable order; paths (and
+    so fingerprints) relative to the baseline file's directory (``Anchor``)."""
     entries: dict[str, dict[str, str]] = {}
-    for f in sorted(findings, key=lambda f: (f.location.path, f.project, f.service, f.rule, f.fingerprint)):
+    keyed = sorted(((anchor.path(f.location.path), anchor.key(f), f) for f in findings),
+                   key=lambda item: (item[0], item[2].project, item[2].service, item[2].rule, item[1]))
+    for path, key, f in keyed:
         entries.setdefault(
-            f.fingerprint,
-            {"fingerprint": f.fingerprint, "rule": f.rule, "project": f.project, "service": f.service,
-             "path": f.location.path, "subject": f.subject},
+            key,
+            {"fingerprint": key, "rule": f.rule, "project": f.project, "service": f.service,
+             "path": path, "subject": f.subject},
         )
     document = {
         "version": VERSION,
@@ -86,8 +121,9 @@ def render_baseline(findings: Iterable[Finding], today: dt.date) -> str:
     return dumps(document, frozenset({"findings"}))
 
 
-def read_baseline(path: str, display: str) -> Baseline:
-    """Read and check a baseline file. ``display`` is how findings name it."""
+def read_baseline(path: str, display: str, cwd: str | None = None) -> Baseline:
+    """Read and check a baseline file. ``display`` is how findings name it; with ``cwd`` (what the
+    findings' paths are relative to), findings are matched relative to the file's directory."""
     try:
         text = jsoninput.read_text(path, display, "baseline", MAX_BYTES)
         document = jsoninput.parse(text, display, "baseline")
@@ -115,6 +151,7 @@ def read_baseline(path: str, display: str) -> Baseline:
         created=_text_field(document, "created"),
         tool_version=_text_field(document, "tool_version"),
         entries=tuple(entries),
+        anchor=Anchor.of(cwd, path) if cwd is not None else None,
     )
 
 

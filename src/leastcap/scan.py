@@ -146,9 +146,9 @@ def _baseline(name: str | None, cwd: str, tree: DiskTree) -> tuple[Baseline | No
     it: its findings are all reported, and the error makes the exit code 2)."""
     if name is None:
         return None, None
-    path = posixpath.join(cwd, name)
+    path = posixpath.normpath(posixpath.join(cwd, name))
     try:
-        return read_baseline(path, tree.display(path)), None
+        return read_baseline(path, tree.display(path), cwd), None
     except BaselineError as exc:
         return None, Problem(tree.display(path), str(exc))
 

@@ -112,7 +112,7 @@ def apply(
                         expires=exception.expires.isoformat() if exception.expires else "",
                         ticket=exception.ticket, location=exception.location,
                     )
-        entry = baselined.get(finding.fingerprint) if baselined else None
+        entry = baselined.get(baseline.key(finding)) if baseline is not None and baselined else None
         if entry is not None and baseline is not None:
             used_baseline.add(entry.fingerprint)
             if suppression is None:

@@ -125,6 +125,22 @@ def test_moved_and_reformatted_findings_stay_baselined_new_ones_fail(project: Pa
     assert active == [("dangerous-capability", "agent", 8, 15)]
 
 
+def test_baseline_matches_from_any_directory(project: Path) -> None:
+    # CI may run from the repository's root while the baseline was written from a subdirectory (or
+    # the other way round): paths are taken relative to the baseline file, not to the cwd.
+    recorded = _record(project)
+    app = project / "app"
+    for cwd, args in ((app, ("--baseline", "../.leastcap-baseline.json")),
+                      (Path("/"), (str(app), "--baseline", str(project / ".leastcap-baseline.json")))):
+        result = invoke_in(cwd, "scan", *args)
+        assert result.exit_code == 0, result.output
+        assert result.stdout.endswith("No findings, 3 suppressed (3 by baseline).\n"), (cwd, result.stdout)
+    (project / ".leastcap-baseline.json").unlink()
+    result = invoke_in(app, "baseline", "-o", "../.leastcap-baseline.json")
+    assert result.exit_code == 0, result.output
+    assert (project / ".leastcap-baseline.json").read_text() == recorded
+
+
 def test_stale_entry_is_reported_at_its_line(project: Path) -> None:
     text = _record(project)
     stale_line = next(n for n, line in enumerate(text.splitlines(), 1) if '"rule": "privileged"' in line)

@@ -32,13 +32,15 @@ def baseline(
 
     `leastcap scan --baseline FILE` then reports those findings as suppressed "by baseline" and
     fails only on new ones; an entry whose finding is gone is reported (exception-unused), so the
-    baseline only shrinks. Run both from the same directory (paths are part of a fingerprint).
+    baseline only shrinks. Paths are recorded relative to the baseline file, so the scan may run
+    from another directory.
     Exit codes: 0 written, 2 an input could not be loaded (the baseline is written without it) or
     the file could not be written.
     """
     import datetime as dt
+    import os
 
-    from leastcap.baseline import recordable, render_baseline
+    from leastcap.baseline import Anchor, recordable, render_baseline
     from leastcap.cli.output import write_output
     from leastcap.report.common import defuse, summary_line
     from leastcap.rules.registry import META_RULES
@@ -51,7 +53,7 @@ def baseline(
     report = run_scan(options)
     governance = frozenset(rule.slug for rule in META_RULES)
     findings = recordable(report.findings, governance)
-    write_output(output, render_baseline(findings, dt.date.today()), "baseline")
+    write_output(output, render_baseline(findings, dt.date.today(), Anchor.of(os.getcwd(), output)), "baseline")
     for error in report.errors:
         where = f"{error.path}:{error.line}" if error.line else error.path
         click.echo(f"error: {defuse(where)}: {defuse(error.message)}", err=True)
