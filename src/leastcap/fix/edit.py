@@ -75,14 +75,9 @@ def edit_mapping(
     if mapping.kind != "map" or mapping.flow or not mapping.pairs:
         raise EditError(f"{yt.path}:{mapping.start_line + 1}: service {plan.service!r} is not a block mapping")
     indent = mapping.pairs[0][0].start_col
-    dash = yt.dash_offset()
+    item_indent = indent + yt.dash_offset()
     wanted = plan_items(plan)
-    new_lines: list[str] = []
-
-    def item_line(text: str, comment: str) -> str:
-        line = f"{' ' * (indent + dash)}- {text}"
-        return f"{line}  # {comment}" if comment else line
-
+    new_lines: list[str] = []  # the lists the mapping does not write yet
     for key in LIST_KEYS:
         adds = wanted[key]
         drop_all = key == "cap_add" and plan.remove_cap_add_all
@@ -90,39 +85,67 @@ def edit_mapping(
             continue
         local = yt.get(mapping, key)
         if local is not None:
-            k, v = local
-            if v.kind == "alias":
-                raise EditError(f"{yt.path}:{k.start_line + 1}: {key} is written through an alias; not edited")
-            if v.kind == "map" and key == "sysctls":
-                _append_map(yt, v, [a for a in adds], indent + dash)
-                continue
-            if v.kind == "seq":
-                _edit_seq(yt, k, v, adds, drop_all=drop_all)
-                continue
-            if _is_null(v):
-                lines = [f"{' ' * indent}{key}:"] + [item_line(_quote(a.text), a.comment) for a in adds]
-                start = yt.line_starts[k.start_line]
-                yt.splice(start, yt.after_line(yt.last_line(v)), "".join(x + yt.newline for x in lines))
-                continue
-            raise EditError(f"{yt.path}:{k.start_line + 1}: {key} has an unexpected form; not edited")
-        copied: list[str] = []
-        merged = yt.lookup_merged(mapping, key)
-        if merged is not None:
-            # A local key replaces the merged one entirely (YAML merge), so carry its entries over.
-            _, mk, mv = merged
-            mv = yt.resolve(mv)
-            if mv.kind == "seq":
-                copied = [yt.text[i.start : i.end] for i in mv.items if not (drop_all and _is_all(i))]
-            elif mv.kind == "map" and key == "sysctls":
-                copied = [f"{yt.text[a.start : a.end]}={yt.text[b.start : b.end]}" for a, b in mv.pairs]
-            elif not _is_null(mv):
-                raise EditError(f"{yt.path}:{mk.start_line + 1}: merged {key} has an unexpected form")
+            _edit_local_list(yt, local, key, adds, indent, item_indent, drop_all=drop_all)
+            continue
+        copied = _merged_entries(yt, mapping, key, drop_all=drop_all)
         if not adds and not copied:
             continue
         new_lines.append(f"{' ' * indent}{key}:")
-        new_lines.extend(item_line(c, "") for c in copied)
-        new_lines.extend(item_line(_quote(a.text), a.comment) for a in adds)
+        new_lines.extend(_item_line(item_indent, c, "") for c in copied)
+        new_lines.extend(_item_line(item_indent, _quote(a.text), a.comment) for a in adds)
+    _splice_privileged_and_lists(yt, mapping, new_lines, privileged_mode, indent)
 
+
+def _item_line(indent: int, text: str, comment: str) -> str:
+    line = f"{' ' * indent}- {text}"
+    return f"{line}  # {comment}" if comment else line
+
+
+def _edit_local_list(
+    yt: YamlText, local: tuple[Node, Node], key: str, adds: list[Item], indent: int, item_indent: int, *, drop_all: bool
+) -> None:
+    """Adds ``adds`` to a list the mapping writes itself (and drops its ALL entry if ``drop_all``);
+    an empty value becomes the list, a form it cannot edit safely is refused."""
+    k, v = local
+    if v.kind == "alias":
+        raise EditError(f"{yt.path}:{k.start_line + 1}: {key} is written through an alias; not edited")
+    if v.kind == "map" and key == "sysctls":
+        _append_map(yt, v, list(adds), item_indent)
+        return
+    if v.kind == "seq":
+        _edit_seq(yt, k, v, adds, drop_all=drop_all)
+        return
+    if _is_null(v):
+        lines = [f"{' ' * indent}{key}:"] + [_item_line(item_indent, _quote(a.text), a.comment) for a in adds]
+        start = yt.line_starts[k.start_line]
+        yt.splice(start, yt.after_line(yt.last_line(v)), "".join(x + yt.newline for x in lines))
+        return
+    raise EditError(f"{yt.path}:{k.start_line + 1}: {key} has an unexpected form; not edited")
+
+
+def _merged_entries(yt: YamlText, mapping: Node, key: str, *, drop_all: bool) -> list[str]:
+    """The entries ``mapping`` gets for ``key`` through a ``<<`` merge, as written (without the ALL
+    entry if ``drop_all``): a local key replaces the merged one entirely, so they must be carried over."""
+    merged = yt.lookup_merged(mapping, key)
+    if merged is None:
+        return []
+    _, mk, mv = merged
+    mv = yt.resolve(mv)
+    if mv.kind == "seq":
+        return [yt.text[i.start : i.end] for i in mv.items if not (drop_all and _is_all(i))]
+    if mv.kind == "map" and key == "sysctls":
+        return [f"{yt.text[a.start : a.end]}={yt.text[b.start : b.end]}" for a, b in mv.pairs]
+    if not _is_null(mv):
+        raise EditError(f"{yt.path}:{mk.start_line + 1}: merged {key} has an unexpected form")
+    return []
+
+
+def _splice_privileged_and_lists(
+    yt: YamlText, mapping: Node, new_lines: list[str], privileged_mode: str, indent: int
+) -> None:
+    """Removes privileged (``remove``: its lines take the new lists' place) or sets it false
+    (``false``, or ``remove`` where the mapping does not write it), then adds the new lists at the
+    mapping's end."""
     local_priv = yt.get(mapping, "privileged")
     block = "".join(x + yt.newline for x in new_lines)
     if privileged_mode == "remove" and local_priv is not None:
@@ -285,43 +308,52 @@ def _merges(yt: YamlText, mapping: Node, target: Node, depth: int = 0) -> bool:
 
 def _users(yt: YamlText, path: str, shared: Node, texts: Mapping[str, YamlText]) -> set[str]:
     """Services that use ``shared`` (by alias/merge in its file, or by ``extends`` from any file)."""
-    users: set[str] = set()
     svcs = yt.services()
-    if svcs is not None:
-        for k, v in svcs.pairs:
-            if _merges(yt, yt.resolve(v), shared):
-                users.add(k.value)
+    if svcs is None:
+        return set()
+    users = {k.value for k, v in svcs.pairs if _merges(yt, yt.resolve(v), shared)}
     base_name = None
-    if svcs is not None:
-        for k, v in svcs.pairs:
-            if yt.resolve(v) is shared:
-                base_name = k.value
+    for k, v in svcs.pairs:
+        if yt.resolve(v) is shared:
+            base_name = k.value
     if base_name is None:
         return users
+    return users | _extenders(texts, path, base_name)
+
+
+def _extenders(texts: Mapping[str, YamlText], path: str, base_name: str) -> set[str]:
+    """Services in any of ``texts`` whose ``extends`` names service ``base_name`` of file ``path``."""
+    users: set[str] = set()
     for other_path, other in texts.items():
         osvcs = other.services()
         if osvcs is None:
             continue
         for k, written in osvcs.pairs:
-            v = other.resolve(written)
-            if v.kind != "map":
-                continue
-            ext = other.lookup_merged(v, "extends")
-            if ext is None:
-                continue
-            ev = other.resolve(ext[2])
-            target_file, target_name = other_path, ""
-            if ev.kind == "scalar":
-                target_name = ev.value
-            elif ev.kind == "map":
-                svc = other.get(ev, "service")
-                fil = other.get(ev, "file")
-                target_name = svc[1].value if svc else ""
-                if fil:
-                    target_file = os.path.normpath(os.path.join(os.path.dirname(other_path), fil[1].value))
-            if target_name == base_name and os.path.normpath(target_file) == os.path.normpath(path):
+            target = _extends_target(other, other_path, other.resolve(written))
+            if target == (os.path.normpath(path), base_name):
                 users.add(k.value)
     return users
+
+
+def _extends_target(yt: YamlText, path: str, service: Node) -> tuple[str, str] | None:
+    """(normalised file, service name) that ``service``'s ``extends`` names, or None without one;
+    the file is ``path`` itself unless ``extends: {file: ...}`` names another (relative to ``path``)."""
+    if service.kind != "map":
+        return None
+    ext = yt.lookup_merged(service, "extends")
+    if ext is None:
+        return None
+    ev = yt.resolve(ext[2])
+    target_file, target_name = path, ""
+    if ev.kind == "scalar":
+        target_name = ev.value
+    elif ev.kind == "map":
+        svc = yt.get(ev, "service")
+        fil = yt.get(ev, "file")
+        target_name = svc[1].value if svc else ""
+        if fil:
+            target_file = os.path.normpath(os.path.join(os.path.dirname(path), fil[1].value))
+    return os.path.normpath(target_file), target_name
 
 
 def _earlier_layers_privileged(
