@@ -121,3 +121,38 @@ def test_helpers_are_looked_up_once_per_file_path_and_never_in_procfs() -> None:
     execs = [Exec(float(i), 1, 1, name, "x") for i, name in enumerate(names)]
     assert list(_distinct(e.filename for e in execs)) == ["/bin/sh", "/usr/bin/ping"]
     assert len(list(_distinct(f"/bin/{i}" for i in range(1000)))) == MAX_HELPER_LOOKUPS
+
+
+def test_with_a_probe_the_singles_are_tried_from_one_set_and_what_passed_goes_together() -> None:
+    needed = frozenset({"CAP_CHOWN", "CAP_SETUID"})
+    verify, tried, last = oracle(needed, frozenset({"CAP_MKNOD", "CAP_SETGID"}))
+    batches: list[list[frozenset[str]]] = []
+
+    def verify_all(sets: list[frozenset[str]]) -> list[bool]:
+        batches.append(sets)
+        return [verify(s) for s in sets]
+
+    start = needed | {"CAP_MKNOD", "CAP_SETGID"}
+    assert _minimize_groups(start, verify, last, True, verify_all) == needed
+    # All four denied when all are out: each alone, from the same set (one batch), then the two
+    # that passed alone (SETGID, MKNOD) together.
+    assert batches == [[start - {c} for c in ("CAP_CHOWN", "CAP_SETGID", "CAP_SETUID", "CAP_MKNOD")]]
+    assert tried == [frozenset(), *batches[0], needed]
+
+
+def test_a_project_is_isolated_when_two_copies_cannot_touch_each_other() -> None:
+    from leastcap.profile.docker import _project_isolated
+
+    alone = {"image": "x", "network_mode": "none", "volumes": [{"type": "volume", "source": "data", "target": "/d"}]}
+    assert _project_isolated({"services": {"app": alone}}) is True
+    for shared in (
+        {"ports": [{"target": 80, "published": "8080"}]},
+        {"network_mode": "host"},
+        {"pid": "host"},
+        {"network_mode": "service:db"},
+        {"container_name": "db"},
+        {"volumes": [{"type": "bind", "source": "/srv", "target": "/srv"}]},
+    ):
+        assert _project_isolated({"services": {"app": alone, "db": {"image": "y", **shared}}}) is False, shared
+    external = {"services": {"app": alone}, "volumes": {"data": {"external": True, "name": "data"}}}
+    assert _project_isolated(external) is False

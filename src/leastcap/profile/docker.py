@@ -92,6 +92,10 @@ class ServiceConfig:
     ipc: str | None = None
     sysctls: tuple[tuple[str, str], ...] = ()  # the service's own sysctls: (name, value)
     devices: tuple[str, ...] = ()  # container paths of the service's own devices
+    # Two copies of the project can run side by side without touching each other: no service
+    # publishes a host port, shares the host's network, pid or ipc namespace, or bind-mounts a host
+    # path (named volumes are per project). Only then are verification runs run in parallel.
+    isolated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +142,34 @@ class ComposeTarget:
             ipc=svc.get("ipc"),
             sysctls=_sysctl_pairs(svc.get("sysctls")),
             devices=_device_targets(svc.get("devices")),
+            isolated=_project_isolated(data),
         )
+
+
+def _project_isolated(data: dict[str, object]) -> bool:
+    """No service shares anything with its copy (_isolated), and no volume or network is external
+    (shared by every project that names it)."""
+    services = data.get("services")
+    if not isinstance(services, dict) or not all(_isolated(svc) for svc in services.values()):
+        return False
+    for key in ("volumes", "networks"):
+        declared = data.get(key)
+        if isinstance(declared, dict) and any(isinstance(v, dict) and v.get("external") for v in declared.values()):
+            return False
+    return True
+
+
+def _isolated(svc: object) -> bool:
+    """Whether a service (``compose config --format json``) shares nothing with a copy of itself."""
+    if not isinstance(svc, dict):
+        return False
+    if svc.get("ports") or svc.get("container_name"):
+        return False
+    for key in ("network_mode", "pid", "ipc", "uts", "userns_mode", "cgroup"):
+        if str(svc.get(key) or "").startswith(("host", "container:", "service:")):
+            return False
+    volumes = svc.get("volumes") or []
+    return all(isinstance(v, dict) and v.get("type") in ("volume", "tmpfs") for v in volumes)
 
 
 def _device_targets(raw: object) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ import platform
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -38,6 +39,10 @@ from leastcap.profile.tracefs import check_source, tracefs_root
 from leastcap.progress import Tick, silent
 
 Log = Callable[[str], None]
+
+# Verification runs at a time when their sets are independent and the project's copies cannot
+# touch each other: most of a run is waiting on dockerd and runc, so two overlap well on 2 cores.
+PARALLEL_RUNS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,13 +323,8 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log, tick: Tic
     # The failed run of the last group tried: which of its capabilities it saw denied.
     last_denied: list[frozenset[str]] = [frozenset()]
 
-    def verify(caps: frozenset[str], nnp: bool = True) -> bool:
-        # The same set gives the same answer; a repeat would only cost another run.
-        if (caps, nnp) in tried:
-            last_denied[0] = denied_in[caps, nnp]
-            return tried[caps, nnp]
-        without = "" if nnp else " without no-new-privileges"
-        log(f"verifying with cap_add {sorted_short(caps)}{without}")
+    def measure(caps: frozenset[str], nnp: bool) -> tuple[RunResult, float]:
+        """One verification run (thread-safe: its own Compose project, instance and recorder)."""
         began = time.monotonic()
         outcome = run(
             dk.CapabilitySetting(
@@ -338,15 +338,18 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log, tick: Tic
             early=early,
             verifying=True,
         )
+        return outcome, round(time.monotonic() - began, 2)
+
+    def judge(caps: frozenset[str], nnp: bool, outcome: RunResult, seconds: float) -> bool:
         ok, why = verdict(rec, outcome, opts.duration, functional=opts.functional)
         denials = new_denials(rec, outcome)
-        log(("  pass: " if ok else "  fail: ") + why)
+        log(f"  {'pass' if ok else 'fail'} {sorted_short(caps)}: {why}")
         verification.append(
             VerificationRun(
                 tuple(sorted_short(caps)),
                 ok,
                 why,
-                seconds=round(time.monotonic() - began, 2),
+                seconds=seconds,
                 no_new_privileges=nnp,
                 denials=tuple(denial_text(d) for d in denials),
                 ended_early=outcome.ended_early,
@@ -357,6 +360,32 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log, tick: Tic
         if ok:
             passed[caps, nnp] = denials
         return ok
+
+    def announce(caps: frozenset[str], nnp: bool, how: str = "") -> None:
+        without = "" if nnp else " without no-new-privileges"
+        log(f"verifying with cap_add {sorted_short(caps)}{without}{how}")
+
+    def verify(caps: frozenset[str], nnp: bool = True) -> bool:
+        # The same set gives the same answer; a repeat would only cost another run.
+        if (caps, nnp) in tried:
+            last_denied[0] = denied_in[caps, nnp]
+            return tried[caps, nnp]
+        announce(caps, nnp)
+        return judge(caps, nnp, *measure(caps, nnp))
+
+    def verify_all(sets: list[frozenset[str]], nnp: bool = True) -> list[bool]:
+        """Independent sets: side by side (PARALLEL_RUNS at a time) when copies of the project
+        cannot touch each other (ServiceConfig.isolated); their results are recorded in order."""
+        todo = [c for c in dict.fromkeys(sets) if (c, nnp) not in tried]
+        if not config.isolated or len(todo) < 2:
+            return [verify(c, nnp) for c in sets]
+        for caps in todo:
+            announce(caps, nnp, " (side by side)")
+        with ThreadPoolExecutor(max_workers=PARALLEL_RUNS) as pool:
+            results = [f.result() for f in [pool.submit(measure, c, nnp) for c in todo]]
+        for caps, (outcome, seconds) in zip(todo, results, strict=True):
+            judge(caps, nnp, outcome, seconds)
+        return [tried[c, nnp] for c in sets]
 
     final = proposal
     nnp = True
@@ -388,7 +417,13 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log, tick: Tic
                 if verify(candidate - {cap}, nnp):
                     candidate = candidate - {cap}
         else:
-            candidate = _minimize_groups(candidate, lambda caps: verify(caps, nnp), last_denied, opts.functional)
+            candidate = _minimize_groups(
+                candidate,
+                lambda caps: verify(caps, nnp),
+                last_denied,
+                opts.functional,
+                lambda sets: verify_all(sets, nnp),
+            )
         minimize_runs = len(verification) - before
         removed = start - candidate
         final = candidate
@@ -475,6 +510,7 @@ def _minimize_groups(
     verify: Callable[[frozenset[str]], bool],
     last_denied: list[frozenset[str]],
     functional: bool,
+    verify_all: Callable[[list[frozenset[str]]], list[bool]] | None = None,
 ) -> frozenset[str]:
     """Remove what can go, a group at a time: a group whose removal passes goes in one run.
 
@@ -482,8 +518,10 @@ def _minimize_groups(
     so the group's capabilities that run saw denied are needed; they stay and only the rest is
     tried again (every capability needed: one run, where removing each in turn took one per
     capability). With a probe judging, the denials only hint: when at least half of the group was
-    denied, most of it is likely needed and each is tried alone (as the linear strategy would);
-    otherwise the group is split in halves."""
+    denied, most of it is likely needed and each is tried alone (as the linear strategy would), all
+    from the same set and side by side (``verify_all``), then all that passed alone are removed
+    together (one more run when more than one did, and one by one if that fails); otherwise the
+    group is split in halves."""
     pending = [sort_capabilities(candidate)]
     while pending:
         group = frozenset(pending.pop())
@@ -498,6 +536,13 @@ def _minimize_groups(
         ordered = sort_capabilities(group)
         if not functional and denied:
             pending.append(sort_capabilities(group - denied))
+        elif functional and 2 * len(denied) >= len(group) and verify_all is not None:
+            alone = verify_all([candidate - {c} for c in ordered])
+            removable = frozenset(c for c, ok in zip(ordered, alone, strict=True) if ok)
+            if len(removable) > 1 and not verify(candidate - removable):
+                pending += [[c] for c in reversed(sort_capabilities(removable))]
+            else:
+                candidate = candidate - removable
         elif functional and 2 * len(denied) >= len(group):
             pending += [[c] for c in reversed(ordered)]
         else:
