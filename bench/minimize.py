@@ -6,9 +6,10 @@ measured in the same run on the same workload.
                 remaining capability, each for the full --duration (`--minimize-strategy linear`,
                 a hidden option kept for this comparison)
   new (groups)  the same first run, then groups removed at once (split on failure, guided by which
-                capabilities the failed run saw denied), and every verification run ends as soon as
-                the probe passed after the recording's warm-up (or failed three rounds in a row
-                after twice the warm-up)
+                capabilities the failed run saw denied; independent tries side by side, two at a
+                time, as the project is isolated), and every verification run ends as soon as the
+                probe passed after the recording's warm-up (or failed three rounds in a row after
+                twice the warm-up)
 
 The workload is a web server with no network path from the host (`network_mode: none`, so the probe
 is `--probe-exec`): su drops to uid 1000 (SETUID, SETGID), it serves a file that only chown makes
