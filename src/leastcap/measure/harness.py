@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from leastcap.measure.debian import BuiltImage
+from leastcap.measure.debian import DEFAULT_SUITE, BuiltImage
 from leastcap.measure.programs import Program
 from leastcap.profile.format import profile_from_dict
 
@@ -185,7 +185,7 @@ def knowledge_entry(
     entry |= {
         "package": program.package,
         "version": image.versions[program.package],
-        "suite": "bookworm",
+        "suite": DEFAULT_SUITE,
         "packages": list(program.packages),
         "service": {"command": list(program.command), **({"note": program.note} if program.note else {})},
         "probe": {"command": program.probe, "where": "container", "proves": program.proves},
