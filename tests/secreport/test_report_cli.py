@@ -332,3 +332,30 @@ def test_added_capabilities_are_open_threat_paths(tmp_path: Path) -> None:
     assert paths[("Host system compromise", "SYS_MODULE")] == ("open", ["loader"])
     assert paths[("Host system compromise", "SYS_PTRACE with the host's PID namespace")] == ("open", ["tracer"])
     assert paths[("Container escape", "host namespaces")] == ("open", ["tracer"])
+
+
+def test_summary_counts_every_expired_exception(tmp_path: Path) -> None:
+    # An expired exception that is also not honoured (its approver is not on the list) is still
+    # expired: the summary said "0 expired" beside a register that flags it.
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "compose.yaml").write_text(FIRST)
+    (tmp_path / "app" / ".leastcap.yml").write_text("""\
+approvers: [alice]
+exceptions:
+  - rule: privileged
+    service: vpn
+    justification: the wireguard module is loaded on the host by the image
+    approved_by: mallory
+    expires: 2026-12-01
+  - rule: docker-socket
+    service: agent
+    justification: reads container labels until the socket proxy is deployed
+    approved_by: alice
+    expires: 2027-01-20
+""")
+    code, out, _ = _report(tmp_path / "app", ".", "--format", "json", "--no-history")
+    assert code == 0
+    document = json.loads(out)
+    assert [e["flags"][0] for e in document["exceptions"]] == ["expired", "expires within 30 days"]
+    summary = document["summary"]
+    assert (summary["exceptions_active"], summary["exceptions_expiring"], summary["exceptions_expired"]) == (1, 1, 1)

@@ -170,13 +170,14 @@ def _summary(projects: Sequence[Project], rows: Sequence[ServiceRow], scan: Repo
     active = _active(scan.findings)
     by_severity = tuple((s.label, sum(1 for f in active if f.severity == s)) for s in SEVERITIES_DESC)
     honoured = [e for e in config.exceptions if not e.problems]
-    expired = [e for e in honoured if e.expires is not None and e.expires < today]
+    # Expired is a date, whatever else is wrong with the exception (the register flags it so).
+    expired = [e for e in config.exceptions if e.expires is not None and e.expires < today]
     expiring = [e for e in honoured if e.expires is not None and 0 <= (e.expires - today).days <= EXPIRING_DAYS]
     return Summary(
         projects=len({p.name for p in projects}), services=len(rows), by_severity=by_severity,
         suppressed=sum(1 for f in scan.findings if f.suppressed is not None),
         privileged_services=sum(1 for r in rows if r.privileged),
-        exceptions_active=len(honoured) - len(expired), exceptions_expiring=len(expiring),
+        exceptions_active=sum(1 for e in honoured if e not in expired), exceptions_expiring=len(expiring),
         exceptions_expired=len(expired),
         profiles_verified=sum(1 for _, p in profiles.values() if getattr(p, "verified", False)),
         profiles=len(profiles),
