@@ -211,3 +211,29 @@ def test_markdown_comment_escapes_hostile_values(repo: GitRepo) -> None:
     # Compose splits the spec at its colons: the source ends at "https", the target starts at "//evil..."
     assert line.endswith("mounts the host's /etc/\\<img src=x\\>\\[ok\\](https, part of the host's system files "
                          "and configuration writable at /evil.example) \\@acme/security \\| \\# x")
+
+
+def test_markdown_names_who_accepted_an_added_finding(repo: GitRepo) -> None:
+    """A change that adds privilege and accepts it in the same change passes the gate; the comment
+    must show who the change says approved it, until when, or that nobody did (an inline ignore),
+    so the reviewer can check that approval on the forge."""
+    config = ("approvers: [alice]\nexceptions:\n  - rule: docker-socket\n    service: web\n"
+              "    justification: reads container labels until the socket proxy is deployed\n"
+              "    approved_by: alice\n    expires: 2099-01-31\n    ticket: SEC-7\n")
+    compose = BASE.replace("    privileged: true\n", "    privileged: true\n    pid: host  # leastcap: ignore[host-namespace]"
+                           " the exporter reads host process counters\n")
+    repo.commit("socket, accepted", {"deploy/compose.yaml": compose + "    volumes: [/var/run/docker.sock:/x]\n",
+                                     ".leastcap.yml": config})
+    code, out = _diff(repo, "v1", "HEAD", "--format", "markdown")
+    assert code == 0
+    lines = [line for line in out.splitlines() if line.startswith("- **")]
+    assert lines == [
+        "- **high** [host-namespace](https://github.com/leastcap/leastcap/blob/main/docs/rules.md#host-namespace) at "
+        "`deploy/compose.yaml:5:5`: service 'vpn' sets pid: host, so it sees and signals every host process (and, with "
+        "SYS\\_PTRACE, reads their memory) (accepted by an inline ignore, no approver: the exporter reads host process "
+        "counters)",
+        "- **critical** [docker-socket](https://github.com/leastcap/leastcap/blob/main/docs/rules.md#docker-socket) at "
+        "`deploy/compose.yaml:11:15`: service 'web' mounts /var/run/docker.sock, the Docker API, which lets it start a "
+        "privileged container that mounts the host's root file system: root on the host (accepted by an exception "
+        "approved by alice until 2099-01-31, ticket SEC-7: reads container labels until the socket proxy is deployed)",
+    ]

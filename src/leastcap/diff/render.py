@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from leastcap.diff.compare import ChangeSet, Side
-from leastcap.model import Finding, Problem, Report
+from leastcap.model import Finding, Problem, Report, Suppression
 from leastcap.report import render as render_report
 from leastcap.report.common import defuse, dumps, plural, sorted_problems
 from leastcap.report.json_v1 import finding_dict
@@ -154,7 +154,7 @@ def _by_service(findings: tuple[Finding, ...], rules: dict[str, RuleInfo], with_
         out += [f"#### {code(name)}", ""]
         for f in items:
             info = rules.get(f.rule)
-            accepted = f" (accepted: {md(f.suppressed.by)}, {md(f.suppressed.justification)})" if f.suppressed else ""
+            accepted = f" ({_accepted(f.suppressed)})" if f.suppressed else ""
             out.append(f"- **{f.severity.label}** [{f.rule}]({info.uri if info else ''}) at "
                        f"{code(_where(f))}: {md(f.message)}{accepted}")
             if with_advice and info is not None:
@@ -162,6 +162,19 @@ def _by_service(findings: tuple[Finding, ...], rules: dict[str, RuleInfo], with_
                 out.append(f"  - Fix: {fix(info)}")
         out.append("")
     return out
+
+
+def _accepted(s: Suppression) -> str:
+    """Who the change says accepted a finding, until when: what the reviewer checks on the forge
+    (an exception's approver must really have approved this change; an inline ignore has nobody)."""
+    if s.by == "exception":
+        until = f" until {md(s.expires)}" if s.expires else ""
+        ticket = f", ticket {md(s.ticket)}" if s.ticket else ""
+        who = md(s.approved_by or "nobody")
+        return f"accepted by an exception approved by {who}{until}{ticket}: {md(s.justification)}"
+    if s.by == "inline":
+        return f"accepted by an inline ignore, no approver: {md(s.justification)}"
+    return f"accepted by {md(s.by)}: {md(s.justification)}"
 
 
 # -- github and sarif: the added findings as a scan report of HEAD ---------------------------------
