@@ -12,11 +12,18 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from leastcap.contract import ExitCode
+
+if TYPE_CHECKING:
+    from leastcap.fix.apply import FixResult
+    from leastcap.fix.write import Snapshot
+    from leastcap.loader.api import LoadOptions
+    from leastcap.profile.format import Profile
 
 EXIT_OK, EXIT_UNFIXED, EXIT_ERROR = ExitCode.OK, ExitCode.FINDINGS, ExitCode.ERROR
 # --min-confidence, least to most sure (leastcap.fix.plan.FixConfidence).
@@ -117,23 +124,50 @@ def fix(
     inspect: bool,
 ) -> None:
     """Replace privileged with the least privilege that still works (dry run unless --write)."""
-    from leastcap.fix.apply import fix_project, unified_diff
+    from leastcap.fix.apply import fix_project
     from leastcap.fix.plan import FixConfidence
-    from leastcap.fix.write import Snapshot, WriteError, why_not_writable, write_all
     from leastcap.imagefacts.inspect import LocalImages
-    from leastcap.profile.format import ProfileFormatError, read_profile
 
     cwd = os.getcwd()
     config, knowledge = _knowledge(paths or files, config_path, cwd)  # found like scan finds it
-    profile = None
-    wanted = set(services)
-    if profile_file:
-        try:
-            profile = read_profile(profile_file)
-        except (ProfileFormatError, OSError) as exc:
-            _echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_ERROR)
-        wanted.add(profile.service)
+    profile = _read_profile(profile_file) if profile_file else None
+    wanted = set(services) | ({profile.service} if profile is not None else set())
+    image_facts = LocalImages() if inspect else None
+    fixes = _Fixes()
+    for opts in _fix_options(paths, files, cwd, profile, env_files, profiles):
+        result = fix_project(
+            opts, knowledge, cwd=cwd, services=frozenset(wanted), profile=profile, all_rules=all_rules,
+            config=config, min_confidence=FixConfidence[min_confidence.upper()], image_facts=image_facts,
+        )  # fmt: skip
+        fixes.add(result, cwd)
+    code = fixes.code
+    if fixes.edits:
+        code = max(code, _write_edits(fixes.edits, cwd, backup=backup) if write else _check_writable(fixes.edits))
+    if not any(fixes.diffs) and code == EXIT_OK:
+        _echo("nothing to fix")
+    sys.exit(code)
+
+
+def _read_profile(profile_file: str) -> Profile:
+    """The --profile-file; exits 2 when it cannot be read or is not a leastcap profile."""
+    from leastcap.profile.format import ProfileFormatError, read_profile
+
+    try:
+        return read_profile(profile_file)
+    except (ProfileFormatError, OSError) as exc:
+        _echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+
+
+def _fix_options(
+    paths: tuple[str, ...],
+    files: tuple[str, ...],
+    cwd: str,
+    profile: Profile | None,
+    env_files: tuple[str, ...],
+    profiles: tuple[str, ...],
+) -> list[LoadOptions]:
+    """The projects to fix: those of the paths or -f files, else the one a profile names."""
     kw: dict[str, Any] = {"env_files": tuple(os.path.abspath(e) for e in env_files), "profiles": profiles}
     kw["environ"] = dict(os.environ)
     if profile is not None and not paths and not files and profile.compose_files:
@@ -141,57 +175,73 @@ def fix(
         from leastcap.loader.api import LoadOptions
 
         workdir = profile.working_dir or os.path.dirname(profile.compose_files[0])
-        options = [LoadOptions(working_dir=workdir, files=tuple(profile.compose_files), **kw)]
-    else:
-        options = _options_for(paths, files, cwd, **kw)
-    image_facts = LocalImages() if inspect else None
-    code = EXIT_OK
-    diffs: list[str] = []
-    # Every edited file of every project, written together at the end: all of them or none.
-    edits: dict[str, tuple[Snapshot, bytes]] = {}
-    for opts in options:
-        result = fix_project(
-            opts, knowledge, cwd=cwd, services=frozenset(wanted), profile=profile, all_rules=all_rules,
-            config=config, min_confidence=FixConfidence[min_confidence.upper()], image_facts=image_facts,
-        )  # fmt: skip
+        return [LoadOptions(working_dir=workdir, files=tuple(profile.compose_files), **kw)]
+    return _options_for(paths, files, cwd, **kw)
+
+
+@dataclass
+class _Fixes:
+    """What the projects' fixes add up to: the diffs shown, the exit code so far, and every edited
+    file of every project, to be written together at the end: all of them or none."""
+
+    code: ExitCode = EXIT_OK
+    diffs: list[str] = field(default_factory=list)
+    edits: dict[str, tuple[Snapshot, bytes]] = field(default_factory=dict)
+
+    def add(self, result: FixResult, cwd: str) -> None:
+        """Shows one project's diff and explanation and takes its edited files."""
+        from leastcap.fix.apply import unified_diff
+
         if result.errors:
-            code = EXIT_ERROR
+            self.code = EXIT_ERROR
             for err in result.errors:
                 _echo(f"error: {err}", err=True)
-            continue
+            return
         diff = unified_diff(result, cwd)
-        if diff and diff in diffs:
+        if diff and diff in self.diffs:
             # A main file shared by its default project and a variant layer (compose.yaml +
             # compose.prod.yml) gets the same edit from both: show and apply it once.
-            continue
-        diffs.append(diff)
+            return
+        self.diffs.append(diff)
         _echo(diff, nl=False)
         _explain(result)
         if result.problems or result.unfixed:
-            code = max(code, EXIT_UNFIXED)
+            self.code = max(self.code, EXIT_UNFIXED)
         for path, data in sorted(result.edited.items()):
-            if path in edits and edits[path][1] != data:
-                _say(f"# not fixed: {edits[path][0].shown}: two projects edit it differently; "
-                           "fix them one at a time (-f)")
-                code = max(code, EXIT_UNFIXED)
+            if path in self.edits and self.edits[path][1] != data:
+                _say(
+                    f"# not fixed: {self.edits[path][0].shown}: two projects edit it differently; "
+                    "fix them one at a time (-f)"
+                )
+                self.code = max(self.code, EXIT_UNFIXED)
                 continue
-            edits[path] = (result.snapshots[path], data)
-    if write and edits:
-        try:
-            for path in write_all(list(edits.values()), backup=backup):
-                _echo(f"wrote {os.path.relpath(path, cwd)}")
-        except WriteError as exc:
-            _echo(f"error: {exc}", err=True)
-            code = EXIT_ERROR
-    elif edits:
-        for snap, _ in edits.values():
-            why = why_not_writable(snap)
-            if why:
-                _say(f"# cannot be written: {why}")
-                code = max(code, EXIT_UNFIXED)
-    if not any(diffs) and code == EXIT_OK:
-        _echo("nothing to fix")
-    sys.exit(code)
+            self.edits[path] = (result.snapshots[path], data)
+
+
+def _write_edits(edits: dict[str, tuple[Snapshot, bytes]], cwd: str, *, backup: bool) -> ExitCode:
+    """--write: all the edited files or none (exit 2 then)."""
+    from leastcap.fix.write import WriteError, write_all
+
+    try:
+        for path in write_all(list(edits.values()), backup=backup):
+            _echo(f"wrote {os.path.relpath(path, cwd)}")
+    except WriteError as exc:
+        _echo(f"error: {exc}", err=True)
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def _check_writable(edits: dict[str, tuple[Snapshot, bytes]]) -> ExitCode:
+    """A dry run says which edited files --write would refuse to write (exit 1 then)."""
+    from leastcap.fix.write import why_not_writable
+
+    code = EXIT_OK
+    for snap, _ in edits.values():
+        why = why_not_writable(snap)
+        if why:
+            _say(f"# cannot be written: {why}")
+            code = EXIT_UNFIXED
+    return code
 
 
 def _explain(result: Any) -> None:
