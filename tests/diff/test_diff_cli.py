@@ -237,3 +237,22 @@ def test_markdown_names_who_accepted_an_added_finding(repo: GitRepo) -> None:
         "privileged container that mounts the host's root file system: root on the host (accepted by an exception "
         "approved by alice until 2099-01-31, ticket SEC-7: reads container labels until the socket proxy is deployed)",
     ]
+
+
+def test_a_device_made_writable_is_added(repo: GitRepo) -> None:
+    """Read access to a raw disk becoming read-write is privilege the change adds (a writable host
+    file system), so it is a new finding; spelling the same permissions another way is not."""
+    device = "    devices: [/dev/sda:/dev/sda:r]\n"
+    repo.commit("read the disk", {"deploy/compose.yaml": BASE + device})
+    repo.commit("same, spelled out", {"deploy/compose.yaml": BASE + "    devices: ['/dev/sda:/dev/sda:r']\n"})
+    assert _diff(repo, "HEAD~1", "HEAD", "--format", "json")[0] == 0
+    repo.commit("write the disk", {"deploy/compose.yaml": BASE + "    devices: [/dev/sda:/dev/sda:mwr]\n"})
+    repo.commit("same, reordered", {"deploy/compose.yaml": BASE + "    devices: [/dev/sda:/dev/sda:rwm]\n"})
+    code, out = _diff(repo, "HEAD~1", "HEAD", "--format", "json")
+    assert (code, json.loads(out)["added"], json.loads(out)["unchanged"]) == (0, [], 2)
+    code, out = _diff(repo, "HEAD~3", "HEAD", "--format", "json")
+    assert code == 1
+    document = json.loads(out)
+    assert _rows(document["added"]) == [("host-device", "critical", "deploy", "web", "deploy/compose.yaml", 10, 15)]
+    assert _rows(document["removed"]) == [("host-device", "critical", "deploy", "web", "deploy/compose.yaml", 10, 15)]
+    assert document["added"][0]["message"].endswith("with permissions rwm")

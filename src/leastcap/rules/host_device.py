@@ -179,7 +179,7 @@ class HostDevice(Rule):
             service, project,
             f"service {service.name!r} is given {what}{perms}" + context(service, entry),
             entry.origin, entry.via, severity=severity, confidence=confidence_for(entry),
-            facts=(("device", device.source),),
+            facts=_device_facts(device),
         )
 
     @staticmethod
@@ -203,3 +203,12 @@ class HostDevice(Rule):
         if major == "1":
             return Severity.CRITICAL, "allows the memory devices (/dev/mem, /dev/kmem, /dev/port, /dev/kmsg)"
         return Severity.HIGH, f"allows the host character devices {major}:{minor}"
+
+
+def _device_facts(device: Device) -> tuple[tuple[str, str], ...]:
+    """What the finding is about, so its fingerprint changes when the access does: read access to a
+    disk made read-write is a new finding (``diff``, baselines); ``mwr`` and ``rwm`` are the same."""
+    if device.cdi:
+        return (("device", device.source),)
+    access = "".join(c for c in "rwm" if c in device.permissions)
+    return (("device", device.source), ("permissions", access))
