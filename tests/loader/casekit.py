@@ -23,6 +23,14 @@ from differential.oracle import (
 )
 from leastcap.loader import LoadResult
 
+# The usual pair of -f files: a base and the override layered over it.
+BASE_OVERRIDE = ("compose.yaml", "override.yaml")
+
+
+def device(source: str, target: str, permissions: str = "rwm") -> dict[str, str]:
+    """One ``devices`` entry as the privilege views show it."""
+    return {"source": source, "target": target, "permissions": permissions}
+
 
 def write_tree(root: Path, files: Mapping[str, str | bytes]) -> None:
     for rel, content in files.items():
