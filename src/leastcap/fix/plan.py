@@ -183,8 +183,9 @@ def plan_service(
 
     if needs_caps:
         grants, confidence, keep_defaults = _least_capabilities(
-            service, found, entry, profile, image_facts, extras, messages, existing_drop=existing_drop
-        )
+            service, found, entry, profile, image_facts, extras, messages,
+            non_root=non_root, existing_drop=existing_drop,
+        )  # fmt: skip
         if privileged_on:
             messages.append(
                 "privileged also gave every host device and disabled seccomp and AppArmor; "
@@ -239,12 +240,12 @@ def _least_capabilities(
     extras: list[Extra],
     messages: list[str],
     *,
+    non_root: bool,
     existing_drop: set[str],
 ) -> tuple[list[Grant], FixConfidence, bool]:
     """The capabilities the service keeps, how sure that set is, and whether it sits on Docker's
     defaults (no cap_drop: [ALL]): the most trusted source's set, then what the service's own
     configuration and the image's files add to it. Settings it needs besides go to ``extras``."""
-    non_root = not is_root_user(service.user.value if service.user else None)
     grants, confidence, keep_defaults = _starting_set(
         service, found, entry, profile, extras, messages, non_root=non_root, existing_drop=existing_drop
     )
