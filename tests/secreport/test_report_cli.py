@@ -359,3 +359,17 @@ exceptions:
     assert [e["flags"][0] for e in document["exceptions"]] == ["expired", "expires within 30 days"]
     summary = document["summary"]
     assert (summary["exceptions_active"], summary["exceptions_expiring"], summary["exceptions_expired"]) == (1, 1, 1)
+
+
+def test_history_says_which_privilege(tmp_path: Path) -> None:
+    # Two capabilities of one service are two rows; each must say which capability it is about.
+    r = GitRepo(tmp_path / "caps")
+    r.commit("admin", {"compose.yaml": "services:\n  a:\n    image: x\n    cap_add: [SYS_ADMIN]\n"})
+    r.commit("and module", {"compose.yaml": "services:\n  a:\n    image: x\n    cap_add: [SYS_ADMIN, SYS_MODULE]\n"})
+    code, out, _ = _report(r.path, ".", "--format", "json")
+    assert code == 0
+    rows = [(h["rule"], h["detail"]) for h in json.loads(out)["history"]["rows"] if h["rule"] == "dangerous-capability"]
+    assert sorted(rows) == [("dangerous-capability", "capability=CAP_SYS_ADMIN"),
+                            ("dangerous-capability", "capability=CAP_SYS_MODULE")]
+    code, out, _ = _report(r.path, ".")
+    assert "| `dangerous-capability` | `capability=CAP_SYS_MODULE` | `a` | `compose.yaml` |" in out

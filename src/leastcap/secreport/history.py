@@ -39,7 +39,7 @@ def history_section(root: str, shown_roots: Sequence[str], cwd: str) -> tuple[Hi
             introduced = "at or before " + introduced
         removed = ", ".join(f"{e.commit.short} {e.commit.date[:10]} {e.commit.author}" for e in t.of_kind("removed"))
         at_tip = ("suppressed" if t.latest.suppressed is not None else "yes") if t.present_at_tip else "no"
-        rows.append(HistoryRow(t.rule, t.service, t.path, introduced, removed, at_tip))
+        rows.append(HistoryRow(t.rule, t.detail, t.service, t.path, introduced, removed, at_tip))
         if t.latest.severity >= Severity.HIGH:
             for e in t.events:
                 step = {"introduced": 1, "reintroduced": 1, "removed": -1}.get(e.kind, 0)

@@ -161,8 +161,9 @@ def render_html(report: SecurityReport) -> str:
         h = report.history
         body.append(f"<p>From the walk of <code>leastcap history</code> (tip <code>{_e(h.tip)}</code>). "
                     f"{_e(h.note)}</p>")
-        body.append(_table(["Rule", "Service", "File", "Introduced", "Removed", "At tip"], [
-            [_code([r.rule]), _code([r.service] if r.service else []), _code([r.path]), _e(r.introduced) or "—",
+        body.append(_table(["Rule", "What", "Service", "File", "Introduced", "Removed", "At tip"], [
+            [_code([r.rule]), _code([r.detail] if r.detail else []),
+             _code([r.service] if r.service else []), _code([r.path]), _e(r.introduced) or "—",
              _e(r.removed) or "—", _e(r.at_tip)] for r in h.rows], "history-table"))
     body.append(f"<figure>{_history_chart(report.history.points if report.history else ())}<figcaption>Services "
                 "with a high or critical finding over the git history</figcaption></figure>")

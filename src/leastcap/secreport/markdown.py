@@ -102,8 +102,9 @@ def _history(report: SecurityReport) -> list[str]:
            f"From the walk of `leastcap history` (tip `{h.tip}`)." + (f" {md(h.note)}." if h.note else ""), ""]
     if not h.rows:
         return [*out, "No privilege in the history.", ""]
-    return [*out, *_table(["Rule", "Service", "File", "Introduced", "Removed", "At tip"], [
-        [code(r.rule), code(r.service) if r.service else "—", code(r.path), md(r.introduced) or "—",
+    return [*out, *_table(["Rule", "What", "Service", "File", "Introduced", "Removed", "At tip"], [
+        [code(r.rule), code(r.detail) if r.detail else "—",
+         code(r.service) if r.service else "—", code(r.path), md(r.introduced) or "—",
          md(r.removed) or "—", r.at_tip] for r in h.rows])]
 
 

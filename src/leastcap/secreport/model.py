@@ -84,6 +84,7 @@ class Threat:
 @dataclass(frozen=True, slots=True)
 class HistoryRow:
     rule: str
+    detail: str  # which privilege: ``Finding.subject`` (a service may have several of one rule)
     service: str
     path: str
     introduced: str  # "abc1234 2024-01-01 Ada"
