@@ -256,3 +256,29 @@ def test_a_device_made_writable_is_added(repo: GitRepo) -> None:
     assert _rows(document["added"]) == [("host-device", "critical", "deploy", "web", "deploy/compose.yaml", 10, 15)]
     assert _rows(document["removed"]) == [("host-device", "critical", "deploy", "web", "deploy/compose.yaml", 10, 15)]
     assert document["added"][0]["message"].endswith("with permissions rwm")
+
+
+def test_the_change_cannot_switch_off_the_rules_that_judge_it(repo: GitRepo) -> None:
+    """A change that adds privilege and, in the same change, disables the rule or lowers its
+    severity in .leastcap.yml is judged with the base's rule settings: the privilege is added
+    and the gate fails; the edit is said, and applies once merged."""
+    config = "rules:\n  privileged: {enabled: false}\n  host-namespace: {severity: info}\n"
+    web = "    privileged: true\n    pid: host\n"
+    repo.commit("quietly", {"deploy/compose.yaml": BASE + web, ".leastcap.yml": config})
+    code, out = _diff(repo, "v1", "HEAD", "--format", "json")
+    assert code == 1
+    document = json.loads(out)
+    assert _rows(document["added"]) == [
+        ("privileged", "critical", "deploy", "web", "deploy/compose.yaml", 10, 5),
+        ("host-namespace", "high", "deploy", "web", "deploy/compose.yaml", 11, 5),
+    ]
+    assert [(w["path"], w["message"]) for w in document["warnings"]] == [
+        (".leastcap.yml", "this change edits the rules: or scripts: settings; the diff judges both sides with "
+                          "the base's (the edit applies once it is merged)"),
+    ]
+    # once merged, the next change is judged with them
+    repo.git("tag", "v2")
+    repo.commit("more", {"deploy/compose.yaml": BASE + web + "    cap_add: [SYS_ADMIN]\n"})
+    code, out = _diff(repo, "v2", "HEAD", "--format", "json")
+    document = json.loads(out)
+    assert (code, [f["rule"] for f in document["added"]], document["warnings"]) == (1, ["dangerous-capability"], [])

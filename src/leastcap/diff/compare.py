@@ -13,8 +13,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from leastcap.config import Config
 from leastcap.contract import ExitCode
-from leastcap.diff.trees import Revision, resolve, scan_tree, top_level, tree_at
+from leastcap.diff.trees import Revision, resolve, scan_tree, top_level, tree_at, tree_config
 from leastcap.history.git import CatFile
 from leastcap.history.gittree import ObjectStore
 from leastcap.model import Finding, Problem, Report, Severity
@@ -86,14 +87,18 @@ def run_diff(options: DiffOptions) -> ChangeSet:
     base_rev = resolve(top, options.base)
     head_rev: Revision | None = resolve(top, options.head) if options.head is not None else None
 
-    def judged(tree: Tree) -> Report:
-        return scan_tree(tree, top, options.env, today=options.today, fail_on=options.fail_on)
+    def judged(tree: Tree, policy: Config | None = None) -> Report:
+        return scan_tree(tree, top, options.env, today=options.today, fail_on=options.fail_on, policy=policy)
 
     with CatFile(top) as catfile:
         store = ObjectStore(catfile)
-        base = Side(base_rev.name, base_rev.commit, judged(tree_at(top, base_rev, store)))
+        base_tree = tree_at(top, base_rev, store)
+        base = Side(base_rev.name, base_rev.commit, judged(base_tree))
+        # HEAD is judged with the base's rule settings (its exceptions stay its own, and the markdown
+        # names who approved them): disabling a rule in the change that breaks it hides nothing.
+        policy = tree_config(base_tree, top) or Config()
         if head_rev is None:
-            head = Side("working tree", None, judged(DiskTree(top)))
+            head = Side("working tree", None, judged(DiskTree(top), policy))
         else:
-            head = Side(head_rev.name, head_rev.commit, judged(tree_at(top, head_rev, store)))
+            head = Side(head_rev.name, head_rev.commit, judged(tree_at(top, head_rev, store), policy))
     return compare(base, head, options.fail_on)
