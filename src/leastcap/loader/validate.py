@@ -28,74 +28,112 @@ def validate(model: Mapping, ctx: LoadContext, inputs: Inputs) -> None:
     for name, service in services.items.items():
         if not isinstance(service, Mapping):
             continue
-        where = service.key_loc or service.loc
-        if not scalar_text(service.items.get("image")) and "build" not in service.items:
-            ctx.warn(
-                f'service "{name}" has neither an image nor a build context specified (compose refuses to run it)',
-                where,
-            )
-        networks = service.items.get("networks")
-        network_names = (
-            networks.items
-            if isinstance(networks, Mapping)
-            else [scalar_text(n) or "" for n in networks.items]
-            if isinstance(networks, Sequence)
-            else ()
-        )
-        for network in network_names:
-            if network not in defined_networks:
-                ctx.refuse(f'service "{name}" refers to undefined network {network}: invalid compose project', where)
-        container_name = scalar_text(service.items.get("container_name"))
-        if container_name:
-            if container_name in container_names:
-                ctx.warn(
-                    f'services.{name}: container name "{container_name}" is already in use by service '
-                    f'"{container_names[container_name]}" (compose refuses the project)',
-                    where,
-                )
-            container_names.setdefault(container_name, name)
-        volumes = service.items.get("volumes")
-        if isinstance(volumes, Sequence):
-            for volume in volumes.items:
-                if isinstance(volume, Mapping) and scalar_text(volume.items.get("type")) == "volume":
-                    source = scalar_text(volume.items.get("source"))
-                    if source and source not in defined_volumes:
-                        ctx.warn(
-                            f'service "{name}" refers to undefined volume {source} (compose refuses the project)',
-                            volume.loc,
-                        )
-        env_files = service.items.get("env_file")
-        if isinstance(env_files, Sequence):
-            for item in env_files.items:
-                path = scalar_text(item.items.get("path")) if isinstance(item, Mapping) else scalar_text(item)
-                required = True
-                if isinstance(item, Mapping) and scalar_text(item.items.get("required")) == "false":
-                    required = False
-                if path and required and not ctx.tree.is_file(path):
-                    ctx.warn(f"env file {ctx.tree.display(path)} not found (compose refuses the project)", item.loc)
-        for key in _UNIQUE:
-            node = service.items.get(key)
-            if isinstance(node, Sequence):
-                seen: dict[str, int] = {}
-                for index, item in enumerate(node.items):
-                    text = scalar_text(item)
-                    if text is None:
-                        continue
-                    if text in seen:
-                        ctx.warn(
-                            f"services.{name}.{key} array items[{seen[text]},{index}] must be unique "
-                            "(compose refuses the project)",
-                            item.loc,
-                        )
-                    else:
-                        seen[text] = index
-        depends = service.items.get("depends_on")
-        if isinstance(depends, Mapping):
-            for dep, spec in depends.items.items():
-                required = not (isinstance(spec, Mapping) and scalar_text(spec.items.get("required")) == "false")
-                if required and dep not in services.items:
-                    ctx.warn(f'service "{name}" depends on undefined service "{dep}"', spec.where)
+        _check_image_or_build(name, service, ctx)
+        _check_networks_defined(name, service, defined_networks, ctx)
+        _check_container_name_unique(name, service, container_names, ctx)
+        _check_volumes_defined(name, service, defined_volumes, ctx)
+        _check_env_files_exist(service, ctx)
+        _check_unique_items(name, service, ctx)
+        _check_dependencies_defined(name, service, services, ctx)
     _depends_on_cycles(services, ctx)
+
+
+def _check_image_or_build(name: str, service: Mapping, ctx: LoadContext) -> None:
+    if not scalar_text(service.items.get("image")) and "build" not in service.items:
+        ctx.warn(
+            f'service "{name}" has neither an image nor a build context specified (compose refuses to run it)',
+            service.key_loc or service.loc,
+        )
+
+
+def _check_networks_defined(name: str, service: Mapping, defined: set[str], ctx: LoadContext) -> None:
+    """An undefined network is the files' own mistake: refused (an error), not a warning."""
+    networks = service.items.get("networks")
+    network_names = (
+        networks.items
+        if isinstance(networks, Mapping)
+        else [scalar_text(n) or "" for n in networks.items]
+        if isinstance(networks, Sequence)
+        else ()
+    )
+    for network in network_names:
+        if network not in defined:
+            ctx.refuse(
+                f'service "{name}" refers to undefined network {network}: invalid compose project',
+                service.key_loc or service.loc,
+            )
+
+
+def _check_container_name_unique(
+    name: str, service: Mapping, container_names: dict[str, str], ctx: LoadContext
+) -> None:
+    """``container_names`` maps each name already seen to the first service that took it."""
+    container_name = scalar_text(service.items.get("container_name"))
+    if not container_name:
+        return
+    if container_name in container_names:
+        ctx.warn(
+            f'services.{name}: container name "{container_name}" is already in use by service '
+            f'"{container_names[container_name]}" (compose refuses the project)',
+            service.key_loc or service.loc,
+        )
+    container_names.setdefault(container_name, name)
+
+
+def _check_volumes_defined(name: str, service: Mapping, defined: set[str], ctx: LoadContext) -> None:
+    volumes = service.items.get("volumes")
+    if not isinstance(volumes, Sequence):
+        return
+    for volume in volumes.items:
+        if isinstance(volume, Mapping) and scalar_text(volume.items.get("type")) == "volume":
+            source = scalar_text(volume.items.get("source"))
+            if source and source not in defined:
+                ctx.warn(
+                    f'service "{name}" refers to undefined volume {source} (compose refuses the project)',
+                    volume.loc,
+                )
+
+
+def _check_env_files_exist(service: Mapping, ctx: LoadContext) -> None:
+    env_files = service.items.get("env_file")
+    if not isinstance(env_files, Sequence):
+        return
+    for item in env_files.items:
+        path = scalar_text(item.items.get("path")) if isinstance(item, Mapping) else scalar_text(item)
+        required = not (isinstance(item, Mapping) and scalar_text(item.items.get("required")) == "false")
+        if path and required and not ctx.tree.is_file(path):
+            ctx.warn(f"env file {ctx.tree.display(path)} not found (compose refuses the project)", item.loc)
+
+
+def _check_unique_items(name: str, service: Mapping, ctx: LoadContext) -> None:
+    """The lists compose's schema declares uniqueItems: a repeated entry is warned at the repeat."""
+    for key in _UNIQUE:
+        node = service.items.get(key)
+        if not isinstance(node, Sequence):
+            continue
+        seen: dict[str, int] = {}
+        for index, item in enumerate(node.items):
+            text = scalar_text(item)
+            if text is None:
+                continue
+            if text in seen:
+                ctx.warn(
+                    f"services.{name}.{key} array items[{seen[text]},{index}] must be unique "
+                    "(compose refuses the project)",
+                    item.loc,
+                )
+            else:
+                seen[text] = index
+
+
+def _check_dependencies_defined(name: str, service: Mapping, services: Mapping, ctx: LoadContext) -> None:
+    depends = service.items.get("depends_on")
+    if not isinstance(depends, Mapping):
+        return
+    for dep, spec in depends.items.items():
+        required = not (isinstance(spec, Mapping) and scalar_text(spec.items.get("required")) == "false")
+        if required and dep not in services.items:
+            ctx.warn(f'service "{name}" depends on undefined service "{dep}"', spec.where)
 
 
 def _dependencies(service: object) -> list[str]:
