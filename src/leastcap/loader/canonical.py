@@ -7,7 +7,7 @@ canonical volume still points at the ``- /var/run/docker.sock:/var/run/docker.so
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from leastcap.loader.nodes import Mapping, Node, Scalar, ScalarValue, Sequence, scalar_text
 from leastcap.model import Location
@@ -93,13 +93,31 @@ def parse_short_volume(spec: str, loc: Location) -> dict[str, object]:
         raise CanonicalError("invalid empty volume spec", loc)
     if len(spec) <= 2:
         return {"type": "volume", "target": spec, "volume": {}}
-    fields: dict[str, object] = {}
-    source = target = ""
+    source = target = options = ""
+    for part, last in _volume_sections(spec, loc):
+        if not source and last:
+            target = part  # a lone section is the target: an anonymous volume
+        elif not source:
+            source = part
+        elif not target:
+            target = part
+        elif not last:
+            raise CanonicalError(f"invalid spec: {spec}: too many colons", loc)
+        else:
+            options = part
+    return _typed_volume(source, target, _volume_options(options))
+
+
+def _volume_sections(spec: str, loc: Location) -> Iterator[tuple[str, bool]]:
+    """The colon-separated sections of a short volume, each with whether it ends the spec.
+
+    A colon inside ``${...}`` or right after a one-letter (Windows drive) section does not
+    separate; text after an unclosed ``${`` is not a section at all (as in compose-go).
+    """
     buffer: list[str] = []
     depth = 0
     end = "\0"
-    text = spec + end
-    for i, ch in enumerate(text):
+    for i, ch in enumerate(spec + end):
         if ch == "$" and i + 1 < len(spec) and spec[i + 1] == "{":
             depth += 1
             buffer.append(ch)
@@ -114,29 +132,31 @@ def parse_short_volume(spec: str, loc: Location) -> dict[str, object]:
             part = "".join(buffer)
             if not part:
                 raise CanonicalError(f"invalid spec: {spec}: empty section between colons", loc)
-            if not source and ch == end:
-                target = part
-            elif not source:
-                source = part
-            elif not target:
-                target = part
-            elif ch == ":":
-                raise CanonicalError(f"invalid spec: {spec}: too many colons", loc)
-            else:
-                for option in part.split(","):
-                    if option == "ro":
-                        fields["read_only"] = True
-                    elif option == "rw":
-                        fields.pop("read_only", None)
-                    elif option == "nocopy":
-                        fields["volume"] = {"nocopy": True}
-                    elif option in PROPAGATIONS:
-                        fields.setdefault("bind", {})["propagation"] = option  # type: ignore[index]
-                    elif option in SELINUX:
-                        fields.setdefault("bind", {})["selinux"] = option  # type: ignore[index]
+            yield part, ch == end
             buffer = []
         else:
             buffer.append(ch)
+
+
+def _volume_options(options: str) -> dict[str, object]:
+    """The third section (``ro``, ``nocopy``, ``rshared``, ``z``, ...) as long-syntax fields."""
+    fields: dict[str, object] = {}
+    for option in options.split(","):
+        if option == "ro":
+            fields["read_only"] = True
+        elif option == "rw":
+            fields.pop("read_only", None)
+        elif option == "nocopy":
+            fields["volume"] = {"nocopy": True}
+        elif option in PROPAGATIONS:
+            fields.setdefault("bind", {})["propagation"] = option  # type: ignore[index]
+        elif option in SELINUX:
+            fields.setdefault("bind", {})["selinux"] = option  # type: ignore[index]
+    return fields
+
+
+def _typed_volume(source: str, target: str, fields: dict[str, object]) -> dict[str, object]:
+    """A path source makes a bind (created on the host if missing); anything else is a volume."""
     out: dict[str, object] = {}
     if is_file_path(source):
         out["type"] = "bind"
@@ -233,6 +253,26 @@ def canonical_service(service: Mapping, service_name: str = "", refuse: Refuse |
             items[name] = _wrap(node)
         elif name == "extra_hosts" and isinstance(node, Mapping):
             items[name] = mapping_to_sequence(node)
+    _canonical_build(items)
+    deploy = items.get("deploy")
+    if isinstance(deploy, Mapping) and "labels" in deploy.items:
+        deploy.items["labels"] = mapping_to_sequence(deploy.items["labels"])
+    depends = items.get("depends_on")
+    if isinstance(depends, Sequence):
+        items["depends_on"] = _depends_on_mapping(depends)
+    networks = items.get("networks")
+    if isinstance(networks, Sequence):
+        items["networks"] = _networks_mapping(networks)
+    volumes = items.get("volumes")
+    if isinstance(volumes, Sequence):
+        _entries(volumes, _volume, f"services.{service_name}.volumes", refuse)
+    devices = items.get("devices")
+    if isinstance(devices, Sequence):
+        _entries(devices, _device, f"services.{service_name}.devices", refuse)
+
+
+def _canonical_build(items: dict[str, Node]) -> None:
+    """``build: DIR`` -> ``build: {context: DIR}``; a long build's args and labels as sequences."""
     build = items.get("build")
     if isinstance(build, Scalar) and isinstance(build.value, str):
         mapping = Mapping(build.loc)
@@ -245,38 +285,33 @@ def canonical_service(service: Mapping, service_name: str = "", refuse: Refuse |
         for name in ("args", "labels"):
             if name in build.items:
                 build.items[name] = mapping_to_sequence(build.items[name])
-    deploy = items.get("deploy")
-    if isinstance(deploy, Mapping) and "labels" in deploy.items:
-        deploy.items["labels"] = mapping_to_sequence(deploy.items["labels"])
-    depends = items.get("depends_on")
-    if isinstance(depends, Sequence):
-        mapping = Mapping(depends.loc)
-        mapping.key_loc, mapping.via = depends.key_loc, depends.via
-        for dep in depends.items:
-            name_text = scalar_text(dep)
-            if name_text is None:
-                continue
-            entry = _build_mapping({"condition": "service_started", "required": True}, dep)
-            entry.key_loc = dep.loc
-            mapping.items[name_text] = entry
-        items["depends_on"] = mapping
-    networks = items.get("networks")
-    if isinstance(networks, Sequence):
-        mapping = Mapping(networks.loc)
-        mapping.key_loc, mapping.via = networks.key_loc, networks.via
-        for net in networks.items:
-            name_text = scalar_text(net)
-            if name_text is not None:
-                value = Scalar(None, net.loc)
-                value.key_loc = net.loc
-                mapping.items[name_text] = value
-        items["networks"] = mapping
-    volumes = items.get("volumes")
-    if isinstance(volumes, Sequence):
-        _entries(volumes, _volume, f"services.{service_name}.volumes", refuse)
-    devices = items.get("devices")
-    if isinstance(devices, Sequence):
-        _entries(devices, _device, f"services.{service_name}.devices", refuse)
+
+
+def _depends_on_mapping(depends: Sequence) -> Mapping:
+    """``depends_on: [a]`` -> ``{a: {condition: service_started, required: true}}``."""
+    mapping = Mapping(depends.loc)
+    mapping.key_loc, mapping.via = depends.key_loc, depends.via
+    for dep in depends.items:
+        name_text = scalar_text(dep)
+        if name_text is None:
+            continue
+        entry = _build_mapping({"condition": "service_started", "required": True}, dep)
+        entry.key_loc = dep.loc
+        mapping.items[name_text] = entry
+    return mapping
+
+
+def _networks_mapping(networks: Sequence) -> Mapping:
+    """``networks: [a]`` -> ``{a: null}``, each key at its list entry."""
+    mapping = Mapping(networks.loc)
+    mapping.key_loc, mapping.via = networks.key_loc, networks.via
+    for net in networks.items:
+        name_text = scalar_text(net)
+        if name_text is not None:
+            value = Scalar(None, net.loc)
+            value.key_loc = net.loc
+            mapping.items[name_text] = value
+    return mapping
 
 
 def canonical_document(root: Mapping, refuse: Refuse | None = None) -> None:
