@@ -46,48 +46,67 @@ def parse_dotenv(text: str, lookup: Callable[[str], str | None]) -> dict[str, st
     One pass over the text by index (no copy of the rest per line), so a 100,000-line file is
     read in linear time.
     """
-    pos = 1 if text.startswith("\ufeff") else 0
-    end_of_text = len(text)
-    out: dict[str, str] = {}
-    line = 1
-    total = 0
+    return _DotenvParser(text, lookup).parse()
 
-    def resolve(name: str) -> str | None:
-        value = lookup(name)
-        return value if value is not None else out.get(name)
 
-    def expand(value: str) -> str:
-        try:
-            return Substitution(resolve).substitute(value)
-        except TemplateError as exc:
-            raise DotenvError(f"line {line}: {exc}") from None
+class _DotenvParser:
+    """A cursor over the text (``pos``, and ``line`` for messages) and the variables so far."""
 
-    def store(key: str, value: str) -> None:
-        nonlocal total
-        total += len(key) + len(value)
-        if total > MAX_ENV_CHARS:
-            raise DotenvError(f"line {line}: the variables add up to more than {MAX_ENV_CHARS} characters")
-        out[key] = value
+    def __init__(self, text: str, lookup: Callable[[str], str | None]) -> None:
+        self.text = text
+        self.lookup = lookup
+        self.pos = 1 if text.startswith("\ufeff") else 0
+        self.end_of_text = len(text)
+        self.line = 1
+        self.out: dict[str, str] = {}
+        self.total = 0
 
-    while True:
-        # statement start: skip blank space and comment lines
+    def parse(self) -> dict[str, str]:
+        while self._next_statement():
+            self._skip_export()
+            key, inherited = self._read_key()
+            if inherited:
+                value = self.lookup(key)
+                if value is not None:
+                    self._store(key, value)
+            elif self.pos < self.end_of_text and self.text[self.pos] in ("'", '"'):
+                self._store(key, self._read_quoted())
+            else:
+                self._store(key, self._expand(self._read_unquoted()))
+        return self.out
+
+    def _next_statement(self) -> bool:
+        """Skip blank space and comment lines; False at the end of the text."""
+        text, end_of_text = self.text, self.end_of_text
         while True:
-            start = pos
-            while pos < end_of_text and text[pos].isspace():
-                pos += 1
-            line += text.count("\n", start, pos)
-            if pos >= end_of_text:
-                return out
-            if text[pos] != "#":
-                break
-            nl = text.find("\n", pos)
+            start = self.pos
+            while self.pos < end_of_text and text[self.pos].isspace():
+                self.pos += 1
+            self.line += text.count("\n", start, self.pos)
+            if self.pos >= end_of_text:
+                return False
+            if text[self.pos] != "#":
+                return True
+            nl = text.find("\n", self.pos)
             if nl == -1:
-                return out
-            pos = nl
-        if _EXPORT.match(text, pos):
-            pos += len("export")
-            while pos < end_of_text and text[pos] in _SPACE:
-                pos += 1
+                return False
+            self.pos = nl
+
+    def _skip_export(self) -> None:
+        if _EXPORT.match(self.text, self.pos):
+            self.pos += len("export")
+            self._skip_space()
+
+    def _skip_space(self) -> None:
+        while self.pos < self.end_of_text and self.text[self.pos] in _SPACE:
+            self.pos += 1
+
+    def _read_key(self) -> tuple[str, bool]:
+        """The name up to ``=`` or ``:``; inherited (True) when the line is a bare name.
+
+        Leaves ``pos`` at the value's first non-space character.
+        """
+        text, pos, end_of_text = self.text, self.pos, self.end_of_text
         key, offset, inherited = "", -1, False
         i = pos
         while i < end_of_text:
@@ -101,61 +120,78 @@ def parse_dotenv(text: str, lookup: Callable[[str], str | None]) -> dict[str, st
             if ch in "_.-[]" or ch.isalnum():
                 i += 1
                 continue
-            nl = text.find("\n", pos)
-            first = text[pos : nl if nl != -1 else end_of_text]
-            raise DotenvError(f'line {line}: unexpected character "{ch}" in variable name "{first}"')
+            raise DotenvError(
+                f'line {self.line}: unexpected character "{ch}" in variable name "{self._rest_of_line()}"'
+            )
         if offset == -1:  # a bare key at the end of the file
             key, offset, inherited = text[pos:], end_of_text, True
         if inherited and " " not in key:
-            line += 1
+            self.line += 1
         key = key.rstrip()
-        pos = offset
-        while pos < end_of_text and text[pos] in _SPACE:
-            pos += 1
+        self.pos = offset
+        self._skip_space()
         if " " in key:
-            raise DotenvError(f"line {line}: key cannot contain a space")
-        if inherited:
-            value = lookup(key)
-            if value is not None:
-                store(key, value)
-            continue
-        if pos < end_of_text and text[pos] in ("'", '"'):
-            quote = text[pos]
-            chars: list[str] = []
-            escape = False
-            end = -1
-            for i in range(pos + 1, end_of_text):
-                ch = text[i]
-                if ch == "\n":
-                    line += 1
-                if ch != quote:
-                    if not escape and ch == "\\":
-                        escape = True
-                        continue
-                    if escape:
-                        escape = False
-                        chars.append("\\")
-                    chars.append(ch)
+            raise DotenvError(f"line {self.line}: key cannot contain a space")
+        return key, inherited
+
+    def _rest_of_line(self) -> str:
+        nl = self.text.find("\n", self.pos)
+        return self.text[self.pos : nl if nl != -1 else self.end_of_text]
+
+    def _read_quoted(self) -> str:
+        """A value in single or double quotes, which may span lines; double quotes expand."""
+        text = self.text
+        quote = text[self.pos]
+        chars: list[str] = []
+        escape = False
+        end = -1
+        for i in range(self.pos + 1, self.end_of_text):
+            ch = text[i]
+            if ch == "\n":
+                self.line += 1
+            if ch != quote:
+                if not escape and ch == "\\":
+                    escape = True
                     continue
                 if escape:
                     escape = False
-                    chars.append(ch)
-                    continue
-                end = i
-                break
-            if end == -1:
-                nl = text.find("\n", pos)
-                first = text[pos : nl if nl != -1 else end_of_text]
-                raise DotenvError(f"line {line}: unterminated quoted value {first}")
-            value = "".join(chars)
-            if quote == '"':
-                value = expand(_expand_escapes(value))
-            store(key, value)
-            pos = end + 1
-        else:
-            nl = text.find("\n", pos)
-            value = text[pos : nl if nl != -1 else end_of_text]
-            pos = nl + 1 if nl != -1 else end_of_text
-            line += 1
-            value = value.split(" #", 1)[0].rstrip()
-            store(key, expand(value))
+                    chars.append("\\")
+                chars.append(ch)
+                continue
+            if escape:
+                escape = False
+                chars.append(ch)
+                continue
+            end = i
+            break
+        if end == -1:
+            raise DotenvError(f"line {self.line}: unterminated quoted value {self._rest_of_line()}")
+        value = "".join(chars)
+        if quote == '"':
+            value = self._expand(_expand_escapes(value))
+        self.pos = end + 1
+        return value
+
+    def _read_unquoted(self) -> str:
+        """The rest of the line, up to a `` #`` comment, trailing space removed (not expanded)."""
+        nl = self.text.find("\n", self.pos)
+        value = self.text[self.pos : nl if nl != -1 else self.end_of_text]
+        self.pos = nl + 1 if nl != -1 else self.end_of_text
+        self.line += 1
+        return value.split(" #", 1)[0].rstrip()
+
+    def _resolve(self, name: str) -> str | None:
+        value = self.lookup(name)
+        return value if value is not None else self.out.get(name)
+
+    def _expand(self, value: str) -> str:
+        try:
+            return Substitution(self._resolve).substitute(value)
+        except TemplateError as exc:
+            raise DotenvError(f"line {self.line}: {exc}") from None
+
+    def _store(self, key: str, value: str) -> None:
+        self.total += len(key) + len(value)
+        if self.total > MAX_ENV_CHARS:
+            raise DotenvError(f"line {self.line}: the variables add up to more than {MAX_ENV_CHARS} characters")
+        self.out[key] = value
