@@ -55,6 +55,24 @@ def add_via(node: Node, loc: Location) -> None:
             stack.extend(current.items)
 
 
+def _include_entry_fields(entry: Node) -> tuple[list[str], str | None, list[str] | None]:
+    """What one include entry names: its paths, project_directory, and env files (None: the
+    default .env)."""
+    if isinstance(entry, Scalar):
+        return [scalar_text(entry) or ""], None, None
+    if not isinstance(entry, Mapping):
+        return [], None, None
+    raw = entry.items.get("path")
+    paths = [scalar_text(p) or "" for p in raw.items] if isinstance(raw, Sequence) else [scalar_text(raw) or ""]
+    env_node = entry.items.get("env_file")
+    env_files: list[str] | None = None
+    if isinstance(env_node, Sequence):
+        env_files = [scalar_text(e) or "" for e in env_node.items]
+    elif env_node is not None:
+        env_files = [scalar_text(env_node) or ""]
+    return paths, scalar_text(entry.items.get("project_directory")), env_files
+
+
 class ModelLoader:
     """Loads one model (the project, or an included one) from its files."""
 
@@ -152,60 +170,18 @@ class ModelLoader:
             self._include_one(root, doc, entry)
 
     def _include_one(self, root: Mapping, doc: Document, entry: Node) -> None:
-        home = self.env.get("HOME")
-        paths: list[str] = []
-        project_directory: str | None = None
-        env_files: list[str] | None = None
-        if isinstance(entry, Scalar):
-            paths = [scalar_text(entry) or ""]
-        elif isinstance(entry, Mapping):
-            raw = entry.items.get("path")
-            paths = [scalar_text(p) or "" for p in raw.items] if isinstance(raw, Sequence) else [scalar_text(raw) or ""]
-            project_directory = scalar_text(entry.items.get("project_directory"))
-            env_node = entry.items.get("env_file")
-            if isinstance(env_node, Sequence):
-                env_files = [scalar_text(e) or "" for e in env_node.items]
-            elif env_node is not None:
-                env_files = [scalar_text(env_node) or ""]
+        paths, project_directory, env_files = _include_entry_fields(entry)
         if not paths or not all(paths):
             raise LoadError.at("include: an entry needs a path", entry.loc)
-        absolute = tuple(absolute_path(self.working_dir, p, home) for p in paths)
-        for p in absolute:
-            if p in self.chain:
-                raise LoadError.at(f"include cycle detected: {self.ctx.tree.display(p)}", entry.loc)
-            if not self.ctx.tree.is_file(p):
-                raise LoadError.at(f"include: file not found: {self.ctx.tree.display(p)}", entry.loc)
-        if len(self.chain) > MAX_INCLUDE_DEPTH:
-            raise LoadError.at("include nesting too deep", entry.loc)
+        home = self.env.get("HOME")
+        absolute = self._included_files(paths, entry.loc)
         proj_dir = (
             absolute_path(self.working_dir, project_directory, home)
             if project_directory
             else posixpath.dirname(absolute[0])
         )
-        env = dict(self.env)
-        if env_files is None:
-            default = posixpath.join(proj_dir, ".env")
-            env_files = [default] if self.ctx.tree.is_file(default) else []
-        else:
-            env_files = [absolute_path(self.working_dir, f, home) for f in env_files if f != "/dev/null"]
-        for env_file in env_files:
-            # The parent's environment wins over the include's env_file.
-            merge_env(env, read_env_file(self.ctx, env_file, env))
-        # A file included along many paths (a diamond, or a lattice of them) is loaded once per
-        # project and environment; every later include gets a copy of that model.
-        key = (absolute, proj_dir, env_digest(env))
-        loaded = self.ctx.included.get(key)
-        if loaded is None:
-            loader = ModelLoader(self.ctx, env, proj_dir, (*self.chain, *absolute))
-            loaded = loader.load(absolute)
-            if loaded.count() > MAX_INCLUDED_NODES:
-                # A lattice of includes that each merge two differing copies of one service
-                # doubles its lists at every level.
-                raise LoadError.at(
-                    f"the included model has more than {MAX_INCLUDED_NODES} nodes (an include lattice?)", entry.loc
-                )
-            self.ctx.included[key] = loaded
-        model = loaded.clone()
+        env = self._include_env(proj_dir, env_files)
+        model = self._load_included(absolute, proj_dir, env, entry.loc).clone()
         add_via(model, entry.loc.with_note("include"))
         for section in _RESOURCE_SECTIONS:
             imported = model.items.get(section)
@@ -216,32 +192,81 @@ class ModelLoader:
                 local = Mapping(imported.loc)
                 root.items[section] = local
             for name, value in imported.items.items():
-                existing = local.items.get(name)
-                if existing is None:
-                    local.items[name] = value
-                    if section == "services":
-                        self.included_services.add(name)
-                    continue
-                if value.plain() == existing.plain():
-                    continue  # the same definition reached along two include paths: nothing to merge
-                # compose-go >= 2.10 merges the local definition over the imported one (what
-                # leastcap does); docker compose 2.40 refuses the project instead.
-                self.ctx.warn(
-                    f"{section}.{name} conflicts with imported resource "
-                    "(docker compose before 2.41 refuses this; newer versions merge it)",
-                    existing.where,
+                self._import_resource(section, name, value, local, doc)
+
+    def _included_files(self, paths: list[str], loc: Location) -> tuple[str, ...]:
+        """The absolute paths of one include entry, refused on a cycle, a missing file or depth."""
+        home = self.env.get("HOME")
+        absolute = tuple(absolute_path(self.working_dir, p, home) for p in paths)
+        for p in absolute:
+            if p in self.chain:
+                raise LoadError.at(f"include cycle detected: {self.ctx.tree.display(p)}", loc)
+            if not self.ctx.tree.is_file(p):
+                raise LoadError.at(f"include: file not found: {self.ctx.tree.display(p)}", loc)
+        if len(self.chain) > MAX_INCLUDE_DEPTH:
+            raise LoadError.at("include nesting too deep", loc)
+        return absolute
+
+    def _include_env(self, proj_dir: str, env_files: list[str] | None) -> dict[str, str]:
+        """The included model's environment: this one's, plus its env files (the default .env of
+        its project directory when it names none)."""
+        env = dict(self.env)
+        if env_files is None:
+            default = posixpath.join(proj_dir, ".env")
+            env_files = [default] if self.ctx.tree.is_file(default) else []
+        else:
+            home = self.env.get("HOME")
+            env_files = [absolute_path(self.working_dir, f, home) for f in env_files if f != "/dev/null"]
+        for env_file in env_files:
+            # The parent's environment wins over the include's env_file.
+            merge_env(env, read_env_file(self.ctx, env_file, env))
+        return env
+
+    def _load_included(self, absolute: tuple[str, ...], proj_dir: str, env: dict[str, str], loc: Location) -> Mapping:
+        """A file included along many paths (a diamond, or a lattice of them) is loaded once per
+        project and environment; the caller clones the shared model."""
+        key = (absolute, proj_dir, env_digest(env))
+        loaded = self.ctx.included.get(key)
+        if loaded is None:
+            loader = ModelLoader(self.ctx, env, proj_dir, (*self.chain, *absolute))
+            loaded = loader.load(absolute)
+            if loaded.count() > MAX_INCLUDED_NODES:
+                # A lattice of includes that each merge two differing copies of one service
+                # doubles its lists at every level.
+                raise LoadError.at(
+                    f"the included model has more than {MAX_INCLUDED_NODES} nodes (an include lattice?)", loc
                 )
-                for reset in (*doc.reset_paths, *doc.override_paths):
-                    if reset[:2] == (section, name) and len(reset) > 2 and isinstance(value, Mapping):
-                        _delete_path(value, reset[2:])
-                if section == "services" and isinstance(value, Mapping) and isinstance(existing, Mapping):
-                    merged = merge_service(value, existing)
-                    merged.key_loc, merged.loc, merged.via = existing.key_loc, existing.loc, existing.via
-                    local.items[name] = merged
-                else:
-                    merged_node = merge_nodes(value, existing)
-                    if merged_node is not None:
-                        local.items[name] = merged_node
+            self.ctx.included[key] = loaded
+        return loaded
+
+    def _import_resource(self, section: str, name: str, value: Node, local: Mapping, doc: Document) -> None:
+        """One imported service, volume, ...: added, or merged under a local one of that name."""
+        existing = local.items.get(name)
+        if existing is None:
+            local.items[name] = value
+            if section == "services":
+                self.included_services.add(name)
+            return
+        if value.plain() == existing.plain():
+            return  # the same definition reached along two include paths: nothing to merge
+        # compose-go >= 2.10 merges the local definition over the imported one (what
+        # leastcap does); docker compose 2.40 refuses the project instead.
+        self.ctx.warn(
+            f"{section}.{name} conflicts with imported resource "
+            "(docker compose before 2.41 refuses this; newer versions merge it)",
+            existing.where,
+        )
+        for reset in (*doc.reset_paths, *doc.override_paths):
+            if reset[:2] == (section, name) and len(reset) > 2 and isinstance(value, Mapping):
+                _delete_path(value, reset[2:])
+        if section == "services" and isinstance(value, Mapping) and isinstance(existing, Mapping):
+            merged = merge_service(value, existing)
+            merged.key_loc, merged.loc, merged.via = existing.key_loc, existing.loc, existing.via
+            local.items[name] = merged
+        else:
+            merged_node = merge_nodes(value, existing)
+            if merged_node is not None:
+                local.items[name] = merged_node
 
     # ---------------------------------------------------------------- extends
 
@@ -254,6 +279,20 @@ class ModelLoader:
         resolver = ExtendsResolver(self, services, doc, self.working_dir, ((path, ""),))
         for name in list(services.items):
             resolver.resolve(name, ())
+
+
+def _extends_reference(name: str, extends: Node) -> tuple[str, str | None]:
+    """The base service and file of ``extends:`` (a mapping, or the bare service name)."""
+    loc = extends.where
+    if isinstance(extends, Mapping):
+        base_name = scalar_text(extends.items.get("service"))
+        if not base_name:
+            raise LoadError.at(f"extends.{name}.service is required", loc)
+        return base_name, scalar_text(extends.items.get("file"))
+    base_name = scalar_text(extends)
+    if not base_name:
+        raise LoadError.at(f"extends.{name}: invalid value", loc)
+    return base_name, None
 
 
 class ExtendsResolver:
@@ -285,32 +324,8 @@ class ExtendsResolver:
             raise LoadError.at(f"Circular reference: {chain}", loc)
         extends = service.items["extends"]
         loc = extends.where
-        base_name: str | None
-        file: str | None = None
-        if isinstance(extends, Mapping):
-            base_name = scalar_text(extends.items.get("service"))
-            file = scalar_text(extends.items.get("file"))
-            if not base_name:
-                raise LoadError.at(f"extends.{name}.service is required", loc)
-        else:
-            base_name = scalar_text(extends)
-            if not base_name:
-                raise LoadError.at(f"extends.{name}: invalid value", loc)
-        if file:
-            base = self._from_file(file, base_name, loc)
-        else:
-            if not isinstance(self.services.items.get(base_name), Mapping):
-                raise LoadError.at(
-                    f'cannot extend service "{name}" in {loc.path}: service "{base_name}" not found', loc
-                )
-            if base_name in self.loader.included_services:
-                # Newer compose-go applies include before extends; docker compose 2.40 does not.
-                self.loader.ctx.warn(
-                    f'service "{name}" extends "{base_name}", which comes from an include: docker compose '
-                    "before 2.41 refuses this (service not found); newer versions load it",
-                    loc,
-                )
-            base = self.resolve(base_name, (*stack, name))
+        base_name, file = _extends_reference(name, extends)
+        base = self._from_file(file, base_name, loc) if file else self._local_base(name, base_name, loc, stack)
         base_clone = base.clone()
         add_via(base_clone, loc.with_note(f"extends: {base_name}"))
         if self.doc is not None:
@@ -323,6 +338,19 @@ class ExtendsResolver:
         self.services.items[name] = merged
         self.done.add(name)
         return merged
+
+    def _local_base(self, name: str, base_name: str, loc: Location, stack: tuple[str, ...]) -> Mapping:
+        """The service ``name`` extends in the same file, itself resolved first."""
+        if not isinstance(self.services.items.get(base_name), Mapping):
+            raise LoadError.at(f'cannot extend service "{name}" in {loc.path}: service "{base_name}" not found', loc)
+        if base_name in self.loader.included_services:
+            # Newer compose-go applies include before extends; docker compose 2.40 does not.
+            self.loader.ctx.warn(
+                f'service "{name}" extends "{base_name}", which comes from an include: docker compose '
+                "before 2.41 refuses this (service not found); newer versions load it",
+                loc,
+            )
+        return self.resolve(base_name, (*stack, name))
 
     def _from_file(self, file: str, base_name: str, loc: Location) -> Mapping:
         ctx = self.loader.ctx
@@ -365,50 +393,51 @@ class ExtendsResolver:
 
 def resolve_relative_paths(model: Mapping, working_dir: str, home: str | None) -> None:
     """paths/resolve.go: bind sources, build contexts, env_file, secrets/configs files, local binds."""
-
-    def fix(node: Node | None) -> None:
-        if isinstance(node, Scalar) and isinstance(node.value, str) and node.value:
-            value = node.value
-            if value.startswith("~"):
-                if home:
-                    node.value = home + value[1:]
-            elif not value.startswith("/") and not re.match(r"^[a-z][a-z0-9+.-]*://|^[A-Za-z]:[\\/]|^\\\\", value):
-                # compose-go's paths.isAbs also takes Windows paths (C:\x, \\server) as absolute.
-                node.value = posixpath.normpath(posixpath.join(working_dir, value))
-
     services = model.items.get("services")
     if isinstance(services, Mapping):
         for service in services.items.values():
-            if not isinstance(service, Mapping):
-                continue
-            volumes = service.items.get("volumes")
-            if isinstance(volumes, Sequence):
-                for volume in volumes.items:
-                    if isinstance(volume, Mapping) and scalar_text(volume.items.get("type")) == "bind":
-                        fix(volume.items.get("source"))
-            build = service.items.get("build")
-            if isinstance(build, Mapping):
-                context = scalar_text(build.items.get("context"))
-                if (
-                    context is not None
-                    and not re.match(r"^(https?://|git@|github\.com/)", context)
-                    and "://" not in context
-                ):
-                    fix(build.items.get("context"))
-            env_file = service.items.get("env_file")
-            if isinstance(env_file, Sequence):
-                for item in env_file.items:
-                    fix(item.items.get("path") if isinstance(item, Mapping) else item)
+            if isinstance(service, Mapping):
+                _resolve_service_paths(service, working_dir, home)
     for section in ("secrets", "configs"):
         entries = model.items.get(section)
         if isinstance(entries, Mapping):
             for entry in entries.items.values():
                 if isinstance(entry, Mapping):
-                    fix(entry.items.get("file"))
+                    _resolve_path(entry.items.get("file"), working_dir, home)
     volumes = model.items.get("volumes")
     if isinstance(volumes, Mapping):
         for volume in volumes.items.values():
             if isinstance(volume, Mapping):
                 opts = volume.items.get("driver_opts")
                 if isinstance(opts, Mapping) and "bind" in (scalar_text(opts.items.get("o")) or "").split(","):
-                    fix(opts.items.get("device"))
+                    _resolve_path(opts.items.get("device"), working_dir, home)
+
+
+def _resolve_service_paths(service: Mapping, working_dir: str, home: str | None) -> None:
+    """A service's bind sources, local build context and env files."""
+    volumes = service.items.get("volumes")
+    if isinstance(volumes, Sequence):
+        for volume in volumes.items:
+            if isinstance(volume, Mapping) and scalar_text(volume.items.get("type")) == "bind":
+                _resolve_path(volume.items.get("source"), working_dir, home)
+    build = service.items.get("build")
+    if isinstance(build, Mapping):
+        context = scalar_text(build.items.get("context"))
+        if context is not None and not re.match(r"^(https?://|git@|github\.com/)", context) and "://" not in context:
+            _resolve_path(build.items.get("context"), working_dir, home)
+    env_file = service.items.get("env_file")
+    if isinstance(env_file, Sequence):
+        for item in env_file.items:
+            _resolve_path(item.items.get("path") if isinstance(item, Mapping) else item, working_dir, home)
+
+
+def _resolve_path(node: Node | None, working_dir: str, home: str | None) -> None:
+    """A relative path string made absolute against working_dir, ``~`` against home (in place)."""
+    if isinstance(node, Scalar) and isinstance(node.value, str) and node.value:
+        value = node.value
+        if value.startswith("~"):
+            if home:
+                node.value = home + value[1:]
+        elif not value.startswith("/") and not re.match(r"^[a-z][a-z0-9+.-]*://|^[A-Za-z]:[\\/]|^\\\\", value):
+            # compose-go's paths.isAbs also takes Windows paths (C:\x, \\server) as absolute.
+            node.value = posixpath.normpath(posixpath.join(working_dir, value))
