@@ -147,6 +147,14 @@ class Config:
         override = self.settings(slug).severity
         return default if override is None else override
 
+    def exception_problems(self, exception: ExceptionEntry) -> tuple[str, ...]:
+        """Why ``exception`` cannot be honoured under this config: what is wrong with it as written,
+        and whether its approver is one of ``approvers:``. Asked here, not when the entry is parsed,
+        so that a config judged under another's approvers (``leastcap diff`` judges a change with
+        the base's) is checked against those."""
+        not_approver = approver_problem(exception.approved_by, self.approvers) if exception.approved_by else None
+        return exception.problems if not_approver is None else (*exception.problems, not_approver)
+
     def with_severity(self, finding: Finding) -> Finding:
         severity = self.severity_for(finding.rule, finding.severity)
         return finding if severity is finding.severity else replace(finding, severity=severity)
@@ -368,8 +376,7 @@ def _build(data: dict[str, object], index: _Index, path: str) -> Config:
         )))
     approvers = tuple(str(name).strip() for name in _sequence(data.get("approvers")))
     exceptions = tuple(
-        _exception(_mapping(item), index, ("exceptions", i), approvers)
-        for i, item in enumerate(_sequence(data.get("exceptions")))
+        _exception(_mapping(item), index, ("exceptions", i)) for i, item in enumerate(_sequence(data.get("exceptions")))
     )
     scripts_raw = _mapping(data.get("scripts"))
     scripts = ScriptsSettings(**{k: scripts_raw[k] is True for k in SCRIPT_KINDS if k in scripts_raw})
@@ -391,9 +398,7 @@ def approver_problem(approved_by: str, approvers: Sequence[str]) -> str | None:
     return f"approved_by {approved_by!r} is not one of the approvers (who may approve: {', '.join(approvers)})"
 
 
-def _exception(
-    item: dict[str, object], index: _Index, route: tuple[str | int, ...], approvers: Sequence[str] = ()
-) -> ExceptionEntry:
+def _exception(item: dict[str, object], index: _Index, route: tuple[str | int, ...]) -> ExceptionEntry:
     problems: list[str] = []
     rule = _text(item.get("rule"))
     if not any(_glob(rule).fullmatch(slug) for slug in slugs()):
@@ -408,8 +413,6 @@ def _exception(
     approved_by = _text(item.get("approved_by")).strip()
     if not approved_by:
         problems.append("approved_by is missing")
-    elif (not_approver := approver_problem(approved_by, approvers)) is not None:
-        problems.append(not_approver)
     expires: dt.date | None = None
     if item.get("expires") is None:
         problems.append("expires is missing")

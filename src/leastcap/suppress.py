@@ -53,6 +53,17 @@ class InlineIgnore:
         return None if why_not is None else f"its reason is not acceptable: {why_not}"
 
 
+def inline_problem(ignore: InlineIgnore, config: Config | None) -> str | None:
+    """Why an inline ignore is not honoured under ``config``. With ``approvers:`` set, every
+    acceptance must name an approver on the list, and a comment in the file names none: otherwise
+    any change could accept its own privilege with one line."""
+    if ignore.problem is not None:
+        return ignore.problem
+    if config is not None and config.approvers:
+        return "inline ignores name no approver; with approvers: in the config, accept it with an exception"
+    return None
+
+
 def parse_inline(path: str, lines: Iterable[str]) -> list[InlineIgnore]:
     """Every ``# leastcap: ignore[...]`` comment in a file, with its 1-based position."""
     found: list[InlineIgnore] = []
@@ -93,7 +104,7 @@ def apply(
 
     used_inline: set[tuple[Location, str]] = set()
     used_exceptions: set[int] = set()
-    honoured = [e for e in config.exceptions if not e.problems and not _expired(e, today)]
+    honoured = [e for e in config.exceptions if not config.exception_problems(e) and not _expired(e, today)]
     baselined = baseline.by_fingerprint() if baseline is not None else {}
     used_baseline: set[str] = set()
     out: list[Finding] = []
@@ -101,7 +112,7 @@ def apply(
         if finding.rule in _META:
             out.append(finding)
             continue
-        suppression = _inline_for(finding, inline, keys, used_inline, script_keys)
+        suppression = _inline_for(finding, inline, keys, used_inline, script_keys, config)
         for index, exception in enumerate(config.exceptions):
             if _matches(exception, finding):
                 used_exceptions.add(index)
@@ -163,6 +174,7 @@ def _inline_for(
     keys: dict[tuple[str, str], Location],
     used: set[tuple[Location, str]],
     script_keys: AbstractSet[tuple[str, str]] = frozenset(),
+    config: Config | None = None,
 ) -> Suppression | None:
     places = [(finding.location.path, finding.location.line)]
     key = keys.get((finding.project, finding.service))
@@ -177,7 +189,7 @@ def _inline_for(
             if finding.rule not in ignore.rules or (place == line_above and not ignore.whole_line):
                 continue
             used.add((ignore.location, finding.rule))
-            if suppression is None and ignore.problem is None:
+            if suppression is None and inline_problem(ignore, config) is None:
                 suppression = Suppression(by="inline", justification=ignore.reason, location=ignore.location)
     return suppression
 
@@ -203,7 +215,7 @@ def _ledger(
 ) -> Ledger:
     ignores = tuple(
         IgnoreRecord(
-            ignore.location, ignore.rules, ignore.problem,
+            ignore.location, ignore.rules, inline_problem(ignore, config),
             tuple(r for r in ignore.rules if (ignore.location, r) not in used_inline and config.rule_enabled(r)),
         )
         for found in inline.values()
@@ -213,7 +225,7 @@ def _ledger(
         ExceptionRecord(
             label=_label(exception),
             location=exception.location,
-            problems=tuple(exception.problems),
+            problems=config.exception_problems(exception),
             expires=exception.expires,
             expires_location=exception.field_location("expires"),
             expired=_expired(exception, today),

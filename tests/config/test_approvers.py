@@ -97,3 +97,23 @@ def test_the_approvers_list_is_validated(text: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(text, "cfg.yml")
     assert [(p.message, p.line) for p in info.value.problems] == [(message, 1)]
+
+
+def test_with_approvers_an_inline_ignore_is_not_an_acceptance(tmp_path: Path) -> None:
+    """An inline ignore names no approver, so with approvers: set it would let any change accept
+    its own privilege with one comment: it is reported and not honoured."""
+    (tmp_path / "compose.yaml").write_text(COMPOSE.replace("    pid: host\n", "    pid: host  # leastcap: ignore[host-namespace] metrics agent reads host processes\n"))
+    (tmp_path / ".leastcap.yml").write_text("approvers: [alice]\n")
+    result = invoke_in(tmp_path, "scan", ".", "--format", "json")
+    code, report = result.exit_code, json.loads(result.stdout)
+    assert code == 1
+    assert rows(report) == [
+        ("privileged", "compose.yaml", 4, 5, None),
+        ("host-namespace", "compose.yaml", 7, 5, None),
+        ("exception-invalid", "compose.yaml", 7, 16, None),
+    ]
+    invalid = next(f for f in report["findings"] if f["rule"] == "exception-invalid")
+    assert invalid["message"] == (
+        "inline ignore[host-namespace] is not honoured: inline ignores name no approver; with approvers: in the "
+        "config, accept it with an exception"
+    )

@@ -273,8 +273,8 @@ def test_the_change_cannot_switch_off_the_rules_that_judge_it(repo: GitRepo) -> 
         ("host-namespace", "high", "deploy", "web", "deploy/compose.yaml", 11, 5),
     ]
     assert [(w["path"], w["message"]) for w in document["warnings"]] == [
-        (".leastcap.yml", "this change edits the rules: or scripts: settings; the diff judges both sides with "
-                          "the base's (the edit applies once it is merged)"),
+        (".leastcap.yml", "this change edits the rules:, scripts: or approvers: settings; the diff judges both "
+                          "sides with the base's (the edit applies once it is merged)"),
     ]
     # once merged, the next change is judged with them
     repo.git("tag", "v2")
@@ -282,3 +282,45 @@ def test_the_change_cannot_switch_off_the_rules_that_judge_it(repo: GitRepo) -> 
     code, out = _diff(repo, "v2", "HEAD", "--format", "json")
     document = json.loads(out)
     assert (code, [f["rule"] for f in document["added"]], document["warnings"]) == (1, ["dangerous-capability"], [])
+
+
+def test_the_change_cannot_name_its_own_approver(repo: GitRepo) -> None:
+    """With approvers: at the base, a change that adds privilege cannot accept it itself: not by
+    adding its author to approvers: in the same change, nor with an inline ignore (it names no
+    approver). An exception approved by someone already on the base's list is honoured."""
+    repo.commit("champions", {".leastcap.yml": "approvers: [alice]\n"})
+    repo.git("tag", "v-approvers")
+    sneaky = (
+        "approvers: [alice, mallory]\n"
+        "exceptions:\n"
+        "  - rule: privileged\n"
+        "    service: web\n"
+        "    justification: the web tier needs raw disk access for its cache warmer\n"
+        "    approved_by: mallory\n"
+        "    expires: 2099-01-01\n"
+    )
+    web = "    privileged: true\n    pid: host  # leastcap: ignore[host-namespace] reads host processes for metrics\n"
+    repo.commit("self-approved", {"deploy/compose.yaml": BASE + web, ".leastcap.yml": sneaky})
+    code, out = _diff(repo, "v-approvers", "HEAD", "--format", "json")
+    document = json.loads(out)
+    added = {f["rule"]: f for f in document["added"]}
+    assert code == 1
+    assert sorted(added) == ["exception-invalid", "host-namespace", "privileged"]
+    assert added["privileged"].get("suppressed") is None
+    assert added["host-namespace"].get("suppressed") is None
+    invalid = sorted(f["message"] for f in document["added"] if f["rule"] == "exception-invalid")
+    assert invalid == [
+        "exception for rule 'privileged' (service 'web') is not honoured: approved_by 'mallory' is not one of the "
+        "approvers (who may approve: alice)",
+        "inline ignore[host-namespace] is not honoured: inline ignores name no approver; with approvers: in the "
+        "config, accept it with an exception",
+    ]
+    assert [w["message"] for w in document["warnings"]] == [
+        "this change edits the rules:, scripts: or approvers: settings; the diff judges both sides with the base's "
+        "(the edit applies once it is merged)"
+    ]
+    # The same exception approved by alice, who is on the base's list, is honoured.
+    repo.commit("approved", {".leastcap.yml": sneaky.replace("[alice, mallory]", "[alice]").replace("by: mallory", "by: alice")})
+    code, out = _diff(repo, "v-approvers", "HEAD", "--format", "json")
+    added = {f["rule"]: f for f in json.loads(out)["added"]}
+    assert added["privileged"]["suppressed"]["approved_by"] == "alice"

@@ -102,8 +102,8 @@ def _source_lines(tree: Tree, root: str) -> Callable[[str], Sequence[str] | None
     return lines
 
 
-POLICY_EDITED = ("this change edits the rules: or scripts: settings; the diff judges both sides with the base's"
-                 " (the edit applies once it is merged)")
+POLICY_EDITED = ("this change edits the rules:, scripts: or approvers: settings; the diff judges both sides with the"
+                 " base's (the edit applies once it is merged)")
 
 
 def tree_config(tree: Tree, root: str) -> Config | None:
@@ -116,15 +116,16 @@ def scan_tree(
     fail_on: Severity = Severity.HIGH, command: str = "diff", policy: Config | None = None,
 ) -> Report:
     """Everything under ``root`` in ``tree``, judged as ``leastcap scan ROOT`` judges it. With
-    ``policy`` (the base's config), its ``rules:`` and ``scripts:`` settings judge the tree instead
-    of the tree's own: a change cannot switch off or weaken the rules that judge it."""
+    ``policy`` (the base's config), its ``rules:``, ``scripts:`` and ``approvers:`` settings judge
+    the tree instead of the tree's own: a change cannot switch off or weaken the rules that judge
+    it, nor name its own approver."""
     config, config_problem = _config(tree, root)
     edited: list[Problem] = []
     if policy is not None:
         own = config or Config()
-        if (own.rules, own.scripts) != (policy.rules, policy.scripts):
+        if (own.rules, own.scripts, own.approvers) != (policy.rules, policy.scripts, policy.approvers):
             edited.append(Problem(own.path or CONFIG_NAMES[0], POLICY_EDITED))
-        config = replace(own, rules=policy.rules, scripts=policy.scripts)
+        config = replace(own, rules=policy.rules, scripts=policy.scripts, approvers=policy.approvers)
     report, _ = judge_tree(tree, [root], environ, config, today=today, fail_on=fail_on, command=command,
                            problems=[config_problem] if config_problem else [])
     return replace(report, warnings=report.warnings + tuple(edited)) if edited else report

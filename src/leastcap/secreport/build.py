@@ -169,7 +169,7 @@ def _summary(projects: Sequence[Project], rows: Sequence[ServiceRow], scan: Repo
              profiles: Mapping[tuple[str, str], tuple[str, object]]) -> Summary:
     active = _active(scan.findings)
     by_severity = tuple((s.label, sum(1 for f in active if f.severity == s)) for s in SEVERITIES_DESC)
-    honoured = [e for e in config.exceptions if not e.problems]
+    honoured = [e for e in config.exceptions if not config.exception_problems(e)]
     # Expired is a date, whatever else is wrong with the exception (the register flags it so).
     expired = [e for e in config.exceptions if e.expires is not None and e.expires < today]
     expiring = [e for e in honoured if e.expires is not None and 0 <= (e.expires - today).days <= EXPIRING_DAYS]
@@ -194,7 +194,7 @@ def _exceptions(config: Config, findings: Sequence[Finding], today: dt.date) -> 
             flags.append("expired")
         elif days is not None and days <= EXPIRING_DAYS:
             flags.append(f"expires within {EXPIRING_DAYS} days")
-        flags += [f"not honoured: {p}" for p in e.problems]
+        flags += [f"not honoured: {p}" for p in config.exception_problems(e)]
         if (e.location.path, e.location.line) in unused:
             flags.append("unused")
         rows.append(ExceptionRow(
