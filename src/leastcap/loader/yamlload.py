@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,19 +202,70 @@ def parse_documents(data: bytes | str, display: str) -> list[Document]:
     This loop runs once per event of every scanned file, so it is written for speed: events are
     dispatched on their exact class and nodes get their fields set directly.
     """
-    documents: list[Document] = []
-    anchors: dict[str, Node] = {}
-    sizes: dict[str, int] = {}
-    in_progress: set[str] = set()
-    stack: list[_Frame] = []
-    root: Node | None = None
-    alias_budget = document_budget = MAX_ALIAS_NODES
-    tagged = False
-    new = object.__new__
+    has_dollar = (b"$" if isinstance(data, bytes) else "$") in data  # type: ignore[operator]
+    composer = _Composer(display, has_dollar)
+    handlers: dict[type, Callable[[Any], None]] = {
+        yaml.ScalarEvent: composer.scalar,
+        yaml.MappingStartEvent: composer.start_mapping,
+        yaml.SequenceStartEvent: composer.start_sequence,
+        yaml.MappingEndEvent: composer.end_container,
+        yaml.SequenceEndEvent: composer.end_container,
+        yaml.AliasEvent: composer.alias,
+        yaml.DocumentStartEvent: composer.start_document,
+        yaml.DocumentEndEvent: composer.end_document,
+    }
+    parser = _EventLoader(data)
+    try:
+        while True:
+            event: Any = parser.get_event()
+            if event is None:
+                break
+            handler = handlers.get(event.__class__)
+            if handler is not None:
+                handler(event)
+    except yaml.YAMLError as exc:
+        raise _syntax_error(exc, data) from None
+    finally:
+        dispose = getattr(parser, "dispose", None)
+        if dispose is not None:
+            dispose()
+    return composer.documents
 
-    def make(cls: type[Node], line: int, column: int, tag: str) -> Node:
-        node = new(cls)
-        node.path = display
+
+def _syntax_error(exc: yaml.YAMLError, data: bytes | str) -> YamlError:
+    """PyYAML's error as a YamlError, its position kept inside the text."""
+    error_mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    text = f"{context}: {problem}" if context else str(problem)
+    if error_mark is not None:
+        line, column = _inside(data, error_mark.line + 1, error_mark.column + 1)
+        return YamlError(f"YAML syntax error: {text}", line, column)
+    return YamlError(f"YAML error: {text}")
+
+
+class _Composer:
+    """Builds nodes from parser events: one method per kind of event.
+
+    ``stack`` holds the open mappings and sequences; anchors (and their sizes, for the alias
+    budget) are per document; the alias budget is per file.
+    """
+
+    def __init__(self, display: str, has_dollar: bool) -> None:
+        self.display = display
+        self.has_dollar = has_dollar
+        self.documents: list[Document] = []
+        self.anchors: dict[str, Node] = {}
+        self.sizes: dict[str, int] = {}
+        self.in_progress: set[str] = set()
+        self.stack: list[_Frame] = []
+        self.root: Node | None = None
+        self.alias_budget = self.document_budget = MAX_ALIAS_NODES
+        self.tagged = False  # the document has a !reset or !override tag
+
+    def make(self, cls: type[Node], line: int, column: int, tag: str) -> Node:
+        node = object.__new__(cls)
+        node.path = self.display
         node.line = line + 1
         node.column = column + 1
         node.key_path = ""
@@ -224,12 +276,107 @@ def parse_documents(data: bytes | str, display: str) -> list[Document]:
         node.tag = tag
         return node
 
-    def attach(node: Node, line: int, column: int) -> None:
-        nonlocal root
-        if not stack:
-            root = node
+    def scalar(self, event: Any) -> None:
+        mark = event.start_mark
+        tag = event.tag
+        if tag is None:
+            value: ScalarValue = resolve_plain(event.value) if event.implicit[0] and not event.style else event.value
+            special = "str" if event.style in ("'", '"') else ""
+        else:
+            value = _scalar_value(event)
+            special = tag if tag in (RESET, OVERRIDE) else ("str" if tag == _STR_TAG else "")
+            self.tagged = self.tagged or special in (RESET, OVERRIDE)
+        stack = self.stack
+        if stack and not event.anchor:
+            frame = stack[-1]
+            if frame.key is None and frame.node.__class__ is Mapping:
+                # A plain key: kept light, it never becomes a node of the model.
+                frame.key = _Key(value, self.display, mark.line + 1, mark.column + 1, special)
+                return
+        node = self.make(Scalar, mark.line, mark.column, special)
+        node.value = value  # type: ignore[attr-defined]
+        if event.anchor:
+            self.anchors[event.anchor] = node
+            self.sizes[event.anchor] = 1
+        self.attach(node, mark.line, mark.column)
+
+    def start_mapping(self, event: Any) -> None:
+        mapping = self._open(event, Mapping)
+        mapping.items = {}  # type: ignore[attr-defined]
+        self._push(event, mapping)
+
+    def start_sequence(self, event: Any) -> None:
+        sequence = self._open(event, Sequence)
+        sequence.items = []  # type: ignore[attr-defined]
+        self._push(event, sequence)
+
+    def _open(self, event: Any, cls: type[Node]) -> Node:
+        """A new mapping or sequence where the event starts; refused past MAX_DEPTH."""
+        mark = event.start_mark
+        if len(self.stack) >= MAX_DEPTH:
+            raise YamlError(f"nesting deeper than {MAX_DEPTH} levels", mark.line + 1, mark.column + 1)
+        tag = _tag_of(event)
+        self.tagged = self.tagged or bool(tag)
+        return self.make(cls, mark.line, mark.column, tag)
+
+    def _push(self, event: Any, container: Node) -> None:
+        if event.anchor:
+            self.in_progress.add(event.anchor)
+        self.stack.append(_Frame(container, event.anchor))
+
+    def end_container(self, event: Any) -> None:
+        frame = self.stack.pop()
+        if frame.node.__class__ is Mapping:
+            if frame.key is not None:
+                mark = event.start_mark
+                raise YamlError("mapping key without a value", mark.line + 1, mark.column + 1)
+            if frame.merge_sources:
+                _finish_mapping(frame)
+        if frame.anchor:
+            self.in_progress.discard(frame.anchor)
+            template = _without_nested_resets(frame.node) if self.tagged else frame.node
+            self.anchors[frame.anchor] = template
+            self.sizes[frame.anchor] = template.count()
+        self.attach(frame.node, frame.node.line - 1, frame.node.column - 1)
+
+    def alias(self, event: Any) -> None:
+        name = event.anchor or ""
+        mark = event.start_mark
+        if name in self.in_progress:
+            raise YamlError(f"alias *{name} refers to its own enclosing node (a cycle)", mark.line + 1, mark.column + 1)
+        target = self.anchors.get(name)
+        if target is None:
+            raise YamlError(f"unknown anchor '{name}' referenced", mark.line + 1, mark.column + 1)
+        self.alias_budget -= self.sizes.get(name, 1)
+        if self.alias_budget < 0:
+            raise YamlError(
+                f"aliases expand to more than {MAX_ALIAS_NODES} nodes in one file "
+                "(a YAML alias bomb?); refusing to expand",
+                mark.line + 1,
+                mark.column + 1,
+            )
+        self.attach(target.clone((_loc(self.display, mark, f"alias *{name}"),)), mark.line, mark.column)
+
+    def start_document(self, event: Any) -> None:
+        self.anchors.clear()
+        self.sizes.clear()
+        self.root = None
+        self.document_budget = self.alias_budget
+        self.tagged = False
+
+    def end_document(self, event: Any) -> None:
+        root = self.root
+        doc = Document(root, has_dollar=self.has_dollar, alias_nodes=self.document_budget - self.alias_budget)
+        if self.tagged and root is not None:
+            doc.root = _collect_tags(root, (), doc)
+        self.documents.append(doc)
+
+    def attach(self, node: Node, line: int, column: int) -> None:
+        """Put a finished node in its parent: the root, a list item, a mapping's key or value."""
+        if not self.stack:
+            self.root = node
             return
-        frame = stack[-1]
+        frame = self.stack[-1]
         parent = frame.node
         if parent.__class__ is Sequence:
             parent.items.append(node)
@@ -255,121 +402,13 @@ def parse_documents(data: bytes | str, display: str) -> list[Document]:
                 key_node.column,
             )
         explicit[key] = key_node.line
-        node.key_path = display
+        node.key_path = self.display
         node.key_line = key_node.line
         node.key_column = key_node.column
         parent.items[key] = node  # type: ignore[attr-defined]
 
-    scalar_event = yaml.ScalarEvent
-    mapping_start = yaml.MappingStartEvent
-    sequence_start = yaml.SequenceStartEvent
-    mapping_end = yaml.MappingEndEvent
-    sequence_end = yaml.SequenceEndEvent
-    alias_event = yaml.AliasEvent
-    document_start = yaml.DocumentStartEvent
-    document_end = yaml.DocumentEndEvent
-    str_tag = _YAML_TAG + "str"
 
-    has_dollar = (b"$" if isinstance(data, bytes) else "$") in data  # type: ignore[operator]
-    parser = _EventLoader(data)
-    try:
-        while True:
-            event: Any = parser.get_event()
-            if event is None:
-                break
-            cls = event.__class__
-            if cls is scalar_event:
-                mark = event.start_mark
-                tag = event.tag
-                if tag is None:
-                    value: ScalarValue = (
-                        resolve_plain(event.value) if event.implicit[0] and not event.style else event.value
-                    )
-                    special = "str" if event.style in ("'", '"') else ""
-                else:
-                    value = _scalar_value(event)
-                    special = tag if tag in (RESET, OVERRIDE) else ("str" if tag == str_tag else "")
-                    tagged = tagged or special in (RESET, OVERRIDE)
-                if stack and not event.anchor:
-                    frame = stack[-1]
-                    if frame.key is None and frame.node.__class__ is Mapping:
-                        frame.key = _Key(value, display, mark.line + 1, mark.column + 1, special)
-                        continue
-                node = make(Scalar, mark.line, mark.column, special)
-                node.value = value  # type: ignore[attr-defined]
-                if event.anchor:
-                    anchors[event.anchor] = node
-                    sizes[event.anchor] = 1
-                attach(node, mark.line, mark.column)
-            elif cls is mapping_end or cls is sequence_end:
-                frame = stack.pop()
-                if frame.node.__class__ is Mapping:
-                    if frame.key is not None:
-                        mark = event.start_mark
-                        raise YamlError("mapping key without a value", mark.line + 1, mark.column + 1)
-                    if frame.merge_sources:
-                        _finish_mapping(frame)
-                if frame.anchor:
-                    in_progress.discard(frame.anchor)
-                    template = _without_nested_resets(frame.node) if tagged else frame.node
-                    anchors[frame.anchor] = template
-                    sizes[frame.anchor] = template.count()
-                attach(frame.node, frame.node.line - 1, frame.node.column - 1)
-            elif cls is mapping_start or cls is sequence_start:
-                mark = event.start_mark
-                if len(stack) >= MAX_DEPTH:
-                    raise YamlError(f"nesting deeper than {MAX_DEPTH} levels", mark.line + 1, mark.column + 1)
-                tag = _tag_of(event)
-                tagged = tagged or bool(tag)
-                container = make(Mapping if cls is mapping_start else Sequence, mark.line, mark.column, tag)
-                container.items = {} if cls is mapping_start else []  # type: ignore[attr-defined]
-                if event.anchor:
-                    in_progress.add(event.anchor)
-                stack.append(_Frame(container, event.anchor))
-            elif cls is alias_event:
-                name = event.anchor or ""
-                mark = event.start_mark
-                if name in in_progress:
-                    raise YamlError(
-                        f"alias *{name} refers to its own enclosing node (a cycle)", mark.line + 1, mark.column + 1
-                    )
-                target = anchors.get(name)
-                if target is None:
-                    raise YamlError(f"unknown anchor '{name}' referenced", mark.line + 1, mark.column + 1)
-                alias_budget -= sizes.get(name, 1)
-                if alias_budget < 0:
-                    raise YamlError(
-                        f"aliases expand to more than {MAX_ALIAS_NODES} nodes in one file "
-                        "(a YAML alias bomb?); refusing to expand",
-                        mark.line + 1,
-                        mark.column + 1,
-                    )
-                attach(target.clone((_loc(display, mark, f"alias *{name}"),)), mark.line, mark.column)
-            elif cls is document_start:
-                anchors.clear()
-                sizes.clear()
-                root = None
-                document_budget = alias_budget
-                tagged = False
-            elif cls is document_end:
-                doc = Document(root, has_dollar=has_dollar, alias_nodes=document_budget - alias_budget)
-                if tagged and root is not None:
-                    doc.root = _collect_tags(root, (), doc)
-                documents.append(doc)
-    except yaml.YAMLError as exc:
-        error_mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        context = getattr(exc, "context", None)
-        text = f"{context}: {problem}" if context else str(problem)
-        if error_mark is not None:
-            line, column = _inside(data, error_mark.line + 1, error_mark.column + 1)
-            raise YamlError(f"YAML syntax error: {text}", line, column) from None
-        raise YamlError(f"YAML error: {text}") from None
-    finally:
-        dispose = getattr(parser, "dispose", None)
-        if dispose is not None:
-            dispose()
-    return documents
+_STR_TAG = _YAML_TAG + "str"
 
 
 _LINE_BREAKS = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
