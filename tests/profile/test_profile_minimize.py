@@ -91,6 +91,20 @@ def test_a_probe_judges_new_denials_are_reported_not_failed() -> None:
     assert verdict(rec, broken, 2.0, functional=True) == (False, "probe failed (exit code 1)")
 
 
+SETGROUPS_STACK = ["cap_capable", "security_capable", "may_setgroups", "__x64_sys_setgroups"]
+
+
+def test_a_denied_privilege_drop_fails_a_run_even_when_the_probe_passes() -> None:
+    # apache2's workers and squid keep serving as root when setgroups/setgid/setuid fail: the probe
+    # passes, privilege separation is gone. A probe cannot see that, so such a denial is a need.
+    rec = RunResult([check("CAP_SETGID", 0, SETGROUPS_STACK)], 2.0, None, None, probe_results=[0])
+    run = RunResult([check("CAP_SETGID", -1, SETGROUPS_STACK)] * 2, 2.0, None, None, probe_results=[0])
+    assert verdict(rec, run, 2.0, functional=True) == (
+        False,
+        "denied privilege drops (the service may keep running as root, which no probe sees): SETGID x2",
+    )
+
+
 def test_a_failed_recording_and_the_declared_exit_code() -> None:
     assert recording_failure(RunResult([], 1.0, 3, None), None) == "exit 3"
     assert recording_failure(RunResult([], 1.0, 3, None), 3) is None

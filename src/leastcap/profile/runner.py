@@ -114,6 +114,12 @@ def denial_text(d: Exercised) -> str:
     return f"{d.capability}: {what} x{d.count}"
 
 
+# Capabilities whose denial means a process could not give up root: apache2's workers and squid
+# keep serving as root (or group root) when setuid/setgid/setgroups fail, so a probe passes while
+# privilege separation is gone. Their denials fail a run even when a probe is the judge.
+PRIVILEGE_DROPS = frozenset({"SETUID", "SETGID"})
+
+
 def verdict(rec: RunResult, run: RunResult, duration: float, functional: bool = False) -> tuple[bool, str]:
     """Does the verification run behave as the recording did? (pass, why)
 
@@ -138,6 +144,10 @@ def verdict(rec: RunResult, run: RunResult, duration: float, functional: bool = 
     if denied and not functional:
         what = ", ".join(f"{n} x{c}" for n, c in sorted(denied.items(), key=lambda kv: _number(kv[0])))
         return False, f"audited denials where the recording was granted: {what}"
+    drops = {cap: n for cap, n in denied.items() if cap in PRIVILEGE_DROPS}
+    if drops:
+        what = ", ".join(f"{n} x{c}" for n, c in sorted(drops.items(), key=lambda kv: _number(kv[0])))
+        return False, f"denied privilege drops (the service may keep running as root, which no probe sees): {what}"
     if run.ended_early is not None:
         return True, run.ended_early
     if run.exit_code is None:
