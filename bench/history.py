@@ -88,9 +88,7 @@ def build_repo(path: Path, commits: int, files: int, seed: int) -> None:
     rng = random.Random(seed)
     path.mkdir(parents=True)
     subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True, env=GIT_ENV)
-    proc = subprocess.Popen(
-        ["git", "-C", str(path), "fast-import", "--quiet"], stdin=subprocess.PIPE, env=GIT_ENV
-    )
+    proc = subprocess.Popen(["git", "-C", str(path), "fast-import", "--quiet"], stdin=subprocess.PIPE, env=GIT_ENV)
     assert proc.stdin is not None
     out = proc.stdin
     state = [_Project() for _ in range(files)]
@@ -184,7 +182,9 @@ def main() -> int:
 
     touching = subprocess.run(
         ["git", "-C", str(repo), "log", "--format=%H", "--", "*compose*.yml", "*compose*.yaml"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     n = min(args.sample, len(touching))
     sample = [touching[i * len(touching) // n] for i in range(n)]
@@ -210,16 +210,20 @@ def main() -> int:
         f"{hist['commits_evaluated']} evaluated, {summary['findings']} timelines, "
         f"{hist['present_at_tip']} present at tip)"
     )
-    print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
-          "(wall times grow with other work on the machine)")
+    print(
+        f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+        "(wall times grow with other work on the machine)"
+    )
     print(
         f"baseline (checkout + leastcap scan per commit touching a Compose file): "
         f"{baseline:.0f}s EXTRAPOLATED from {n} measured commits "
         f"({per_commit:.3f}s each) to all {len(touching)} such commits"
     )
     ratio = baseline / ours
-    print(f"speed-up: {ratio:.0f}x   (target >= 50x: {'PASS' if ratio >= 50 else 'FAIL'}; "
-          f"target < 10s: {'PASS' if ours < 10 else 'FAIL'})")
+    print(
+        f"speed-up: {ratio:.0f}x   (target >= 50x: {'PASS' if ratio >= 50 else 'FAIL'}; "
+        f"target < 10s: {'PASS' if ours < 10 else 'FAIL'})"
+    )
     return 0 if ratio >= 50 and ours < 10 else 1
 
 

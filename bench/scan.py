@@ -45,12 +45,11 @@ def service(rng: random.Random, index: int) -> str:
         f"    <<: *defaults\n"
         f"    image: {image}\n"
         f"    environment:\n      - TZ=${{TZ:-UTC}}\n      - APP_PORT={8000 + index}\n"
-        f"    ports:\n      - \"{8000 + index}:80\"\n"
+        f'    ports:\n      - "{8000 + index}:80"\n'
         f"    volumes:\n      - ./data/svc{index}:/data\n      - cache{index}:/cache\n"
         + ("      - /var/run/docker.sock:/var/run/docker.sock:ro\n" if rng.random() < 0.1 else "")
-        +
-        f"    healthcheck:\n      test: [\"CMD\", \"wget\", \"-q\", \"http://localhost/\"]\n      interval: 30s\n"
-        f"    labels:\n      com.example.team: platform\n      com.example.tier: \"{index % 3}\"\n"
+        + f'    healthcheck:\n      test: ["CMD", "wget", "-q", "http://localhost/"]\n      interval: 30s\n'
+        f'    labels:\n      com.example.team: platform\n      com.example.tier: "{index % 3}"\n'
     )
     return text + rng.choice(EXTRAS)
 

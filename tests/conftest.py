@@ -10,8 +10,12 @@ from support.golden import set_updating
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--update-golden", action="store_true", default=False,
-                     help="rewrite the golden files from the current output (then review git diff)")
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite the golden files from the current output (then review git diff)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

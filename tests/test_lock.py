@@ -45,7 +45,12 @@ def test_scripts_test_installs_the_lock_into_the_python_that_runs_the_suite(tmp_
     env = {**os.environ, "PATH": f"{venv / 'bin'}:{os.environ['PATH']}", "VIRTUAL_ENV": str(venv)}
     proc = subprocess.run(
         ["bash", "-c", f"set -euo pipefail; {install[0].replace('--quiet', '')} --dry-run"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert f"environment at: {venv}\n" in proc.stderr, proc.stderr

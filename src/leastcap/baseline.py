@@ -103,13 +103,21 @@ def render_baseline(findings: Iterable[Finding], today: dt.date, anchor: Anchor)
     """The baseline file's text: one entry per distinct fingerprint, in a stable order; paths (and
     so fingerprints) relative to the baseline file's directory (``Anchor``)."""
     entries: dict[str, dict[str, str]] = {}
-    keyed = sorted(((anchor.path(f.location.path), anchor.key(f), f) for f in findings),
-                   key=lambda item: (item[0], item[2].project, item[2].service, item[2].rule, item[1]))
+    keyed = sorted(
+        ((anchor.path(f.location.path), anchor.key(f), f) for f in findings),
+        key=lambda item: (item[0], item[2].project, item[2].service, item[2].rule, item[1]),
+    )
     for path, key, f in keyed:
         entries.setdefault(
             key,
-            {"fingerprint": key, "rule": f.rule, "project": f.project, "service": f.service,
-             "path": path, "subject": f.subject},
+            {
+                "fingerprint": key,
+                "rule": f.rule,
+                "project": f.project,
+                "service": f.service,
+                "path": path,
+                "subject": f.subject,
+            },
         )
     document = {
         "version": VERSION,
@@ -186,8 +194,12 @@ def _entry(item: object, index: int, display: str, lines: dict[str, int]) -> Bas
         fields[key] = value
     line = lines.get(fingerprint, 0)
     return BaselineEntry(
-        fingerprint=fingerprint, rule=fields["rule"], project=fields["project"], service=fields["service"],
-        path=fields["path"], location=Location(display, line, 1 if line else 0),
+        fingerprint=fingerprint,
+        rule=fields["rule"],
+        project=fields["project"],
+        service=fields["service"],
+        path=fields["path"],
+        location=Location(display, line, 1 if line else 0),
     )
 
 

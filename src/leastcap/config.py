@@ -34,11 +34,42 @@ CONFIG_NAMES = (".leastcap.yml", ".leastcap.yaml")
 _MAX_NODES = 200_000
 
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
-_PLACEHOLDERS = frozenset({
-    "todo", "tbd", "tba", "n/a", "na", "none", "null", "nil", "fixme", "xxx", "temp", "temporary",
-    "wip", "test", "testing", "ignore", "ignored", "reason", "justification", "because", "needed",
-    "required", "necessary", "later", "fix later", "see ticket", "-", "...", "?", "ok", "yes", "no",
-})
+_PLACEHOLDERS = frozenset(
+    {
+        "todo",
+        "tbd",
+        "tba",
+        "n/a",
+        "na",
+        "none",
+        "null",
+        "nil",
+        "fixme",
+        "xxx",
+        "temp",
+        "temporary",
+        "wip",
+        "test",
+        "testing",
+        "ignore",
+        "ignored",
+        "reason",
+        "justification",
+        "because",
+        "needed",
+        "required",
+        "necessary",
+        "later",
+        "fix later",
+        "see ticket",
+        "-",
+        "...",
+        "?",
+        "ok",
+        "yes",
+        "no",
+    }
+)
 
 
 class ConfigError(Exception):
@@ -285,17 +316,40 @@ class _Index:
             out: dict[str, object] = {}
             for key_node, value_node in node.value:
                 if not isinstance(key_node, yaml.ScalarNode):
-                    raise ConfigError([Problem(self.path, "keys must be plain scalars",
-                                               key_node.start_mark.line + 1, key_node.start_mark.column + 1)])
+                    raise ConfigError(
+                        [
+                            Problem(
+                                self.path,
+                                "keys must be plain scalars",
+                                key_node.start_mark.line + 1,
+                                key_node.start_mark.column + 1,
+                            )
+                        ]
+                    )
                 key = str(key_node.value)
                 if key == "<<":
-                    raise ConfigError([Problem(self.path, "merge keys (<<) are not supported in the config",
-                                               key_node.start_mark.line + 1, key_node.start_mark.column + 1)])
+                    raise ConfigError(
+                        [
+                            Problem(
+                                self.path,
+                                "merge keys (<<) are not supported in the config",
+                                key_node.start_mark.line + 1,
+                                key_node.start_mark.column + 1,
+                            )
+                        ]
+                    )
                 if key in out:
                     first = self.keys[(*route, key)]
-                    raise ConfigError([Problem(
-                        self.path, f"duplicate key {key!r} (first defined at line {first.line})",
-                        key_node.start_mark.line + 1, key_node.start_mark.column + 1)])
+                    raise ConfigError(
+                        [
+                            Problem(
+                                self.path,
+                                f"duplicate key {key!r} (first defined at line {first.line})",
+                                key_node.start_mark.line + 1,
+                                key_node.start_mark.column + 1,
+                            )
+                        ]
+                    )
                 self.keys[(*route, key)] = self.loc(key_node)
                 out[key] = self.convert(value_node, (*route, key))
             return out
@@ -337,14 +391,23 @@ def _validate(data: dict[str, object], index: _Index) -> None:
                 if key not in allowed:
                     loc = index.keys.get((*route, key)) or index.values.get(route)
                     expected = ", ".join(sorted(allowed))
-                    problems.append(Problem(index.path, f"unknown key {key!r} in {where} (expected one of: "
-                                            f"{expected})", loc.line if loc else 0, loc.column if loc else 0))
+                    problems.append(
+                        Problem(
+                            index.path,
+                            f"unknown key {key!r} in {where} (expected one of: {expected})",
+                            loc.line if loc else 0,
+                            loc.column if loc else 0,
+                        )
+                    )
             continue
         if "propertyNames" in error.absolute_schema_path:
             bad = error.instance
             loc = index.keys.get((*route, str(bad))) or index.values.get(route)
-            problems.append(Problem(index.path, f"unknown rule {bad!r} in {where}",
-                                    loc.line if loc else 0, loc.column if loc else 0))
+            problems.append(
+                Problem(
+                    index.path, f"unknown rule {bad!r} in {where}", loc.line if loc else 0, loc.column if loc else 0
+                )
+            )
             continue
         loc = index.values.get(route)
         if error.validator == "enum":
@@ -370,10 +433,15 @@ def _build(data: dict[str, object], index: _Index, path: str) -> Config:
     for slug, raw in _mapping(data.get("rules")).items():
         settings = _mapping(raw)
         severity = settings.get("severity")
-        rules.append((slug, RuleSettings(
-            enabled=settings.get("enabled", True) is not False,
-            severity=Severity.parse(str(severity)) if severity is not None else None,
-        )))
+        rules.append(
+            (
+                slug,
+                RuleSettings(
+                    enabled=settings.get("enabled", True) is not False,
+                    severity=Severity.parse(str(severity)) if severity is not None else None,
+                ),
+            )
+        )
     approvers = tuple(str(name).strip() for name in _sequence(data.get("approvers")))
     exceptions = tuple(
         _exception(_mapping(item), index, ("exceptions", i)) for i, item in enumerate(_sequence(data.get("exceptions")))
@@ -381,8 +449,7 @@ def _build(data: dict[str, object], index: _Index, path: str) -> Config:
     scripts_raw = _mapping(data.get("scripts"))
     scripts = ScriptsSettings(**{k: scripts_raw[k] is True for k in SCRIPT_KINDS if k in scripts_raw})
     images = tuple(
-        ImageEntry(_mapping(item), index.values[("images", i)])
-        for i, item in enumerate(_sequence(data.get("images")))
+        ImageEntry(_mapping(item), index.values[("images", i)]) for i, item in enumerate(_sequence(data.get("images")))
     )
     return Config(path, fail_on, tuple(rules), exceptions, scripts, images, approvers)
 
@@ -423,10 +490,16 @@ def _exception(item: dict[str, object], index: _Index, route: tuple[str | int, .
             problems.append(f"expires {item['expires']!r} is not a valid date")
     fields = tuple((key, index.values[(*route, key)]) for key in item)
     return ExceptionEntry(
-        rule=rule, location=index.values[route],
-        project=_text(project) or None, service=_text(service) or None,
-        justification=justification, approved_by=approved_by, expires=expires,
-        ticket=_text(item.get("ticket")), problems=tuple(problems), fields=fields,
+        rule=rule,
+        location=index.values[route],
+        project=_text(project) or None,
+        service=_text(service) or None,
+        justification=justification,
+        approved_by=approved_by,
+        expires=expires,
+        ticket=_text(item.get("ticket")),
+        problems=tuple(problems),
+        fields=fields,
     )
 
 

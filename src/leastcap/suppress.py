@@ -74,8 +74,14 @@ def parse_inline(path: str, lines: Iterable[str]) -> list[InlineIgnore]:
         if match is None:
             continue
         rules = tuple(r.strip() for r in match.group("rules").split(",") if r.strip())
-        found.append(InlineIgnore(Location(path, number, match.start() + 1), rules,
-                                  match.group("reason").strip(), not line[: match.start()].strip()))
+        found.append(
+            InlineIgnore(
+                Location(path, number, match.start() + 1),
+                rules,
+                match.group("reason").strip(),
+                not line[: match.start()].strip(),
+            )
+        )
     return found
 
 
@@ -118,10 +124,12 @@ def apply(
                 used_exceptions.add(index)
                 if suppression is None and exception in honoured:
                     suppression = Suppression(
-                        by="exception", justification=exception.justification,
+                        by="exception",
+                        justification=exception.justification,
                         approved_by=exception.approved_by,
                         expires=exception.expires.isoformat() if exception.expires else "",
-                        ticket=exception.ticket, location=exception.location,
+                        ticket=exception.ticket,
+                        location=exception.location,
                     )
         entry = baselined.get(baseline.key(finding)) if baseline is not None and baselined else None
         if entry is not None and baseline is not None:
@@ -215,7 +223,9 @@ def _ledger(
 ) -> Ledger:
     ignores = tuple(
         IgnoreRecord(
-            ignore.location, ignore.rules, inline_problem(ignore, config),
+            ignore.location,
+            ignore.rules,
+            inline_problem(ignore, config),
             tuple(r for r in ignore.rules if (ignore.location, r) not in used_inline and config.rule_enabled(r)),
         )
         for found in inline.values()

@@ -32,7 +32,9 @@ def container(uid: str) -> Iterator[Callable[..., str]]:
         names.append(name)  # before running: a failed start can leave a created container
         subprocess.run(
             ["docker", *verb, "--name", name, *flags, image, "sleep", "600"],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         return name
 
@@ -49,7 +51,10 @@ class ComposeProject:
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [self.binary, "-p", self.name, "-f", str(self.file), *args],
-            cwd=self.directory, capture_output=True, text=True, check=False,
+            cwd=self.directory,
+            capture_output=True,
+            text=True,
+            check=False,
         )
 
     def up(self, *services: str) -> None:

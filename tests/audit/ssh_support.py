@@ -62,14 +62,19 @@ def _listening(port: int) -> bool:
 @pytest.fixture(scope="module")
 def local_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSshd]:
     ssh = shutil.which("ssh")
-    require(os.path.exists(SSHD) and ssh is not None,
-            "OpenSSH server and client (/usr/sbin/sshd, ssh; scripts/setup-components installs them)")
+    require(
+        os.path.exists(SSHD) and ssh is not None,
+        "OpenSSH server and client (/usr/sbin/sshd, ssh; scripts/setup-components installs them)",
+    )
     require(shutil.which("docker") is not None, "the docker CLI (sshd runs `docker system dial-stdio`)")
     assert ssh is not None
     tmp = tmp_path_factory.mktemp("sshd")
     for key in ("host_key", "client_key"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"leastcap-test-{key}",
-                        "-f", str(tmp / key)], check=True, capture_output=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"leastcap-test-{key}", "-f", str(tmp / key)],
+            check=True,
+            capture_output=True,
+        )
     (tmp / "authorized_keys").write_text((tmp / "client_key.pub").read_text())
     port = free_port()
     (tmp / "sshd_config").write_text(

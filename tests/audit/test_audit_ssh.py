@@ -43,11 +43,31 @@ def relabel(value: Any, old: str, new: str) -> Any:
 def test_ssh_gives_the_findings_of_the_unix_socket(
     local_sshd: LocalSshd, container: Callable[..., str], uid: str
 ) -> None:
-    running = container("run", "--cap-add", "NET_ADMIN", "--cap-add", "SYS_PTRACE",
-                        "--security-opt", "seccomp=unconfined", "--pid", "host",
-                        "-v", "/var/run/docker.sock:/var/run/docker.sock:ro", suffix="r")
-    created = container("create", "--privileged", "--ipc", "host", "--cap-drop", "ALL",
-                        "--security-opt", "no-new-privileges", suffix="c")
+    running = container(
+        "run",
+        "--cap-add",
+        "NET_ADMIN",
+        "--cap-add",
+        "SYS_PTRACE",
+        "--security-opt",
+        "seccomp=unconfined",
+        "--pid",
+        "host",
+        "-v",
+        "/var/run/docker.sock:/var/run/docker.sock:ro",
+        suffix="r",
+    )
+    created = container(
+        "create",
+        "--privileged",
+        "--ipc",
+        "host",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+        suffix="c",
+    )
     names = [running, created]
     label = f"root@127.0.0.1:{local_sshd.port}"
 
@@ -57,17 +77,19 @@ def test_ssh_gives_the_findings_of_the_unix_socket(
     assert remote["errors"] == [] and local["errors"] == []
     over_ssh = about(remote, label, names)
     by_socket = about(local, "local", names)
-    assert sorted((f["rule"], f["location"]["path"]) for f in over_ssh) == sorted([
-        ("dangerous-capability", f"{label}/{running}"),
-        ("dangerous-capability", f"{label}/{running}"),
-        ("docker-socket", f"{label}/{running}"),
-        ("host-namespace", f"{label}/{running}"),
-        ("missing-cap-drop", f"{label}/{running}"),
-        ("no-new-privileges", f"{label}/{running}"),
-        ("unconfined-profile", f"{label}/{running}"),
-        ("privileged", f"{label}/{created}"),
-        ("host-namespace", f"{label}/{created}"),
-    ])
+    assert sorted((f["rule"], f["location"]["path"]) for f in over_ssh) == sorted(
+        [
+            ("dangerous-capability", f"{label}/{running}"),
+            ("dangerous-capability", f"{label}/{running}"),
+            ("docker-socket", f"{label}/{running}"),
+            ("host-namespace", f"{label}/{running}"),
+            ("missing-cap-drop", f"{label}/{running}"),
+            ("no-new-privileges", f"{label}/{running}"),
+            ("unconfined-profile", f"{label}/{running}"),
+            ("privileged", f"{label}/{created}"),
+            ("host-namespace", f"{label}/{created}"),
+        ]
+    )
     # Through ssh the container's process is not ours to read, so the one other difference is the
     # effective capability sets the local socket adds to the running container's note.
     caps = "; effective capabilities: "
@@ -84,18 +106,24 @@ def test_ssh_gives_the_findings_of_the_unix_socket(
 def test_a_refusing_ssh_host_is_an_error_for_that_host_only(
     local_sshd: LocalSshd, container: Callable[..., str], uid: str
 ) -> None:
-    name = container("run", "--pid", "host", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-                     suffix="x")
+    name = container("run", "--pid", "host", "--cap-drop", "ALL", "--security-opt", "no-new-privileges", suffix="x")
     port = closed_port()
-    code, report = run_audit(local_sshd.env, "-H", f"ssh://root@127.0.0.1:{port}", "-H", LOCAL,
-                             "-H", local_sshd.url("nobody"))
+    code, report = run_audit(
+        local_sshd.env, "-H", f"ssh://root@127.0.0.1:{port}", "-H", LOCAL, "-H", local_sshd.url("nobody")
+    )
     assert code == 2
     assert report["errors"] == [
-        {"path": f"nobody@127.0.0.1:{local_sshd.port}", "line": 0,
-         "message": f"cannot connect to {local_sshd.url('nobody')}: nobody@127.0.0.1: Permission denied (publickey)."},
-        {"path": f"root@127.0.0.1:{port}", "line": 0,
-         "message": f"cannot connect to ssh://root@127.0.0.1:{port}: "
-                    f"ssh: connect to host 127.0.0.1 port {port}: Connection refused"},
+        {
+            "path": f"nobody@127.0.0.1:{local_sshd.port}",
+            "line": 0,
+            "message": f"cannot connect to {local_sshd.url('nobody')}: nobody@127.0.0.1: Permission denied (publickey).",
+        },
+        {
+            "path": f"root@127.0.0.1:{port}",
+            "line": 0,
+            "message": f"cannot connect to ssh://root@127.0.0.1:{port}: "
+            f"ssh: connect to host 127.0.0.1 port {port}: Connection refused",
+        },
     ]
     assert [(f["rule"], f["location"]["path"]) for f in about(report, "local", [name])] == [
         ("host-namespace", f"local/{name}"),
@@ -104,11 +132,30 @@ def test_a_refusing_ssh_host_is_an_error_for_that_host_only(
 
 def test_ssh_command_is_the_docker_clis_with_batch_mode_and_the_timeout() -> None:
     assert ssh_command("ssh://ops@db1:2222", 10) == [
-        "ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-T",
-        "-l", "ops", "-p", "2222", "--", "db1", "docker system dial-stdio",
+        "ssh",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ConnectTimeout=10",
+        "-T",
+        "-l",
+        "ops",
+        "-p",
+        "2222",
+        "--",
+        "db1",
+        "docker system dial-stdio",
     ]
     assert ssh_command("ssh://db1", 0.5) == [
-        "ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=1", "-T", "--", "db1", "docker system dial-stdio",
+        "ssh",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ConnectTimeout=1",
+        "-T",
+        "--",
+        "db1",
+        "docker system dial-stdio",
     ]
     with pytest.raises(ValueError, match="not an ssh:// docker host"):
         ssh_command("tcp://db1:2375", 10)

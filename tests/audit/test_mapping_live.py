@@ -36,11 +36,31 @@ def test_plain_container_maps_to_an_empty_service(container: Callable[..., str])
     assert svc.image is not None and svc.image.value == "leastcap-test/busybox:latest"
     # Daemon defaults (IpcMode private, NetworkMode default, CgroupnsMode host on this cgroup v1
     # host, Runtime runc) are what a file without those keys gets: nothing is set.
-    for field in ("privileged", "pid", "ipc", "network_mode", "userns_mode", "uts", "cgroup", "runtime",
-                  "user", "read_only", "cgroup_parent"):
+    for field in (
+        "privileged",
+        "pid",
+        "ipc",
+        "network_mode",
+        "userns_mode",
+        "uts",
+        "cgroup",
+        "runtime",
+        "user",
+        "read_only",
+        "cgroup_parent",
+    ):
         assert getattr(svc, field) is None, field
-    for field in ("cap_add", "cap_drop", "security_opt", "devices", "device_cgroup_rules", "volumes",
-                  "group_add", "sysctls", "volumes_from"):
+    for field in (
+        "cap_add",
+        "cap_drop",
+        "security_opt",
+        "devices",
+        "device_cgroup_rules",
+        "volumes",
+        "group_add",
+        "sysctls",
+        "volumes_from",
+    ):
         assert getattr(svc, field) == (), field
     facts = dict(svc.runtime_facts)
     assert facts["host"] == "local" and facts["container"] == name and facts["state"] == "running"
@@ -55,14 +75,39 @@ def test_plain_container_maps_to_an_empty_service(container: Callable[..., str])
 def test_every_privilege_flag_is_mapped_with_its_inspect_path(container: Callable[..., str]) -> None:
     name = container(
         "run",
-        "--cap-add", "NET_ADMIN", "--cap-add", "sys_ptrace", "--cap-drop", "MKNOD",
-        "--security-opt", "seccomp=unconfined", "--security-opt", "no-new-privileges=false",
-        "-v", "/var/run/docker.sock:/var/run/docker.sock",
-        "--mount", "type=bind,source=/tmp,target=/hosttmp,readonly,bind-propagation=rprivate",
-        "--pid", "host", "--uts", "host", "--network", "host",
-        "--device", "/dev/null:/dev/xnull:r", "--device-cgroup-rule", "c 1:3 rw",
-        "--user", "1000:1000", "--group-add", "0", "--read-only", "--sysctl", "kernel.shmmax=65536",
-        "--cgroupns", "private",
+        "--cap-add",
+        "NET_ADMIN",
+        "--cap-add",
+        "sys_ptrace",
+        "--cap-drop",
+        "MKNOD",
+        "--security-opt",
+        "seccomp=unconfined",
+        "--security-opt",
+        "no-new-privileges=false",
+        "-v",
+        "/var/run/docker.sock:/var/run/docker.sock",
+        "--mount",
+        "type=bind,source=/tmp,target=/hosttmp,readonly,bind-propagation=rprivate",
+        "--pid",
+        "host",
+        "--uts",
+        "host",
+        "--network",
+        "host",
+        "--device",
+        "/dev/null:/dev/xnull:r",
+        "--device-cgroup-rule",
+        "c 1:3 rw",
+        "--user",
+        "1000:1000",
+        "--group-add",
+        "0",
+        "--read-only",
+        "--sysctl",
+        "kernel.shmmax=65536",
+        "--cgroupns",
+        "private",
     )
     svc = audited(name)[name].service
     path = f"local/{name}"
@@ -77,8 +122,10 @@ def test_every_privilege_flag_is_mapped_with_its_inspect_path(container: Callabl
     assert svc.volumes[1].origin.note == "HostConfig.Mounts[0]"
     assert len(svc.volumes) == 2
     assert [(v.value, v.origin.note) for v in (svc.pid, svc.uts, svc.network_mode, svc.cgroup) if v] == [
-        ("host", "HostConfig.PidMode"), ("host", "HostConfig.UTSMode"),
-        ("host", "HostConfig.NetworkMode"), ("private", "HostConfig.CgroupnsMode"),
+        ("host", "HostConfig.PidMode"),
+        ("host", "HostConfig.UTSMode"),
+        ("host", "HostConfig.NetworkMode"),
+        ("private", "HostConfig.CgroupnsMode"),
     ]
     assert values(svc.devices) == [Device("/dev/null", "/dev/xnull", "r")]
     assert values(svc.device_cgroup_rules) == ["c 1:3 rw"]
@@ -105,8 +152,7 @@ def test_privileged_container_is_created_not_started_and_references_read_as_name
     joined = container("run", "--network", f"container:{peer}", "--pid", f"container:{peer}", suffix="join")
     found = audited(priv, peer, joined)
     p = found[priv].service
-    assert p.privileged is not None and p.privileged.origin == Location(f"local/{priv}", 0, 0,
-                                                                         "HostConfig.Privileged")
+    assert p.privileged is not None and p.privileged.origin == Location(f"local/{priv}", 0, 0, "HostConfig.Privileged")
     assert p.ipc is not None and p.ipc.value == "host"
     assert p.security_opt == ()  # the daemon's label=disable is dropped
     assert dict(p.runtime_facts)["state"] == "created"

@@ -92,10 +92,13 @@ volumes:
 
 def test_compose_file_and_its_containers_give_the_same_findings(compose_project) -> None:  # type: ignore[no-untyped-def]
     compose_project.file.write_text(COMPOSE)
-    loaded = load_project(LoadOptions(
-        working_dir=str(compose_project.directory), files=(str(compose_project.file),),
-        project_name=compose_project.name,
-    ))
+    loaded = load_project(
+        LoadOptions(
+            working_dir=str(compose_project.directory),
+            files=(str(compose_project.file),),
+            project_name=compose_project.name,
+        )
+    )
     assert loaded.project is not None, loaded.errors
     from_file = Counter((f.rule, f.severity.label, f.service) for f in check_project(loaded.project))
 

@@ -17,13 +17,16 @@ from leastcap.rules.registry import check_project
 DATA = Path(__file__).parent / "data"
 
 
-@pytest.mark.parametrize(("url", "label"), [
-    ("unix:///var/run/docker.sock", "local"),
-    ("unix://", "local"),
-    ("unix:///run/user/1000/docker.sock", "/run/user/1000/docker.sock"),
-    ("tcp://db1:2376", "db1:2376"),
-    ("ssh://ops@db1", "ops@db1"),
-])
+@pytest.mark.parametrize(
+    ("url", "label"),
+    [
+        ("unix:///var/run/docker.sock", "local"),
+        ("unix://", "local"),
+        ("unix:///run/user/1000/docker.sock", "/run/user/1000/docker.sock"),
+        ("tcp://db1:2376", "db1:2376"),
+        ("ssh://ops@db1", "ops@db1"),
+    ],
+)
 def test_host_labels(url: str, label: str) -> None:
     assert parse_host(url).label == label
 
@@ -39,7 +42,9 @@ def test_target_precedence(tmp_path: Path) -> None:
     env = {"HOME": str(tmp_path), "DOCKER_HOST": "tcp://a:2375"}
     assert [t.url for t in resolve_targets([], [], env)] == ["tcp://a:2375"]
     assert [t.url for t in resolve_targets(["ssh://b", "ssh://b", "tcp://a:2375"], [], env)] == [
-        "ssh://b", "tcp://a:2375"]
+        "ssh://b",
+        "tcp://a:2375",
+    ]
     # No DOCKER_HOST, no context: the local socket.
     assert [t.label for t in resolve_targets([], [], {"HOME": str(tmp_path)})] == ["local"]
     tls = resolve_targets([], [], {**env, "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": "/certs"})[0].tls
@@ -59,12 +64,15 @@ def test_recorded_privileged_container() -> None:
     c = map_container(inspect, "db1", EngineFacts())
     svc = c.service
     assert svc.privileged is not None and svc.privileged.origin == Location(
-        "db1/recorded-priv", 0, 0, "HostConfig.Privileged")
+        "db1/recorded-priv", 0, 0, "HostConfig.Privileged"
+    )
     # The daemon appended label=disable (privileged / pid host); the user's option stays.
     assert [o.value for o in svc.security_opt] == ["apparmor=unconfined"]
     assert [m.value for m in svc.volumes] == [Mount("bind", "/host", "/", propagation="rshared")]
-    found = sorted((f.rule, f.severity.label, f.location.note) for f in check_project(
-        Project("", (), "", (svc,), SourceKind.CONTAINER)))
+    found = sorted(
+        (f.rule, f.severity.label, f.location.note)
+        for f in check_project(Project("", (), "", (svc,), SourceKind.CONTAINER))
+    )
     assert found == [
         ("cap-add-all", "critical", "HostConfig.CapAdd[0]"),
         ("host-namespace", "high", "HostConfig.PidMode"),
@@ -85,44 +93,59 @@ def _svc(**fields: object) -> Service:
 
 def test_drift_compares_meaning_not_spelling() -> None:
     loc = Location("x", 1, 1)
-    file_side = _svc(cap_add=(Located("net_admin", loc),),
-                     security_opt=(Located("seccomp:unconfined", loc),))
-    running = _svc(cap_add=(Located("CAP_NET_ADMIN", loc),),
-                   security_opt=(Located("seccomp=unconfined", loc),))
+    file_side = _svc(cap_add=(Located("net_admin", loc),), security_opt=(Located("seccomp:unconfined", loc),))
+    running = _svc(cap_add=(Located("CAP_NET_ADMIN", loc),), security_opt=(Located("seccomp=unconfined", loc),))
     assert diff_services(running, file_side) == []
     loosened = _svc(security_opt=(Located("no-new-privileges:true", loc),))
     diffs = diff_services(_svc(), loosened)
     assert [(d.setting, d.more_privilege_on_container) for d in diffs] == [("security_opt", True)]
-    assert diffs[0].what == "security_opt no-new-privileges: the container has nothing, the file says " \
-                            "no-new-privileges=true"
+    assert (
+        diffs[0].what == "security_opt no-new-privileges: the container has nothing, the file says "
+        "no-new-privileges=true"
+    )
 
 
 def test_drift_names_the_entry_or_field_that_differs_not_the_first_entry_of_the_list() -> None:
     def on_container(**fields: object) -> Service:
-        return Service(name="s", project="p", source=SourceKind.CONTAINER, key=Location("h/c", 0, 0, "container"),
-                       **fields)  # type: ignore[arg-type]
+        return Service(
+            name="s", project="p", source=SourceKind.CONTAINER, key=Location("h/c", 0, 0, "container"), **fields
+        )  # type: ignore[arg-type]
 
     def field(note: str) -> Location:
         return Location("h/c", 0, 0, note)
 
     # The container adds SYS_ADMIN after two capabilities the file adds too: its own entry, and on
     # the file side the cap_drop entry that drops it.
-    running = on_container(cap_add=(Located("CHOWN", field("HostConfig.CapAdd[0]")),
-                                    Located("NET_RAW", field("HostConfig.CapAdd[1]")),
-                                    Located("SYS_ADMIN", field("HostConfig.CapAdd[2]"))),
-                           cap_drop=(Located("ALL", field("HostConfig.CapDrop[0]")),))
-    declared = _svc(cap_drop=(Located("ALL", Location("f.yml", 4, 16)),),
-                    cap_add=(Located("chown", Location("f.yml", 5, 15)), Located("net_raw", Location("f.yml", 5, 22))),
-                    setting_keys=(("cap_drop", Location("f.yml", 4, 5)), ("cap_add", Location("f.yml", 5, 5))))
+    running = on_container(
+        cap_add=(
+            Located("CHOWN", field("HostConfig.CapAdd[0]")),
+            Located("NET_RAW", field("HostConfig.CapAdd[1]")),
+            Located("SYS_ADMIN", field("HostConfig.CapAdd[2]")),
+        ),
+        cap_drop=(Located("ALL", field("HostConfig.CapDrop[0]")),),
+    )
+    declared = _svc(
+        cap_drop=(Located("ALL", Location("f.yml", 4, 16)),),
+        cap_add=(Located("chown", Location("f.yml", 5, 15)), Located("net_raw", Location("f.yml", 5, 22))),
+        setting_keys=(("cap_drop", Location("f.yml", 4, 5)), ("cap_add", Location("f.yml", 5, 5))),
+    )
     [diff] = diff_services(running, declared)
     assert (diff.setting, diff.container_location, diff.file_location) == (
-        "capabilities", field("HostConfig.CapAdd[2]"), Location("f.yml", 4, 16))
+        "capabilities",
+        field("HostConfig.CapAdd[2]"),
+        Location("f.yml", 4, 16),
+    )
     # The file grants NET_RAW; the container drops it by name: that entry, and the file's cap_add entry.
-    running = on_container(cap_add=(Located("CHOWN", field("HostConfig.CapAdd[0]")),),
-                           cap_drop=(Located("SETUID", field("HostConfig.CapDrop[0]")),
-                                     Located("NET_RAW", field("HostConfig.CapDrop[1]"))))
-    declared = _svc(cap_add=(Located("NET_RAW", Location("f.yml", 5, 15)),),
-                    cap_drop=(Located("SETUID", Location("f.yml", 6, 16)),))
+    running = on_container(
+        cap_add=(Located("CHOWN", field("HostConfig.CapAdd[0]")),),
+        cap_drop=(
+            Located("SETUID", field("HostConfig.CapDrop[0]")),
+            Located("NET_RAW", field("HostConfig.CapDrop[1]")),
+        ),
+    )
+    declared = _svc(
+        cap_add=(Located("NET_RAW", Location("f.yml", 5, 15)),), cap_drop=(Located("SETUID", Location("f.yml", 6, 16)),)
+    )
     [diff] = diff_services(running, declared)
     assert (diff.container_location, diff.file_location) == (field("HostConfig.CapDrop[1]"), Location("f.yml", 5, 15))
     # The container keeps Docker's defaults (no cap_drop at all), the file drops them: the field.
@@ -154,8 +177,16 @@ def test_mounts_keep_the_order_they_were_asked_for_whatever_order_inspect_lists_
     bind = {"Type": "bind", "Mode": "", "RW": True, "Propagation": "rprivate"}
     listed = [
         {**bind, "Source": "/tmp", "Destination": "/hosttmp", "RW": False},
-        {"Type": "volume", "Name": "a" * 64, "Source": "/var/lib/docker/volumes/x/_data",
-         "Destination": "/var/cache", "Driver": "local", "Mode": "", "RW": True, "Propagation": ""},
+        {
+            "Type": "volume",
+            "Name": "a" * 64,
+            "Source": "/var/lib/docker/volumes/x/_data",
+            "Destination": "/var/cache",
+            "Driver": "local",
+            "Mode": "",
+            "RW": True,
+            "Propagation": "",
+        },
         {**bind, "Source": "/", "Destination": "/host", "Propagation": "rshared"},
         {**bind, "Source": "/srv", "Destination": "/data", "RW": False},
     ]

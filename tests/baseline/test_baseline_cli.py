@@ -58,9 +58,7 @@ def project(tmp_path: Path) -> Path:
 def _record(project: Path) -> str:
     result = invoke_in(project, "baseline", "app", "-o", ".leastcap-baseline.json")
     assert result.exit_code == 0, result.output
-    assert result.stdout == (
-        "wrote .leastcap-baseline.json: 3 findings recorded (3 findings (2 critical, 1 low).)\n"
-    )
+    assert result.stdout == ("wrote .leastcap-baseline.json: 3 findings recorded (3 findings (2 critical, 1 low).)\n")
     return (project / ".leastcap-baseline.json").read_text()
 
 
@@ -82,28 +80,37 @@ def test_scan_with_baseline_suppresses_recorded_findings(project: Path) -> None:
     check_golden(GOLDEN / "scan-baselined.txt", _today(result.stdout))
     assert result.stdout.endswith("No findings, 3 suppressed (3 by baseline).\n")
 
-    as_json = json.loads(invoke_in(project, "scan", "app", "--baseline", ".leastcap-baseline.json",
-                                   "--format", "json").stdout)
-    rows = [(f["rule"], f["service"], f["suppressed"]["by"], f["suppressed"]["location"]["line"])
-            for f in as_json["findings"]]
-    by_line = {json.loads(line)["rule"] + "/" + json.loads(line)["service"]: n
-               for n, line in enumerate((project / ".leastcap-baseline.json").read_text().splitlines(), 1)
-               if line.startswith("    {")
-               for line in [line.strip().rstrip(",")]}
-    assert sorted(rows) == sorted([
-        ("privileged", "vpn", "baseline", by_line["privileged/vpn"]),
-        ("docker-socket", "agent", "baseline", by_line["docker-socket/agent"]),
-        ("no-new-privileges", "vpn", "baseline", by_line["no-new-privileges/vpn"]),
-    ])
+    as_json = json.loads(
+        invoke_in(project, "scan", "app", "--baseline", ".leastcap-baseline.json", "--format", "json").stdout
+    )
+    rows = [
+        (f["rule"], f["service"], f["suppressed"]["by"], f["suppressed"]["location"]["line"])
+        for f in as_json["findings"]
+    ]
+    by_line = {
+        json.loads(line)["rule"] + "/" + json.loads(line)["service"]: n
+        for n, line in enumerate((project / ".leastcap-baseline.json").read_text().splitlines(), 1)
+        if line.startswith("    {")
+        for line in [line.strip().rstrip(",")]
+    }
+    assert sorted(rows) == sorted(
+        [
+            ("privileged", "vpn", "baseline", by_line["privileged/vpn"]),
+            ("docker-socket", "agent", "baseline", by_line["docker-socket/agent"]),
+            ("no-new-privileges", "vpn", "baseline", by_line["no-new-privileges/vpn"]),
+        ]
+    )
     assert as_json["summary"]["suppressed"] == 3
     assert as_json["summary"]["active"] == 0
     assert as_json["summary"]["exit_code"] == 0
 
-    sarif = json.loads(invoke_in(project, "scan", "app", "--baseline", ".leastcap-baseline.json",
-                                 "--format", "sarif").stdout)
+    sarif = json.loads(
+        invoke_in(project, "scan", "app", "--baseline", ".leastcap-baseline.json", "--format", "sarif").stdout
+    )
     suppressions = [r["suppressions"][0] for r in sarif["runs"][0]["results"]]
-    assert {(s["kind"], s["status"], s["location"]["physicalLocation"]["artifactLocation"]["uri"])
-            for s in suppressions} == {("external", "accepted", ".leastcap-baseline.json")}
+    assert {
+        (s["kind"], s["status"], s["location"]["physicalLocation"]["artifactLocation"]["uri"]) for s in suppressions
+    } == {("external", "accepted", ".leastcap-baseline.json")}
     github = invoke_in(project, "scan", "app", "--baseline", ".leastcap-baseline.json", "--format", "github")
     assert github.stdout == "leastcap: No findings, 3 suppressed (3 by baseline).\n"
 
@@ -115,13 +122,17 @@ def test_moved_and_reformatted_findings_stay_baselined_new_ones_fail(project: Pa
     assert result.exit_code == 0, result.output
     assert result.stdout.endswith("No findings, 3 suppressed (3 by baseline).\n")
 
-    (project / "app" / "compose.yaml").write_text(MOVED.replace("    cap_drop: [ ALL ]\n",
-                                                                 "    cap_drop: [ ALL ]\n    cap_add: [SYS_ADMIN]\n"))
+    (project / "app" / "compose.yaml").write_text(
+        MOVED.replace("    cap_drop: [ ALL ]\n", "    cap_drop: [ ALL ]\n    cap_add: [SYS_ADMIN]\n")
+    )
     result = invoke_in(project, "scan", "app", "--baseline", ".leastcap-baseline.json", "--format", "json")
     assert result.exit_code == 1
     report = json.loads(result.stdout)
-    active = [(f["rule"], f["service"], f["location"]["line"], f["location"]["column"])
-              for f in report["findings"] if f["suppressed"] is None]
+    active = [
+        (f["rule"], f["service"], f["location"]["line"], f["location"]["column"])
+        for f in report["findings"]
+        if f["suppressed"] is None
+    ]
     assert active == [("dangerous-capability", "agent", 8, 15)]
 
 
@@ -130,8 +141,10 @@ def test_baseline_matches_from_any_directory(project: Path) -> None:
     # the other way round): paths are taken relative to the baseline file, not to the cwd.
     recorded = _record(project)
     app = project / "app"
-    for cwd, args in ((app, ("--baseline", "../.leastcap-baseline.json")),
-                      (Path("/"), (str(app), "--baseline", str(project / ".leastcap-baseline.json")))):
+    for cwd, args in (
+        (app, ("--baseline", "../.leastcap-baseline.json")),
+        (Path("/"), (str(app), "--baseline", str(project / ".leastcap-baseline.json"))),
+    ):
         result = invoke_in(cwd, "scan", *args)
         assert result.exit_code == 0, result.output
         assert result.stdout.endswith("No findings, 3 suppressed (3 by baseline).\n"), (cwd, result.stdout)
@@ -148,23 +161,33 @@ def test_stale_entry_is_reported_at_its_line(project: Path) -> None:
     result = invoke_in(project, "scan", "app", "--baseline", ".leastcap-baseline.json", "--format", "json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    active = [(f["rule"], f["location"]["path"], f["location"]["line"], f["location"]["column"], f["message"])
-              for f in report["findings"] if f["suppressed"] is None]
+    active = [
+        (f["rule"], f["location"]["path"], f["location"]["line"], f["location"]["column"], f["message"])
+        for f in report["findings"]
+        if f["suppressed"] is None
+    ]
     assert active == [
-        ("exception-unused", ".leastcap-baseline.json", stale_line, 1,
-         "baseline entry for rule 'privileged' (project 'app', service 'vpn') matches no finding; delete it so the "
-         "baseline only shrinks (or write it again with `leastcap baseline`)"),
+        (
+            "exception-unused",
+            ".leastcap-baseline.json",
+            stale_line,
+            1,
+            "baseline entry for rule 'privileged' (project 'app', service 'vpn') matches no finding; delete it so the "
+            "baseline only shrinks (or write it again with `leastcap baseline`)",
+        ),
     ]
     assert report["summary"]["suppressed"] == 2  # docker-socket and no-new-privileges, still there
 
 
 HOSTILE = {
-    "bad-json.json": ("{\"version\": 1, \"findings\": [", "not a leastcap baseline: invalid JSON"),
-    "version.json": ("{\"version\": 7, \"findings\": []}", "baseline version 7 is not supported"),
+    "bad-json.json": ('{"version": 1, "findings": [', "not a leastcap baseline: invalid JSON"),
+    "version.json": ('{"version": 7, "findings": []}', "baseline version 7 is not supported"),
     "list.json": ("[1, 2]", "not a leastcap baseline: the top level is not an object"),
-    "entry.json": ("{\"version\": 1, \"findings\": [{\"fingerprint\": \"../../etc\"}]}",
-                   "findings[0]: 'fingerprint' must be 32 lower-case hex digits, got \"../../etc\""),
-    "latin1.json": (b"{\"version\": 1, \"findings\": [], \"x\": \"\xff\"}", "not UTF-8 (byte 37)"),
+    "entry.json": (
+        '{"version": 1, "findings": [{"fingerprint": "../../etc"}]}',
+        "findings[0]: 'fingerprint' must be 32 lower-case hex digits, got \"../../etc\"",
+    ),
+    "latin1.json": (b'{"version": 1, "findings": [], "x": "\xff"}', "not UTF-8 (byte 37)"),
     "deep.json": ("[" * 100_000 + "]" * 100_000, "invalid JSON"),
 }
 

@@ -28,15 +28,26 @@ def test_scan_of_a_large_tree(tmp_path: Path) -> None:
 
 
 def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
-                   env={**ENV, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
-                        "GIT_COMMITTER_EMAIL": "t@x"})
+    subprocess.run(
+        ["git", "-C", str(repo), *args],
+        check=True,
+        capture_output=True,
+        env={
+            **ENV,
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@x",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@x",
+        },
+    )
 
 
 def test_history_walk(tmp_path: Path) -> None:
     _git(tmp_path, "init", "-q", "-b", "main")
     for i in range(6):
-        (tmp_path / "compose.yaml").write_text(f"services:\n  s{i}:\n    image: x\n    privileged: {str(i % 2 == 0).lower()}\n")
+        (tmp_path / "compose.yaml").write_text(
+            f"services:\n  s{i}:\n    image: x\n    privileged: {str(i % 2 == 0).lower()}\n"
+        )
         _git(tmp_path, "add", "compose.yaml")
         _git(tmp_path, "commit", "-q", "-m", f"c{i}")
     code, stdout, terminal = on_pty(leastcap("history", ".", "--format", "json"), tmp_path)
@@ -52,8 +63,19 @@ def test_history_walk(tmp_path: Path) -> None:
 def test_audit_over_several_hosts(tmp_path: Path) -> None:
     require_docker()
     # Two names for the local engine and one that refuses connections (an error for that host only).
-    args = leastcap("audit", "-H", "unix:///var/run/docker.sock", "-H", "unix:///run/docker.sock",
-                    "-H", "tcp://127.0.0.1:9", "--format", "json", "--timeout", "5")
+    args = leastcap(
+        "audit",
+        "-H",
+        "unix:///var/run/docker.sock",
+        "-H",
+        "unix:///run/docker.sock",
+        "-H",
+        "tcp://127.0.0.1:9",
+        "--format",
+        "json",
+        "--timeout",
+        "5",
+    )
     code, stdout, terminal = on_pty(args, tmp_path)
     assert code == 2
     assert b"Docker hosts inspected" in terminal and b"3/3" in terminal

@@ -147,11 +147,18 @@ def test_files_and_profiles_like_compose(tmp_path: Path) -> None:
     code, out, _ = run(["scan", "-f", "base.yml", "-f", "prod.yml", "--format", "json", "--no-scripts"], tmp_path)
     assert code == 1
     assert json.loads(out)["warnings"] == [
-        {"path": "prod.yml", "line": 3, "message": '"yes" for boolean is not supported by YAML 1.2, please use `true`/`false`'}
+        {
+            "path": "prod.yml",
+            "line": 3,
+            "message": '"yes" for boolean is not supported by YAML 1.2, please use `true`/`false`',
+        }
     ]
     findings = json.loads(out)["findings"]
     privileged = next(f for f in findings if f["rule"] == "privileged")
-    assert (privileged["service"], privileged["location"]) == ("web", {"path": "prod.yml", "line": 3, "column": 5, "note": ""})
+    assert (privileged["service"], privileged["location"]) == (
+        "web",
+        {"path": "prod.yml", "line": 3, "column": 5, "note": ""},
+    )
     pid = next(f for f in findings if f["rule"] == "host-namespace")
     assert pid["service"] == "dbg" and "(only with profile debug)" in pid["message"]
     _code, out, _ = run(
@@ -265,5 +272,7 @@ def test_a_fifo_named_like_a_compose_file_is_an_error_not_a_hang(tmp_path: Path)
     code, out, _ = run(["scan", ".", "--format", "json", "--no-scripts"], tmp_path)
     report = json.loads(out)
     assert code == 2
-    assert report["errors"] == [{"path": "compose.yaml", "line": 0, "message": "cannot read compose.yaml: not a regular file"}]
+    assert report["errors"] == [
+        {"path": "compose.yaml", "line": 0, "message": "cannot read compose.yaml: not a regular file"}
+    ]
     assert ("privileged", "ok/compose.yaml") in {(f["rule"], f["location"]["path"]) for f in report["findings"]}

@@ -30,7 +30,9 @@ def scan(tmp_path: Path, *args: str) -> tuple[int, str]:
 
 
 def rows(out: str) -> list[tuple[str, int, int, str]]:
-    return [(f["rule"], f["location"]["line"], f["location"]["column"], f["severity"]) for f in json.loads(out)["findings"]]
+    return [
+        (f["rule"], f["location"]["line"], f["location"]["column"], f["severity"]) for f in json.loads(out)["findings"]
+    ]
 
 
 def test_min_severity_hides_findings_but_not_the_exit_code(tmp_path: Path) -> None:
@@ -45,7 +47,11 @@ def test_min_severity_hides_findings_but_not_the_exit_code(tmp_path: Path) -> No
     assert (code, rows(out)) == (1, [("dangerous-capability", 5, 15, "high"), ("missing-cap-drop", 8, 3, "medium")])
     summary = json.loads(out)["summary"]
     assert (summary["findings"], summary["min_severity"], summary["not_shown"], summary["exit_code"]) == (
-        2, "medium", 1, 1)
+        2,
+        "medium",
+        1,
+        1,
+    )
     # Hidden findings still decide the exit code: --fail-on low fails on the hidden low finding.
     code, out = scan(tmp_path, "--format", "json", "--min-severity", "critical", "--fail-on", "low")
     assert (code, rows(out), json.loads(out)["summary"]["not_shown"]) == (1, [], 3)
@@ -70,7 +76,11 @@ def test_a_mistyped_subcommand_suggests_the_nearest_one() -> None:
     assert proc.stderr.splitlines()[-1] == (
         "Error: No such command 'scna'. Did you mean: scan? Run `leastcap --help` to list the commands."
     )
-    assert _leastcap("histroy").stderr.splitlines()[-1].startswith("Error: No such command 'histroy'. Did you mean: history?")
+    assert (
+        _leastcap("histroy")
+        .stderr.splitlines()[-1]
+        .startswith("Error: No such command 'histroy'. Did you mean: history?")
+    )
     far = _leastcap("zzzz")
     assert far.returncode == 2
     assert far.stderr.splitlines()[-1] == "Error: No such command 'zzzz'. Run `leastcap --help` to list the commands."
@@ -91,25 +101,44 @@ def test_a_service_discovered_as_its_own_project_and_through_an_include_is_repor
     def findings(*paths: str) -> tuple[int, list[tuple[str, str, str, str, int, int]]]:
         result = invoke_in(tmp_path, "scan", *paths, "--no-scripts", "--format", "json")
         return result.exit_code, [
-            (f["rule"], f["project"], f["service"], f["location"]["path"], f["location"]["line"], f["location"]["column"])
+            (
+                f["rule"],
+                f["project"],
+                f["service"],
+                f["location"]["path"],
+                f["location"]["line"],
+                f["location"]["column"],
+            )
             for f in json.loads(result.stdout)["findings"]
         ]
 
     # Both projects are discovered: db's findings once, under db, the project whose own file it is.
-    assert findings(".") == (1, [
-        ("no-new-privileges", "db", "db", "db/compose.yaml", 2, 3),
-        ("privileged", "db", "db", "db/compose.yaml", 4, 5),
-    ])
+    assert findings(".") == (
+        1,
+        [
+            ("no-new-privileges", "db", "db", "db/compose.yaml", 2, 3),
+            ("privileged", "db", "db", "db/compose.yaml", 4, 5),
+        ],
+    )
     # Only the including project: its view of the included file is reported.
-    assert findings("app") == (1, [
-        ("no-new-privileges", "app", "db", "db/compose.yaml", 2, 3),
-        ("privileged", "app", "db", "db/compose.yaml", 4, 5),
-    ])
+    assert findings("app") == (
+        1,
+        [
+            ("no-new-privileges", "app", "db", "db/compose.yaml", 2, 3),
+            ("privileged", "app", "db", "db/compose.yaml", 4, 5),
+        ],
+    )
 
 
 def test_history_min_severity_hides_timelines_but_not_the_exit_code(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@x"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@x",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@x",
+    }
     subprocess.run(["git", "init", "-q", "-b", "main", str(tmp_path)], check=True, env=env)
     (tmp_path / "compose.yaml").write_text("services:\n  web:\n    image: nginx\n")  # medium + low
     subprocess.run(["git", "-C", str(tmp_path), "add", "."], check=True, env=env)
@@ -122,12 +151,19 @@ def test_history_min_severity_hides_timelines_but_not_the_exit_code(tmp_path: Pa
     code, report = history()
     assert code == 0
     assert [(f["rule"], f["severity"]) for f in report["findings"]] == [  # type: ignore[union-attr]
-        ("missing-cap-drop", "medium"), ("no-new-privileges", "low")]
+        ("missing-cap-drop", "medium"),
+        ("no-new-privileges", "low"),
+    ]
     code, report = history("--min-severity", "medium", "--fail-on", "low")
     assert code == 1  # the hidden low finding still fails --fail-on low
     assert [f["rule"] for f in report["findings"]] == ["missing-cap-drop"]  # type: ignore[union-attr]
     assert {k: report["summary"][k] for k in ("findings", "active", "min_severity", "not_shown", "exit_code")} == {  # type: ignore[index]
-        "findings": 1, "active": 1, "min_severity": "medium", "not_shown": 1, "exit_code": 1}
+        "findings": 1,
+        "active": 1,
+        "min_severity": "medium",
+        "not_shown": 1,
+        "exit_code": 1,
+    }
     result = invoke_in(tmp_path, "history", ".", "--min-severity", "critical")
     assert result.exit_code == 0
     assert result.stdout.splitlines()[-1] == "2 active at tip below --min-severity critical not shown"

@@ -33,9 +33,7 @@ def test_host_control_sockets_and_their_directories(tmp_path: Path) -> None:
         tmp_path,
         "services:\n"
         "  ha:\n"
-        "    image: homeassistant\n"
-        + HARDENED
-        + "    volumes:\n"
+        "    image: homeassistant\n" + HARDENED + "    volumes:\n"
         "      - /run/dbus:/run/dbus:ro\n"  # 7
         "      - /var/run/dbus/system_bus_socket:/run/dbus/system_bus_socket:ro\n"
         "      - /run/systemd/private:/run/systemd/private\n"
@@ -74,9 +72,7 @@ def test_system_directories_writable_and_harmless_files_read_only(tmp_path: Path
         tmp_path,
         "services:\n"
         "  app:\n"
-        "    image: app\n"
-        + HARDENED
-        + "    volumes:\n"
+        "    image: app\n" + HARDENED + "    volumes:\n"
         "      - /etc/localtime:/etc/localtime:ro\n"  # 7
         "      - /etc/timezone:/etc/timezone:ro\n"
         "      - /etc/ssl/certs:/etc/ssl/certs:ro\n"
@@ -112,9 +108,7 @@ def test_devices_rated_by_what_they_grant_beyond_the_defaults(tmp_path: Path) ->
         tmp_path,
         "services:\n"
         "  disks:\n"
-        "    image: backup\n"
-        + HARDENED
-        + "    devices:\n"
+        "    image: backup\n" + HARDENED + "    devices:\n"
         "      - /dev/sdb:/dev/sdb\n"  # 7
         "      - /dev/mem\n"
         "      - /dev/kmsg:/dev/kmsg:r\n"
@@ -145,10 +139,13 @@ def test_missing_no_new_privileges_points_where_it_is_added(tmp_path: Path) -> N
         "    image: b\n"
         "    cap_drop: [ALL]\n",
     )
-    assert (code, rows) == (0, [
-        ("no-new-privileges", "compose.yaml", 5, 5, "low"),
-        ("no-new-privileges", "compose.yaml", 7, 3, "low"),
-    ])
+    assert (code, rows) == (
+        0,
+        [
+            ("no-new-privileges", "compose.yaml", 5, 5, "low"),
+            ("no-new-privileges", "compose.yaml", 7, 3, "low"),
+        ],
+    )
 
 
 def test_severity_with_context_ptrace_and_uts(tmp_path: Path) -> None:
@@ -156,18 +153,12 @@ def test_severity_with_context_ptrace_and_uts(tmp_path: Path) -> None:
         tmp_path,
         "services:\n"
         "  own:\n"
-        "    image: strace\n"
-        + HARDENED
-        + "    cap_add: [SYS_PTRACE]\n"  # 6
+        "    image: strace\n" + HARDENED + "    cap_add: [SYS_PTRACE]\n"  # 6
         "  host:\n"
-        "    image: strace\n"
-        + HARDENED
-        + "    cap_add: [SYS_PTRACE]\n"  # 11
+        "    image: strace\n" + HARDENED + "    cap_add: [SYS_PTRACE]\n"  # 11
         "    pid: host\n"
         "  name:\n"
-        "    image: x\n"
-        + HARDENED
-        + "    uts: host\n",  # 17
+        "    image: x\n" + HARDENED + "    uts: host\n",  # 17
     )
     assert code == 1
     assert rows == [
@@ -182,25 +173,20 @@ def test_namespace_joins_inherit_the_host_namespace_through_a_chain(tmp_path: Pa
     (tmp_path / "compose.yaml").write_text(
         "services:\n"
         "  gateway:\n"
-        "    image: gw\n"
-        + HARDENED
-        + "    network_mode: host\n"  # 6
+        "    image: gw\n" + HARDENED + "    network_mode: host\n"  # 6
         "  vpn:\n"
-        "    image: vpn\n"
-        + HARDENED
-        + "    network_mode: service:gateway\n"  # 11
+        "    image: vpn\n" + HARDENED + "    network_mode: service:gateway\n"  # 11
         "  app:\n"
-        "    image: app\n"
-        + HARDENED
-        + "    network_mode: service:vpn\n"  # 16
+        "    image: app\n" + HARDENED + "    network_mode: service:vpn\n"  # 16
         "  private:\n"
-        "    image: db\n"
-        + HARDENED,
+        "    image: db\n" + HARDENED,
     )
     result = invoke_in(tmp_path, "scan", ".", "--no-scripts", "--format", "json")
     assert result.exit_code == 1
     findings = json.loads(result.stdout)["findings"]
-    assert [(f["rule"], f["service"], f["location"]["line"], f["location"]["column"], f["severity"]) for f in findings] == [
+    assert [
+        (f["rule"], f["service"], f["location"]["line"], f["location"]["column"], f["severity"]) for f in findings
+    ] == [
         ("host-namespace", "gateway", 6, 5, "high"),
         ("host-namespace", "vpn", 11, 5, "high"),
         ("host-namespace", "app", 16, 5, "high"),

@@ -51,8 +51,13 @@ def rows(report: dict[str, object]) -> list[tuple[str, str, int, int, str | None
     findings = report["findings"]
     assert isinstance(findings, list)
     return [
-        (f["rule"], f["location"]["path"], f["location"]["line"], f["location"]["column"],
-         f["suppressed"]["by"] if f.get("suppressed") else None)
+        (
+            f["rule"],
+            f["location"]["path"],
+            f["location"]["line"],
+            f["location"]["column"],
+            f["suppressed"]["by"] if f.get("suppressed") else None,
+        )
         for f in findings
         if f["rule"] in {"privileged", "host-namespace", "exception-invalid"}
     ]
@@ -102,7 +107,11 @@ def test_the_approvers_list_is_validated(text: str, message: str) -> None:
 def test_with_approvers_an_inline_ignore_is_not_an_acceptance(tmp_path: Path) -> None:
     """An inline ignore names no approver, so with approvers: set it would let any change accept
     its own privilege with one comment: it is reported and not honoured."""
-    (tmp_path / "compose.yaml").write_text(COMPOSE.replace("    pid: host\n", "    pid: host  # leastcap: ignore[host-namespace] metrics agent reads host processes\n"))
+    (tmp_path / "compose.yaml").write_text(
+        COMPOSE.replace(
+            "    pid: host\n", "    pid: host  # leastcap: ignore[host-namespace] metrics agent reads host processes\n"
+        )
+    )
     (tmp_path / ".leastcap.yml").write_text("approvers: [alice]\n")
     result = invoke_in(tmp_path, "scan", ".", "--format", "json")
     code, report = result.exit_code, json.loads(result.stdout)

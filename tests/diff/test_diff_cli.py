@@ -75,8 +75,18 @@ def _diff(repo: GitRepo, *args: str) -> tuple[int, str]:
 
 
 def _rows(findings: list[dict[str, object]]) -> list[tuple[object, ...]]:
-    return [(f["rule"], f["severity"], f["project"], f["service"], f["location"]["path"],  # type: ignore[index]
-             f["location"]["line"], f["location"]["column"]) for f in findings]  # type: ignore[index]
+    return [
+        (
+            f["rule"],
+            f["severity"],
+            f["project"],
+            f["service"],
+            f["location"]["path"],  # type: ignore[index]
+            f["location"]["line"],
+            f["location"]["column"],
+        )
+        for f in findings
+    ]  # type: ignore[index]
 
 
 def test_reordered_and_reformatted_is_no_change(repo: GitRepo) -> None:
@@ -108,18 +118,26 @@ def test_added_and_removed_by_fingerprint(repo: GitRepo) -> None:
     for fmt, suffix in (("markdown", "md"), ("text", "txt"), ("github", "github")):
         code, out = _diff(repo, "v1", "HEAD", "--format", fmt)
         assert code == 1
-        check_golden(GOLDEN / f"changed.{suffix}", out.replace(head, "HEADCOMMIT").replace(
-            repo.git("rev-parse", "v1").strip()[:12], "BASECOMMIT"))
+        check_golden(
+            GOLDEN / f"changed.{suffix}",
+            out.replace(head, "HEADCOMMIT").replace(repo.git("rev-parse", "v1").strip()[:12], "BASECOMMIT"),
+        )
     code, out = _diff(repo, "v1", "HEAD", "--format", "sarif")
     sarif = json.loads(out)
-    assert [(r["ruleId"], r["locations"][0]["physicalLocation"]["region"]["startLine"])
-            for r in sarif["runs"][0]["results"]] == [
-        ("dangerous-capability", 5), ("dangerous-capability", 5), ("docker-socket", 12)]
+    assert [
+        (r["ruleId"], r["locations"][0]["physicalLocation"]["region"]["startLine"]) for r in sarif["runs"][0]["results"]
+    ] == [("dangerous-capability", 5), ("dangerous-capability", 5), ("docker-socket", 12)]
 
 
 def test_fail_on_threshold(repo: GitRepo) -> None:
-    repo.commit("net admin only", {"deploy/compose.yaml": BASE.replace("    privileged: true\n",
-                                                                       "    privileged: true\n    cap_add: [NET_ADMIN]\n")})
+    repo.commit(
+        "net admin only",
+        {
+            "deploy/compose.yaml": BASE.replace(
+                "    privileged: true\n", "    privileged: true\n    cap_add: [NET_ADMIN]\n"
+            )
+        },
+    )
     assert _diff(repo, "v1", "HEAD", "--fail-on", "critical")[0] == 0
     assert _diff(repo, "v1", "HEAD", "--fail-on", "high")[0] == 1  # NET_ADMIN next to privileged: high
 
@@ -165,11 +183,14 @@ def test_a_hostile_commit_is_read_from_objects_never_checked_out(repo: GitRepo) 
     assert repo.git("rev-parse", "HEAD").strip() == repo.git("rev-parse", "v1").strip()
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("nope",), "leastcap diff: 'nope' is not a commit in "),
-    (("--upload-pack=touch /tmp/x", "HEAD"), "No such option"),
-    (("-C", ".", "--", "-x"), "leastcap diff: '-x' is not a revision\n"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("nope",), "leastcap diff: 'nope' is not a commit in "),
+        (("--upload-pack=touch /tmp/x", "HEAD"), "No such option"),
+        (("-C", ".", "--", "-x"), "leastcap diff: '-x' is not a revision\n"),
+    ],
+)
 def test_bad_revisions_are_clean_errors(repo: GitRepo, args: tuple[str, ...], message: str) -> None:
     result = invoke_in(repo.path, "diff", *args)
     assert result.exit_code == 2
@@ -190,8 +211,11 @@ def test_project_name_follows_the_repository_not_the_checkout(tmp_path: Path) ->
     r.commit("one", {"compose.yaml": BASE})
     r.commit("two", {"compose.yaml": CHANGED})
     clone = tmp_path / "elsewhere"
-    subprocess.run(["git", "clone", "-q", str(r.path), str(clone)], check=True, env={**os.environ,
-                   "GIT_CONFIG_GLOBAL": "/dev/null"})
+    subprocess.run(
+        ["git", "clone", "-q", str(r.path), str(clone)],
+        check=True,
+        env={**os.environ, "GIT_CONFIG_GLOBAL": "/dev/null"},
+    )
     result = invoke_in(clone, "diff", "HEAD~1", "--format", "json")
     document = json.loads(result.stdout)
     assert {f["project"] for f in document["added"] + document["removed"]} == {"elsewhere"}
@@ -209,21 +233,30 @@ def test_markdown_comment_escapes_hostile_values(repo: GitRepo) -> None:
     assert "<img" not in out.replace("\\<img", "") and " @acme" not in out
     (line,) = [line for line in out.splitlines() if "evil" in line]
     # Compose splits the spec at its colons: the source ends at "https", the target starts at "//evil..."
-    assert line.endswith("mounts the host's /etc/\\<img src=x\\>\\[ok\\](https, part of the host's system files "
-                         "and configuration writable at /evil.example) \\@acme/security \\| \\# x")
+    assert line.endswith(
+        "mounts the host's /etc/\\<img src=x\\>\\[ok\\](https, part of the host's system files "
+        "and configuration writable at /evil.example) \\@acme/security \\| \\# x"
+    )
 
 
 def test_markdown_names_who_accepted_an_added_finding(repo: GitRepo) -> None:
     """A change that adds privilege and accepts it in the same change passes the gate; the comment
     must show who the change says approved it, until when, or that nobody did (an inline ignore),
     so the reviewer can check that approval on the forge."""
-    config = ("approvers: [alice]\nexceptions:\n  - rule: docker-socket\n    service: web\n"
-              "    justification: reads container labels until the socket proxy is deployed\n"
-              "    approved_by: alice\n    expires: 2099-01-31\n    ticket: SEC-7\n")
-    compose = BASE.replace("    privileged: true\n", "    privileged: true\n    pid: host  # leastcap: ignore[host-namespace]"
-                           " the exporter reads host process counters\n")
-    repo.commit("socket, accepted", {"deploy/compose.yaml": compose + "    volumes: [/var/run/docker.sock:/x]\n",
-                                     ".leastcap.yml": config})
+    config = (
+        "approvers: [alice]\nexceptions:\n  - rule: docker-socket\n    service: web\n"
+        "    justification: reads container labels until the socket proxy is deployed\n"
+        "    approved_by: alice\n    expires: 2099-01-31\n    ticket: SEC-7\n"
+    )
+    compose = BASE.replace(
+        "    privileged: true\n",
+        "    privileged: true\n    pid: host  # leastcap: ignore[host-namespace]"
+        " the exporter reads host process counters\n",
+    )
+    repo.commit(
+        "socket, accepted",
+        {"deploy/compose.yaml": compose + "    volumes: [/var/run/docker.sock:/x]\n", ".leastcap.yml": config},
+    )
     code, out = _diff(repo, "v1", "HEAD", "--format", "markdown")
     assert code == 0
     lines = [line for line in out.splitlines() if line.startswith("- **")]
@@ -273,8 +306,11 @@ def test_the_change_cannot_switch_off_the_rules_that_judge_it(repo: GitRepo) -> 
         ("host-namespace", "high", "deploy", "web", "deploy/compose.yaml", 11, 5),
     ]
     assert [(w["path"], w["message"]) for w in document["warnings"]] == [
-        (".leastcap.yml", "this change edits the rules:, scripts: or approvers: settings; the diff judges both "
-                          "sides with the base's (the edit applies once it is merged)"),
+        (
+            ".leastcap.yml",
+            "this change edits the rules:, scripts: or approvers: settings; the diff judges both "
+            "sides with the base's (the edit applies once it is merged)",
+        ),
     ]
     # once merged, the next change is judged with them
     repo.git("tag", "v2")
@@ -320,7 +356,9 @@ def test_the_change_cannot_name_its_own_approver(repo: GitRepo) -> None:
         "(the edit applies once it is merged)"
     ]
     # The same exception approved by alice, who is on the base's list, is honoured.
-    repo.commit("approved", {".leastcap.yml": sneaky.replace("[alice, mallory]", "[alice]").replace("by: mallory", "by: alice")})
+    repo.commit(
+        "approved", {".leastcap.yml": sneaky.replace("[alice, mallory]", "[alice]").replace("by: mallory", "by: alice")}
+    )
     code, out = _diff(repo, "v-approvers", "HEAD", "--format", "json")
     added = {f["rule"]: f for f in json.loads(out)["added"]}
     assert added["privileged"]["suppressed"]["approved_by"] == "alice"

@@ -108,9 +108,7 @@ def test_fix_write_over_whole_corpus(tmp_path: Path) -> None:
         original = path.read_bytes()
         ok_before = _compose_ok(compose, path)
         try:
-            result = fix_project(
-                opts, load_knowledge(), cwd=str(path.parent), min_confidence=FixConfidence.UNKNOWN
-            )
+            result = fix_project(opts, load_knowledge(), cwd=str(path.parent), min_confidence=FixConfidence.UNKNOWN)
         except Exception as exc:  # pragma: no cover - the assertion below reports it
             crashes += 1
             unexplained.append(f"{src}: crash {exc!r}")

@@ -48,7 +48,9 @@ def _contradictions(service: Service, plan: ServicePlan, entry: ImageEntry | Non
     if plan.action != "fix" or plan.confidence < FixConfidence.KNOWN:
         return out
     caps = _effective_caps(service, plan)
-    words = {w.rsplit("/", 1)[-1] for part in (*service.entrypoint, *service.command) for w in re.split(r"[\s;&|()]+", part)}
+    words = {
+        w.rsplit("/", 1)[-1] for part in (*service.entrypoint, *service.command) for w in re.split(r"[\s;&|()]+", part)
+    }
     if words & SWITCHERS and not {"SETUID", "SETGID"} <= caps:
         out.append(f"{where}: switches users ({sorted(words & SWITCHERS)}) but the known answer lacks SETUID/SETGID")
     if entry is None:
@@ -56,8 +58,12 @@ def _contradictions(service: Service, plan: ServicePlan, entry: ImageEntry | Non
     non_root = not is_root_user(service.user.value if service.user else None)
     if not entry.coverage(non_root=non_root).complete:
         out.append(f"{where}: known answer from {entry.family}, whose sources do not cover this mode")
-    have_devices = {d.value.source for d in service.devices} | {e.value.split(":", 1)[0] for e in plan.extras if e.key == "devices"}
-    have_sysctls = {s.value.split("=", 1)[0] for s in service.sysctls} | {e.value.split("=", 1)[0] for e in plan.extras if e.key == "sysctls"}
+    have_devices = {d.value.source for d in service.devices} | {
+        e.value.split(":", 1)[0] for e in plan.extras if e.key == "devices"
+    }
+    have_sysctls = {s.value.split("=", 1)[0] for s in service.sysctls} | {
+        e.value.split("=", 1)[0] for e in plan.extras if e.key == "sysctls"
+    }
     for need in entry.default_needs:
         if need.unless_user and non_root:
             continue
@@ -110,8 +116,14 @@ def test_the_check_finds_a_known_answer_missing_what_the_entry_needs(tmp_path: P
     services = {s.name: s for s in project.services}
     vpn, dns = services["vpn"], services["dns"]
     knowledge = load_knowledge()
-    bare = ServicePlan(service="vpn", project=project.name, triggers=("privileged",), action="fix",
-                       confidence=FixConfidence.KNOWN, remove_privileged=True)
+    bare = ServicePlan(
+        service="vpn",
+        project=project.name,
+        triggers=("privileged",),
+        action="fix",
+        confidence=FixConfidence.KNOWN,
+        remove_privileged=True,
+    )
     assert _contradictions(vpn, bare, knowledge.lookup("hwdsl2/ipsec-vpn-server")) == [
         f"{project.name}/vpn: known answer from ipsec-vpn-server lacks ['NET_ADMIN', '/dev/ppp:/dev/ppp', "
         "'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.accept_redirects=0', 'net.ipv4.conf.all.send_redirects=0', "
@@ -119,8 +131,15 @@ def test_the_check_finds_a_known_answer_missing_what_the_entry_needs(tmp_path: P
         "'net.ipv4.conf.default.send_redirects=0', 'net.ipv4.conf.default.rp_filter=0', "
         "'net.ipv6.conf.all.forwarding=1'] (IPsec VPN server without privileged mode)"
     ]
-    nnp = ServicePlan(service="dns", project=project.name, triggers=("privileged",), action="fix",
-                      confidence=FixConfidence.KNOWN, remove_privileged=True, no_new_privileges=True)
+    nnp = ServicePlan(
+        service="dns",
+        project=project.name,
+        triggers=("privileged",),
+        action="fix",
+        confidence=FixConfidence.KNOWN,
+        remove_privileged=True,
+        no_new_privileges=True,
+    )
     assert _contradictions(dns, nnp, knowledge.lookup("pihole/pihole")) == [
         f"{project.name}/dns: no-new-privileges added although pihole says it breaks the image"
     ]

@@ -18,7 +18,8 @@ services:
     image: example/unknown:1
 """
 
-AFTER = """\
+AFTER = (
+    """\
 services:
   web:
     image: nginx:1.27
@@ -36,16 +37,31 @@ services:
     cap_drop:
       - ALL  # drop everything, add back only what is needed
     cap_add:
-""" + "".join(
-    f"      - {cap}  # Docker default, not yet verified\n"
-    for cap in (
-        "CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID",
-        "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE",
+"""
+    + "".join(
+        f"      - {cap}  # Docker default, not yet verified\n"
+        for cap in (
+            "CHOWN",
+            "DAC_OVERRIDE",
+            "FSETID",
+            "FOWNER",
+            "MKNOD",
+            "NET_RAW",
+            "SETGID",
+            "SETUID",
+            "SETFCAP",
+            "SETPCAP",
+            "NET_BIND_SERVICE",
+            "SYS_CHROOT",
+            "KILL",
+            "AUDIT_WRITE",
+        )
     )
-) + """\
+    + """\
     security_opt:
       - no-new-privileges:true
 """
+)
 
 
 def invoke(args: list[str], cwd: Path) -> tuple[int, str]:

@@ -133,7 +133,7 @@ def test_the_rewritten_file_opens_the_device_on_the_real_engine(tmp_path: Path) 
     (tmp_path / "compose.yaml").write_text(
         f"services:\n  probe:\n    image: {image}\n    privileged: true\n"
         "    volumes:\n      - /dev/cpu:/dev/cpu\n"
-        "    command: [\"sh\", \"-c\", \": < /dev/cpu/0/cpuid && echo opened\"]\n"
+        '    command: ["sh", "-c", ": < /dev/cpu/0/cpuid && echo opened"]\n'
     )
     res = run(tmp_path, "--write", "--min-confidence", "unknown")
     assert res.exit_code == 0, res.output

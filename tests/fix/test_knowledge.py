@@ -175,7 +175,9 @@ USER_ENTRY = {
             "default": True,
             "cap_add": ["net_bind_service"],
             "reason": "host network on port 80",
-            "sources": [{"url": "https://wiki.example.com/nginx", "quote": "The edge nginx binds port 80 on the host."}],
+            "sources": [
+                {"url": "https://wiki.example.com/nginx", "quote": "The edge nginx binds port 80 on the host."}
+            ],
         }
     ],
 }
@@ -209,7 +211,6 @@ def test_user_entry_with_unknown_capability_is_refused() -> None:
 def test_user_family_defined_twice_is_refused() -> None:
     with pytest.raises(KnowledgeError, match="defined twice"):
         load_knowledge([USER_ENTRY, USER_ENTRY])
-
 
 
 def test_user_entry_without_quote_is_refused() -> None:

@@ -119,12 +119,12 @@ def test_partly_covered_image_is_inferred_and_says_what_is_not_known(tmp_path: P
 
 def test_completely_covered_non_root_mode_is_known(tmp_path: Path) -> None:
     (tmp_path / "compose.yaml").write_text(
-        "services:\n  db:\n    image: postgres:16\n    user: \"999:999\"\n    privileged: true\n"
+        'services:\n  db:\n    image: postgres:16\n    user: "999:999"\n    privileged: true\n'
     )
     res = run(tmp_path, "--write")
     assert res.exit_code == 0, res.output
     assert (tmp_path / "compose.yaml").read_text() == (
-        "services:\n  db:\n    image: postgres:16\n    user: \"999:999\"\n"
+        'services:\n  db:\n    image: postgres:16\n    user: "999:999"\n'
         "    cap_drop:\n      - ALL  # drop everything, add back only what is needed\n"
         "    security_opt:\n      - no-new-privileges:true\n"
     )
@@ -205,7 +205,9 @@ def test_explain_image_shows_coverage_and_exclusions() -> None:
 def test_fix_all_spells_out_the_defaults_a_documented_set_rests_on(tmp_path: Path) -> None:
     """--all adds cap_drop: [ALL]; for a set documented on top of Docker's defaults the defaults are then
     written out beside it, so the service keeps exactly the documented set. A second run changes nothing."""
-    (tmp_path / "compose.yaml").write_text("services:\n  vpn:\n    image: qmcgaw/gluetun\n    cap_add:\n      - NET_ADMIN\n")
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  vpn:\n    image: qmcgaw/gluetun\n    cap_add:\n      - NET_ADMIN\n"
+    )
     res = run(tmp_path, "--all", "--write")
     assert res.exit_code == 0, res.output
     kept = "  # Docker default, kept: the source adds to Docker's defaults\n"

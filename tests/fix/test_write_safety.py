@@ -265,7 +265,10 @@ def as_nobody(cwd: Path, *args: str) -> tuple[int, str]:
             os.setgid(65534)
             os.setuid(65534)
             res = run(cwd, *args)
-            os.write(write_end, (res.stderr + ("" if isinstance(res.exception, SystemExit) else repr(res.exception))).encode())
+            os.write(
+                write_end,
+                (res.stderr + ("" if isinstance(res.exception, SystemExit) else repr(res.exception))).encode(),
+            )
             code = res.exit_code
         finally:
             os._exit(code)

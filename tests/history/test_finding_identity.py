@@ -18,8 +18,16 @@ SHIFTED = "# a comment\n\nservices:\n  web:\n    image: x\n    cap_add: [CHOWN]\
 
 
 def _finding(message: str, line: int = 3, **kw: object) -> Finding:
-    return Finding(rule="privileged", severity=Severity.CRITICAL, confidence=Confidence.HIGH, message=message,
-                   location=Location("compose.yaml", line, 5), project="p", service="web", **kw)  # type: ignore[arg-type]
+    return Finding(
+        rule="privileged",
+        severity=Severity.CRITICAL,
+        confidence=Confidence.HIGH,
+        message=message,
+        location=Location("compose.yaml", line, 5),
+        project="p",
+        service="web",
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def test_subject_is_the_head_of_the_message_without_context_or_positions() -> None:
@@ -48,8 +56,13 @@ def _scan(root: Path, text: str) -> Finding:
 
 
 def _sarif_print(root: Path) -> str:
-    proc = subprocess.run([sys.executable, "-m", "leastcap", "scan", "--format", "sarif"],
-                          cwd=root, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "leastcap", "scan", "--format", "sarif"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     (result,) = (r for r in json.loads(proc.stdout)["runs"][0]["results"] if r["ruleId"] == "privileged")
     fp: str = result["partialFingerprints"]["leastcap/v1"]
     return fp
@@ -61,8 +74,13 @@ def test_scan_sarif_and_codeclimate_share_the_fingerprint_across_a_line_move(tmp
     assert (before.location.line, after.location.line) == (4, 7)
     assert before.fingerprint == after.fingerprint
     assert _sarif_print(tmp_path / "app") == before.fingerprint
-    proc = subprocess.run([sys.executable, "-m", "leastcap", "scan", "--format", "codeclimate"],
-                          cwd=tmp_path / "app", capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "leastcap", "scan", "--format", "codeclimate"],
+        cwd=tmp_path / "app",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     (issue,) = (i for i in json.loads(proc.stdout) if i["check_name"] == "leastcap/privileged")
     assert issue["fingerprint"] == before.fingerprint
 
@@ -71,8 +89,13 @@ def test_history_timeline_is_the_scan_finding(tmp_path: Path) -> None:
     repo = GitRepo(tmp_path / "r")
     repo.commit("add", {"compose.yaml": PRIV})
     repo.commit("shift it down", {"compose.yaml": SHIFTED})  # moved lines: the same finding
-    proc = subprocess.run([sys.executable, "-m", "leastcap", "history", "--rule", "privileged", "--format",
-                           "json"], cwd=repo.path, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "leastcap", "history", "--rule", "privileged", "--format", "json"],
+        cwd=repo.path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     (timeline,) = json.loads(proc.stdout)["findings"]
     assert [e["kind"] for e in timeline["events"]] == ["introduced"]
     scanned = run_scan(ScanOptions(cwd=str(repo.path), scripts=False))

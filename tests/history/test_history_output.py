@@ -54,8 +54,14 @@ def test_text(renamed: tuple[GitRepo, str, str]) -> None:
 
 
 def commit_json(sha: str, subject: str, date: str) -> dict[str, object]:
-    return {"hash": sha, "short": sha[:7], "author": "Ada", "email": "ada@example.com", "date": date,
-            "subject": subject}
+    return {
+        "hash": sha,
+        "short": sha[:7],
+        "author": "Ada",
+        "email": "ada@example.com",
+        "date": date,
+        "subject": subject,
+    }
 
 
 def test_json(renamed: tuple[GitRepo, str, str]) -> None:
@@ -75,12 +81,25 @@ def test_json(renamed: tuple[GitRepo, str, str]) -> None:
         "removed": [drop_c],
         "reintroduced": [],
         "events": [
-            {"kind": "introduced", "commit": add_c, "path": "compose.yaml", "merged_from": None, "boundary": False,
-             "location": {"path": "compose.yaml", "line": 4, "column": 5}, "suppressed": None},
+            {
+                "kind": "introduced",
+                "commit": add_c,
+                "path": "compose.yaml",
+                "merged_from": None,
+                "boundary": False,
+                "location": {"path": "compose.yaml", "line": 4, "column": 5},
+                "suppressed": None,
+            },
             # A removal shows where the finding was last seen.
-            {"kind": "removed", "commit": drop_c, "path": "docker-compose.yml", "merged_from": None,
-             "boundary": False, "location": {"path": "docker-compose.yml", "line": 4, "column": 5},
-             "suppressed": None},
+            {
+                "kind": "removed",
+                "commit": drop_c,
+                "path": "docker-compose.yml",
+                "merged_from": None,
+                "boundary": False,
+                "location": {"path": "docker-compose.yml", "line": 4, "column": 5},
+                "suppressed": None,
+            },
         ],
     }
     # The shipped schema declares the history keys; without them, the report is exactly a JSON v1 report.
@@ -91,20 +110,44 @@ def test_json(renamed: tuple[GitRepo, str, str]) -> None:
     v1["summary"] = {k: v for k, v in report["summary"].items() if k != "gone"}
     jsonschema.validate(v1, schema)
     assert v1["findings"] == [
-        {"rule": "privileged", "severity": "critical", "confidence": "high", "project": "r", "service": "web",
-         "message": MSG, "location": {"path": "docker-compose.yml", "line": 4, "column": 5, "note": ""}, "related": [],
-         "suppressed": None}
+        {
+            "rule": "privileged",
+            "severity": "critical",
+            "confidence": "high",
+            "project": "r",
+            "service": "web",
+            "message": MSG,
+            "location": {"path": "docker-compose.yml", "line": 4, "column": 5, "note": ""},
+            "related": [],
+            "suppressed": None,
+        }
     ]
     assert v1["summary"] == {
-        "findings": 1, "active": 0, "suppressed": 0,
+        "findings": 1,
+        "active": 0,
+        "suppressed": 0,
         "by_severity": {"critical": 0, "high": 0, "medium": 0, "low": 0, "info": 0},
-        "errors": 0, "warnings": 0, "files_scanned": 2, "command": "history", "fail_on": "high", "min_severity": "info", "not_shown": 0, "exit_code": 0,
+        "errors": 0,
+        "warnings": 0,
+        "files_scanned": 2,
+        "command": "history",
+        "fail_on": "high",
+        "min_severity": "info",
+        "not_shown": 0,
+        "exit_code": 0,
     }
     # Gone at the tip is neither active nor suppressed: findings = active + suppressed + gone.
     assert report["summary"]["gone"] == 1
     assert report["history"] == {
-        "repository": str(repo.path), "tip": drop, "revs": ["HEAD"], "since": None, "shallow": False,
-        "commits_walked": 3, "commits_evaluated": 3, "present_at_tip": 0, "suppressed_at_tip": 0,
+        "repository": str(repo.path),
+        "tip": drop,
+        "revs": ["HEAD"],
+        "since": None,
+        "shallow": False,
+        "commits_walked": 3,
+        "commits_evaluated": 3,
+        "present_at_tip": 0,
+        "suppressed_at_tip": 0,
         "compose_paths": ["compose.yaml", "docker-compose.yml"],
     }
 
@@ -173,7 +216,8 @@ def test_usage_errors(tmp_path: Path) -> None:
     assert proc.stderr.startswith(f"leastcap history: {tmp_path}: not inside a git work tree")
     proc = run(str(tmp_path), "--rule", "no-such-rule")
     assert (proc.returncode, proc.stderr) == (
-        2, "leastcap history: unknown rule(s): no-such-rule (see `leastcap rules`)\n"
+        2,
+        "leastcap history: unknown rule(s): no-such-rule (see `leastcap rules`)\n",
     )
     proc = run(str(tmp_path), "--env", "NOEQUALS")
     assert (proc.returncode, proc.stderr) == (2, "leastcap history: --env expects KEY=VALUE, got 'NOEQUALS'\n")
@@ -181,7 +225,8 @@ def test_usage_errors(tmp_path: Path) -> None:
     repo.commit("one", {"compose.yaml": PLAIN})
     proc = run(str(repo.path), "--since", "banana")
     assert (proc.returncode, proc.stderr) == (
-        2, "leastcap history: --since 'banana': not a date git understands (try 2024-01-31 or '2 weeks ago')\n"
+        2,
+        "leastcap history: --since 'banana': not a date git understands (try 2024-01-31 or '2 weeks ago')\n",
     )
     assert run(str(repo.path), "--since", "2023-12-31").returncode == 0
     empty = GitRepo(tmp_path / "empty")
@@ -251,6 +296,8 @@ def test_merge_and_suppression_rendering(tmp_path: Path) -> None:
     assert finding["suppressed"]["justification"] == "needs /dev/kvm for VM tests"
     assert (finding["introduced"]["hash"], finding["reintroduced"], finding["removed"]) == (feature, [], [])
     assert [(e["kind"], e["merged_from"]) for e in finding["events"]] == [
-        ("introduced", None), ("reintroduced", feature), ("suppressed", None)
+        ("introduced", None),
+        ("reintroduced", feature),
+        ("suppressed", None),
     ]
     assert report["summary"]["active"] == 0 and report["history"]["suppressed_at_tip"] == 1

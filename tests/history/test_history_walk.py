@@ -378,7 +378,7 @@ def test_merges_and_reverts_recall_earlier_evaluations(repo: GitRepo) -> None:
     # init + 3 x (priv, revert); each merge brings a version already evaluated on its branch, and
     # "pr1: priv" / "pr2: priv" have the same content as "pr0: priv".
     assert (stats["directory_evaluations"], stats["directory_evaluations_recalled"]) == (5, 5)
-    (events, tip), = compact(report).values()
+    ((events, tip),) = compact(report).values()
     assert events == [
         ("introduced", "pr0: priv", "compose.yaml"),
         ("removed", "pr0: revert", "compose.yaml"),

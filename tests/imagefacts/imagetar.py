@@ -64,8 +64,14 @@ exec gosu app "$@"
 
 # A service image laid out like Debian's merged /usr: /bin is a link to usr/bin.
 SERVICE = [
-    Entry("usr", None), Entry("usr/bin", None), Entry("usr/local", None), Entry("usr/local/bin", None),
-    Entry("bin", link="usr/bin"), Entry("etc", None), Entry("data", None), Entry("docker-entrypoint.d", None),
+    Entry("usr", None),
+    Entry("usr/bin", None),
+    Entry("usr/local", None),
+    Entry("usr/local/bin", None),
+    Entry("bin", link="usr/bin"),
+    Entry("etc", None),
+    Entry("data", None),
+    Entry("docker-entrypoint.d", None),
     Entry("usr/bin/sh", ELF),
     Entry("usr/bin/su", ELF, mode=0o4755),  # a distribution's setuid tool, never called: not a fact
     Entry("usr/bin/ping", ELF, caps=("NET_RAW",)),  # likewise

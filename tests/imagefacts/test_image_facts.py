@@ -21,11 +21,16 @@ EP = "/usr/local/bin/docker-entrypoint.sh"
 
 
 def facts_of(entries: list[Entry], config: ImageConfig = CONFIG) -> list[ImageFact]:
-    return list(analyse("example/service", "sha256:x", config, ImageFiles.from_tar(io.BytesIO(build_tar(entries)))).facts)
+    return list(
+        analyse("example/service", "sha256:x", config, ImageFiles.from_tar(io.BytesIO(build_tar(entries)))).facts
+    )
 
 
 def rows(facts: list[ImageFact]) -> list[tuple[str, str, int, tuple[str, ...], bool]]:
-    return [(f.kind.value, f.where.rsplit(":", 1)[0] if f.line else f.path, f.line, f.capabilities, f.breaks_nnp) for f in facts]
+    return [
+        (f.kind.value, f.where.rsplit(":", 1)[0] if f.line else f.path, f.line, f.capabilities, f.breaks_nnp)
+        for f in facts
+    ]
 
 
 EXPECTED_SERVICE = [
@@ -48,11 +53,24 @@ def test_service_image_facts_with_their_lines() -> None:
     result = analyse("example/service", "sha256:x", CONFIG, ImageFiles.from_tar(io.BytesIO(build_tar(SERVICE))))
     assert rows(list(result.facts)) == EXPECTED_SERVICE
     assert result.scripts == (EP, "/docker-entrypoint.d/10-tun.sh", "/docker-entrypoint.d/20-wg.sh")
-    assert result.capabilities == ("CHOWN", "NET_ADMIN", "NET_RAW", "SETFCAP", "NET_BIND_SERVICE", "SETUID", "SETGID", "MKNOD")
+    assert result.capabilities == (
+        "CHOWN",
+        "NET_ADMIN",
+        "NET_RAW",
+        "SETFCAP",
+        "NET_BIND_SERVICE",
+        "SETUID",
+        "SETGID",
+        "MKNOD",
+    )
     assert result.limits == ()
     by_line = {(f.path, f.line): f for f in result.facts}
     forward, aslr = by_line[(EP, 11)], by_line[(EP, 12)]
-    assert (forward.sysctl, forward.needs_host, forward.text) == ("net.ipv4.ip_forward", False, "sysctl -w net.ipv4.ip_forward=1")
+    assert (forward.sysctl, forward.needs_host, forward.text) == (
+        "net.ipv4.ip_forward",
+        False,
+        "sysctl -w net.ipv4.ip_forward=1",
+    )
     assert forward.note == "/proc/sys is read-only in a container: set it with sysctls: net.ipv4.ip_forward"
     assert (aslr.sysctl, aslr.needs_host) == ("kernel.randomize_va_space", True)
     assert aslr.note.startswith("it is not namespaced: no container can set it through sysctls:")
@@ -71,7 +89,9 @@ def test_service_image_facts_with_their_lines() -> None:
 
 
 def test_a_shell_command_line_and_init_shims_are_followed() -> None:
-    config = ImageConfig(entrypoint=("/sbin/tini", "--"), command=("sh", "-c", "chown app /data && exec su-exec app server"))
+    config = ImageConfig(
+        entrypoint=("/sbin/tini", "--"), command=("sh", "-c", "chown app /data && exec su-exec app server")
+    )
     assert rows(facts_of(SERVICE, config)) == [
         ("chown", "", 0, ("CHOWN",), False),
         ("user-switch", "", 0, ("SETUID", "SETGID"), False),
@@ -84,8 +104,14 @@ def test_s6_overlay_init_reads_every_service_and_init_script() -> None:
     entries = [
         Entry("init", b"#!/bin/sh\nexec /package/admin/s6-overlay/command/s6-svscan\n"),
         Entry("package/admin/s6-overlay", None),
-        Entry("etc/s6-overlay/s6-rc.d/init-adduser/run", b"#!/usr/bin/with-contenv bash\nusermod -o -u \"$PUID\" abc\nlsiown abc:abc /config\n"),
-        Entry("etc/s6-overlay/s6-rc.d/svc-app/run", b"#!/usr/bin/with-contenv bash\nexec s6-setuidgid abc /app/bin/server\n"),
+        Entry(
+            "etc/s6-overlay/s6-rc.d/init-adduser/run",
+            b'#!/usr/bin/with-contenv bash\nusermod -o -u "$PUID" abc\nlsiown abc:abc /config\n',
+        ),
+        Entry(
+            "etc/s6-overlay/s6-rc.d/svc-app/run",
+            b"#!/usr/bin/with-contenv bash\nexec s6-setuidgid abc /app/bin/server\n",
+        ),
         Entry("etc/s6-overlay/s6-rc.d/svc-app/type", b"longrun\n"),
     ]
     facts = facts_of(entries, ImageConfig(entrypoint=("/init",)))
@@ -118,7 +144,9 @@ def test_link_loops_and_long_chains_do_not_resolve() -> None:
     entries = [Entry("a", link="b"), Entry("b", link="a"), Entry("start", b"#!/bin/sh\n/a\nchown x /y\n")]
     files = ImageFiles.from_tar(io.BytesIO(build_tar(entries)))
     assert files.resolve("/a") is None
-    chain = [Entry(f"l{i}", link=f"l{i + 1}") for i in range(MAX_LINK_HOPS + 1)] + [Entry(f"l{MAX_LINK_HOPS + 1}", b"x")]
+    chain = [Entry(f"l{i}", link=f"l{i + 1}") for i in range(MAX_LINK_HOPS + 1)] + [
+        Entry(f"l{MAX_LINK_HOPS + 1}", b"x")
+    ]
     files = ImageFiles.from_tar(io.BytesIO(build_tar(chain)))
     assert files.resolve("/l1") == f"/l{MAX_LINK_HOPS + 1}"
     assert files.resolve("/l0") is None
@@ -152,7 +180,10 @@ def test_a_cut_export_keeps_what_came_before_the_cut() -> None:
 
 @pytest.mark.parametrize(
     ("caps", "effective", "described"),
-    [(("NET_RAW",), True, "cap_net_raw=ep"), (("NET_ADMIN", "BPF", "PERFMON"), False, "cap_net_admin,cap_perfmon,cap_bpf=p")],
+    [
+        (("NET_RAW",), True, "cap_net_raw=ep"),
+        (("NET_ADMIN", "BPF", "PERFMON"), False, "cap_net_admin,cap_perfmon,cap_bpf=p"),
+    ],
 )
 def test_file_capabilities_round_trip(caps: tuple[str, ...], effective: bool, described: str) -> None:
     decoded = decode(encode(caps, effective))
@@ -161,7 +192,12 @@ def test_file_capabilities_round_trip(caps: tuple[str, ...], effective: bool, de
 
 
 def test_file_capabilities_revision_3_and_garbage() -> None:
-    rev3 = (0x03000001).to_bytes(4, "little") + (1 << 13).to_bytes(4, "little") + bytes(12) + (100000).to_bytes(4, "little")
+    rev3 = (
+        (0x03000001).to_bytes(4, "little")
+        + (1 << 13).to_bytes(4, "little")
+        + bytes(12)
+        + (100000).to_bytes(4, "little")
+    )
     decoded = decode(rev3)
     assert decoded is not None and (decoded.permitted, decoded.rootid) == (("NET_RAW",), 100000)
     assert decode(b"\x00\x00\x00\x09" + bytes(16)) is None
@@ -188,7 +224,12 @@ def test_text_read_from_an_image_is_defused_before_printing() -> None:
     from leastcap.imagefacts.render import render_facts
 
     entries = [Entry("st\x1b[2Jart", b"#!/bin/sh\nchown x /y # \x1b]0;owned\x07\n")]
-    result = analyse("evil\x1b[31m", "sha256:" + "0" * 64, ImageConfig(entrypoint=("/st\x1b[2Jart",)), ImageFiles.from_tar(io.BytesIO(build_tar(entries))))
+    result = analyse(
+        "evil\x1b[31m",
+        "sha256:" + "0" * 64,
+        ImageConfig(entrypoint=("/st\x1b[2Jart",)),
+        ImageFiles.from_tar(io.BytesIO(build_tar(entries))),
+    )
     text = render_facts(result)
     assert "\x1b" not in text and "\x07" not in text
     assert "- /st\\x1b[2Jart:2: chown x /y # \\x1b]0;owned\\x07\n    needs: CHOWN" in text

@@ -78,7 +78,7 @@ def test_explain_image_shows_what_the_image_does(service_image: str) -> None:
         "    needs: SETFCAP, NET_BIND_SERVICE\n"
         "    no-new-privileges makes the kernel ignore the file capabilities it sets\n"
         "    no-new-privileges: would stop it working\n"
-        "- /usr/local/bin/docker-entrypoint.sh:15: exec gosu app \"$@\"\n"
+        '- /usr/local/bin/docker-entrypoint.sh:15: exec gosu app "$@"\n'
         "    needs: SETUID, SETGID\n"
         "- /docker-entrypoint.d/10-tun.sh:1: mknod /dev/net/tun c 10 200\n"
         "    needs: MKNOD\n"

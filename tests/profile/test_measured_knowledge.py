@@ -60,7 +60,13 @@ VALID: dict[str, Any] = {
         ],
     },
     "evidence": [
-        {"capability": "CHOWN", "decision": "required", "processes": ["nginx"], "frames": ["setattr_prepare"], "syscalls": ["chown"]}
+        {
+            "capability": "CHOWN",
+            "decision": "required",
+            "processes": ["nginx"],
+            "frames": ["setattr_prepare"],
+            "syscalls": ["chown"],
+        }
     ],
     "measured_with": {
         "leastcap": "leastcap 0.1.0",
@@ -109,14 +115,30 @@ def test_a_valid_entry_loads_with_every_field() -> None:
     [
         ("source", "documented", "test: invalid measured entry at source: 'measured' was expected"),
         ("result.verified", False, "test: invalid measured entry at result/verified: True was expected"),
-        ("result.rule", "loose", "test: invalid measured entry at result/rule: 'loose' is not one of ['exercised', 'functional']"),
+        (
+            "result.rule",
+            "loose",
+            "test: invalid measured entry at result/rule: 'loose' is not one of ['exercised', 'functional']",
+        ),
         ("probe", None, "test: invalid measured entry at (top): 'probe' is a required property"),
         ("result.cap_add", ["SETUID", "CHOWN"], "test: result.cap_add is not sorted"),
         ("result.cap_add", ["CHOWN", "SETUID", "NET_RAW"], "test: result.cap_add is not sorted"),
-        ("result.cap_add", ["CHOWN", "NET_RAW", "SETUID"], "test: result.removals ['CHOWN', 'SETUID'] must name each of cap_add ['CHOWN', 'NET_RAW', 'SETUID'] once"),
-        ("result.cap_add", ["CHOWN", "SETUID", "SPACE_TRAVEL"], "test: 'SPACE_TRAVEL' is not a capability's short name"),
+        (
+            "result.cap_add",
+            ["CHOWN", "NET_RAW", "SETUID"],
+            "test: result.removals ['CHOWN', 'SETUID'] must name each of cap_add ['CHOWN', 'NET_RAW', 'SETUID'] once",
+        ),
+        (
+            "result.cap_add",
+            ["CHOWN", "SETUID", "SPACE_TRAVEL"],
+            "test: 'SPACE_TRAVEL' is not a capability's short name",
+        ),
         ("package", "nginx-core", "test: package 'nginx-core' is not among packages"),
-        ("measured_with.date", "4 Dec 2026", "test: invalid measured entry at measured_with/date: '4 Dec 2026' does not match '^[0-9]{4}-[0-9]{2}-[0-9]{2}$'"),
+        (
+            "measured_with.date",
+            "4 Dec 2026",
+            "test: invalid measured entry at measured_with/date: '4 Dec 2026' does not match '^[0-9]{4}-[0-9]{2}-[0-9]{2}$'",
+        ),
     ],
 )
 def test_invalid_entries_are_refused_with_the_reason(path: str, value: Any, message: str) -> None:

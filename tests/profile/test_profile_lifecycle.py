@@ -128,12 +128,16 @@ def _wait_until_recording(proc: subprocess.Popen[str], root: Path) -> tuple[str,
         if ids and own_instances(root, proc.pid):
             out = subprocess.run(
                 [
-                    "docker", "inspect", "-f",
+                    "docker",
+                    "inspect",
+                    "-f",
                     '{{index .Config.Labels "com.docker.compose.project"}} '
                     '{{index .Config.Labels "com.docker.compose.project.config_files"}}',
                     ids[0],
                 ],
-                capture_output=True, text=True, check=True,
+                capture_output=True,
+                text=True,
+                check=True,
             ).stdout.split()
             override = Path(out[1].split(",")[-1])
             assert override.name == "override.yaml" and override.exists()
@@ -235,10 +239,18 @@ def test_attach_follows_a_running_container_and_docker_exec(tmp_path: Path) -> N
     name = f"leastcap-attach-{uuid.uuid4().hex[:8]}"
     subprocess.run(
         [
-            "docker", "run", "-d", "--name", name, IMG, "sh", "-c",
+            "docker",
+            "run",
+            "-d",
+            "--name",
+            name,
+            IMG,
+            "sh",
+            "-c",
             "touch /tmp/x; while true; do chown 1000 /tmp/x; sleep 0.3; done",
         ],
-        capture_output=True, check=True,
+        capture_output=True,
+        check=True,
     )
     try:
         env = dict(os.environ, PYTHONPATH=str(REPO / "src"))

@@ -165,9 +165,7 @@ def test_kprobe_return_without_entry_is_ignored() -> None:
 
 
 def test_runc_init_paths() -> None:
-    assert all(
-        is_runc_init(p) for p in ("/proc/self/exe", "/dev/fd/6", "/proc/self/fd/7", "/usr/bin/runc-dmz")
-    )
+    assert all(is_runc_init(p) for p in ("/proc/self/exe", "/dev/fd/6", "/proc/self/fd/7", "/usr/bin/runc-dmz"))
     assert not any(is_runc_init(p) for p in ("/usr/sbin/runc", "/proc/3824/exe", "/bin/sh"))
 
 

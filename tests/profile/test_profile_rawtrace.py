@@ -67,7 +67,8 @@ def test_page_decoding() -> None:
         + _record(stack, 1)
         + struct.pack("<II", 30 | ((1000 & ((1 << 27) - 1)) << 5), 1000 >> 27)  # time extend +1000
         + _record(fork, 10)
-        + struct.pack("<II", 29 | (3 << 5), 8) + b"\0" * 4  # padding: a discarded 12-byte record
+        + struct.pack("<II", 29 | (3 << 5), 8)
+        + b"\0" * 4  # padding: a discarded 12-byte record
         + _record(exit_, 2)
     )
     page = struct.pack("<QQ", 1_000_000_000, len(body) | (1 << 31)) + body
@@ -100,8 +101,12 @@ def test_raw_reader_sees_exactly_what_trace_pipe_shows() -> None:
         text_instance.start()
         raw_instance.start()
         subprocess.run(
-            ["sh", "-c", "touch /tmp/lc-raw; for i in 1 2 3 4 5; do chown 1000 /tmp/lc-raw; done;"
-             " cat /proc/self/stat > /dev/null; rm /tmp/lc-raw"],
+            [
+                "sh",
+                "-c",
+                "touch /tmp/lc-raw; for i in 1 2 3 4 5; do chown 1000 /tmp/lc-raw; done;"
+                " cat /proc/self/stat > /dev/null; rm /tmp/lc-raw",
+            ],
             check=True,
         )
         raw_instance.stop()

@@ -373,12 +373,10 @@ def test_summary_names_devices_and_sysctls() -> None:
 
     lines = summary(_with_access()).splitlines()
     assert lines[0] == (
-        "vpn/vpn: cap_drop [ALL], cap_add ['NET_ADMIN'], devices ['/dev/net/tun'],"
-        " sysctls {'net.ipv4.ip_forward': '1'}"
+        "vpn/vpn: cap_drop [ALL], cap_add ['NET_ADMIN'], devices ['/dev/net/tun'], sysctls {'net.ipv4.ip_forward': '1'}"
     )
     assert lines[5:7] == [
-        "  add device /dev/net/tun: character device 10:200 on the host; opened for reading and writing"
-        " by openvpn x1",
+        "  add device /dev/net/tun: character device 10:200 on the host; opened for reading and writing by openvpn x1",
         "  add sysctl net.ipv4.ip_forward=1: opened for writing by sh x1; '1' in the container at the end"
         " of the recording",
     ]

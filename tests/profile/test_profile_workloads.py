@@ -223,8 +223,7 @@ def test_workload(source: str, name: str, tmp_path: Path) -> None:
     # --minimize first removes all of them at once; without a probe, a capability that run saw
     # denied is needed (a new denial fails it), and only the others are tried again.
     minimize = MINIMIZE_RUNS.get(name) or [
-        {"cap_add": [c for c in expected if c != cap], "passed": False, "reason": required[cap][0]}
-        for cap in expected
+        {"cap_add": [c for c in expected if c != cap], "passed": False, "reason": required[cap][0]} for cap in expected
     ]
     assert runs(data) == [{"cap_add": expected, "passed": True, "reason": PASS}, *minimize]
     assert data["minimize_runs"] == len(minimize)

@@ -26,17 +26,9 @@ SOURCES: dict[str, str] = {
         "    volumes:\n"
         "      - /var/run/docker.sock:/var/run/docker.sock\n"
     ),
-    "base/compose.yaml": (
-        "services:\n"
-        "  api:\n"
-        "    image: example/api\n"
-        "    devices:\n"
-        "      - /dev/kvm:/dev/kvm\n"
-    ),
+    "base/compose.yaml": ("services:\n  api:\n    image: example/api\n    devices:\n      - /dev/kvm:/dev/kvm\n"),
     "my app/compose.yml": (
-        "services:\n"
-        "\tproxy:  # a tab before the key: the caret must still line up\n"
-        "\t\tnetwork_mode: host\n"
+        "services:\n\tproxy:  # a tab before the key: the caret must still line up\n\t\tnetwork_mode: host\n"
     ),
 }
 
@@ -378,9 +370,7 @@ def sample_report() -> Report:
     return Report(
         findings=findings,
         errors=(Problem("legacy,v1/compose:old.yaml", "mapping values are not allowed here", 3, 9),),
-        warnings=(
-            Problem("base/compose.override.yaml", 'service "api" has neither an image nor a build context'),
-        ),
+        warnings=(Problem("base/compose.override.yaml", 'service "api" has neither an image nor a build context'),),
         fail_on=Severity.HIGH,
         command="scan",
         scanned_files=(

@@ -15,13 +15,7 @@ from leastcap.rules.registry import check_project
 from support.components import require_shared
 
 COMPOSE = (
-    "x-caps: &caps\n"
-    "  cap_add: [SYS_ADMIN]\n"
-    "services:\n"
-    "  web:\n"
-    "    image: nginx\n"
-    "    privileged: true\n"
-    "    <<: *caps\n"
+    "x-caps: &caps\n  cap_add: [SYS_ADMIN]\nservices:\n  web:\n    image: nginx\n    privileged: true\n    <<: *caps\n"
 )
 
 
@@ -33,9 +27,7 @@ def _report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Report:
     return Report(findings=tuple(check_project(result.project)), scanned_files=("compose.yaml",))
 
 
-def test_text_shows_each_finding_at_its_source_with_a_caret(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_text_shows_each_finding_at_its_source_with_a_caret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     report = _report(tmp_path, monkeypatch)
     lines = render(report, "text", color=False).splitlines()
     # Rule messages belong to the rules; positions, snippets and carets are the reporter's.

@@ -75,13 +75,9 @@ def test_disk_source_lines_cache_and_missing_files(tmp_path: Path) -> None:
 
 
 def test_snippet_is_skipped_when_the_source_is_unknown() -> None:
-    out = render(
-        Report(findings=(_finding(),)), "text", source_line=lambda p, n: None, color=False, rules=RULES
-    )
+    out = render(Report(findings=(_finding(),)), "text", source_line=lambda p, n: None, color=False, rules=RULES)
     assert " | " not in out
-    assert out.startswith(
-        "compose.yaml\n  3:5  critical  privileged  p/web\n    service 'web' runs privileged\n\n"
-    )
+    assert out.startswith("compose.yaml\n  3:5  critical  privileged  p/web\n    service 'web' runs privileged\n\n")
 
 
 def test_caret_under_wide_characters_and_long_lines() -> None:
@@ -205,9 +201,7 @@ def test_sarif_container_finding_has_no_region() -> None:
 
 
 def test_sarif_describes_a_rule_missing_from_the_catalogue() -> None:
-    doc = json.loads(
-        render(Report(findings=(_finding(rule="brand-new"),)), "sarif", color=False, rules=RULES)
-    )
+    doc = json.loads(render(Report(findings=(_finding(rule="brand-new"),)), "sarif", color=False, rules=RULES))
     rules = {r["id"]: r for r in doc["runs"][0]["tool"]["driver"]["rules"]}
     assert rules["brand-new"]["shortDescription"] == {"text": "brand-new"}
     assert rules["brand-new"]["properties"]["security-severity"] == "9.5"
@@ -241,9 +235,7 @@ def test_rule_info_from_a_rule_class() -> None:
 
 def test_every_registered_rule_has_the_four_doc_sections() -> None:
     for slug, info in catalogue(None).items():
-        assert [name for name, _ in info.sections] == ["What it does", "Why is this bad", "Example", "Fix"], (
-            slug
-        )
+        assert [name for name, _ in info.sections] == ["What it does", "Why is this bad", "Example", "Fix"], slug
 
 
 # --- docs/json-v1.md ------------------------------------------------------------------------------

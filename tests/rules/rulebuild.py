@@ -11,8 +11,9 @@ T = TypeVar("T")
 PATH = "compose.yml"
 
 
-def at(value: T, line: int, column: int = 5, variables: tuple[str, ...] = (),
-       via: tuple[Location, ...] = ()) -> Located[T]:
+def at(
+    value: T, line: int, column: int = 5, variables: tuple[str, ...] = (), via: tuple[Location, ...] = ()
+) -> Located[T]:
     return Located(value, Location(PATH, line, column), via, variables)
 
 

@@ -26,7 +26,10 @@ def test_tun_is_in_the_default_device_rules_and_fuse_and_kmsg_are_not() -> None:
     name = f"leastcap-scan-rules-devices-{uuid.uuid4().hex[:8]}"
     proc = subprocess.run(
         ["docker", "run", "--rm", "--name", name, "--network", "none", busybox_image(), "sh", "-c", _PROBE],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [

@@ -64,11 +64,15 @@ def test_host_namespace_chain_that_loops_or_breaks_is_not_reported() -> None:
 def test_host_namespace_from_an_audited_chain() -> None:
     # leastcap audit records where a container:NAME join ends (across projects); the rule reads it.
     joined = service(
-        "web", source=SourceKind.CONTAINER, network_mode=at("container:vpn-1", 0, 0),
+        "web",
+        source=SourceKind.CONTAINER,
+        network_mode=at("container:vpn-1", 0, 0),
         runtime_facts=(("namespace_chain.network_mode", "container:vpn-1 -> container:gw-1 -> host"),),
     )
     private = service(
-        "db", source=SourceKind.CONTAINER, network_mode=at("container:cache-1", 0, 0),
+        "db",
+        source=SourceKind.CONTAINER,
+        network_mode=at("container:cache-1", 0, 0),
         runtime_facts=(("namespace_chain.network_mode", "container:cache-1 -> container:x"),),
     )
     found = run("host-namespace", joined, private)

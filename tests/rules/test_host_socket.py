@@ -6,12 +6,14 @@ from rulebuild import at, bind, brief, run, service
 
 
 def test_host_daemon_sockets_read_only_or_not_and_not_the_docker_socket() -> None:
-    svc = service(volumes=(
-        at(bind("/run/dbus", "/run/dbus", read_only=True), 4, 9),  # a directory holding the bus
-        at(bind("/var/run/libvirt/libvirt-sock", "/s"), 5, 9),  # /var/run is /run
-        at(bind("/var/run/docker.sock", "/d"), 6, 9),  # docker-socket's, not this rule's
-        at(bind("/run/user/1000", "/u"), 7, 9),  # no root daemon's control socket
-    ))
+    svc = service(
+        volumes=(
+            at(bind("/run/dbus", "/run/dbus", read_only=True), 4, 9),  # a directory holding the bus
+            at(bind("/var/run/libvirt/libvirt-sock", "/s"), 5, 9),  # /var/run is /run
+            at(bind("/var/run/docker.sock", "/d"), 6, 9),  # docker-socket's, not this rule's
+            at(bind("/run/user/1000", "/u"), 7, 9),  # no root daemon's control socket
+        )
+    )
     found = run("host-socket", svc)
     assert brief(found) == [("host-socket", "critical", 4, 9), ("host-socket", "critical", 5, 9)]
     assert [f.facts for f in found] == [(("source", "/run/dbus"),), (("source", "/var/run/libvirt/libvirt-sock"),)]

@@ -111,8 +111,11 @@ def test_doc_example_fires_and_fix_is_better(rule: Rule, tmp_path: Path) -> None
 
 # Where each rule's own tests are: a service rule's in tests/rules/test_<slug>.py; the governance
 # rules' in the suppression tests; the comparison rule's with the audit.
-RULE_TESTS = {**{r.slug: f"tests/rules/test_{r.slug.replace('-', '_')}.py" for r in RULES},
-              **{r.slug: "tests/config/test_suppress.py" for r in META_RULES}, "drift": "tests/audit/test_drift.py"}
+RULE_TESTS = {
+    **{r.slug: f"tests/rules/test_{r.slug.replace('-', '_')}.py" for r in RULES},
+    **{r.slug: "tests/config/test_suppress.py" for r in META_RULES},
+    "drift": "tests/audit/test_drift.py",
+}
 
 
 def test_every_rule_has_its_test_file() -> None:

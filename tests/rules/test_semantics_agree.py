@@ -17,8 +17,11 @@ from leastcap.tree import DiskTree
 
 def services(tmp_path: Path, text: str) -> dict[str, Service]:
     (tmp_path / "compose.yaml").write_text(text)
-    result = load_project(LoadOptions(working_dir=str(tmp_path), files=(str(tmp_path / "compose.yaml"),)),
-                          DiskTree(str(tmp_path)), effective=False)
+    result = load_project(
+        LoadOptions(working_dir=str(tmp_path), files=(str(tmp_path / "compose.yaml"),)),
+        DiskTree(str(tmp_path)),
+        effective=False,
+    )
     assert result.project is not None, result.errors
     return {s.name: s for s in result.project.services}
 
@@ -36,12 +39,21 @@ services:
 def test_no_new_privileges_zero_is_off_for_rule_drift_and_fixer(tmp_path: Path) -> None:
     s = services(tmp_path, NNP)
     assert {n: no_new_privileges(v.security_opt) for n, v in s.items()} == {
-        "zero": False, "one": True, "on": True, "last": True, "yes": None}
-    project = load_project(LoadOptions(working_dir=str(tmp_path), files=(str(tmp_path / "compose.yaml"),)),
-                           DiskTree(str(tmp_path)), effective=False).project
+        "zero": False,
+        "one": True,
+        "on": True,
+        "last": True,
+        "yes": None,
+    }
+    project = load_project(
+        LoadOptions(working_dir=str(tmp_path), files=(str(tmp_path / "compose.yaml"),)),
+        DiskTree(str(tmp_path)),
+        effective=False,
+    ).project
     assert project is not None
-    flagged = {f.service: f.message for f in
-               (f for svc in project.services for f in NoNewPrivileges().check(svc, project))}
+    flagged = {
+        f.service: f.message for f in (f for svc in project.services for f in NoNewPrivileges().check(svc, project))
+    }
     assert sorted(flagged) == ["yes", "zero"]
     assert "switches no-new-privileges off (no-new-privileges=0)" in flagged["zero"]
     # Drift used to read "=0" as true, so a container running with no-new-privileges on matched a
@@ -62,8 +74,10 @@ def test_no_new_privileges_zero_is_off_for_rule_drift_and_fixer(tmp_path: Path) 
         plan = plan_service(s[name], ["no-new-privileges"], kb)
         assert (plan.no_new_privileges, plan.messages) == (False, ()), name
     zero = plan_service(s["zero"], ["no-new-privileges"], kb)
-    assert (zero.no_new_privileges, zero.messages) == (False, ("left 'no-new-privileges=0' as written: it is an "
-                                                               "explicit choice",))
+    assert (zero.no_new_privileges, zero.messages) == (
+        False,
+        ("left 'no-new-privileges=0' as written: it is an explicit choice",),
+    )
 
 
 USERS = """\
@@ -77,7 +91,10 @@ services:
 def test_uid_zero_with_any_group_is_root_for_drift_and_fixer(tmp_path: Path) -> None:
     s = services(tmp_path, USERS)
     assert {n: is_root_user(v.user.value if v.user else None) for n, v in s.items()} == {
-        "group": True, "rootname": True, "app": False}
+        "group": True,
+        "rootname": True,
+        "app": False,
+    }
     assert is_root_user(None)
     # Drift used to count "0:1000" as a non-root user, so a container running as uid 0 against a
     # file that says 1000 was "less privilege".
@@ -90,23 +107,33 @@ def test_uid_zero_with_any_group_is_root_for_drift_and_fixer(tmp_path: Path) -> 
 
 
 def test_seccomp_colon_and_equals_spellings_are_one_option(tmp_path: Path) -> None:
-    s = services(tmp_path, """\
+    s = services(
+        tmp_path,
+        """\
 services:
   colon: {image: x, security_opt: ["seccomp:unconfined", "label:type:spc_t"]}
   equals: {image: x, security_opt: ["seccomp=unconfined", "label=type:spc_t"]}
-""")
+""",
+    )
     assert diff_services(s["colon"], s["equals"]) == []
 
 
 def test_bind_host_paths_compare_normalised(tmp_path: Path) -> None:
-    s = services(tmp_path, """\
+    s = services(
+        tmp_path,
+        """\
 services:
   a: {image: x, volumes: ["/srv//data/../data:/data"]}
   b: {image: x, volumes: ["/srv/data:/data"]}
-""")
+""",
+    )
     assert diff_services(s["a"], s["b"]) == []
 
 
 def test_container_ports() -> None:
     assert container_ports(["127.0.0.1:8080:80/tcp", "443", "[::1]:53:53/udp", "8000-8010:9000-9010", "x"]) == [
-        53, 80, 443, 9000]
+        53,
+        80,
+        443,
+        9000,
+    ]

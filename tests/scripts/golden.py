@@ -30,9 +30,7 @@ def model_lines(projects: list[Project]) -> list[str]:
             out.append(f"{project.name} | {svc.name} [{kind}] key {svc.key.line}:{svc.key.column}")
             for name in _FIELDS:
                 raw = getattr(svc, name)
-                values: tuple[Located[Any], ...] = (
-                    raw if isinstance(raw, tuple) else (() if raw is None else (raw,))
-                )
+                values: tuple[Located[Any], ...] = raw if isinstance(raw, tuple) else (() if raw is None else (raw,))
                 for v in values:
                     var = f" vars={','.join(v.variables)}" if v.variables else ""
                     out.append(f"    {name}={_value(v.value)} @{v.origin.line}:{v.origin.column}{var}")

@@ -12,9 +12,7 @@ from leastcap.scripts.textfiles import services_in_shell
 
 def lines_of(script: str) -> list[str]:
     services = services_in_shell(script, "t.sh")
-    project = Project(
-        name="t.sh", files=("t.sh",), working_dir=".", services=tuple(services), source=SourceKind.SCRIPT
-    )
+    project = Project(name="t.sh", files=("t.sh",), working_dir=".", services=tuple(services), source=SourceKind.SCRIPT)
     return [line.split(" | ", 1)[1] if " | " in line else line.strip() for line in model_lines([project])]
 
 

@@ -40,15 +40,7 @@ def test_literal_block_with_indentation_indicator_and_keep_chomping() -> None:
 
 
 def test_folded_block_joins_lines() -> None:
-    wf = (
-        "jobs:\n"
-        "  j:\n"
-        "    steps:\n"
-        "      - run: >\n"
-        "          docker run\n"
-        "          --privileged\n"
-        "          img\n"
-    )
+    wf = "jobs:\n  j:\n    steps:\n      - run: >\n          docker run\n          --privileged\n          img\n"
     # Folded: the three lines are one command; the flag keeps its own line.
     assert _where(wf) == [("j/docker-run@L5", 6, 11)]
 
@@ -110,7 +102,5 @@ def test_gitlab_script_list_items_and_block() -> None:
     )
     services, includes = gitlab_services(ci, "g.yml")
     assert includes == []
-    got = [
-        (s.name, (s.pid or s.cap_add[0]).origin.line, (s.pid or s.cap_add[0]).origin.column) for s in services
-    ]
+    got = [(s.name, (s.pid or s.cap_add[0]).origin.line, (s.pid or s.cap_add[0]).origin.column) for s in services]
     assert got == [("job/docker-run@L4", 4, 20), ("job/docker-run@L6", 7, 7)]

@@ -39,10 +39,6 @@ def test_same_line(tmp_path: Path) -> None:
 
 
 def test_line_above_a_multiline_command(tmp_path: Path) -> None:
-    script = (
-        "# leastcap: ignore[host-namespace] the exporter reads every PID, SEC-99\n"
-        "docker run \\\n"
-        "  --pid=host b\n"
-    )
+    script = "# leastcap: ignore[host-namespace] the exporter reads every PID, SEC-99\ndocker run \\\n  --pid=host b\n"
     expected = ["s.sh:3:3 host-namespace high [docker-run@L2] suppressed"]
     assert finding_lines(_scan(tmp_path, script)) == expected

@@ -116,20 +116,50 @@ def test_json_previous_and_audit(repo: GitRepo, tmp_path: Path) -> None:
     assert before["summary"]["services"] == 3
     assert {f["rule"] for f in before["findings"]} >= {"dangerous-capability", "docker-socket", "host-device"}
     # the change: backup loses its device, web appears with the host's network
-    (repo.path / "compose.yaml").write_text(SECOND.replace("    devices:\n      - /dev/sda:/dev/sda:r\n", "")
-                                            + "  web:\n    image: nginx\n    network_mode: host\n")
+    (repo.path / "compose.yaml").write_text(
+        SECOND.replace("    devices:\n      - /dev/sda:/dev/sda:r\n", "")
+        + "  web:\n    image: nginx\n    network_mode: host\n"
+    )
     audit = tmp_path / "audit.json"
-    audit.write_text(json.dumps({"version": 1, "findings": [
-        {"rule": "drift", "severity": "high", "project": "shop", "service": "vpn",
-         "message": "container shop-vpn-1 runs privileged; compose.yaml does not set privileged"},
-        {"rule": "privileged", "severity": "critical", "project": "shop", "service": "vpn", "message": "x"}]}))
-    code, out, _ = _report(repo.path, ".", "--format", "json", "--previous", str(tmp_path / "before.json"),
-                           "--audit", str(audit), "--no-history")
+    audit.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "findings": [
+                    {
+                        "rule": "drift",
+                        "severity": "high",
+                        "project": "shop",
+                        "service": "vpn",
+                        "message": "container shop-vpn-1 runs privileged; compose.yaml does not set privileged",
+                    },
+                    {"rule": "privileged", "severity": "critical", "project": "shop", "service": "vpn", "message": "x"},
+                ],
+            }
+        )
+    )
+    code, out, _ = _report(
+        repo.path,
+        ".",
+        "--format",
+        "json",
+        "--previous",
+        str(tmp_path / "before.json"),
+        "--audit",
+        str(audit),
+        "--no-history",
+    )
     assert code == 0
     after = json.loads(out)
     assert after["history"] is None
-    assert after["drift"] == [{"container": "shop", "service": "vpn", "severity": "high",
-                               "message": "container shop-vpn-1 runs privileged; compose.yaml does not set privileged"}]
+    assert after["drift"] == [
+        {
+            "container": "shop",
+            "service": "vpn",
+            "severity": "high",
+            "message": "container shop-vpn-1 runs privileged; compose.yaml does not set privileged",
+        }
+    ]
     changes = [(c["change"], c["rule"], c["service"]) for c in after["changes"]]
     assert changes == [
         ("new", "host-namespace", "web"),
@@ -174,7 +204,7 @@ def test_html_is_self_contained(repo: GitRepo) -> None:
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
     assert page.count("<svg ") == 2
     # the history chart: one point per commit, services with a high or critical finding after it
-    history_chart = page[page.index('id="chart-history"'):]
+    history_chart = page[page.index('id="chart-history"') :]
     points = re.findall(r"<circle [^>]*><title>([0-9a-f]{7}) 2024-01-01: (\d+) service\(s\)</title>", history_chart)
     assert [n for _, n in points] == ["2", "3"]
     for table in ("services", "capabilities", "exceptions", "threat-1", "threat-2", "history-table"):
@@ -230,13 +260,27 @@ def test_html_in_headless_chromium(repo: GitRepo, tmp_path: Path) -> None:
     assert chromium is not None
     page = tmp_path / "report.html"
     page.write_text(_html(repo))
-    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1280,2000"]
+    flags = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1280,2000",
+    ]
     shot, netlog = tmp_path / "shot.png", tmp_path / "net.json"
     for args in ([f"--screenshot={shot}", f"--log-net-log={netlog}"], ["--dump-dom"]):
         profile = tmp_path / f"profile-{len(args)}"
-        proc = subprocess.run([*flags, f"--user-data-dir={profile}", *args, page.as_uri()],
-                              capture_output=True, text=True, timeout=180, check=False)
+        proc = subprocess.run(
+            [*flags, f"--user-data-dir={profile}", *args, page.as_uri()],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         if "--dump-dom" in args:
             dom = proc.stdout
@@ -247,8 +291,11 @@ def test_html_in_headless_chromium(repo: GitRepo, tmp_path: Path) -> None:
     assert "<script" not in dom
     log = json.loads(netlog.read_text())
     names = {v: k for k, v in log["constants"]["logEventTypes"].items()}
-    urls = {str(e["params"]["url"]) for e in log["events"]
-            if names.get(e["type"]) == "URL_REQUEST_START_JOB" and "url" in e.get("params", {})}
+    urls = {
+        str(e["params"]["url"])
+        for e in log["events"]
+        if names.get(e["type"]) == "URL_REQUEST_START_JOB" and "url" in e.get("params", {})
+    }
     page_requests = {u for u in urls if not _BROWSER_OWN.match(u)}
     assert page_requests <= {page.as_uri()}
 
@@ -265,13 +312,31 @@ def test_profile_evidence_is_a_rationale(repo: GitRepo, tmp_path: Path) -> None:
     the capability, and the summary counts it as verified."""
     from leastcap.profile.format import REQUIRED, CapabilityEvidence, Profile, Recording, write_profile
 
-    recording = Recording(mode="compose", source="tracepoint", kernel="6.18.44", duration_seconds=30.0,
-                          privileged=True, granted=("NET_ADMIN",), unavailable=(), events=12, lost_events=0)
+    recording = Recording(
+        mode="compose",
+        source="tracepoint",
+        kernel="6.18.44",
+        duration_seconds=30.0,
+        privileged=True,
+        granted=("NET_ADMIN",),
+        unavailable=(),
+        events=12,
+        lost_events=0,
+    )
     profile = Profile(
-        version=1, compose_files=(str(repo.path / "compose.yaml"),), project="shop", service="vpn",
-        image="lscr.io/linuxserver/wireguard:1.0", cap_add=("NET_ADMIN",), devices=(), sysctls={}, security_opt=(),
+        version=1,
+        compose_files=(str(repo.path / "compose.yaml"),),
+        project="shop",
+        service="vpn",
+        image="lscr.io/linuxserver/wireguard:1.0",
+        cap_add=("NET_ADMIN",),
+        devices=(),
+        sysctls={},
+        security_opt=(),
         evidence=(CapabilityEvidence("NET_ADMIN", REQUIRED, "ip link add wg0 type wireguard", granted=12),),
-        verified=True, minimized=True, recording=recording,
+        verified=True,
+        minimized=True,
+        recording=recording,
     )
     (tmp_path / "profiles").mkdir()
     write_profile(profile, tmp_path / "profiles" / "shop-vpn.json")
@@ -281,9 +346,11 @@ def test_profile_evidence_is_a_rationale(repo: GitRepo, tmp_path: Path) -> None:
     document = json.loads(out)
     vpn = [c for c in document["capabilities"] if c["service"] == "vpn"]
     assert [(c["capability"], [r["source"] for r in c["rationales"]]) for c in vpn] == [
-        ("NET_ADMIN", ["profile", "knowledge base", "compose comment"])]
+        ("NET_ADMIN", ["profile", "knowledge base", "compose comment"])
+    ]
     assert vpn[0]["rationales"][0]["text"] == (
-        f"{REQUIRED}: ip link add wg0 type wireguard (granted 12, denied 0; verified)")
+        f"{REQUIRED}: ip link add wg0 type wireguard (granted 12, denied 0; verified)"
+    )
     assert (document["summary"]["profiles_verified"], document["summary"]["profiles"]) == (1, 1)
     assert [w["path"].endswith("broken.json") for w in document["warnings"]] == [True]
 
@@ -325,8 +392,11 @@ def test_added_capabilities_are_open_threat_paths(tmp_path: Path) -> None:
     code, out, _ = _report(tmp_path / "caps", ".", "--format", "json", "--no-history")
     assert code == 0
     document = json.loads(out)
-    paths = {(t["title"], p["title"]): (p["status"], [e["service"] for e in p["exposures"]])
-             for t in document["threats"] for p in t["paths"]}
+    paths = {
+        (t["title"], p["title"]): (p["status"], [e["service"] for e in p["exposures"]])
+        for t in document["threats"]
+        for p in t["paths"]
+    }
     assert paths[("Container escape", "SYS_ADMIN")] == ("open", ["admin"])
     assert paths[("Container escape", "SYS_MODULE")] == ("open", ["loader"])
     assert paths[("Host system compromise", "SYS_MODULE")] == ("open", ["loader"])
@@ -369,7 +439,9 @@ def test_history_says_which_privilege(tmp_path: Path) -> None:
     code, out, _ = _report(r.path, ".", "--format", "json")
     assert code == 0
     rows = [(h["rule"], h["detail"]) for h in json.loads(out)["history"]["rows"] if h["rule"] == "dangerous-capability"]
-    assert sorted(rows) == [("dangerous-capability", "capability=CAP_SYS_ADMIN"),
-                            ("dangerous-capability", "capability=CAP_SYS_MODULE")]
+    assert sorted(rows) == [
+        ("dangerous-capability", "capability=CAP_SYS_ADMIN"),
+        ("dangerous-capability", "capability=CAP_SYS_MODULE"),
+    ]
     code, out, _ = _report(r.path, ".")
     assert "| `dangerous-capability` | `capability=CAP_SYS_MODULE` | `a` | `compose.yaml` |" in out

@@ -57,7 +57,9 @@ def dockerd_running() -> bool:
     if docker is None:
         return False
     try:
-        proc = subprocess.run([docker, "info", "--format", "{{.ServerVersion}}"], capture_output=True, timeout=20, check=False)
+        proc = subprocess.run(
+            [docker, "info", "--format", "{{.ServerVersion}}"], capture_output=True, timeout=20, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return proc.returncode == 0
@@ -92,7 +94,9 @@ def site_packages_without(folder: Path, *names: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for root in site.getsitepackages():
         for entry in Path(root).iterdir():
-            skip = any(entry.name == n or entry.name.lower().startswith(n.lower().replace("-", "_") + "-") for n in names)
+            skip = any(
+                entry.name == n or entry.name.lower().startswith(n.lower().replace("-", "_") + "-") for n in names
+            )
             if skip or (folder / entry.name).exists() or entry.suffix == ".pth":
                 continue
             (folder / entry.name).symlink_to(entry)

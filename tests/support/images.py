@@ -26,7 +26,21 @@ def _applets() -> list[str]:
 def _rootfs_tar(extra: Callable[[tarfile.TarFile], None] | None = None) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for d in ("bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "tmp", "proc", "sys", "dev", "root", "var", "run"):
+        for d in (
+            "bin",
+            "sbin",
+            "usr",
+            "usr/bin",
+            "usr/sbin",
+            "etc",
+            "tmp",
+            "proc",
+            "sys",
+            "dev",
+            "root",
+            "var",
+            "run",
+        ):
             info = tarfile.TarInfo(d)
             info.type = tarfile.DIRTYPE
             info.mode = 0o1777 if d == "tmp" else 0o755
@@ -60,7 +74,7 @@ def busybox_image() -> str:
     """Build (once per machine) and return the busybox test image tag."""
     if not image_exists(BASE_TAG):
         subprocess.run(
-            ["docker", "import", "-c", "CMD [\"/bin/sh\"]", "-", BASE_TAG],
+            ["docker", "import", "-c", 'CMD ["/bin/sh"]', "-", BASE_TAG],
             input=_rootfs_tar(),
             check=True,
             capture_output=True,
@@ -92,5 +106,7 @@ def derived_image(tag: str, dockerfile_lines: list[str], files: dict[str, bytes]
             info.mode = 0o755
             tar.addfile(info, io.BytesIO(data))
     env = dict(os.environ, DOCKER_BUILDKIT="0")
-    subprocess.run(["docker", "build", "-q", "-t", tag, "-"], input=context.getvalue(), check=True, capture_output=True, env=env)
+    subprocess.run(
+        ["docker", "build", "-q", "-t", tag, "-"], input=context.getvalue(), check=True, capture_output=True, env=env
+    )
     return tag

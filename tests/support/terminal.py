@@ -14,7 +14,9 @@ ENV.pop("NO_COLOR", None)
 ENV.pop("CI", None)  # progress does not depend on CI, only on the terminal
 
 
-def on_pty(argv: list[str], cwd: Path, timeout: float = 300, env: dict[str, str] | None = None) -> tuple[int, bytes, bytes]:
+def on_pty(
+    argv: list[str], cwd: Path, timeout: float = 300, env: dict[str, str] | None = None
+) -> tuple[int, bytes, bytes]:
     """Run with standard error on a new pty (standard output to a file): exit code, stdout, pty."""
     master, slave = os.openpty()
     out_path = cwd / ".stdout"

@@ -55,8 +55,7 @@ def pair_containers(
     pairs: list[Comparison] = []
     warnings: list[Problem] = []
     files: list[str] = []
-    projects = {c.location.path: p for p in group_projects(containers) for c in containers
-                if c.service in p.services}
+    projects = {c.location.path: p for p in group_projects(containers) for c in containers if c.service in p.services}
     for container in containers:
         svc, project = container.service, projects[container.location.path]
         labels = container.compose

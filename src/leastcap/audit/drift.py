@@ -18,9 +18,7 @@ from leastcap.rules.base import Comparison, ComparisonRule
 from leastcap.semantics import effective_security_opts, host_path, is_root_user, parse_go_bool
 
 # security_opt values that loosen confinement (moby parseSecurityOpt; ':' is the legacy separator).
-LOOSENING = frozenset(
-    {"seccomp=unconfined", "apparmor=unconfined", "label=disable", "systempaths=unconfined"}
-)
+LOOSENING = frozenset({"seccomp=unconfined", "apparmor=unconfined", "label=disable", "systempaths=unconfined"})
 
 
 class DriftRule(ComparisonRule):
@@ -87,8 +85,7 @@ class DriftRule(ComparisonRule):
         out: list[Finding] = []
         for diff in diff_services(running, pair.declared):
             reason = (
-                "the Compose file changed after the container was created: recreate it"
-                " (docker compose up -d)"
+                "the Compose file changed after the container was created: recreate it (docker compose up -d)"
                 if changed_after
                 else "the container was created with other settings than the current file"
                 " (by hand, other -f files or another environment)"
@@ -314,8 +311,13 @@ class _Differ:
         if missing:
             parts.append("the file grants " + ", ".join(capabilities.short(c) for c in missing))
         container_place, file_place = _capability_places(self.running, self.declared, extra, missing)
-        self.add("capabilities", "capabilities differ from the Compose file: " + "; ".join(parts), bool(extra),
-                 container_place, file_place)
+        self.add(
+            "capabilities",
+            "capabilities differ from the Compose file: " + "; ".join(parts),
+            bool(extra),
+            container_place,
+            file_place,
+        )
 
     def security_opt(self) -> None:
         r_sec, r_where = _security(self.running)
@@ -343,17 +345,31 @@ class _Differ:
         extra = sorted(set(r) - set(d))
         missing = sorted(set(d) - set(r))
         if extra:
-            self.add(setting, f"the container has {noun} not in the Compose file: {', '.join(extra)}", True,
-                     r[extra[0]], None)
+            self.add(
+                setting,
+                f"the container has {noun} not in the Compose file: {', '.join(extra)}",
+                True,
+                r[extra[0]],
+                None,
+            )
         if missing:
-            self.add(setting, f"the Compose file has {noun} the container lacks: {', '.join(missing)}", False,
-                     None, d[missing[0]])
+            self.add(
+                setting,
+                f"the Compose file has {noun} the container lacks: {', '.join(missing)}",
+                False,
+                None,
+                d[missing[0]],
+            )
 
     def sets(self) -> None:
         running, declared = self.running, self.declared
         self._compare_sets("devices", _devices(running), _devices(declared), "devices")
-        self._compare_sets("device_cgroup_rules", _plain(running.device_cgroup_rules),
-                           _plain(declared.device_cgroup_rules), "device cgroup rules")
+        self._compare_sets(
+            "device_cgroup_rules",
+            _plain(running.device_cgroup_rules),
+            _plain(declared.device_cgroup_rules),
+            "device cgroup rules",
+        )
         self._compare_sets("volumes", _binds(running), _binds(declared), "host mounts")
         self._compare_sets("group_add", _plain(running.group_add), _plain(declared.group_add), "groups")
         self._compare_sets("sysctls", _plain(running.sysctls), _plain(declared.sysctls), "sysctls")

@@ -222,9 +222,7 @@ def map_container(
         return Located(text, loc(f"HostConfig.{key}"))
 
     def strings(key: str) -> tuple[Located[str], ...]:
-        return tuple(
-            Located(str(v), loc(f"HostConfig.{key}[{i}]")) for i, v in enumerate(_list(hc.get(key)))
-        )
+        return tuple(Located(str(v), loc(f"HostConfig.{key}[{i}]")) for i, v in enumerate(_list(hc.get(key))))
 
     image = str(config.get("Image") or inspect.get("Image") or "")
 
@@ -301,9 +299,7 @@ def map_container(
         user=Located(str(config["User"]), loc("Config.User")) if config.get("User") else None,
         group_add=strings("GroupAdd"),
         read_only=Located(True, loc("HostConfig.ReadonlyRootfs")) if hc.get("ReadonlyRootfs") else None,
-        sysctls=tuple(
-            Located(f"{k}={sysctls[k]}", loc(f"HostConfig.Sysctls.{k}")) for k in sorted(sysctls)
-        ),
+        sysctls=tuple(Located(f"{k}={sysctls[k]}", loc(f"HostConfig.Sysctls.{k}")) for k in sorted(sysctls)),
         runtime=None if runtime in ("", engine.default_runtime) else scalar("Runtime", runtime),
         ports=tuple(Located(p, loc("HostConfig.PortBindings")) for p in ports),
         entrypoint=tuple(str(a) for a in _list(config.get("Entrypoint"))),
@@ -383,8 +379,7 @@ def _mounts(
     out: list[Located[Mount]] = []
     seen: set[str] = set()
     reported = list(enumerate(_list(inspect.get("Mounts"))))
-    reported.sort(key=lambda im: rank.get(str(im[1].get("Destination", "")),
-                                          (2, 0, str(im[1].get("Destination", "")))))
+    reported.sort(key=lambda im: rank.get(str(im[1].get("Destination", "")), (2, 0, str(im[1].get("Destination", "")))))
     for i, m in reported:
         target = str(m.get("Destination", ""))
         seen.add(target)
@@ -412,8 +407,13 @@ def _mounts(
             propagation = str((m.get("BindOptions") or {}).get("Propagation") or "")
             out.append(
                 Located(
-                    Mount(str(m.get("Type") or "volume"), target, str(m.get("Source") or ""),
-                          bool(m.get("ReadOnly")), propagation),
+                    Mount(
+                        str(m.get("Type") or "volume"),
+                        target,
+                        str(m.get("Source") or ""),
+                        bool(m.get("ReadOnly")),
+                        propagation,
+                    ),
                     loc(f"HostConfig.Mounts[{i}]"),
                 )
             )

@@ -82,10 +82,16 @@ def containers_of(snap: HostSnapshot) -> list[AuditedContainer]:
         if snap.target.is_local_socket:
             pid = int((inspect.get("State") or {}).get("Pid") or 0)
             facts += capability_facts(pid, str(inspect.get("Id", "")))
-        out.append(map_container(
-                inspect, snap.target.label, snap.engine, volume_options=snap.volume_options,
-                runtime_facts=facts, refs=refs,
-            ))
+        out.append(
+            map_container(
+                inspect,
+                snap.target.label,
+                snap.engine,
+                volume_options=snap.volume_options,
+                runtime_facts=facts,
+                refs=refs,
+            )
+        )
     return out
 
 
@@ -120,8 +126,13 @@ def audit(options: AuditOptions, config: Config | None = None, tick: Tick = sile
 
         pairs, drift_warnings, files = pair_containers(containers, env)
         warnings.extend(drift_warnings)
-    context = Context(command="audit", comparisons=tuple(pairs), errors=tuple(errors), warnings=tuple(warnings),
-                      scanned_files=tuple(c.location.path for c in containers))
+    context = Context(
+        command="audit",
+        comparisons=tuple(pairs),
+        errors=tuple(errors),
+        warnings=tuple(warnings),
+        scanned_files=tuple(c.location.path for c in containers),
+    )
     report = evaluate(group_projects(containers), config, context)
     by_path = {c.location.path: c for c in containers}
     findings = tuple(with_origin(f, by_path) for f in report.findings)

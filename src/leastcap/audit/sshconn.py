@@ -44,8 +44,10 @@ def ssh_command(url: str, timeout: float) -> list[str]:
         raise ValueError(f"not an ssh:// docker host: {url!r}")
     args = [
         "ssh",  # from PATH, like the docker CLI
-        "-o", "BatchMode=yes",
-        "-o", f"ConnectTimeout={max(1, math.ceil(timeout))}",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        f"ConnectTimeout={max(1, math.ceil(timeout))}",
         "-T",
     ]
     if parsed.username:
@@ -66,7 +68,10 @@ class _SshProcess:
         # start_new_session: no controlling terminal, so ssh cannot prompt even if BatchMode is
         # overridden by a config file, and a Ctrl-C meant for us does not cut a request in half.
         self.proc = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
             start_new_session=True,
         )
 

@@ -168,6 +168,4 @@ def resolve_targets(
     # Two different URLs with the same short label (two contexts on one host are fine, two
     # sockets named alike are not) would make locations ambiguous: fall back to the URL.
     labels = [t.label for t in unique]
-    return [
-        HostTarget(t.url, t.url, t.tls) if labels.count(t.label) > 1 else t for t in unique
-    ]
+    return [HostTarget(t.url, t.url, t.tls) if labels.count(t.label) > 1 else t for t in unique]

@@ -15,27 +15,55 @@ FAIL_ON = tuple(s.label for s in Severity)
 
 
 @click.command("audit")
-@click.option("-H", "--host", "hosts", multiple=True, metavar="URL",
-              help="Docker engine to audit (unix://, tcp://, ssh://); repeatable. Default: DOCKER_HOST, "
-              "the current docker context, or the local socket.")
-@click.option("-c", "--context", "contexts", multiple=True, metavar="NAME",
-              help="docker CLI context to audit; repeatable.")
-@click.option("-a", "--all", "include_stopped", is_flag=True,
-              help="Also audit stopped and created (never started) containers.")
-@click.option("--drift", is_flag=True,
-              help="Compare each container with the Compose files it came from (rule 'drift').")
-@click.option("--format", "fmt", default="text", show_default=True,
-              type=click.Choice(FORMATS))
-@click.option("--fail-on", type=click.Choice(FAIL_ON), default=None,
-              help="Lowest severity that makes the exit code 1 (default: config, else high).")
-@click.option("--min-severity", type=click.Choice(FAIL_ON), default="info", show_default=True,
-              help="Only list findings at or above this (display only: --fail-on still judges all).")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="Config file (default: the nearest .leastcap.yml above the current directory).")
-@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=4, show_default=True,
-              help="Hosts inspected at the same time.")
-@click.option("--timeout", type=click.FloatRange(0.1, 600), default=10.0, show_default=True,
-              help="Seconds to wait for each engine API call.")
+@click.option(
+    "-H",
+    "--host",
+    "hosts",
+    multiple=True,
+    metavar="URL",
+    help="Docker engine to audit (unix://, tcp://, ssh://); repeatable. Default: DOCKER_HOST, "
+    "the current docker context, or the local socket.",
+)
+@click.option(
+    "-c", "--context", "contexts", multiple=True, metavar="NAME", help="docker CLI context to audit; repeatable."
+)
+@click.option(
+    "-a", "--all", "include_stopped", is_flag=True, help="Also audit stopped and created (never started) containers."
+)
+@click.option(
+    "--drift", is_flag=True, help="Compare each container with the Compose files it came from (rule 'drift')."
+)
+@click.option("--format", "fmt", default="text", show_default=True, type=click.Choice(FORMATS))
+@click.option(
+    "--fail-on",
+    type=click.Choice(FAIL_ON),
+    default=None,
+    help="Lowest severity that makes the exit code 1 (default: config, else high).",
+)
+@click.option(
+    "--min-severity",
+    type=click.Choice(FAIL_ON),
+    default="info",
+    show_default=True,
+    help="Only list findings at or above this (display only: --fail-on still judges all).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Config file (default: the nearest .leastcap.yml above the current directory).",
+)
+@click.option(
+    "-j", "--jobs", type=click.IntRange(1, 64), default=4, show_default=True, help="Hosts inspected at the same time."
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.1, 600),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for each engine API call.",
+)
 def audit(
     *,
     hosts: tuple[str, ...],

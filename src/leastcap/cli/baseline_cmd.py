@@ -14,8 +14,14 @@ from leastcap.contract import ExitCode
 @click.argument("paths", nargs=-1, type=click.Path())
 @compose_options
 @click.option("--config", "config_path", type=click.Path(), help="Config file (default: nearest .leastcap.yml).")
-@click.option("-o", "--output", default=".leastcap-baseline.json", show_default=True, type=click.Path(),
-              help="The baseline file to write.")
+@click.option(
+    "-o",
+    "--output",
+    default=".leastcap-baseline.json",
+    show_default=True,
+    type=click.Path(),
+    help="The baseline file to write.",
+)
 @click.option("--no-scripts", is_flag=True, help="Do not read scripts and CI configs.")
 def baseline(
     paths: tuple[str, ...],
@@ -47,8 +53,14 @@ def baseline(
     from leastcap.scan import ScanOptions, run_scan
 
     options = ScanOptions(
-        paths=paths, files=files, project_directory=project_directory, env_files=env_files, profiles=profiles,
-        env=_parse_env(env_pairs), config_path=config_path, scripts=not no_scripts,
+        paths=paths,
+        files=files,
+        project_directory=project_directory,
+        env_files=env_files,
+        profiles=profiles,
+        env=_parse_env(env_pairs),
+        config_path=config_path,
+        scripts=not no_scripts,
     )
     report = run_scan(options)
     governance = frozenset(rule.slug for rule in META_RULES)

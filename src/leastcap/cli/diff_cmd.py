@@ -16,17 +16,33 @@ _SEVERITIES = tuple(s.label for s in Severity)
 @click.command()
 @click.argument("base")
 @click.argument("head", required=False)
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text",
-              show_default=True)
-@click.option("--fail-on", type=click.Choice(_SEVERITIES), default="high", show_default=True,
-              help="Exit 1 when the change adds an unsuppressed finding at or above this.")
-@click.option("-C", "repo", default=".", type=click.Path(file_okay=False), metavar="PATH",
-              help="The repository (any directory in its work tree; default: the current one).")
-@click.option("--env", "env_pairs", multiple=True, metavar="KEY=VALUE",
-              help="A variable for interpolation, on both sides (the shell's environment is not used).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option(
+    "--fail-on",
+    type=click.Choice(_SEVERITIES),
+    default="high",
+    show_default=True,
+    help="Exit 1 when the change adds an unsuppressed finding at or above this.",
+)
+@click.option(
+    "-C",
+    "repo",
+    default=".",
+    type=click.Path(file_okay=False),
+    metavar="PATH",
+    help="The repository (any directory in its work tree; default: the current one).",
+)
+@click.option(
+    "--env",
+    "env_pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A variable for interpolation, on both sides (the shell's environment is not used).",
+)
 @click.option("-o", "--output", type=click.Path(), help="Write the result here instead of standard output.")
-def diff(base: str, head: str | None, fmt: str, fail_on: str, repo: str, env_pairs: tuple[str, ...],
-         output: str | None) -> None:
+def diff(
+    base: str, head: str | None, fmt: str, fail_on: str, repo: str, env_pairs: tuple[str, ...], output: str | None
+) -> None:
     """The findings a change adds and removes, compared by fingerprint (moved lines and
     reformatting are not changes). BASE and HEAD are git revisions read from git objects, never
     checked out; HEAD defaults to the working tree.
@@ -41,8 +57,7 @@ def diff(base: str, head: str | None, fmt: str, fail_on: str, repo: str, env_pai
     from leastcap.history.git import GitError
     from leastcap.report.common import defuse
 
-    options = DiffOptions(base=base, head=head, path=repo, env=_parse_env(env_pairs),
-                          fail_on=Severity.parse(fail_on))
+    options = DiffOptions(base=base, head=head, path=repo, env=_parse_env(env_pairs), fail_on=Severity.parse(fail_on))
     try:
         changes = run_diff(options)
     except GitError as exc:

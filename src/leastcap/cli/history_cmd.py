@@ -22,19 +22,38 @@ def _fail(message: str) -> None:
 @click.option("--all-branches", is_flag=True, help="Walk every branch, remote branch and tag, not just HEAD.")
 @click.option("--since", metavar="DATE", help="Only commits after DATE (anything `git log --since` takes).")
 @click.option("--rule", "rules", multiple=True, metavar="SLUG", help="Only these rules (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True
+    "--fail-on",
+    default="high",
+    show_default=True,
+    metavar="SEVERITY",
+    help="Exit 1 when an unsuppressed finding at or above this severity is present at the tip.",
 )
-@click.option("--fail-on", default="high", show_default=True, metavar="SEVERITY",
-              help="Exit 1 when an unsuppressed finding at or above this severity is present at the tip.")
-@click.option("--min-severity", default="info", show_default=True, metavar="SEVERITY",
-              help="Only list timelines at or above this (display only: --fail-on still judges all).")
-@click.option("--env", "env", multiple=True, metavar="KEY=VALUE",
-              help="A variable for interpolation (history ignores the shell's environment).")
+@click.option(
+    "--min-severity",
+    default="info",
+    show_default=True,
+    metavar="SEVERITY",
+    help="Only list timelines at or above this (display only: --fail-on still judges all).",
+)
+@click.option(
+    "--env",
+    "env",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A variable for interpolation (history ignores the shell's environment).",
+)
 def history(
     *,
-    path: str, all_branches: bool, since: str | None, rules: tuple[str, ...], fmt: str, fail_on: str,
-    min_severity: str, env: tuple[str, ...],
+    path: str,
+    all_branches: bool,
+    since: str | None,
+    rules: tuple[str, ...],
+    fmt: str,
+    fail_on: str,
+    min_severity: str,
+    env: tuple[str, ...],
 ) -> None:
     """Every version of every Compose file in git history, scanned in the context of its commit:
     a timeline per (file, service, rule) of the commits that introduced, removed and re-introduced

@@ -134,8 +134,7 @@ def _open_window(text: str) -> float | Literal["auto"] | None:
 @click.option(
     "--keep-exercised",
     is_flag=True,
-    help="With a probe, still fail a run on any new audited denial (keep capabilities the service only"
-    " exercises).",
+    help="With a probe, still fail a run on any new audited denial (keep capabilities the service only exercises).",
 )
 @click.option("--probe-interval", default="1s", show_default=True)
 @click.option("--verify", is_flag=True, help="Re-run with cap_drop ALL + the proposal + no-new-privileges.")

@@ -53,14 +53,24 @@ def compose_options(function: F) -> F:
 @compose_options
 @click.option("--format", "fmt", type=click.Choice(_FORMATS), default="text", show_default=True)
 @click.option("--fail-on", type=click.Choice(_SEVERITIES), help="Exit 1 on findings at or above this (default: high).")
-@click.option("--min-severity", type=click.Choice(_SEVERITIES), default="info", show_default=True,
-              help="Only list findings at or above this (display only: --fail-on still judges all).")
+@click.option(
+    "--min-severity",
+    type=click.Choice(_SEVERITIES),
+    default="info",
+    show_default=True,
+    help="Only list findings at or above this (display only: --fail-on still judges all).",
+)
 @click.option("--config", "config_path", type=click.Path(), help="Config file (default: nearest .leastcap.yml).")
 @click.option("-o", "--output", type=click.Path(), help="Write the report here instead of standard output.")
 @click.option("--no-scripts", is_flag=True, help="Do not read scripts and CI configs.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: one per CPU).")
-@click.option("--baseline", "baseline_path", type=click.Path(), metavar="FILE",
-              help="Findings recorded by `leastcap baseline` are suppressed; only new ones fail.")
+@click.option(
+    "--baseline",
+    "baseline_path",
+    type=click.Path(),
+    metavar="FILE",
+    help="Findings recorded by `leastcap baseline` are suppressed; only new ones fail.",
+)
 def scan(
     paths: tuple[str, ...],
     files: tuple[str, ...],

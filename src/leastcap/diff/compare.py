@@ -58,8 +58,9 @@ class ChangeSet:
     def warnings(self) -> tuple[Problem, ...]:
         """HEAD's warnings, and what BASE could not load (its findings there are unknown, so
         HEAD's findings in that file show as added)."""
-        base = tuple(Problem(p.path, f"at {self.base.name}: {p.message}", p.line, p.column)
-                     for p in self.base.report.errors)
+        base = tuple(
+            Problem(p.path, f"at {self.base.name}: {p.message}", p.line, p.column) for p in self.base.report.errors
+        )
         return self.head.report.warnings + base
 
     @property

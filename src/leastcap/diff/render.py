@@ -27,7 +27,11 @@ FORMATS = ("text", "json", "markdown", "github", "sarif")
 
 def render(changes: ChangeSet, fmt: str, rules: dict[str, RuleInfo] | None = None) -> str:
     renderers: dict[str, Callable[[ChangeSet, dict[str, RuleInfo]], str]] = {
-        "text": _text, "json": _json, "markdown": _markdown, "github": _github, "sarif": _sarif,
+        "text": _text,
+        "json": _json,
+        "markdown": _markdown,
+        "github": _github,
+        "sarif": _sarif,
     }
     if fmt not in renderers:
         raise ValueError(f"unknown format {fmt!r} (expected one of: {', '.join(FORMATS)})")
@@ -35,8 +39,9 @@ def render(changes: ChangeSet, fmt: str, rules: dict[str, RuleInfo] | None = Non
 
 
 def summary(changes: ChangeSet) -> str:
-    head = (f"{plural(len(changes.added), 'finding')} added, {len(changes.removed)} removed, "
-            f"{changes.unchanged} unchanged")
+    head = (
+        f"{plural(len(changes.added), 'finding')} added, {len(changes.removed)} removed, {changes.unchanged} unchanged"
+    )
     failing = len(changes.failing)
     tail = f"; {failing} added at or above {changes.fail_on.label}" if failing else ""
     errors = f"; {plural(len(changes.errors), 'error')}" if changes.errors else ""
@@ -102,8 +107,7 @@ def _json(changes: ChangeSet, rules: dict[str, RuleInfo]) -> str:
     document: dict[str, Any] = {
         "version": VERSION,
         "base": {"revision": changes.base.name, "commit": changes.base.commit},
-        "head": {"revision": None if changes.head.commit is None else changes.head.name,
-                 "commit": changes.head.commit},
+        "head": {"revision": None if changes.head.commit is None else changes.head.name, "commit": changes.head.commit},
         "added": [finding_dict(f) for f in changes.added],
         "removed": [finding_dict(f) for f in changes.removed],
         "unchanged": changes.unchanged,
@@ -123,11 +127,20 @@ def _problem(p: Problem) -> dict[str, Any]:
 
 
 def _markdown(changes: ChangeSet, rules: dict[str, RuleInfo]) -> str:
-    verdict = ("fails the gate" if changes.exit_code() == 1
-               else "could not be fully checked" if changes.errors else "passes the gate")
-    out = ["## leastcap: privilege changes", "",
-           f"{code(_side(changes.base))} → {code(_side(changes.head))}: {md(summary(changes))} "
-           f"This change **{verdict}** (`--fail-on {changes.fail_on.label}`).", ""]
+    verdict = (
+        "fails the gate"
+        if changes.exit_code() == 1
+        else "could not be fully checked"
+        if changes.errors
+        else "passes the gate"
+    )
+    out = [
+        "## leastcap: privilege changes",
+        "",
+        f"{code(_side(changes.base))} → {code(_side(changes.head))}: {md(summary(changes))} "
+        f"This change **{verdict}** (`--fail-on {changes.fail_on.label}`).",
+        "",
+    ]
     if changes.added:
         out += ["### Privilege this change adds", ""]
         out += _by_service(changes.added, rules, with_advice=True)
@@ -155,8 +168,10 @@ def _by_service(findings: tuple[Finding, ...], rules: dict[str, RuleInfo], with_
         for f in items:
             info = rules.get(f.rule)
             accepted = f" ({_accepted(f.suppressed)})" if f.suppressed else ""
-            out.append(f"- **{f.severity.label}** [{f.rule}]({info.uri if info else ''}) at "
-                       f"{code(_where(f))}: {md(f.message)}{accepted}")
+            out.append(
+                f"- **{f.severity.label}** [{f.rule}]({info.uri if info else ''}) at "
+                f"{code(_where(f))}: {md(f.message)}{accepted}"
+            )
             if with_advice and info is not None:
                 out.append(f"  - Why: {why(info)}")
                 out.append(f"  - Fix: {fix(info)}")

@@ -102,8 +102,10 @@ def _source_lines(tree: Tree, root: str) -> Callable[[str], Sequence[str] | None
     return lines
 
 
-POLICY_EDITED = ("this change edits the rules:, scripts: or approvers: settings; the diff judges both sides with the"
-                 " base's (the edit applies once it is merged)")
+POLICY_EDITED = (
+    "this change edits the rules:, scripts: or approvers: settings; the diff judges both sides with the"
+    " base's (the edit applies once it is merged)"
+)
 
 
 def tree_config(tree: Tree, root: str) -> Config | None:
@@ -112,8 +114,14 @@ def tree_config(tree: Tree, root: str) -> Config | None:
 
 
 def scan_tree(
-    tree: Tree, root: str, environ: Mapping[str, str], *, today: dt.date | None = None,
-    fail_on: Severity = Severity.HIGH, command: str = "diff", policy: Config | None = None,
+    tree: Tree,
+    root: str,
+    environ: Mapping[str, str],
+    *,
+    today: dt.date | None = None,
+    fail_on: Severity = Severity.HIGH,
+    command: str = "diff",
+    policy: Config | None = None,
 ) -> Report:
     """Everything under ``root`` in ``tree``, judged as ``leastcap scan ROOT`` judges it. With
     ``policy`` (the base's config), its ``rules:``, ``scripts:`` and ``approvers:`` settings judge
@@ -126,15 +134,30 @@ def scan_tree(
         if (own.rules, own.scripts, own.approvers) != (policy.rules, policy.scripts, policy.approvers):
             edited.append(Problem(own.path or CONFIG_NAMES[0], POLICY_EDITED))
         config = replace(own, rules=policy.rules, scripts=policy.scripts, approvers=policy.approvers)
-    report, _ = judge_tree(tree, [root], environ, config, today=today, fail_on=fail_on, command=command,
-                           problems=[config_problem] if config_problem else [])
+    report, _ = judge_tree(
+        tree,
+        [root],
+        environ,
+        config,
+        today=today,
+        fail_on=fail_on,
+        command=command,
+        problems=[config_problem] if config_problem else [],
+    )
     return replace(report, warnings=report.warnings + tuple(edited)) if edited else report
 
 
 def judge_tree(
-    tree: Tree, roots: Sequence[str], environ: Mapping[str, str], config: Config | None, *,
-    today: dt.date | None = None, fail_on: Severity = Severity.HIGH, command: str = "diff",
-    problems: Sequence[Problem] = (), source_root: str | None = None,
+    tree: Tree,
+    roots: Sequence[str],
+    environ: Mapping[str, str],
+    config: Config | None,
+    *,
+    today: dt.date | None = None,
+    fail_on: Severity = Severity.HIGH,
+    command: str = "diff",
+    problems: Sequence[Problem] = (),
+    source_root: str | None = None,
 ) -> tuple[Report, list[Project]]:
     """The projects under ``roots`` (Compose projects, then scripts) and their report. Display paths
     are resolved against ``source_root`` (default: the first root) for inline ignores."""
@@ -159,7 +182,12 @@ def judge_tree(
     projects.extend(script_projects)
     scanned.extend(f for p in script_projects for f in p.files)
     context = Context(
-        command=command, source_lines=_source_lines(tree, source_root or roots[0]), today=today, fail_on=fail_on,
-        errors=tuple(errors), warnings=tuple(warnings), scanned_files=tuple(dict.fromkeys(scanned)),
+        command=command,
+        source_lines=_source_lines(tree, source_root or roots[0]),
+        today=today,
+        fail_on=fail_on,
+        errors=tuple(errors),
+        warnings=tuple(warnings),
+        scanned_files=tuple(dict.fromkeys(scanned)),
     )
     return evaluate(projects, config, context), projects

@@ -118,8 +118,9 @@ def fix_project(
     result = FixResult(min_confidence=min_confidence)
     loaded = load_project(options, DiskTree(cwd))
     if loaded.project is None:
-        result.errors.extend(f"{e.path}:{e.line}: {e.message}" if e.line else f"{e.path}: {e.message}"
-                             for e in loaded.errors)
+        result.errors.extend(
+            f"{e.path}:{e.line}: {e.message}" if e.line else f"{e.path}: {e.message}" for e in loaded.errors
+        )
         return result
     project = loaded.project
     result.project = project.name
@@ -200,9 +201,9 @@ def _splice_plans(
     for name, plan in result.plans.items():
         snapshot = {p: list(t.splices) for p, t in texts.items()}
         try:
-            outcomes.extend(plan_edits(
-                    project, {name: plan}, texts, resolve, project_files=paths, all_plans=result.plans
-                ))
+            outcomes.extend(
+                plan_edits(project, {name: plan}, texts, resolve, project_files=paths, all_plans=result.plans)
+            )
         except EditError as exc:
             for p, t in texts.items():
                 t.splices = snapshot[p]

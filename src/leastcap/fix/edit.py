@@ -226,8 +226,7 @@ def _edit_seq(yt: YamlText, k: Node, seq: Node, adds: list[Item], *, drop_all: b
         yt.splice(yt.line_starts[item.start_line], yt.after_line(item.start_line), comments)
     if adds:
         lines = "".join(
-            f"{' ' * dash_col}- {_quote(a.text)}" + (f"  # {a.comment}" if a.comment else "") + yt.newline
-            for a in adds
+            f"{' ' * dash_col}- {_quote(a.text)}" + (f"  # {a.comment}" if a.comment else "") + yt.newline for a in adds
         )
         at = yt.after_line(yt.last_line(seq))
         yt.splice(at, at, lines)
@@ -356,9 +355,7 @@ def _extends_target(yt: YamlText, path: str, service: Node) -> tuple[str, str] |
     return os.path.normpath(target_file), target_name
 
 
-def _earlier_layers_privileged(
-    name: str, path: str, project_files: list[str], texts: Mapping[str, YamlText]
-) -> bool:
+def _earlier_layers_privileged(name: str, path: str, project_files: list[str], texts: Mapping[str, YamlText]) -> bool:
     for other_path in project_files:
         if os.path.normpath(other_path) == os.path.normpath(path):
             continue
@@ -417,9 +414,7 @@ def plan_edits(
                 outcomes.append(Outcome(name, "own", loc.path))
                 continue
         users = _users(yt, path, mapping, texts)
-        same = all(
-            u in every and every[u].action == "fix" and every[u].signature() == plan.signature() for u in users
-        )
+        same = all(u in every and every[u].action == "fix" and every[u].signature() == plan.signature() for u in users)
         if same and users:
             if id(mapping) not in yt.shared_done:
                 yt.shared_done.add(id(mapping))

@@ -79,7 +79,7 @@ class Grant:
             "inferred": "inferred from this service",
         }.get(self.source)
         if origin is None and self.source.startswith("image-file:"):
-            origin = f"read from the image: {self.source[len('image-file:'):]}"
+            origin = f"read from the image: {self.source[len('image-file:') :]}"
         if origin is None and self.source.startswith("image:"):
             origin = f"image knowledge: {self.source[6:]}"
         return f"{self.reason} ({origin or self.source})"
@@ -216,8 +216,14 @@ def plan_service(
         messages=tuple(messages),
         **base,  # type: ignore[arg-type]
     )
-    if not (plan.remove_privileged or plan.remove_cap_add_all or plan.cap_drop_all or plan.cap_add
-            or plan.extras or plan.no_new_privileges):
+    if not (
+        plan.remove_privileged
+        or plan.remove_cap_add_all
+        or plan.cap_drop_all
+        or plan.cap_add
+        or plan.extras
+        or plan.no_new_privileges
+    ):
         return ServicePlan(action="none", confidence=plan.confidence, messages=plan.messages, **base)  # type: ignore[arg-type]
     return plan
 
@@ -368,8 +374,10 @@ def _from_image_facts(
             if cap in granted:
                 continue
             if profile is not None and profile.verified:
-                messages.append(f"the image's start-up can also need {cap} ({fact.where}: {fact.text}); the "
-                                "verified profile did not: re-record with that code path if the service uses it")
+                messages.append(
+                    f"the image's start-up can also need {cap} ({fact.where}: {fact.text}); the "
+                    "verified profile did not: re-record with that code path if the service uses it"
+                )
                 continue
             granted.add(cap)
             added.append(cap)
@@ -385,8 +393,10 @@ def _from_image_facts(
     if facts.limits:
         messages.append(f"the image was read only in part ({'; '.join(facts.limits)})")
     if added and confidence > FixConfidence.INFERRED:
-        messages.append(f"confidence lowered to inferred: the image's own start-up needs {', '.join(added)}, "
-                        "which the source of the answer did not list")
+        messages.append(
+            f"confidence lowered to inferred: the image's own start-up needs {', '.join(added)}, "
+            "which the source of the answer did not list"
+        )
         return FixConfidence.INFERRED
     return confidence
 
@@ -436,8 +446,10 @@ def _from_knowledge(
     third_party = False
     for need in entry.default_needs:
         if need.unless_user and non_root:
-            messages.append(f"not adding {', '.join(need.cap_add) or 'anything'} for {need.feature!r}: "
-                            "the service runs as a non-root user, so that start-up code is skipped")
+            messages.append(
+                f"not adding {', '.join(need.cap_add) or 'anything'} for {need.feature!r}: "
+                "the service runs as a non-root user, so that start-up code is skipped"
+            )
             continue
         third_party = third_party or need.confidence == "third-party"
         for cap in need.cap_add:
@@ -456,16 +468,20 @@ def _from_knowledge(
         if coverage == NOT_COVERED:
             what = f"image knowledge ({entry.family}) does not describe running as {mode}"
         else:
-            what = (f"image knowledge ({entry.family}, run as {mode}) covers {coverage.known}; it does not "
-                    f"cover {coverage.unknown}")
+            what = (
+                f"image knowledge ({entry.family}, run as {mode}) covers {coverage.known}; it does not "
+                f"cover {coverage.unknown}"
+            )
         messages.append(
             f"{what}: kept Docker's default capabilities for the rest (confidence inferred); run "
             f"`leastcap profile {service} --verify --minimize` to measure it"
         )
         return grants, extras, FixConfidence.INFERRED
     if third_party:
-        messages.append(f"image knowledge ({entry.family}) rests partly on third-party reports, not on "
-                        "upstream documentation: confidence inferred")
+        messages.append(
+            f"image knowledge ({entry.family}) rests partly on third-party reports, not on "
+            "upstream documentation: confidence inferred"
+        )
         return grants, extras, FixConfidence.INFERRED
     return grants, extras, FixConfidence.KNOWN
 
@@ -505,8 +521,10 @@ def _infer(service: Service, grants: list[Grant], messages: list[str], unknown: 
         for cap in ("SETUID", "SETGID", "CHOWN"):
             put(cap, f"entrypoint drops from root with {dropper}")
     if unknown and ports and not host_net:
-        messages.append("ports below 1024 on a bridge network need no NET_BIND_SERVICE "
-                        "(Docker >= 20.10 sets ip_unprivileged_port_start=0)")
+        messages.append(
+            "ports below 1024 on a bridge network need no NET_BIND_SERVICE "
+            "(Docker >= 20.10 sets ip_unprivileged_port_start=0)"
+        )
 
 
 def _wants_nnp(
@@ -532,12 +550,15 @@ def _wants_nnp(
         messages.append(f"no-new-privileges left out: the image has {breaker.where} ({breaker.text}): {breaker.note}")
         return False
     if entry is not None and entry.no_new_privileges is not None and not entry.no_new_privileges.compatible:
-        messages.append(f"no-new-privileges left out: {entry.no_new_privileges.reason} "
-                        f"[image knowledge: {entry.family}]")
+        messages.append(
+            f"no-new-privileges left out: {entry.no_new_privileges.reason} [image knowledge: {entry.family}]"
+        )
         return False
     if entry is not None and entry.no_new_privileges is None:
-        messages.append(f"no-new-privileges added: the image knowledge ({entry.family}) lists no setuid or "
-                        "file-capability helper it would disable")
+        messages.append(
+            f"no-new-privileges added: the image knowledge ({entry.family}) lists no setuid or "
+            "file-capability helper it would disable"
+        )
     setuid = next((w for w in _words(service) if w in _SETUID_USERS), None)
     if setuid:
         messages.append(f"no-new-privileges left out: the command runs {setuid}, a setuid program it would break")

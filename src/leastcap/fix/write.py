@@ -132,14 +132,18 @@ def _linked_component(path: str, root: str) -> str | None:
 def why_not_writable(snap: Snapshot) -> str | None:
     """Why this file would not be written (checked before anything is written), or None."""
     if snap.link_target:
-        return (f"{snap.shown} is a symbolic link to {snap.link_target}; leastcap never writes through "
-                "a link: run fix on the file it points to")
+        return (
+            f"{snap.shown} is a symbolic link to {snap.link_target}; leastcap never writes through "
+            "a link: run fix on the file it points to"
+        )
     linked = _linked_component(snap.path, snap.root)
     if linked is not None:
         return f"{snap.shown} is reached through the symbolic link {linked}; leastcap never writes through a link"
     if snap.nlink > 1:
-        return (f"{snap.shown} has {snap.nlink} hard links; replacing it would split it from its other "
-                "names: edit it by hand or remove the other links")
+        return (
+            f"{snap.shown} has {snap.nlink} hard links; replacing it would split it from its other "
+            "names: edit it by hand or remove the other links"
+        )
     if not snap.mode & stat.S_IWUSR or (os.geteuid() != 0 and not os.access(snap.path, os.W_OK)):
         return f"{snap.shown} is read-only (mode {snap.mode:04o}); not replaced"
     # Root may write into any directory; one its owner made read-only is refused all the same.

@@ -65,17 +65,13 @@ class LoaderEvaluator:
     on who runs it); ``--env KEY=VALUE`` adds to it.
     """
 
-    def __init__(
-        self, environ: Mapping[str, str] | None = None, cache: dict[bytes, Any] | None = None
-    ) -> None:
+    def __init__(self, environ: Mapping[str, str] | None = None, cache: dict[bytes, Any] | None = None) -> None:
         self.environ = dict(environ or {})
         self.cache: dict[bytes, Any] = {} if cache is None else cache
         self._configs: dict[bytes, Config | Problem] = {}
         self._lines: dict[bytes, list[str] | None] = {}
 
-    def evaluate_dir(
-        self, tree: GitTree, directory: str, commit: CommitRef
-    ) -> tuple[list[ProjectEval], list[Problem]]:
+    def evaluate_dir(self, tree: GitTree, directory: str, commit: CommitRef) -> tuple[list[ProjectEval], list[Problem]]:
         ignore = _ignore_rules(tree, directory)
         if ignore is None:
             return [], []
@@ -92,9 +88,7 @@ class LoaderEvaluator:
             result = load_project(opts, tree, self.cache, partial=True)
             anchor = _anchor(tree, opts, result.project.files if result.project else ())
             if result.project is None:
-                evals.append(
-                    ProjectEval(anchor or "", (), tuple(result.errors), tuple(result.warnings), loaded=False)
-                )
+                evals.append(ProjectEval(anchor or "", (), tuple(result.errors), tuple(result.warnings), loaded=False))
                 continue
             context = Context(command="history", source_lines=lambda p: self._source_lines(tree, p), today=today)
             findings = evaluate([result.project], config, context).findings

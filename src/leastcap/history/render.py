@@ -37,7 +37,8 @@ def _shown(report: HistoryReport, min_severity: Severity) -> tuple[HistoryReport
         return report, 0
     shown = tuple(t for t in report.timelines if t.latest.severity >= min_severity)
     hidden = sum(
-        1 for t in report.timelines
+        1
+        for t in report.timelines
         if t.latest.severity < min_severity and t.present_at_tip and t.latest.suppressed is None
     )
     return replace(report, timelines=shown), hidden
@@ -68,8 +69,7 @@ def render(
 
 
 def commit_dict(c: CommitRef) -> dict[str, Any]:
-    return {"hash": c.oid, "short": c.short, "author": c.author, "email": c.email, "date": c.date,
-            "subject": c.subject}
+    return {"hash": c.oid, "short": c.short, "author": c.author, "email": c.email, "date": c.date, "subject": c.subject}
 
 
 def _event_dict(e: Event) -> dict[str, Any]:
@@ -80,8 +80,9 @@ def _event_dict(e: Event) -> dict[str, Any]:
         "path": e.path,
         "merged_from": e.merged_from or None,
         "boundary": e.boundary,
-        "location": None if f is None else {"path": f.location.path, "line": f.location.line,
-                                            "column": f.location.column},
+        "location": None
+        if f is None
+        else {"path": f.location.path, "line": f.location.line, "column": f.location.column},
         # For a removal: where it was last seen, and whether it was suppressed there.
         "suppressed": None if f is None else finding_dict(f)["suppressed"],
     }
@@ -192,9 +193,11 @@ def _event_line(e: Event) -> str:
     date = defuse(e.commit.date[:10])
     # Authors, subjects and paths are whatever the repository's committers wrote: escaped like
     # every other untrusted text (no terminal control, no line breaks).
-    return (f"  {_MARK.get(e.kind, '?')} {date} {e.commit.short} {defuse(e.commit.author)}: "
-            f"{defuse(e.commit.subject)}\n"
-            f"      {defuse(_label(e, str))}" + (f"  at {defuse(where)}" if where else ""))
+    return (
+        f"  {_MARK.get(e.kind, '?')} {date} {e.commit.short} {defuse(e.commit.author)}: "
+        f"{defuse(e.commit.subject)}\n"
+        f"      {defuse(_label(e, str))}" + (f"  at {defuse(where)}" if where else "")
+    )
 
 
 def _text(report: HistoryReport) -> str:
@@ -241,14 +244,21 @@ def _code(text: str) -> str:
 
 def _markdown(report: HistoryReport) -> str:
     out = ["# Privilege history", ""]
-    out.append(f"Repository {_code(report.repo)}, tip `{report.tip[:7]}`"
-               + (f", since {report.since}" if report.since else "")
-               + f": {report.commits_walked} commits walked, {report.commits_evaluated} evaluated.")
+    out.append(
+        f"Repository {_code(report.repo)}, tip `{report.tip[:7]}`"
+        + (f", since {report.since}" if report.since else "")
+        + f": {report.commits_walked} commits walked, {report.commits_evaluated} evaluated."
+    )
     if report.shallow:
         out.append("")
         out.append("> **Shallow clone**: history before the clone's boundary is not available.")
-    out += ["", "## Summary", "", "| File | Service | Rule | Severity | Introduced | Removed | At tip |",
-            "|---|---|---|---|---|---|---|"]
+    out += [
+        "",
+        "## Summary",
+        "",
+        "| File | Service | Rule | Severity | Introduced | Removed | At tip |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for t in report.timelines:
         intro = t.introduced
         intro_s = "" if intro is None else f"`{intro.commit.short}` {intro.commit.date[:10]}"
@@ -258,8 +268,10 @@ def _markdown(report: HistoryReport) -> str:
         tip = "no"
         if t.present_at_tip:
             tip = "suppressed" if t.latest.suppressed is not None else "**yes**"
-        out.append(f"| {_code(t.path)} | {_md(t.service)} | {t.rule} | {t.latest.severity.label} | "
-                   f"{intro_s} | {removed} | {tip} |")
+        out.append(
+            f"| {_code(t.path)} | {_md(t.service)} | {t.rule} | {t.latest.severity.label} | "
+            f"{intro_s} | {removed} | {tip} |"
+        )
     out += ["", "## Timelines", ""]
     for t in report.timelines:
         out.append(f"### {_code(t.path)}: {_md(t.service)} / {t.rule}")
@@ -275,8 +287,10 @@ def _markdown(report: HistoryReport) -> str:
             if e.finding is not None and e.kind != "removed":
                 loc = e.finding.location
                 where = _code(f"{loc.path}:{loc.line}" if loc.line else loc.path)
-            out.append(f"| {kind} | `{e.commit.short}` | {e.commit.date[:10]} | {_md(e.commit.author)} | "
-                       f"{_md(e.commit.subject)} | {where} |")
+            out.append(
+                f"| {kind} | `{e.commit.short}` | {e.commit.date[:10]} | {_md(e.commit.author)} | "
+                f"{_md(e.commit.subject)} | {where} |"
+            )
         out.append("")
     if report.errors or report.warnings:
         out += ["## Problems", ""]

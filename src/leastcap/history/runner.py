@@ -128,9 +128,7 @@ def _merge_events(parts: list[PartResult]) -> dict[Key, list[Event]]:
     keys = sorted({k for part in parts for k in part.events})
     for key in keys:
         items = [
-            (pos, i, seq, ev)
-            for i, part in enumerate(parts)
-            for seq, (pos, ev) in enumerate(part.events.get(key, ()))
+            (pos, i, seq, ev) for i, part in enumerate(parts) for seq, (pos, ev) in enumerate(part.events.get(key, ()))
         ]
         items.sort(key=lambda item: (item[0], item[1], item[2]))
         events: list[tuple[int, Event]] = [(pos, ev) for pos, _i, _seq, ev in items]

@@ -62,9 +62,7 @@ class ProjectEval:
 
 
 class Evaluator(Protocol):
-    def evaluate_dir(
-        self, tree: GitTree, directory: str, commit: CommitRef
-    ) -> tuple[list[ProjectEval], list[Problem]]:
+    def evaluate_dir(self, tree: GitTree, directory: str, commit: CommitRef) -> tuple[list[ProjectEval], list[Problem]]:
         """Discover the projects whose files are in ``directory`` (absolute, under ``tree.root``)
         and evaluate each: load, rules, suppression with the configuration as of ``commit``."""
         ...

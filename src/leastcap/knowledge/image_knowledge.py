@@ -246,9 +246,7 @@ def entry_from_dict(data: Any, where: str, origin: str = "built-in") -> ImageEnt
         notes=tuple(Note(n["text"], _sources(n["sources"])) for n in data.get("notes", ())),
         privileged=None
         if priv is None
-        else PrivilegedNeed(
-            priv["required"], priv["reason"], _sources(priv["sources"]), priv.get("advice", "")
-        ),
+        else PrivilegedNeed(priv["required"], priv["reason"], _sources(priv["sources"]), priv.get("advice", "")),
         no_new_privileges=None
         if nnp is None
         else NoNewPrivileges(nnp["compatible"], nnp["reason"], _sources(nnp["sources"])),

@@ -251,9 +251,7 @@ def build_service(
     entitlements: tuple[Located[str], ...] = ()
     if isinstance(build, Mapping):
         build_privileged = _keep(refuse, lambda: _bool(build.items.get("privileged"), f"{w}.build.privileged"), None)
-        entitlements = _keep(
-            refuse, lambda: _strings(build.items.get("entitlements"), f"{w}.build.entitlements"), ()
-        )
+        entitlements = _keep(refuse, lambda: _strings(build.items.get("entitlements"), f"{w}.build.entitlements"), ())
     top_volumes = top.items.get("volumes")
     defined = top_volumes if isinstance(top_volumes, Mapping) else None
     volumes: tuple[Located[Mount], ...] = _keep(

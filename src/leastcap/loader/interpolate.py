@@ -203,9 +203,7 @@ def interpolate_document(
     # Each entry carries the unit a refused value would take with it. Inside an entry of a
     # service's list (`volumes: [{source: ..., read_only: $X}]`) that is the whole entry: half a
     # mount is not what the file says. Elsewhere it is the value's own key or item.
-    stack: list[tuple[Node, tuple[str, ...], tuple[str, ...] | None, Unit | None, bool]] = [
-        (root, (), (), None, False)
-    ]
+    stack: list[tuple[Node, tuple[str, ...], tuple[str, ...] | None, Unit | None, bool]] = [(root, (), (), None, False)]
     while stack:
         node, path, pattern, unit, whole_entry = stack.pop()
         if pattern is None and not has_dollar:

@@ -84,9 +84,7 @@ PLUMBING: frozenset[str] = frozenset(
     }
 )
 
-_SYSCALL = re.compile(
-    r"^(?:__(?:x64|ia32|x32|arm64|riscv|s390x)_sys_|__do_sys_|__se_sys_|ksys_|__sys_|do_sys_)(\w+)$"
-)
+_SYSCALL = re.compile(r"^(?:__(?:x64|ia32|x32|arm64|riscv|s390x)_sys_|__do_sys_|__se_sys_|ksys_|__sys_|do_sys_)(\w+)$")
 
 # A frame that is the SYS_ADMIN-first half of an either-of check: SYS_ADMIN there is accepted in
 # place of the narrower capability (block/ioprio.c checks SYS_ADMIN before SYS_NICE).
@@ -168,9 +166,7 @@ class Classification:
     notes: tuple[str, ...] = ()  # checks that are not needs, and why they are not proposed
 
 
-def _attribution(
-    checks: Sequence[CapCheck], missing: frozenset[str]
-) -> list[tuple[CapCheck, str, str | None]]:
+def _attribution(checks: Sequence[CapCheck], missing: frozenset[str]) -> list[tuple[CapCheck, str, str | None]]:
     """Each check with the capability it counts for, and the capability it was collapsed from.
 
     A narrower capability the host cannot grant (``missing``) is not preferred: the wider one that
@@ -242,9 +238,7 @@ def classify(checks: Iterable[CapCheck], unavailable: Iterable[str] = ()) -> Cla
 
     # DAC_OVERRIDE covers every DAC_READ_SEARCH use made from generic_permission (reads, lookups).
     dac_rs, dac_ov = tallies.get("CAP_DAC_READ_SEARCH"), tallies.get("CAP_DAC_OVERRIDE")
-    dac_collapse = (
-        dac_rs is not None and dac_ov is not None and dac_rs.granted > 0 and dac_ov.granted > 0
-    )
+    dac_collapse = dac_rs is not None and dac_ov is not None and dac_rs.granted > 0 and dac_ov.granted > 0
 
     required: list[str] = []
     evidence: list[CapabilityEvidence] = []

@@ -336,9 +336,18 @@ def read_cmdline(pid: int) -> list[str]:
 def cleanup_stale_projects() -> list[str]:
     """Remove temporary profile containers whose recorder died (SIGKILL); returns their names."""
     out = subprocess.run(
-        ["docker", "ps", "-a", "--filter", f"label={OWNER_LABEL}", "--format",
-         '{{.ID}} {{.Label "' + OWNER_LABEL + '"}} {{.Names}}'],
-        capture_output=True, text=True, check=False,
+        [
+            "docker",
+            "ps",
+            "-a",
+            "--filter",
+            f"label={OWNER_LABEL}",
+            "--format",
+            '{{.ID}} {{.Label "' + OWNER_LABEL + '"}} {{.Names}}',
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout
     removed: list[str] = []
     projects: set[str] = set()
@@ -356,16 +365,20 @@ def cleanup_stale_projects() -> list[str]:
             continue
         labels = subprocess.run(
             [
-                "docker", "inspect", "-f",
+                "docker",
+                "inspect",
+                "-f",
                 '{{index .Config.Labels "com.docker.compose.project"}}\n'
                 '{{index .Config.Labels "com.docker.compose.project.config_files"}}',
                 parts[0],
             ],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         ).stdout.splitlines()
         project = labels[0].strip() if labels else ""
         # The temporary override file's directory, if the recorder died before removing it.
-        for path in (labels[1].split(",") if len(labels) > 1 else []):
+        for path in labels[1].split(",") if len(labels) > 1 else []:
             folder = Path(path).parent
             if folder.name.startswith(OVERRIDE_DIR_PREFIX) and folder.parent == Path(tempfile.gettempdir()):
                 shutil.rmtree(folder, ignore_errors=True)
@@ -377,11 +390,15 @@ def cleanup_stale_projects() -> list[str]:
         # The temporary project's networks go too, once none of its containers is left.
         nets = subprocess.run(
             ["docker", "network", "ls", "-q", "--filter", f"label=com.docker.compose.project={project}"],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         ).stdout.split()
         left = subprocess.run(
             ["docker", "ps", "-a", "-q", "--filter", f"label=com.docker.compose.project={project}"],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         ).stdout.split()
         if nets and not left:
             subprocess.run(["docker", "network", "rm", *nets], capture_output=True, check=False)

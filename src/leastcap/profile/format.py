@@ -311,8 +311,7 @@ def profile_from_dict(data: Any) -> Profile:
     version = data.get("version")
     if version != FORMAT_VERSION:
         raise ProfileFormatError(
-            f"profile format version {version!r} is not supported"
-            f" (this leastcap reads version {FORMAT_VERSION})"
+            f"profile format version {version!r} is not supported (this leastcap reads version {FORMAT_VERSION})"
         )
     try:
         jsonschema.validate(data, _schema())

@@ -82,7 +82,9 @@ def read_format(path: Path) -> tuple[int, dict[str, FieldFormat]]:
             decl = parts["field"].strip()
             name = decl.split()[-1].split("[")[0]
             fields[name] = FieldFormat(
-                int(parts["offset"]), int(parts["size"]), parts.get("signed", "0").strip() == "1",
+                int(parts["offset"]),
+                int(parts["size"]),
+                parts.get("signed", "0").strip() == "1",
                 decl.startswith("__data_loc"),
             )
     if event_id < 0:
@@ -161,7 +163,9 @@ class Decoder:
             self._cap_id, self._cap_off, self._ret_off = ids[CAP_EVENT][0], cap["cap"].offset, cap["ret"].offset
             stack = ids[STACK_EVENT][1]
             self._stack_id, self._size_off, self._caller_off = (
-                ids[STACK_EVENT][0], stack["size"].offset, stack["caller"].offset,
+                ids[STACK_EVENT][0],
+                stack["size"].offset,
+                stack["caller"].offset,
             )
             fork = ids["sched/sched_process_fork"]
             self._fork_id, self._fork = fork
@@ -236,9 +240,7 @@ class Decoder:
             self.records += 1
             self._record(data, start, length, ts, cpu, out)
 
-    def _record(
-        self, data: bytes, start: int, length: int, ts: int, cpu: int, out: list[tuple[int, Event]]
-    ) -> None:
+    def _record(self, data: bytes, start: int, length: int, ts: int, cpu: int, out: list[tuple[int, Event]]) -> None:
         etype = data[start] | (data[start + 1] << 8)
         pid = _I32.unpack_from(data, start + 4)[0]
         if etype == self._cap_id:
@@ -260,9 +262,7 @@ class Decoder:
             parent = self._int(data, start, f["parent_pid"])
             child = self._int(data, start, f["child_pid"])
             c = f["child_comm"]
-            comm = (
-                _str_at(data, start, self._int(data, start, c)) if c.data_loc else _fixed_str(data, start, c)
-            )
+            comm = _str_at(data, start, self._int(data, start, c)) if c.data_loc else _fixed_str(data, start, c)
             self._comm[child] = comm
             out.append((ts, Fork(ts / 1e9, parent, child, comm)))
         elif etype == self._exec_id:
@@ -299,8 +299,10 @@ def raw_supported(instance: Instance) -> bool:
     except (OSError, RawUnavailableError, ValueError):
         return False
     clock = instance.path / "trace_clock"
-    return clock.exists() and "mono" in clock.read_text().replace("[", " ").replace("]", " ").split() and any(
-        (instance.path / "per_cpu").glob("cpu*/trace_pipe_raw")
+    return (
+        clock.exists()
+        and "mono" in clock.read_text().replace("[", " ").replace("]", " ").split()
+        and any((instance.path / "per_cpu").glob("cpu*/trace_pipe_raw"))
     )
 
 

@@ -407,8 +407,7 @@ class Session:
         if watched:
             return [] if self.privileged else [f"{window}; after that {_UNSEEN_FAILURES}"]
         return [
-            f"{window}{f' and {fanotify}' if fanotify else ''}: devices or sysctls first used later are not"
-            " proposed"
+            f"{window}{f' and {fanotify}' if fanotify else ''}: devices or sysctls first used later are not proposed"
         ]
 
     def close(self) -> None:

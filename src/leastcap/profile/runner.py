@@ -78,7 +78,6 @@ class Outcome:
     classification: Classification
 
 
-
 def _site(check: CapCheck) -> tuple[int, str, tuple[str, ...]]:
     """Where a check was made: the capability, the program and the first caller frames."""
     return check.cap, check.comm, tuple(caller_frames(check.stack)[:4])
@@ -128,9 +127,7 @@ def verdict(rec: RunResult, run: RunResult, duration: float, functional: bool = 
     if not run.rooted:
         return False, "could not find the container's processes in the trace"
     if rec.exit_code is None and run.exit_code is not None:
-        return False, (
-            f"exited with code {run.exit_code} (the recording was still running after {duration:g}s)"
-        )
+        return False, (f"exited with code {run.exit_code} (the recording was still running after {duration:g}s)")
     if rec.exit_code is not None and run.exit_code != rec.exit_code:
         got = "still running" if run.exit_code is None else f"exit code {run.exit_code}"
         return False, f"{got} (the recording exited with code {rec.exit_code})"
@@ -203,8 +200,7 @@ def available_capabilities(image: str) -> Grant:
         )
     if unknown_to_daemon:
         notes.append(
-            f"dockerd does not know {', '.join(sorted_short(unknown_to_daemon))}:"
-            " the recording could not grant them"
+            f"dockerd does not know {', '.join(sorted_short(unknown_to_daemon))}: the recording could not grant them"
         )
     return Grant(granted, kernel - granted, not missing_bnd, tuple(notes))
 
@@ -283,9 +279,7 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log, tick: Tic
 
     rec = run(setting)
     if not rec.rooted:
-        raise dk.ComposeError(
-            "the container's processes were not found in the trace (is dockerd using containerd?)"
-        )
+        raise dk.ComposeError("the container's processes were not found in the trace (is dockerd using containerd?)")
     # Devices and sysctls the service touched; the verification runs get them too.
     touched = _touched(rec, config)
     if rec.lost_events:
@@ -326,9 +320,7 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log, tick: Tic
     denied_in: dict[tuple[frozenset[str], bool], frozenset[str]] = {}  # what each run saw denied
     warm = round(warmup(rec, opts.duration), 2) if opts.probes else None
     early = (
-        EarlyEnd(warm, need_healthy=rec.health == "healthy")
-        if warm is not None and opts.strategy == "groups"
-        else None
+        EarlyEnd(warm, need_healthy=rec.health == "healthy") if warm is not None and opts.strategy == "groups" else None
     )
     # The failed run of the last group tried: which of its capabilities it saw denied.
     last_denied: list[frozenset[str]] = [frozenset()]
@@ -511,8 +503,6 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log, tick: Tic
         helpers=tuple(helpers),
     )
     return Outcome(profile, rec, result)
-
-
 
 
 def _minimize_groups(

@@ -185,8 +185,7 @@ def sysctl_refusal(name: str, *, host_network: bool = False, host_ipc: bool = Fa
     if name in IPC_SYSCTLS or name.startswith("fs.mqueue."):
         if host_ipc:
             return (
-                "the service uses the host's IPC namespace (ipc: host),"
-                " where IPC sysctls cannot be set per container"
+                "the service uses the host's IPC namespace (ipc: host), where IPC sysctls cannot be set per container"
             )
         return None
     if name == "kernel.domainname":
@@ -315,9 +314,7 @@ def propose(
         kind, rdev = node
         proposed_devices.append(path)
         reason = f"{kind} {os.major(rdev)}:{os.minor(rdev)} on the host; {seen.how()} by {seen.by()}"
-        evidence.append(
-            AccessEvidence(DEVICE, path, path, reason, None, seen.reads, seen.writes, seen.processes())
-        )
+        evidence.append(AccessEvidence(DEVICE, path, path, reason, None, seen.reads, seen.writes, seen.processes()))
 
     proposed_sysctls: dict[str, str] = {}
     for name in sorted(sysctls):

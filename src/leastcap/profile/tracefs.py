@@ -96,8 +96,7 @@ def check_source(root: Path) -> str:
     """``"tracepoint"`` or ``"kprobe"``; raises with an explanation when neither can work."""
     if not os.access(root / "instances", os.W_OK):
         raise TracingUnavailableError(
-            f"cannot write {root}/instances: run leastcap as root"
-            " (or with CAP_SYS_ADMIN and write access to tracefs)"
+            f"cannot write {root}/instances: run leastcap as root (or with CAP_SYS_ADMIN and write access to tracefs)"
         )
     if tracepoint_available(root):
         return "tracepoint"
@@ -258,9 +257,7 @@ class Instance:
                 text = (cpu / "stats").read_text()
             except OSError:
                 continue
-            values = dict(
-                (k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in text.splitlines())
-            )
+            values = dict((k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in text.splitlines()))
             overrun += int(values.get("overrun", "0") or 0)
             dropped += int(values.get("dropped events", "0") or 0)
             entries += int(values.get("entries", "0") or 0)
@@ -285,7 +282,6 @@ class Instance:
                     raise
                 time.sleep(0.1)
         self.path.rmdir()
-
 
     def _remove_kprobes(self) -> None:
         group = self.kprobe_group

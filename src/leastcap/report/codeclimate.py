@@ -63,10 +63,6 @@ def _error(p: Problem) -> dict[str, Any]:
 def render(report: Report, ctx: RenderContext) -> str:
     del ctx
     findings = sorted_findings(report)
-    issues = [
-        _issue(f, fp)
-        for f, fp in zip(findings, fingerprints(findings), strict=True)
-        if f.suppressed is None
-    ]
+    issues = [_issue(f, fp) for f, fp in zip(findings, fingerprints(findings), strict=True) if f.suppressed is None]
     issues += [_error(p) for p in sorted_problems(report.errors)]
     return dumps(issues, frozenset(), compact_root_items=True)  # one issue per line

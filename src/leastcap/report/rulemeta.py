@@ -147,9 +147,7 @@ def registry_rules() -> tuple[RuleInfo, ...]:
 def catalogue(rules: Iterable[object] | None) -> dict[str, RuleInfo]:
     """slug -> RuleInfo from rule classes/instances/RuleInfo, or from the registry when None."""
     infos = (
-        registry_rules()
-        if rules is None
-        else tuple(r if isinstance(r, RuleInfo) else info_from_rule(r) for r in rules)
+        registry_rules() if rules is None else tuple(r if isinstance(r, RuleInfo) else info_from_rule(r) for r in rules)
     )
     return {info.slug: info for info in sorted(infos, key=lambda i: i.slug)}
 

@@ -31,21 +31,46 @@ SOCKETS: tuple[Socket, ...] = (
     Socket("/run/containerd/containerd.sock", "the containerd API", True, _RUNTIME_GRANTS),
     Socket("/run/crio/crio.sock", "the CRI-O API", True, _RUNTIME_GRANTS),
     Socket("/run/podman/podman.sock", "the Podman API", True, _RUNTIME_GRANTS),
-    Socket("/run/buildkit/buildkitd.sock", "the BuildKit API", True,
-           "run builds with the security.insecure entitlement (privileged build steps)"),
-    Socket("/run/dbus/system_bus_socket", "the D-Bus system bus", False,
-           "talk as root to systemd, polkit, NetworkManager and every system service (systemd's "
-           "StartTransientUnit runs any command on the host)"),
-    Socket("/run/systemd/private", "systemd's private API", False,
-           "start, stop and create any unit: any command as root on the host"),
-    Socket("/run/libvirt/libvirt-sock", "the libvirt API", False,
-           "define and start virtual machines with host disks, devices and file systems"),
-    Socket("/run/libvirt/virtqemud-sock", "the libvirt QEMU API", False,
-           "define and start virtual machines with host disks, devices and file systems"),
-    Socket("/run/tailscale/tailscaled.sock", "the tailscaled local API", False,
-           "reconfigure the host's tailnet, turn on Tailscale SSH and serve or receive host files as root"),
-    Socket("/run/snapd.socket", "the snapd API", False,
-           "install snaps, including classic ones that run unconfined as root"),
+    Socket(
+        "/run/buildkit/buildkitd.sock",
+        "the BuildKit API",
+        True,
+        "run builds with the security.insecure entitlement (privileged build steps)",
+    ),
+    Socket(
+        "/run/dbus/system_bus_socket",
+        "the D-Bus system bus",
+        False,
+        "talk as root to systemd, polkit, NetworkManager and every system service (systemd's "
+        "StartTransientUnit runs any command on the host)",
+    ),
+    Socket(
+        "/run/systemd/private",
+        "systemd's private API",
+        False,
+        "start, stop and create any unit: any command as root on the host",
+    ),
+    Socket(
+        "/run/libvirt/libvirt-sock",
+        "the libvirt API",
+        False,
+        "define and start virtual machines with host disks, devices and file systems",
+    ),
+    Socket(
+        "/run/libvirt/virtqemud-sock",
+        "the libvirt QEMU API",
+        False,
+        "define and start virtual machines with host disks, devices and file systems",
+    ),
+    Socket(
+        "/run/tailscale/tailscaled.sock",
+        "the tailscaled local API",
+        False,
+        "reconfigure the host's tailnet, turn on Tailscale SSH and serve or receive host files as root",
+    ),
+    Socket(
+        "/run/snapd.socket", "the snapd API", False, "install snaps, including classic ones that run unconfined as root"
+    ),
 )
 # Runtime sockets also live elsewhere (rootless daemons under /run/user/UID, a custom -H path): a
 # bind of a file with one of these names is that runtime's API wherever it is.
@@ -75,7 +100,7 @@ class Exposure:
 
 
 def _canonical(path: str) -> str:
-    return "/run" + path[len("/var/run"):] if path == "/var/run" or path.startswith("/var/run/") else path
+    return "/run" + path[len("/var/run") :] if path == "/var/run" or path.startswith("/var/run/") else path
 
 
 def exposure(path: str) -> Exposure | None:

@@ -146,5 +146,6 @@ class GovernanceRule(BaseRule):
         raise NotImplementedError
 
     def at(self, message: str, location: Location) -> Finding:
-        return Finding(rule=self.slug, severity=self.severity, confidence=self.confidence, message=message,
-                       location=location)
+        return Finding(
+            rule=self.slug, severity=self.severity, confidence=self.confidence, message=message, location=location
+        )

@@ -58,6 +58,10 @@ class CapAddAll(Rule):
                 message += "; cap_drop: [ALL] does not undo it, moby applies cap_add ALL first"
                 related = related + tuple(d.origin.with_note("cap_drop ALL (ignored)") for d in drop_all)
             yield self.finding(
-                service, project, message + context(service, entry), entry.origin, related,
+                service,
+                project,
+                message + context(service, entry),
+                entry.origin,
+                related,
                 confidence=confidence_for(entry),
             )

@@ -66,10 +66,14 @@ class DangerousCapability(Rule):
             name = try_normalize(entry.value)
             if name is None:
                 yield self.finding(
-                    service, project,
+                    service,
+                    project,
                     f"service {service.name!r} adds unknown capability {entry.value!r}: the daemon "
                     "refuses to create the container" + context(service, entry),
-                    entry.origin, entry.via, severity=Severity.MEDIUM, confidence=confidence_for(entry),
+                    entry.origin,
+                    entry.via,
+                    severity=Severity.MEDIUM,
+                    confidence=confidence_for(entry),
                     facts=(("capability", entry.value),),
                 )
                 continue
@@ -85,10 +89,14 @@ class DangerousCapability(Rule):
                 severity, why, where = _ptrace(service, project)
                 related += where
             yield self.finding(
-                service, project,
+                service,
+                project,
                 f"service {service.name!r} adds {short(name)}, which lets an attacker in the container "
                 f"{info.attacker}{why}" + context(service, *entries),
-                first.origin, related, severity=severity, confidence=confidence_for(*entries),
+                first.origin,
+                related,
+                severity=severity,
+                confidence=confidence_for(*entries),
                 facts=(("capability", name),),
             )
 

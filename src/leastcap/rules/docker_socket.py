@@ -68,11 +68,13 @@ class DockerSocket(Rule):
         if is_true(service.use_api_socket):
             assert service.use_api_socket is not None
             yield self.finding(
-                service, project,
+                service,
+                project,
                 f"service {service.name!r} sets use_api_socket: true, which mounts the Docker API socket "
                 "and registry credentials: control of the runtime is root on the host"
                 + context(service, service.use_api_socket, flag="use_api_socket"),
-                service.use_api_socket.origin, service.use_api_socket.via,
+                service.use_api_socket.origin,
+                service.use_api_socket.via,
                 confidence=confidence_for(service.use_api_socket),
             )
 
@@ -84,17 +86,22 @@ def socket_finding(rule: Rule, service: Service, project: Project, found: Expose
     grants = f", which lets it {exposure.grants()}{ro}"
     if found.via is None:
         return rule.finding(
-            service, project,
+            service,
+            project,
             f"service {service.name!r} mounts {exposure.what()}{grants}" + context(service, mount),
-            mount.origin, mount.via, confidence=confidence_for(mount),
+            mount.origin,
+            mount.via,
+            confidence=confidence_for(mount),
             facts=(("source", exposure.path),),
         )
     via = found.via
     return rule.finding(
-        service, project,
+        service,
+        project,
         f"service {service.name!r} mounts {exposure.what()} through volumes_from: {via.value} (service "
         f"{found.owner!r} binds it){grants}" + context(service, via, mount),
-        via.origin, (*via.via, mount.origin.with_note(f"the socket bind in service {found.owner}")),
+        via.origin,
+        (*via.via, mount.origin.with_note(f"the socket bind in service {found.owner}")),
         confidence=confidence_for(via, mount),
         facts=(("source", exposure.path),),
     )

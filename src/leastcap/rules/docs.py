@@ -45,8 +45,10 @@ def render() -> str:
     )
     for rule in RULES + META_RULES:
         out += ["", f"## {rule.slug}", "", f"**{rule.summary}.** {intro(rule)}", ""]
-        out += [f"Default severity: **{rule.severity.label}**. Confidence: {rule.confidence.label}. "
-                f"CIS Docker Benchmark v{CIS_VERSION}: {_cis(rule)}."]
+        out += [
+            f"Default severity: **{rule.severity.label}**. Confidence: {rule.confidence.label}. "
+            f"CIS Docker Benchmark v{CIS_VERSION}: {_cis(rule)}."
+        ]
         for name, body in sections(rule).items():
             out += ["", f"### {name}", "", body]
     return "\n".join(out) + "\n"

@@ -51,12 +51,14 @@ class ExceptionInvalid(GovernanceRule):
     def review(self, ledger: Ledger) -> Iterator[Finding]:
         for ignore in ledger.ignores:
             if ignore.problem is not None:
-                yield self.at(f"inline ignore[{','.join(ignore.rules)}] is not honoured: {ignore.problem}",
-                              ignore.location)
+                yield self.at(
+                    f"inline ignore[{','.join(ignore.rules)}] is not honoured: {ignore.problem}", ignore.location
+                )
         for exception in ledger.exceptions:
             if exception.problems:
-                yield self.at(f"exception {exception.label} is not honoured: " + "; ".join(exception.problems),
-                              exception.location)
+                yield self.at(
+                    f"exception {exception.label} is not honoured: " + "; ".join(exception.problems), exception.location
+                )
 
 
 class ExceptionExpired(GovernanceRule):
@@ -92,8 +94,11 @@ class ExceptionExpired(GovernanceRule):
     def review(self, ledger: Ledger) -> Iterator[Finding]:
         for exception in ledger.exceptions:
             if exception.expired and not exception.problems and exception.expires is not None:
-                yield self.at(f"exception {exception.label} expired on {exception.expires.isoformat()}; "
-                              "its findings are active again", exception.expires_location)
+                yield self.at(
+                    f"exception {exception.label} expired on {exception.expires.isoformat()}; "
+                    "its findings are active again",
+                    exception.expires_location,
+                )
 
 
 class ExceptionUnused(GovernanceRule):
@@ -129,11 +134,15 @@ class ExceptionUnused(GovernanceRule):
         for ignore in ledger.ignores:
             if ignore.problem is None:
                 for rule in ignore.unused:
-                    yield self.at(f"inline ignore[{rule}] matches no finding on this line or in this service",
-                                  ignore.location)
+                    yield self.at(
+                        f"inline ignore[{rule}] matches no finding on this line or in this service", ignore.location
+                    )
         for exception in ledger.exceptions:
             if not (exception.problems or exception.expired or exception.used) and exception.covers_enabled_rule:
                 yield self.at(f"exception {exception.label} matches no finding", exception.location)
         for entry in ledger.baseline:
-            yield self.at(f"baseline entry {entry.label} matches no finding; delete it so the baseline only "
-                          "shrinks (or write it again with `leastcap baseline`)", entry.location)
+            yield self.at(
+                f"baseline entry {entry.label} matches no finding; delete it so the baseline only "
+                "shrinks (or write it again with `leastcap baseline`)",
+                entry.location,
+            )

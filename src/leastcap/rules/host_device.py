@@ -148,17 +148,22 @@ class HostDevice(Rule):
         if not service.device_cgroup_rules:
             return
         caps = effective(
-            [a.value for a in service.cap_add], [d.value for d in service.cap_drop],
+            [a.value for a in service.cap_add],
+            [d.value for d in service.cap_drop],
             is_true(service.privileged),
         ).capabilities
         mknod = "CAP_MKNOD" in caps
         for rule in service.device_cgroup_rules:
             severity, what = self._cgroup_rule(rule.value, mknod)
             yield self.finding(
-                service, project,
+                service,
+                project,
                 f"service {service.name!r} has device_cgroup_rules {rule.value!r}, which {what}"
                 + context(service, rule),
-                rule.origin, rule.via, severity=severity, confidence=confidence_for(rule),
+                rule.origin,
+                rule.via,
+                severity=severity,
+                confidence=confidence_for(rule),
                 facts=(("device_cgroup_rule", rule.value),),
             )
 
@@ -173,12 +178,18 @@ class HostDevice(Rule):
         path = posixpath.normpath(device.source) if device.source.startswith("/") else device.source
         if path in DEFAULT_ALLOWED:
             major, minor = DEFAULT_ALLOWED[path]
-            perms += (f", which Docker's default device rules already allow (c {major}:{minor}): the mapping "
-                      "grants nothing a container does not have")
+            perms += (
+                f", which Docker's default device rules already allow (c {major}:{minor}): the mapping "
+                "grants nothing a container does not have"
+            )
         return self.finding(
-            service, project,
+            service,
+            project,
             f"service {service.name!r} is given {what}{perms}" + context(service, entry),
-            entry.origin, entry.via, severity=severity, confidence=confidence_for(entry),
+            entry.origin,
+            entry.via,
+            severity=severity,
+            confidence=confidence_for(entry),
             facts=_device_facts(device),
         )
 
@@ -192,10 +203,11 @@ class HostDevice(Rule):
         if allow_all:
             scope = {"a": "every device", "b": "every block device", "c": "every character device"}[kind]
             if mknod:
-                return (Severity.CRITICAL,
-                        f"allows {scope}; with CAP_MKNOD the container can create and open any such node")
-            return (Severity.HIGH,
-                    f"allows {scope} (CAP_MKNOD is dropped, so only nodes that exist can be opened)")
+                return (
+                    Severity.CRITICAL,
+                    f"allows {scope}; with CAP_MKNOD the container can create and open any such node",
+                )
+            return (Severity.HIGH, f"allows {scope} (CAP_MKNOD is dropped, so only nodes that exist can be opened)")
         if kind == "b":
             return Severity.CRITICAL, "allows host block devices (raw disk access)"
         if kind == "c" and (major, minor) in DEFAULT_ALLOWED.values():

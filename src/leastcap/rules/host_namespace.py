@@ -78,9 +78,13 @@ class HostNamespace(Rule):
             severity = _SEVERITY.get(key)
             if join.direct:
                 yield self.finding(
-                    service, project,
+                    service,
+                    project,
                     f"service {service.name!r} sets {key}: host, so it {_WHAT[key]}" + context(service, value),
-                    value.origin, value.via, severity=severity, confidence=confidence_for(value),
+                    value.origin,
+                    value.via,
+                    severity=severity,
+                    confidence=confidence_for(value),
                     facts=(("namespace", key),),
                 )
                 continue
@@ -88,9 +92,13 @@ class HostNamespace(Rule):
             links = (v.origin.with_note(f"{key}: {v.value} in service {name}") for name, v in join.hops)
             related = (*value.via, *links)
             yield self.finding(
-                service, project,
+                service,
+                project,
                 f"service {service.name!r} joins the host's namespace through {join.describe(key)}, so it "
                 f"{_WHAT[key]}" + context(service, value, *hops),
-                value.origin, related, severity=severity, confidence=confidence_for(value, *hops),
+                value.origin,
+                related,
+                severity=severity,
+                confidence=confidence_for(value, *hops),
                 facts=(("namespace", key), ("chain", " -> ".join((value.value, *join.chain)))),
             )

@@ -45,8 +45,7 @@ def capabilities() -> dict[str, CapabilityInfo]:
         attacker = entry.get("attacker")
         if not isinstance(attacker, str) or not attacker.strip() or not sources:
             raise KnowledgeError(f"capabilities.yaml: {name} needs 'attacker' and 'sources'")
-        out[name] = CapabilityInfo(name, " ".join(attacker.split()), default, severity,
-                                   tuple(str(s) for s in sources))
+        out[name] = CapabilityInfo(name, " ".join(attacker.split()), default, severity, tuple(str(s) for s in sources))
     missing = set(CAPABILITY_NUMBERS) - set(out)
     if missing:
         raise KnowledgeError(f"capabilities.yaml: missing {sorted(missing)}")

@@ -64,7 +64,9 @@ class MissingCapDrop(Rule):
         else:
             what = "has no cap_drop: [ALL] and keeps Docker's default capabilities"
         yield self.finding(
-            service, project,
+            service,
+            project,
             f"service {service.name!r} {what} ({', '.join(short(c) for c in kept)})" + context(service),
-            service.key, facts=(("kept", ",".join(kept)),),
+            service.key,
+            facts=(("kept", ",".join(kept)),),
         )

@@ -57,7 +57,8 @@ class NoNewPrivileges(Rule):
         if option is None:
             # Point where the option will be added: the security_opt list when there is one.
             yield self.finding(
-                service, project,
+                service,
+                project,
                 f"service {service.name!r} does not set security_opt no-new-privileges:true, so setuid "
                 "and file-capability binaries can raise privileges" + context(service),
                 service.setting_key("security_opt") or service.key,
@@ -70,11 +71,13 @@ class NoNewPrivileges(Rule):
         if value is False:
             what = "switches no-new-privileges off"
         else:
-            what = (f"sets no-new-privileges to {option.value!r}, which the daemon refuses (it takes "
-                    "true or false)")
+            what = f"sets no-new-privileges to {option.value!r}, which the daemon refuses (it takes true or false)"
         yield self.finding(
-            service, project,
+            service,
+            project,
             f"service {service.name!r} {what} ({entry.value}), so setuid and file-capability binaries "
             "can raise privileges" + context(service, entry),
-            entry.origin, entry.via, confidence=confidence_for(entry),
+            entry.origin,
+            entry.via,
+            confidence=confidence_for(entry),
         )

@@ -55,31 +55,37 @@ class Privileged(Rule):
         if is_true(service.privileged):
             assert service.privileged is not None
             yield self.finding(
-                service, project,
+                service,
+                project,
                 f"service {service.name!r} runs privileged: {_EFFECT}"
                 + context(service, service.privileged, flag="privileged")
                 + (f" ({reason})" if (reason := fact(service, "script.reason")) else ""),
-                service.privileged.origin, service.privileged.via,
+                service.privileged.origin,
+                service.privileged.via,
                 confidence=confidence_for(service.privileged),
             )
         if is_true(service.build_privileged):
             assert service.build_privileged is not None
             yield self.finding(
-                service, project,
+                service,
+                project,
                 f"service {service.name!r} builds its image privileged (build.privileged): the build's "
                 "RUN steps get all capabilities and host devices"
                 + context(service, service.build_privileged, flag="build.privileged"),
-                service.build_privileged.origin, service.build_privileged.via,
+                service.build_privileged.origin,
+                service.build_privileged.via,
                 confidence=confidence_for(service.build_privileged),
             )
         for hook in service.hooks:
             if is_true(hook.privileged):
                 assert hook.privileged is not None
                 yield self.finding(
-                    service, project,
+                    service,
+                    project,
                     f"a {hook.kind} hook of service {service.name!r} runs privileged: {_EFFECT}"
                     + context(service, hook.privileged, flag=f"{hook.kind}.privileged"),
-                    hook.privileged.origin, hook.privileged.via,
+                    hook.privileged.origin,
+                    hook.privileged.via,
                     confidence=confidence_for(hook.privileged),
                     facts=(("hook", hook.kind),),
                 )

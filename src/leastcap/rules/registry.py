@@ -32,6 +32,7 @@ class RuleSettings(Protocol):
 
     def with_severity(self, finding: Finding) -> Finding: ...
 
+
 # Rules that judge services, in the order of the docs.
 RULES: tuple[Rule, ...] = (
     Privileged(),

@@ -30,10 +30,25 @@ _CRITICAL_ANYWAY: dict[str, str] = {
 # /etc entries that hold secrets or control privilege: sensitive even read-only (so is a bind of
 # a directory above one, such as /etc/ssl for /etc/ssl/private).
 _ETC_SECRETS = (
-    "/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/etc/sudoers.d", "/etc/ssh", "/etc/kubernetes",
-    "/etc/docker/daemon.json", "/etc/docker/certs.d", "/etc/docker/key.json", "/etc/ssl/private",
-    "/etc/letsencrypt", "/etc/wireguard", "/etc/security", "/etc/pam.d", "/etc/cron.d", "/etc/crontab",
-    "/etc/systemd", "/etc/ld.so.preload", "/etc/containerd",
+    "/etc/shadow",
+    "/etc/gshadow",
+    "/etc/sudoers",
+    "/etc/sudoers.d",
+    "/etc/ssh",
+    "/etc/kubernetes",
+    "/etc/docker/daemon.json",
+    "/etc/docker/certs.d",
+    "/etc/docker/key.json",
+    "/etc/ssl/private",
+    "/etc/letsencrypt",
+    "/etc/wireguard",
+    "/etc/security",
+    "/etc/pam.d",
+    "/etc/cron.d",
+    "/etc/crontab",
+    "/etc/systemd",
+    "/etc/ld.so.preload",
+    "/etc/containerd",
 )
 # The /etc/docker directory itself holds daemon.json and TLS keys (sub-directories people create
 # there for their own volumes are not the daemon's).
@@ -148,10 +163,13 @@ class SensitiveMount(Rule):
                     yield finding
             if entry.value.propagation in ("shared", "rshared"):
                 yield self.finding(
-                    service, project,
+                    service,
+                    project,
                     f"service {service.name!r} mounts {path} with {entry.value.propagation} propagation: "
                     "mounts made in the container appear on the host" + context(service, entry),
-                    entry.origin, entry.via, confidence=confidence_for(entry),
+                    entry.origin,
+                    entry.via,
+                    confidence=confidence_for(entry),
                     facts=(("source", path), ("propagation", entry.value.propagation)),
                 )
 
@@ -162,9 +180,12 @@ class SensitiveMount(Rule):
         severity, what = verdict
         mode = "read-only" if entry.value.read_only else "writable"
         return self.finding(
-            service, project,
-            f"service {service.name!r} mounts {what} {mode} at {entry.value.target}"
-            + context(service, entry),
-            entry.origin, entry.via, severity=severity, confidence=confidence_for(entry),
+            service,
+            project,
+            f"service {service.name!r} mounts {what} {mode} at {entry.value.target}" + context(service, entry),
+            entry.origin,
+            entry.via,
+            severity=severity,
+            confidence=confidence_for(entry),
             facts=(("source", path), ("read_only", str(entry.value.read_only).lower())),
         )

@@ -80,9 +80,12 @@ class UnconfinedProfile(Rule):
         for option in sorted(hits, key=lambda o: (o.entry.origin, o.key)):
             entry = option.entry
             yield self.finding(
-                service, project,
+                service,
+                project,
                 f"service {service.name!r} has security_opt {entry.value}, which {_WHAT[option.key]}"
                 + context(service, entry),
-                entry.origin, entry.via, confidence=confidence_for(entry),
+                entry.origin,
+                entry.via,
+                confidence=confidence_for(entry),
                 facts=(("option", option.key),),
             )

@@ -59,9 +59,7 @@ _GLOBAL_VALUE = frozenset(
 _GLOBAL_SHORT = {"H": "host", "c": "context", "l": "log-level", "n": "namespace", "a": "address"}
 
 _ENGINES = ("docker", "podman", "nerdctl")
-_RESERVED = frozenset(
-    {"{", "}", "!", "if", "then", "else", "elif", "do", "while", "until", "time", "[[", "in"}
-)
+_RESERVED = frozenset({"{", "}", "!", "if", "then", "else", "elif", "do", "while", "until", "time", "[[", "in"})
 _SUDO_VALUE = frozenset({"-u", "-g", "-h", "-p", "-C", "-D", "-r", "-t", "-U", "-T", "-R"})
 
 
@@ -115,8 +113,11 @@ def _basename(word: Word) -> str:
 
 def _is_assignment(value: str) -> bool:
     name, eq, _ = value.partition("=")
-    return bool(eq) and bool(name) and (name[0].isalpha() or name[0] == "_") and all(
-        ch.isalnum() or ch == "_" for ch in name
+    return (
+        bool(eq)
+        and bool(name)
+        and (name[0].isalpha() or name[0] == "_")
+        and all(ch.isalnum() or ch == "_" for ch in name)
     )
 
 

@@ -106,10 +106,7 @@ def _docker_image_call(toks: list[_Tok], k: int) -> int | None:
                 break
         j -= 1
     chained = (
-        j >= 3
-        and toks[j - 1].text in ("image", "build")
-        and toks[j - 2].text == "."
-        and toks[j - 3].text == "docker"
+        j >= 3 and toks[j - 1].text in ("image", "build") and toks[j - 2].text == "." and toks[j - 3].text == "docker"
     )
     return j if chained else None
 
@@ -133,8 +130,11 @@ def jenkins_services(text: str, path: str) -> list[Service]:
                 services.append(svc)
                 names.append(svc.name)
                 lines.append(svc.key.line)
-        elif tok.text in ("inside", "withRun", "run") and k > 0 and toks[k - 1].text == "." and (
-            tok.text != "run" or _docker_image_call(toks, k) is not None
+        elif (
+            tok.text in ("inside", "withRun", "run")
+            and k > 0
+            and toks[k - 1].text == "."
+            and (tok.text != "run" or _docker_image_call(toks, k) is not None)
         ):
             commands = lex(arg.text)
             words = tuple(w for cmd in commands for w in cmd.words)

@@ -119,9 +119,7 @@ def _apply_flag(b: ServiceBuilder, flag: Flag, at: Location, split_caps: bool) -
         b.fields["entrypoint"] = (text,)
 
 
-def service_from_invocation(
-    inv: Invocation, name: str, project: str, path: str, locate: Locate
-) -> Service:
+def service_from_invocation(inv: Invocation, name: str, project: str, path: str, locate: Locate) -> Service:
     b = ServiceBuilder(name, project, locate(inv.start.start), inv.kind, path)
     split_caps = inv.kind.startswith("podman")
     for flag in inv.flags:
@@ -166,9 +164,7 @@ def unique_names(names: Sequence[str], lines: Sequence[int]) -> list[str]:
     counts: dict[str, int] = {}
     for n in names:
         counts[n] = counts.get(n, 0) + 1
-    return [
-        n if counts[n] == 1 or "@L" in n else f"{n}@L{line}" for n, line in zip(names, lines, strict=True)
-    ]
+    return [n if counts[n] == 1 or "@L" in n else f"{n}@L{line}" for n, line in zip(names, lines, strict=True)]
 
 
 def parse_device(spec: str) -> Device:

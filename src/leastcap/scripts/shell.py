@@ -301,8 +301,8 @@ class _Lexer:
         text = self.text
         w = self.word
         # ``2>&1``: digits right before the operator are a file descriptor, not an argument.
-        fd_only = w.started and not w.quoted and "".join(w.chars).isdigit() and self.i == w.start + len(
-            "".join(w.chars)
+        fd_only = (
+            w.started and not w.quoted and "".join(w.chars).isdigit() and self.i == w.start + len("".join(w.chars))
         )
         if fd_only:
             self.word = _WordBuilder()

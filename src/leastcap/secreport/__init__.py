@@ -1,7 +1,7 @@
 """``leastcap report``: the security document of a set of Compose projects, for a review.
 
-    build(ReportOptions) -> SecurityReport        (leastcap.secreport.build)
-    render(SecurityReport, fmt) -> str            (markdown, html, json)
+build(ReportOptions) -> SecurityReport        (leastcap.secreport.build)
+render(SecurityReport, fmt) -> str            (markdown, html, json)
 """
 
 from __future__ import annotations

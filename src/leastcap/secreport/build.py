@@ -30,8 +30,14 @@ from leastcap.tree import DiskTree
 EXPIRING_DAYS = 30
 _META = frozenset({"exception-invalid", "exception-expired", "exception-unused"})
 _MOUNT_RULES = frozenset({"sensitive-mount", "docker-socket", "host-socket"})
-_NAMESPACES = (("pid", "pid"), ("ipc", "ipc"), ("network_mode", "network"), ("uts", "uts"),
-               ("userns_mode", "userns"), ("cgroup", "cgroup"))
+_NAMESPACES = (
+    ("pid", "pid"),
+    ("ipc", "ipc"),
+    ("network_mode", "network"),
+    ("uts", "uts"),
+    ("userns_mode", "userns"),
+    ("cgroup", "cgroup"),
+)
 
 
 @dataclass(frozen=True)
@@ -70,8 +76,9 @@ def build(options: ReportOptions) -> SecurityReport:
     from leastcap.diff.trees import judge_tree
 
     environ = {**os.environ, **options.env}
-    scan, projects = judge_tree(tree, roots, environ, config, today=today, command="report", problems=problems,
-                                source_root=cwd)
+    scan, projects = judge_tree(
+        tree, roots, environ, config, today=today, command="report", problems=problems, source_root=cwd
+    )
     config = config or Config()
     warnings = list(scan.warnings)
     profiles, profile_problems = _profiles(options.profiles_dir, tree)
@@ -146,27 +153,48 @@ def _service_row(service: Service, findings: Sequence[Finding]) -> ServiceRow:
     counts = tuple((s.label, sum(1 for f in active if f.severity == s)) for s in SEVERITIES_DESC)
     worst = max((f.severity for f in active), default=None)
     status = f"open ({worst.label})" if worst is not None else ("accepted" if own else "clean")
-    mounts = tuple(dict.fromkeys(
-        dict(f.facts).get("source", "") + (":ro" if dict(f.facts).get("read_only") == "true" else "")
-        for f in own if f.rule in _MOUNT_RULES and dict(f.facts).get("source")))
-    namespaces = tuple(label for attr, label in _NAMESPACES
-                       if (value := getattr(service, attr)) is not None and str(value.value) == "host")
-    nnp = any(o.value.replace("=", ":").replace(" ", "") in ("no-new-privileges", "no-new-privileges:true")
-              for o in service.security_opt)
+    mounts = tuple(
+        dict.fromkeys(
+            dict(f.facts).get("source", "") + (":ro" if dict(f.facts).get("read_only") == "true" else "")
+            for f in own
+            if f.rule in _MOUNT_RULES and dict(f.facts).get("source")
+        )
+    )
+    namespaces = tuple(
+        label
+        for attr, label in _NAMESPACES
+        if (value := getattr(service, attr)) is not None and str(value.value) == "host"
+    )
+    nnp = any(
+        o.value.replace("=", ":").replace(" ", "") in ("no-new-privileges", "no-new-privileges:true")
+        for o in service.security_opt
+    )
     return ServiceRow(
-        project=service.project, service=service.name,
+        project=service.project,
+        service=service.name,
         image=service.image.value if service.image is not None else "",
         privileged=bool(service.privileged is not None and service.privileged.value is True)
         or any(f.rule == "privileged" for f in own),
-        cap_add=tuple(c.value for c in service.cap_add), cap_drop=tuple(c.value for c in service.cap_drop),
+        cap_add=tuple(c.value for c in service.cap_add),
+        cap_drop=tuple(c.value for c in service.cap_drop),
         devices=tuple(d.value.source + (f":{d.value.target}" if d.value.target else "") for d in service.devices),
-        host_namespaces=namespaces, sensitive_mounts=mounts, no_new_privileges=nnp, status=status,
-        worst=worst.label if worst is not None else "", counts=counts,
+        host_namespaces=namespaces,
+        sensitive_mounts=mounts,
+        no_new_privileges=nnp,
+        status=status,
+        worst=worst.label if worst is not None else "",
+        counts=counts,
     )
 
 
-def _summary(projects: Sequence[Project], rows: Sequence[ServiceRow], scan: Report, config: Config, today: dt.date,
-             profiles: Mapping[tuple[str, str], tuple[str, object]]) -> Summary:
+def _summary(
+    projects: Sequence[Project],
+    rows: Sequence[ServiceRow],
+    scan: Report,
+    config: Config,
+    today: dt.date,
+    profiles: Mapping[tuple[str, str], tuple[str, object]],
+) -> Summary:
     active = _active(scan.findings)
     by_severity = tuple((s.label, sum(1 for f in active if f.severity == s)) for s in SEVERITIES_DESC)
     honoured = [e for e in config.exceptions if not config.exception_problems(e)]
@@ -174,10 +202,13 @@ def _summary(projects: Sequence[Project], rows: Sequence[ServiceRow], scan: Repo
     expired = [e for e in config.exceptions if e.expires is not None and e.expires < today]
     expiring = [e for e in honoured if e.expires is not None and 0 <= (e.expires - today).days <= EXPIRING_DAYS]
     return Summary(
-        projects=len({p.name for p in projects}), services=len(rows), by_severity=by_severity,
+        projects=len({p.name for p in projects}),
+        services=len(rows),
+        by_severity=by_severity,
         suppressed=sum(1 for f in scan.findings if f.suppressed is not None),
         privileged_services=sum(1 for r in rows if r.privileged),
-        exceptions_active=sum(1 for e in honoured if e not in expired), exceptions_expiring=len(expiring),
+        exceptions_active=sum(1 for e in honoured if e not in expired),
+        exceptions_expiring=len(expiring),
         exceptions_expired=len(expired),
         profiles_verified=sum(1 for _, p in profiles.values() if getattr(p, "verified", False)),
         profiles=len(profiles),
@@ -197,16 +228,26 @@ def _exceptions(config: Config, findings: Sequence[Finding], today: dt.date) -> 
         flags += [f"not honoured: {p}" for p in config.exception_problems(e)]
         if (e.location.path, e.location.line) in unused:
             flags.append("unused")
-        rows.append(ExceptionRow(
-            rule=e.rule, project=e.project or "", service=e.service or "", justification=e.justification,
-            approved_by=e.approved_by, expires=e.expires.isoformat() if e.expires else "", days_left=days,
-            ticket=e.ticket, flags=tuple(flags), where=str(e.location),
-        ))
+        rows.append(
+            ExceptionRow(
+                rule=e.rule,
+                project=e.project or "",
+                service=e.service or "",
+                justification=e.justification,
+                approved_by=e.approved_by,
+                expires=e.expires.isoformat() if e.expires else "",
+                days_left=days,
+                ticket=e.ticket,
+                flags=tuple(flags),
+                where=str(e.location),
+            )
+        )
     return tuple(rows)
 
 
-def _findings_of(path: str, tree: DiskTree, errors: list[Problem], what: str, key: str,
-                 expected: object, made_by: str) -> list[object] | None:
+def _findings_of(
+    path: str, tree: DiskTree, errors: list[Problem], what: str, key: str, expected: object, made_by: str
+) -> list[object] | None:
     """The ``findings`` list of a JSON file given on the command line whose ``key`` is ``expected``;
     an unreadable or foreign file is an error and None (the rest of the report stands)."""
     full = os.path.join(tree.cwd, path)
@@ -229,15 +270,21 @@ def _drift(path: str | None, tree: DiskTree, errors: list[Problem]) -> tuple[Dri
     if items is None:
         return ()
     rows = [
-        DriftRow(container=str(item.get("project", "")), service=str(item.get("service", "")),
-                 severity=str(item.get("severity", "")), message=str(item.get("message", "")))
-        for item in items if isinstance(item, dict) and item.get("rule") == "drift"
+        DriftRow(
+            container=str(item.get("project", "")),
+            service=str(item.get("service", "")),
+            severity=str(item.get("severity", "")),
+            message=str(item.get("message", "")),
+        )
+        for item in items
+        if isinstance(item, dict) and item.get("rule") == "drift"
     ]
     return tuple(rows)
 
 
-def _changes(path: str | None, tree: DiskTree, findings: Sequence[Finding],
-             errors: list[Problem]) -> tuple[ChangeRow, ...] | None:
+def _changes(
+    path: str | None, tree: DiskTree, findings: Sequence[Finding], errors: list[Problem]
+) -> tuple[ChangeRow, ...] | None:
     if path is None:
         return None
     items = _findings_of(path, tree, errors, "report", "kind", "leastcap-report", "leastcap report --format json")
@@ -265,10 +312,21 @@ def _changes(path: str | None, tree: DiskTree, findings: Sequence[Finding],
             rows.append(ChangeRow("changed", f.rule, f.project, f.service, f.severity.label, "; ".join(what), fp))
     for fp, old in before.items():
         if fp not in now and old.get("rule") not in _META:
-            rows.append(ChangeRow("removed", str(old.get("rule", "")), str(old.get("project", "")),
-                                  str(old.get("service", "")), str(old.get("severity", "")),
-                                  str(old.get("message", "")), fp))
+            rows.append(
+                ChangeRow(
+                    "removed",
+                    str(old.get("rule", "")),
+                    str(old.get("project", "")),
+                    str(old.get("service", "")),
+                    str(old.get("severity", "")),
+                    str(old.get("message", "")),
+                    fp,
+                )
+            )
     order = {"new": 0, "changed": 1, "removed": 2}
     sev = {s.label: -int(s) for s in Severity}
-    return tuple(sorted(rows, key=lambda r: (order[r.change], sev.get(r.severity, 0), r.project, r.service, r.rule,
-                                             r.fingerprint)))
+    return tuple(
+        sorted(
+            rows, key=lambda r: (order[r.change], sev.get(r.severity, 0), r.project, r.service, r.rule, r.fingerprint)
+        )
+    )

@@ -26,9 +26,17 @@ def report_dict(report: SecurityReport) -> dict[str, Any]:
         "services": [{**plain(r), "counts": dict(r.counts)} for r in report.services],
         "capabilities": [plain(c) for c in report.capabilities],
         "exceptions": [plain(e) for e in report.exceptions],
-        "threats": [{"title": t.title, "why": t.why,
-                     "paths": [{"title": p.title, "status": p.status, "exposures": [plain(e) for e in p.exposures]}
-                               for p in t.paths]} for t in report.threats],
+        "threats": [
+            {
+                "title": t.title,
+                "why": t.why,
+                "paths": [
+                    {"title": p.title, "status": p.status, "exposures": [plain(e) for e in p.exposures]}
+                    for p in t.paths
+                ],
+            }
+            for t in report.threats
+        ],
         "history": plain(report.history) if report.history is not None else None,
         "drift": None if report.drift is None else [plain(d) for d in report.drift],
         "changes": None if report.changes is None else [plain(c) for c in report.changes],
@@ -39,5 +47,20 @@ def report_dict(report: SecurityReport) -> dict[str, Any]:
 
 
 def render_json(report: SecurityReport) -> str:
-    return dumps(report_dict(report), frozenset({"findings", "services", "capabilities", "exceptions", "drift",
-                                                 "changes", "errors", "warnings", "rows", "points"}))
+    return dumps(
+        report_dict(report),
+        frozenset(
+            {
+                "findings",
+                "services",
+                "capabilities",
+                "exceptions",
+                "drift",
+                "changes",
+                "errors",
+                "warnings",
+                "rows",
+                "points",
+            }
+        ),
+    )

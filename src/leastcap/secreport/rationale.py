@@ -57,7 +57,10 @@ class _Comments:
 
 
 def capabilities(
-    services: Sequence[Service], profiles: Mapping[tuple[str, str], tuple[str, object]], config: Config, tree: Tree,
+    services: Sequence[Service],
+    profiles: Mapping[tuple[str, str], tuple[str, object]],
+    config: Config,
+    tree: Tree,
 ) -> tuple[KeptCapability, ...]:
     kb = _knowledge(config)
     comments = _Comments(tree, getattr(tree, "cwd", "/"))
@@ -95,8 +98,14 @@ def _from_profile(capability: str, file: str, profile: Any) -> list[Rationale]:
         if capability in profile.cap_add:
             return [Rationale("profile", f"kept by the profile ({verified})", file)]
         return [Rationale("profile", f"not used in the recording ({verified}): a candidate to drop", file)]
-    return [Rationale("profile", f"{evidence.decision}: {evidence.reason} (granted {evidence.granted}, "
-                                 f"denied {evidence.denied}; {verified})", file)]
+    return [
+        Rationale(
+            "profile",
+            f"{evidence.decision}: {evidence.reason} (granted {evidence.granted}, "
+            f"denied {evidence.denied}; {verified})",
+            file,
+        )
+    ]
 
 
 def _from_knowledge(capability: str, entry: Any) -> list[Rationale]:

@@ -59,7 +59,7 @@ PATHS: tuple[tuple[str, tuple[str, ...], Callable[[Finding, Service | None], boo
 WHY = {
     HOST: "an attacker in a container gains control of the host: its files, processes, kernel or Docker.",
     ESCAPE: "an attacker breaks out of the container's isolation (namespaces, capabilities, seccomp, "
-            "AppArmor) into the host's context.",
+    "AppArmor) into the host's context.",
 }
 
 
