@@ -84,11 +84,18 @@ class DiskTree:
 
     def list_dir(self, path: str) -> list[str]:
         try:
-            return sorted(os.listdir(path))
+            names = sorted(os.listdir(path))
+            if names:
+                # A directory with read but no search permission lists its names, and then every
+                # stat of them fails: without this a walk would pass over its files in silence.
+                os.lstat(os.path.join(path, names[0]))
         except OSError as exc:
             if exc.errno in DENIED:
-                self.unreadable[path] = exc.strerror or str(exc)
+                entered = exc.filename != path and exc.filename is not None
+                reason = exc.strerror or str(exc)
+                self.unreadable[path] = f"{reason} (it can be listed, not entered)" if entered else reason
             return []
+        return names
 
     def display(self, path: str) -> str:
         shown = self._display.get(path)

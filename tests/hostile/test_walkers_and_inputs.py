@@ -97,18 +97,22 @@ def test_unreadable_directories_and_files_are_errors(shared_tmp: Path) -> None:
     write(shared_tmp / "files" / "compose.yaml", PRIVILEGED)
     write(shared_tmp / "files" / "deploy", SCRIPT)
     write(shared_tmp / "files" / "notes", "not a script\n")
+    write(shared_tmp / "listonly" / "compose.yaml", PRIVILEGED)
     for path in (shared_tmp / "locked", shared_tmp / "files" / "compose.yaml", shared_tmp / "files" / "deploy"):
         for sub in (path, *path.rglob("*")):
             os.chown(sub, 65534, 65534)
         path.chmod(0o700 if path.is_dir() else 0o600)
     for path in (shared_tmp / "good", shared_tmp / "files"):
         path.chmod(0o755)
+    os.chown(shared_tmp / "listonly", 65534, 65534)
+    (shared_tmp / "listonly").chmod(0o744)  # others may list it (r) but not enter it (no x)
     proc = run_cli(shared_tmp, "scan", ".", "--format", "json", prefix=UNPRIVILEGED)
     assert proc.returncode == 2, proc.stderr
     report = json.loads(proc.stdout)
     assert [(e["path"], e["message"]) for e in report["errors"]] == [
         ("files/compose.yaml", "cannot read files/compose.yaml: Permission denied"),
         ("files/deploy", "cannot read files/deploy: Permission denied"),
+        ("listonly", "cannot read directory listonly: Permission denied (it can be listed, not entered)"),
         ("locked", "cannot read directory locked: Permission denied"),
     ]
     assert findings(report) == [
