@@ -128,6 +128,11 @@ class PathOpen:
 Event = CapCheck | Fork | Exec | Exit | Rename | CgroupAttach | PathOpen
 
 
+_PROCESS_EVENTS = frozenset(
+    {"sched_process_fork", "sched_process_exec", "sched_process_exit", "cgroup_attach_task", "task_rename"}
+)
+
+
 class TraceParser:
     """Incremental parser: feed lines, get events. Stacks are attached to their check in place.
 
@@ -149,21 +154,8 @@ class TraceParser:
                 yield event
 
     def _line(self, line: str) -> Event | None:
-        # Most lines are stack frames: plain string operations first, the regexes only when needed.
         line = line.rstrip("\n")
-        if line.startswith(" => "):
-            if self._stack_target is not None:
-                self._stack_target.stack.append(line[4:].strip())
-            return None
-        if line.endswith("<stack trace>"):
-            header = _STACK_HEADER.match(line)
-            if header is not None:
-                self._stack_target = self._awaiting_stack.pop(int(header.group("pid")), None)
-                return None
-        frame = _FRAME.match(line)
-        if frame is not None:
-            if self._stack_target is not None:
-                self._stack_target.stack.append(frame.group("frame"))
+        if self._stack_line(line):
             return None
         self._stack_target = None
         m = _LINE.match(line)
@@ -177,13 +169,47 @@ class TraceParser:
         event = m.group("event").strip()
         rest = m.group("rest")
         if event == "cap_capable" and rest.startswith("cred"):
-            c = _TP_CAP.search(rest)
-            if c is None:
-                self.unparsed += 1
-                return None
-            check = CapCheck(ts, pid, comm, int(c.group("cap")), int(c.group("ret")))
-            self._awaiting_stack[pid] = check
-            return check
+            return self._tracepoint_check(ts, pid, comm, rest)
+        if event in _PROCESS_EVENTS:
+            return self._process_event(event, ts, pid, comm, rest)
+        if event.endswith("leastcap_cap"):
+            self._kprobe_entry(ts, pid, comm, rest)
+            return None  # yielded with its return value
+        if event.endswith("leastcap_ret"):
+            return self._kprobe_return(pid, rest)
+        self.unparsed += 1
+        return None
+
+    def _stack_line(self, line: str) -> bool:
+        """Take a stack header or frame line (attached to the check it follows); False for others."""
+        # Most lines are stack frames: plain string operations first, the regexes only when needed.
+        if line.startswith(" => "):
+            if self._stack_target is not None:
+                self._stack_target.stack.append(line[4:].strip())
+            return True
+        if line.endswith("<stack trace>"):
+            header = _STACK_HEADER.match(line)
+            if header is not None:
+                self._stack_target = self._awaiting_stack.pop(int(header.group("pid")), None)
+                return True
+        frame = _FRAME.match(line)
+        if frame is not None:
+            if self._stack_target is not None:
+                self._stack_target.stack.append(frame.group("frame"))
+            return True
+        return False
+
+    def _tracepoint_check(self, ts: float, pid: int, comm: str, rest: str) -> CapCheck | None:
+        c = _TP_CAP.search(rest)
+        if c is None:
+            self.unparsed += 1
+            return None
+        check = CapCheck(ts, pid, comm, int(c.group("cap")), int(c.group("ret")))
+        self._awaiting_stack[pid] = check
+        return check
+
+    def _process_event(self, event: str, ts: float, pid: int, comm: str, rest: str) -> Event | None:
+        """A fork, exec, exit, cgroup move or rename line (event is one of _PROCESS_EVENTS)."""
         if event == "sched_process_fork":
             kv = dict(_KV.findall(rest))
             return Fork(ts, int(kv["pid"]), int(kv["child_pid"]), kv.get("child_comm", ""))
@@ -199,25 +225,24 @@ class TraceParser:
                 self.unparsed += 1
                 return None
             return CgroupAttach(ts, int(a.group("pid")), a.group("path"))
-        if event == "task_rename":
-            r = _RENAME.search(rest)
-            if r is None:
-                self.unparsed += 1
-                return None
-            return Rename(ts, int(r.group("pid")), r.group("comm"))
-        if event.endswith("leastcap_cap"):
-            kv = dict(_KV.findall(rest))
-            opts = int(kv.get("opts", "0"), 0)
-            check = CapCheck(ts, pid, comm, int(kv["cap"], 0), None, noaudit=bool(opts & CAP_OPT_NOAUDIT))
-            self._awaiting_stack[pid] = check
-            self._pending_kprobe[pid] = check
-            return None  # yielded with its return value
-        if event.endswith("leastcap_ret"):
-            kv = dict(_KV.findall(rest))
-            pending = self._pending_kprobe.pop(pid, None)
-            if pending is None:
-                return None
-            pending.ret = int(kv["ret"], 0)
-            return pending
-        self.unparsed += 1
-        return None
+        r = _RENAME.search(rest)
+        if r is None:
+            self.unparsed += 1
+            return None
+        return Rename(ts, int(r.group("pid")), r.group("comm"))
+
+    def _kprobe_entry(self, ts: float, pid: int, comm: str, rest: str) -> None:
+        """Hold a kprobe'd check until its return line gives the result."""
+        kv = dict(_KV.findall(rest))
+        opts = int(kv.get("opts", "0"), 0)
+        check = CapCheck(ts, pid, comm, int(kv["cap"], 0), None, noaudit=bool(opts & CAP_OPT_NOAUDIT))
+        self._awaiting_stack[pid] = check
+        self._pending_kprobe[pid] = check
+
+    def _kprobe_return(self, pid: int, rest: str) -> CapCheck | None:
+        kv = dict(_KV.findall(rest))
+        pending = self._pending_kprobe.pop(pid, None)
+        if pending is None:
+            return None
+        pending.ret = int(kv["ret"], 0)
+        return pending

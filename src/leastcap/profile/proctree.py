@@ -15,7 +15,7 @@ import enum
 import re
 from collections.abc import Iterable
 
-from leastcap.profile.events import CapCheck, CgroupAttach, Event, Exec, Exit, Fork, PathOpen, Rename
+from leastcap.profile.events import CapCheck, Event, Exec, Exit, Fork, PathOpen, Rename
 
 
 class State(enum.Enum):
@@ -67,49 +67,59 @@ class ProcessTree:
     def feed(self, event: Event) -> CapCheck | PathOpen | None:
         """Update the tree; return the check (or path open) when it belongs to the service."""
         if isinstance(event, CapCheck | PathOpen):
-            state, comm = self._state.get(event.pid), self._comm.get(event.pid)
-            if state is None and isinstance(event, PathOpen) and event.pid in self._gone:
-                state, comm = self._gone[event.pid]
-            if state is not State.SERVICE:
-                return None
-            if comm is not None:
-                event.comm = comm
-            return event
+            return self._service_event(event)
         if isinstance(event, Rename):
             if event.pid in self._state:
                 self._comm[event.pid] = event.comm
-            return None
-        if isinstance(event, CgroupAttach):
-            return None
-        if isinstance(event, Fork):
-            parent = self._state.get(event.parent)
-            self._gone.pop(event.child, None)
-            if parent is not None:
-                self._state[event.child] = parent
-                if event.parent in self._comm:
-                    self._comm[event.child] = self._comm[event.parent]
+        elif isinstance(event, Fork):
+            self._fork(event)
         elif isinstance(event, Exec):
-            if event.old_pid != event.pid and event.old_pid in self._state:
-                # A non-leader thread exec'd: it takes over the leader's pid.
-                self._state[event.pid] = self._state.pop(event.old_pid)
-            current = self._state.get(event.pid)
-            if current is None:
-                return None
-            self._comm[event.pid] = event.filename.rsplit("/", 1)[-1][:15]
-            if current is State.SERVICE:
-                return None
-            if is_runc_init(event.filename):
-                self._state[event.pid] = State.RUNC_INIT
-            elif current is State.RUNC_INIT:
-                self._state[event.pid] = State.SERVICE
+            self._exec(event)
         elif isinstance(event, Exit):
-            state = self._state.pop(event.pid, None)
-            comm = self._comm.pop(event.pid, None)
-            if state is not None:
-                self._gone[event.pid] = (state, comm)
-                if len(self._gone) > GONE_KEPT:  # the oldest exit: far behind any late event
-                    del self._gone[next(iter(self._gone))]
+            self._exit(event)
         return None
+
+    def _service_event(self, event: CapCheck | PathOpen) -> CapCheck | PathOpen | None:
+        """The event named as its task was named then, or None when the task is not the service."""
+        state, comm = self._state.get(event.pid), self._comm.get(event.pid)
+        if state is None and isinstance(event, PathOpen) and event.pid in self._gone:
+            state, comm = self._gone[event.pid]
+        if state is not State.SERVICE:
+            return None
+        if comm is not None:
+            event.comm = comm
+        return event
+
+    def _fork(self, event: Fork) -> None:
+        parent = self._state.get(event.parent)
+        self._gone.pop(event.child, None)
+        if parent is not None:
+            self._state[event.child] = parent
+            if event.parent in self._comm:
+                self._comm[event.child] = self._comm[event.parent]
+
+    def _exec(self, event: Exec) -> None:
+        if event.old_pid != event.pid and event.old_pid in self._state:
+            # A non-leader thread exec'd: it takes over the leader's pid.
+            self._state[event.pid] = self._state.pop(event.old_pid)
+        current = self._state.get(event.pid)
+        if current is None:
+            return
+        self._comm[event.pid] = event.filename.rsplit("/", 1)[-1][:15]
+        if current is State.SERVICE:
+            return
+        if is_runc_init(event.filename):
+            self._state[event.pid] = State.RUNC_INIT
+        elif current is State.RUNC_INIT:
+            self._state[event.pid] = State.SERVICE
+
+    def _exit(self, event: Exit) -> None:
+        state = self._state.pop(event.pid, None)
+        comm = self._comm.pop(event.pid, None)
+        if state is not None:
+            self._gone[event.pid] = (state, comm)
+            if len(self._gone) > GONE_KEPT:  # the oldest exit: far behind any late event
+                del self._gone[next(iter(self._gone))]
 
     def feed_all(self, events: Iterable[Event]) -> list[CapCheck]:
         kept: list[CapCheck] = []
