@@ -197,44 +197,114 @@ def _attribution(checks: Sequence[CapCheck], missing: frozenset[str]) -> list[tu
     return out
 
 
+def _tally(checks: Sequence[CapCheck], missing: frozenset[str]) -> dict[str, _Tally]:
+    """Count each check for the capability it is attributed to (probes for the one checked)."""
+    tallies: dict[str, _Tally] = {}
+    for check, target, source in _attribution(checks, missing):
+        probe, probe_frame = is_probe(check)
+        if probe:
+            _count_probe(tallies, check, probe_frame)
+        else:
+            _count_audited(tallies, check, target, source)
+    return tallies
+
+
+def _count_probe(tallies: dict[str, _Tally], check: CapCheck, probe_frame: str | None) -> None:
+    name = CAPABILITY_BY_NUMBER.get(check.cap, f"CAP_{check.cap}")
+    n = check.count  # repeats the BPF backend counted in the kernel
+    tally = tallies.setdefault(name, _Tally())
+    tally.probes += n
+    tally.probe_frames[probe_frame or "CAP_OPT_NOAUDIT"] += n
+    if not tally.probe_only_frames:
+        tally.probe_only_frames = tuple(caller_frames(check.stack)[:3])
+    tally.probe_processes[check.comm] += n
+
+
+def _count_audited(tallies: dict[str, _Tally], check: CapCheck, target: str, source: str | None) -> None:
+    """Count an audited check for ``target``; one collapsed from ``source`` is noted there too."""
+    n = check.count  # repeats the BPF backend counted in the kernel
+    callers = caller_frames(check.stack)
+    tally = tallies.setdefault(target, _Tally())
+    if source is not None:
+        wide = tallies.setdefault(source, _Tally())
+        wide.collapsed_into[target] += n
+        wide.processes[check.comm] += n
+        if not wide.collapsed_frames:
+            wide.collapsed_frames = tuple(callers[:3])
+    if check.granted:
+        tally.granted += n
+    else:
+        tally.denied += n
+    tally.processes[check.comm] += n
+    if not tally.frames:
+        tally.frames = tuple(callers[:3])
+    syscall = syscall_of(check.stack)
+    if syscall is not None:
+        tally.syscalls[syscall] += n
+
+
+@dataclass(frozen=True, slots=True)
+class _Decision:
+    decision: str
+    reason: str
+    narrower: str | None = None  # the capability kept in place of a collapsed one
+    notes: tuple[str, ...] = ()
+
+
+def _decide(name: str, t: _Tally, missing: frozenset[str], dac_collapse: bool) -> _Decision:
+    frames = t.frames or t.collapsed_frames or t.probe_only_frames
+    if name in missing and (t.granted or t.denied):
+        return _Decision(
+            UNAVAILABLE,
+            f"{t.denied} audited check(s) denied: this host cannot grant {short(name)}, "
+            "so the recording could not show whether the service needs it",
+        )
+    if t.collapsed_into and not t.granted:
+        kept = t.collapsed_into.most_common(1)[0][0]
+        reason = f"either-of check at {frames[0] if frames else '?'}: {short(kept)} is enough"
+        return _Decision(COLLAPSED, reason, short(kept))
+    if name == "CAP_DAC_READ_SEARCH" and dac_collapse:
+        return _Decision(COLLAPSED, "DAC_OVERRIDE (also needed) covers these reads and lookups", "DAC_OVERRIDE")
+    if t.granted:
+        return _Decision(REQUIRED, f"{t.granted} audited check(s) granted")
+    if t.denied:
+        return _Decision(TOLERATED_DENIAL, f"{t.denied} audited check(s) denied and the service carried on")
+    return _probe_only(name, t)
+
+
+def _probe_only(name: str, t: _Tally) -> _Decision:
+    """A capability checked only by no-audit probes or by checks that are not needs."""
+    via = ", ".join(f for f, _ in t.probe_frames.most_common() if f not in NOT_NEEDED_FRAMES)
+    reason = f"only no-audit probes ({via})" if via else ""
+    notes: list[str] = []
+    for frame in sorted(f for f in t.probe_frames if f in NOT_NEEDED_FRAMES):
+        why = f"only checked by {frame}, which is not a need"
+        reason = f"{reason}; {why}" if reason else why
+        notes.append(f"{short(name)} not proposed: checked only by {NOT_NEEDED_FRAMES[frame]}")
+    return _Decision(OPTIONAL_PROBE, reason, notes=tuple(notes))
+
+
+def _evidence(name: str, t: _Tally, decided: _Decision) -> CapabilityEvidence:
+    # Who made the audited checks; for a probe-only capability, who probed.
+    by_count = sorted((t.processes or t.probe_processes).items(), key=lambda kv: (-kv[1], kv[0]))
+    return CapabilityEvidence(
+        capability=short(name),
+        decision=decided.decision,
+        reason=decided.reason,
+        granted=t.granted,
+        denied=t.denied,
+        probes=t.probes,
+        processes=tuple(ProcessCount(c, n) for c, n in by_count),
+        frames=tuple(t.frames or t.collapsed_frames or t.probe_only_frames),
+        syscalls=tuple(sorted(t.syscalls)),
+        narrower=decided.narrower,
+    )
+
+
 def classify(checks: Iterable[CapCheck], unavailable: Iterable[str] = ()) -> Classification:
     """Classify the service's checks. ``unavailable``: CAP_ names the recording could not grant."""
     missing = frozenset(unavailable)
-    tallies: dict[str, _Tally] = {}
-    for check, target, source in _attribution(list(checks), missing):
-        name = CAPABILITY_BY_NUMBER.get(check.cap, f"CAP_{check.cap}")
-        n = check.count  # repeats the BPF backend counted in the kernel
-        probe, probe_frame = is_probe(check)
-        callers = caller_frames(check.stack)
-        if probe:
-            tally = tallies.setdefault(name, _Tally())
-            tally.probes += n
-            tally.probe_frames[probe_frame or "CAP_OPT_NOAUDIT"] += n
-            if not tally.probe_only_frames:
-                tally.probe_only_frames = tuple(callers[:3])
-            tally.probe_processes[check.comm] += n
-            continue
-        tally = tallies.setdefault(target, _Tally())
-        if source is not None:
-            wide = tallies.setdefault(source, _Tally())
-            wide.collapsed_into[target] += n
-            wide.processes[check.comm] += n
-            if not wide.collapsed_frames:
-                wide.collapsed_frames = tuple(callers[:3])
-            if check.granted:
-                tally.granted += n
-            else:
-                tally.denied += n
-        elif check.granted:
-            tally.granted += n
-        else:
-            tally.denied += n
-        tally.processes[check.comm] += n
-        if not tally.frames:
-            tally.frames = tuple(callers[:3])
-        syscall = syscall_of(check.stack)
-        if syscall is not None:
-            tally.syscalls[syscall] += n
+    tallies = _tally(list(checks), missing)
 
     # DAC_OVERRIDE covers every DAC_READ_SEARCH use made from generic_permission (reads, lookups).
     dac_rs, dac_ov = tallies.get("CAP_DAC_READ_SEARCH"), tallies.get("CAP_DAC_OVERRIDE")
@@ -244,55 +314,10 @@ def classify(checks: Iterable[CapCheck], unavailable: Iterable[str] = ()) -> Cla
     evidence: list[CapabilityEvidence] = []
     notes: list[str] = []
     for name in sorted(tallies, key=lambda n: CAPABILITY_NUMBERS.get(n, 99)):
-        t = tallies[name]
-        # Who made the audited checks; for a probe-only capability, who probed.
-        by_count = sorted((t.processes or t.probe_processes).items(), key=lambda kv: (-kv[1], kv[0]))
-        procs = tuple(ProcessCount(c, n) for c, n in by_count)
-        syscalls = tuple(sorted(t.syscalls))
-        frames = t.frames or t.collapsed_frames or t.probe_only_frames
-        narrower: str | None = None
-        if name in missing and (t.granted or t.denied):
-            decision = UNAVAILABLE
-            reason = (
-                f"{t.denied} audited check(s) denied: this host cannot grant {short(name)}, "
-                "so the recording could not show whether the service needs it"
-            )
-        elif t.collapsed_into and not t.granted:
-            kept = t.collapsed_into.most_common(1)[0][0]
-            decision, narrower = COLLAPSED, short(kept)
-            reason = f"either-of check at {frames[0] if frames else '?'}: {short(kept)} is enough"
-        elif name == "CAP_DAC_READ_SEARCH" and dac_collapse:
-            decision, narrower = COLLAPSED, "DAC_OVERRIDE"
-            reason = "DAC_OVERRIDE (also needed) covers these reads and lookups"
-        elif t.granted:
-            decision = REQUIRED
-            reason = f"{t.granted} audited check(s) granted"
-        elif t.denied:
-            decision = TOLERATED_DENIAL
-            reason = f"{t.denied} audited check(s) denied and the service carried on"
-        else:
-            decision = OPTIONAL_PROBE
-            via = ", ".join(f for f, _ in t.probe_frames.most_common() if f not in NOT_NEEDED_FRAMES)
-            reason = f"only no-audit probes ({via})" if via else ""
-            for frame in sorted(f for f in t.probe_frames if f in NOT_NEEDED_FRAMES):
-                why = f"only checked by {frame}, which is not a need"
-                reason = f"{reason}; {why}" if reason else why
-                notes.append(f"{short(name)} not proposed: checked only by {NOT_NEEDED_FRAMES[frame]}")
-        if decision == REQUIRED:
+        decided = _decide(name, tallies[name], missing, dac_collapse)
+        if decided.decision == REQUIRED:
             required.append(name)
-        evidence.append(
-            CapabilityEvidence(
-                capability=short(name),
-                decision=decision,
-                reason=reason,
-                granted=t.granted,
-                denied=t.denied,
-                probes=t.probes,
-                processes=procs,
-                frames=tuple(frames),
-                syscalls=syscalls,
-                narrower=narrower,
-            )
-        )
+        notes.extend(decided.notes)
+        evidence.append(_evidence(name, tallies[name], decided))
     used = frozenset(n for n, t in tallies.items() if t.granted)
     return Classification(tuple(required), tuple(evidence), used, tuple(notes))
