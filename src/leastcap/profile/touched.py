@@ -289,34 +289,76 @@ def propose(
     is the container's default (or the Compose file's own setting), not what the service wanted, so
     it is not proposed. ``configured_sysctls``: the service's own ``sysctls:`` (kept by fix anyway).
     """
-    configured = dict(configured_sysctls or {})
-    devices: dict[str, _Seen] = {}
-    sysctls: dict[str, _Seen] = {}
-    sys_writes: dict[str, _Seen] = {}
+    seen = _sort_opens(opens)
+    proposed_devices, device_evidence = _propose_devices(seen.devices, dev_root)
+    proposed_sysctls, sysctl_evidence, notes = _propose_sysctls(
+        seen.sysctls,
+        sysctl_values,
+        configured=dict(configured_sysctls or {}),
+        privileged=privileged,
+        host_network=host_network,
+        host_ipc=host_ipc,
+    )
+    if seen.sys_writes:
+        notes.append(_sys_writes_note(seen.sys_writes))
+    evidence = (*device_evidence, *sysctl_evidence)
+    return Touched(tuple(proposed_devices), proposed_sysctls, evidence, tuple(notes))
+
+
+@dataclass
+class _Opens:
+    """The service's opens by what they touched: device paths, sysctl names, paths below /sys."""
+
+    devices: dict[str, _Seen] = field(default_factory=dict)
+    sysctls: dict[str, _Seen] = field(default_factory=dict)  # writes only
+    sys_writes: dict[str, _Seen] = field(default_factory=dict)
+
+
+def _sort_opens(opens: Iterable[PathOpen]) -> _Opens:
+    """Group the opens that may need something privileged mode gave; ignore all the others."""
+    seen = _Opens()
     for event in opens:
         if (dev := _clean(event.path, "/dev/")) is not None:
             if not is_docker_default_device(dev):
-                devices.setdefault(dev, _Seen(dev)).add(event)
+                seen.devices.setdefault(dev, _Seen(dev)).add(event)
         elif (name := sysctl_name(event.path)) is not None:
             if event.writes:
-                sysctls.setdefault(name, _Seen(event.path)).add(event)
+                seen.sysctls.setdefault(name, _Seen(event.path)).add(event)
         elif (path := _clean(event.path, "/sys/")) is not None and event.writes:
-            sys_writes.setdefault(path, _Seen(path)).add(event)
+            seen.sys_writes.setdefault(path, _Seen(path)).add(event)
+    return seen
 
+
+def _propose_devices(devices: Mapping[str, _Seen], dev_root: Path) -> tuple[list[str], list[AccessEvidence]]:
+    """The opened paths that are device nodes on this host, sorted, with their evidence."""
+    proposed: list[str] = []
     evidence: list[AccessEvidence] = []
-    notes: list[str] = []
-    proposed_devices: list[str] = []
     for path in sorted(devices):
         seen = devices[path]
         node = _host_device(dev_root, path[len("/dev/") :])
         if node is None:
             continue  # not a device on this host (a regular file, a socket, absent): nothing to pass
         kind, rdev = node
-        proposed_devices.append(path)
+        proposed.append(path)
         reason = f"{kind} {os.major(rdev)}:{os.minor(rdev)} on the host; {seen.how()} by {seen.by()}"
         evidence.append(AccessEvidence(DEVICE, path, path, reason, None, seen.reads, seen.writes, seen.processes()))
+    return proposed, evidence
 
-    proposed_sysctls: dict[str, str] = {}
+
+def _propose_sysctls(
+    sysctls: Mapping[str, _Seen],
+    sysctl_values: Mapping[str, str],
+    *,
+    configured: Mapping[str, str],
+    privileged: bool,
+    host_network: bool,
+    host_ipc: bool,
+) -> tuple[dict[str, str], list[AccessEvidence], list[str]]:
+    """The written sysctls whose wanted value is known and that Docker can set, with evidence, and
+    a note for each written sysctl that is not proposed (except the Compose file's own)."""
+    proposed: dict[str, str] = {}
+    evidence: list[AccessEvidence] = []
+    notes: list[str] = []
     for name in sorted(sysctls):
         seen = sysctls[name]
         refusal = sysctl_refusal(name, host_network=host_network, host_ipc=host_ipc)
@@ -343,27 +385,29 @@ def propose(
                 f" not proposed; add sysctls: {{{name}: <value>}} if the service needs it and Docker accepts it"
             )
             continue
-        proposed_sysctls[name] = value
+        proposed[name] = value
         reason = f"{seen.how()} by {seen.by()}; {value!r} in the container at the end of the recording"
         evidence.append(
             AccessEvidence(SYSCTL, name, seen.path, reason, value, seen.reads, seen.writes, seen.processes())
         )
+    return proposed, evidence, notes
 
-    if sys_writes:
-        paths = sorted(sys_writes)
-        listed = ", ".join(paths[:_MAX_LISTED])
-        if len(paths) > _MAX_LISTED:
-            listed += f" and {len(paths) - _MAX_LISTED} more"
-        procs: Counter[str] = Counter()
-        for seen in sys_writes.values():
-            procs.update(seen.procs)
-        by = ", ".join(f"{c} x{n}" for c, n in sorted(procs.items(), key=lambda i: (-i[1], i[0]))[:3])
-        notes.append(
-            f"the service opened {listed} below /sys for writing ({by}): /sys is read-only in a"
-            " container unless it is privileged, and no Compose setting makes it writable; if the"
-            " service needs this, it will fail without privileged (or a bind mount of that path)"
-        )
-    return Touched(tuple(proposed_devices), proposed_sysctls, tuple(evidence), tuple(notes))
+
+def _sys_writes_note(sys_writes: Mapping[str, _Seen]) -> str:
+    """Writes below /sys: nothing in Compose can allow them, so the user is told, once."""
+    paths = sorted(sys_writes)
+    listed = ", ".join(paths[:_MAX_LISTED])
+    if len(paths) > _MAX_LISTED:
+        listed += f" and {len(paths) - _MAX_LISTED} more"
+    procs: Counter[str] = Counter()
+    for seen in sys_writes.values():
+        procs.update(seen.procs)
+    by = ", ".join(f"{c} x{n}" for c, n in sorted(procs.items(), key=lambda i: (-i[1], i[0]))[:3])
+    return (
+        f"the service opened {listed} below /sys for writing ({by}): /sys is read-only in a"
+        " container unless it is privileged, and no Compose setting makes it writable; if the"
+        " service needs this, it will fail without privileged (or a bind mount of that path)"
+    )
 
 
 __all__ = [
