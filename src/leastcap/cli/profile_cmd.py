@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import click
 
@@ -15,6 +16,10 @@ from leastcap.capabilities import DOCKER_DEFAULT_CAPABILITIES, UnknownCapability
 from leastcap.contract import ExitCode
 from leastcap.profile.format import REQUIRED, Profile, dumps_profile
 from leastcap.report.common import defuse
+
+if TYPE_CHECKING:
+    from leastcap.profile.docker import ComposeTarget
+    from leastcap.profile.runner import Options
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = ExitCode.OK, ExitCode.FINDINGS, ExitCode.ERROR
 DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
@@ -207,24 +212,17 @@ def profile(
     window = _open_window(open_window)
     extra = parse_caps(minimize_from)
     exact = parse_caps(verify_caps) if verify_caps is not None else None
-    if (service is None) == (container is None):
-        raise click.UsageError("name a SERVICE, or --container NAME to attach to a running container")
-    if container is not None and (verify or minimize or exact is not None):
-        raise click.UsageError("--verify/--minimize restart the service; they need SERVICE, not --container")
-    if container is not None and (probe_exec is not None or expect_exit is not None):
-        raise click.UsageError("--probe-exec and --expect-exit need SERVICE, not --container")
+    _refuse_mixed_target(
+        service,
+        container,
+        restarts=verify or minimize or exact is not None,
+        runs_service=probe_exec is not None or expect_exit is not None,
+    )
 
     def log(message: str) -> None:
         click.echo(defuse(message), err=True)
 
-    # The doctor's checks first: a host that cannot profile gets its lines, not a traceback halfway.
-    from leastcap.profile.doctor import can_profile, render, run_checks
-
-    checks = run_checks(log, compose=container is None)
-    if not can_profile(checks):
-        log(render(checks, only_failed=True))
-        sys.exit(EXIT_ERROR)
-
+    _require_profiling_host(log, compose=container is None)
     old = {s: signal.signal(s, _terminate) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
         if container is not None:
@@ -235,15 +233,9 @@ def profile(
             ).profile
         else:
             from leastcap.profile.recorder import Probe
-            from leastcap.profile.runner import Options, profile_compose
+            from leastcap.profile.runner import Options
 
             assert service is not None
-            target = dk.ComposeTarget(
-                files=_find_files(files),
-                service=service,
-                project_directory=str(Path(project_directory).resolve()) if project_directory else None,
-                env_files=tuple(str(Path(e).resolve()) for e in env_files),
-            )
             probes = [Probe(probe)] if probe is not None else []
             if probe_exec is not None:
                 probes.append(Probe(probe_exec, inside=True))
@@ -262,11 +254,7 @@ def profile(
                 recorder=recorder,
                 open_window=window,
             )
-            from leastcap.progress import progress
-
-            # On a terminal each run shows its progress; messages print above it.
-            with progress() as shown:
-                result = profile_compose(target, opts, shown.echo, shown.tick).profile
+            result = _profile_service(_compose_target(service, files, project_directory, env_files), opts)
     except KeyboardInterrupt:
         log("interrupted; cleaned up")
         sys.exit(ExitCode.INTERRUPTED)
@@ -276,6 +264,54 @@ def profile(
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
+    _emit(result, output, as_json=as_json)
+    sys.exit(_exit_status(result))
+
+
+def _refuse_mixed_target(service: str | None, container: str | None, *, restarts: bool, runs_service: bool) -> None:
+    """Exactly one of SERVICE and --container; the options that start the service need SERVICE."""
+    if (service is None) == (container is None):
+        raise click.UsageError("name a SERVICE, or --container NAME to attach to a running container")
+    if container is not None and restarts:
+        raise click.UsageError("--verify/--minimize restart the service; they need SERVICE, not --container")
+    if container is not None and runs_service:
+        raise click.UsageError("--probe-exec and --expect-exit need SERVICE, not --container")
+
+
+def _require_profiling_host(log: Callable[[str], None], *, compose: bool) -> None:
+    """The doctor's checks first: a host that cannot profile gets its lines, not a traceback halfway."""
+    from leastcap.profile.doctor import can_profile, render, run_checks
+
+    checks = run_checks(log, compose=compose)
+    if not can_profile(checks):
+        log(render(checks, only_failed=True))
+        sys.exit(EXIT_ERROR)
+
+
+def _compose_target(
+    service: str, files: tuple[str, ...], project_directory: str | None, env_files: tuple[str, ...]
+) -> ComposeTarget:
+    from leastcap.profile import docker as dk
+
+    return dk.ComposeTarget(
+        files=_find_files(files),
+        service=service,
+        project_directory=str(Path(project_directory).resolve()) if project_directory else None,
+        env_files=tuple(str(Path(e).resolve()) for e in env_files),
+    )
+
+
+def _profile_service(target: ComposeTarget, opts: Options) -> Profile:
+    from leastcap.profile.runner import profile_compose
+    from leastcap.progress import progress
+
+    # On a terminal each run shows its progress; messages print above it.
+    with progress() as shown:
+        return profile_compose(target, opts, shown.echo, shown.tick).profile
+
+
+def _emit(result: Profile, output: str | None, *, as_json: bool) -> None:
+    """Write the profile to ``output`` if asked, and print it (JSON) or its summary."""
     text = dumps_profile(result)
     if output:
         Path(output).write_text(text)
@@ -283,12 +319,16 @@ def profile(
         click.echo(text, nl=False)
     else:
         click.echo(summary(result))
+
+
+def _exit_status(result: Profile) -> ExitCode:
+    """EXIT_FAILED when events were lost, the run failed, or verification did not pass."""
     failed = (
         result.recording.lost_events > 0
         or result.recording.failure is not None
         or (bool(result.verification) and not result.verified)
     )
-    sys.exit(EXIT_FAILED if failed else EXIT_OK)
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 __all__ = ["parse_caps", "parse_duration", "profile", "summary"]
