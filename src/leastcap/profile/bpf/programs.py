@@ -406,95 +406,15 @@ def capability_program(
     p.mov(R6, R1)
     _tracked_generation(p, maps, "out")
     _scratch(p, maps, "out")
-    p.stx(4, R9, 0, R7)
-    p.ldx(4, R1, R6, cap_offset)
-    p.stx(4, R9, 4, R1)
-    p.ldx(4, R1, R6, ret_offset)
-    p.stx(4, R9, 8, R1)
-    p.st_imm(4, R9, 12, 0)
-    p.stx(8, R9, 16, R8)
+    _check_key(p, cap_offset, ret_offset)
     # The vm probe is most checks a service makes, and a stack walk is most of the cost of a check:
     # its caller is recognised from one word of the stack instead, and that return address is the
     # whole stack the record keeps (a walk per new process would cost as much as the rest).
     if vm_probe is not None:
-        p.mov(R1, R10)
-        p.add_imm(R1, -24)
-        p.mov_imm(R2, 8)
-        p.mov(R3, R10)
-        p.add_imm(R3, vm_probe.offset)
-        p.call(PROBE_READ_KERNEL)
-        p.jmp_imm(JNE, R0, 0, "walk")
-        p.ldx(8, R1, R10, -24)
-        p.ld_imm64(R2, vm_probe.start)
-        p.jmp_reg(JLT, R1, R2, "not_vm")
-        p.ld_imm64(R2, vm_probe.end)
-        p.jmp_reg(JGE, R1, R2, "not_vm")
-        p.st_imm(8, R9, 24, VM_PROBE_SITE)
-        _existing_plus_one(p, maps.caps, "new_probe")
-        p.label("new_probe")
-        _value_header(p, VALUE_AT)
-        p.ldx(8, R1, R10, -24)
-        p.stx(8, R9, VALUE_AT + 40, R1)
-        p.st_imm(8, R9, VALUE_AT + 32, 8)
-        p.jmp("insert")
+        _vm_probe_record(p, maps, vm_probe)
         p.label("not_vm")
         if fingerprint is not None:
-            _fingerprint(p, maps, fingerprint, "walk", "walk_learn")
-            p.ld_map(R1, maps.sites)
-            p.mov(R2, R9)
-            p.add_imm(R2, SITE_KEY_AT)
-            p.call(MAP_LOOKUP_ELEM)
-            p.jmp_imm(JEQ, R0, 0, "walk_new_site")
-            p.mov(R7, R0)  # the site; r7 (the tid) is in the key already
-            p.ldx(8, R8, R7, 8)
-            p.mov_imm(R1, 1)
-            p.atomic_add(8, R7, 8, R1)
-            p.ldx(8, R1, R7, 16)
-            p.jmp_imm(JNE, R1, 0, "walk")  # ambiguous: two stacks showed this fingerprint
-            p.jmp_imm(JLT, R8, SITE_CONFIRMATIONS, "walk_confirm")
-            p.and_imm(R8, SITE_RESAMPLE - 1)
-            p.jmp_imm(JEQ, R8, 0, "walk_confirm")
-            p.ld_map(R1, maps.approved)
-            p.mov(R2, R9)
-            p.add_imm(R2, SITE_KEY_AT)
-            p.call(MAP_LOOKUP_ELEM)
-            p.jmp_imm(JEQ, R0, 0, "walk_confirm")
-            # Confirmed and approved: the cached stack is this check's.
-            p.ldx(8, R1, R7, 0)
-            p.stx(8, R9, 24, R1)
-            _existing_plus_one(p, maps.caps, "new_cached")
-            p.label("new_cached")
-            _value_header(p, VALUE_AT)
-            _copy(p, VALUE_AT + 32, R7, 32, 1 + STACK_FRAMES)
-            p.st_imm(4, R10, -8, STAT_CACHED)  # counted for the tests and the bench, not as lost
-            _lookup(p, maps.stats, -8, "insert")
-            p.mov_imm(R1, 1)
-            p.atomic_add(8, R0, 0, R1)
-            p.jmp("insert")
-            # A confirmation walk: a different stack makes the fingerprint ambiguous for good.
-            p.label("walk_confirm")
-            _walk(p)
-            p.ldx(8, R2, R7, 0)
-            p.jmp_reg(JEQ, R1, R2, "counted")
-            p.st_imm(8, R7, 16, 1)
-            p.jmp("counted")
-            # First of its fingerprint: walk, and cache the stack for the next ones.
-            p.label("walk_new_site")
-            _walk(p)
-            p.stx(8, R9, SITE_AT, R1)
-            p.st_imm(8, R9, SITE_AT + 8, 1)
-            p.st_imm(8, R9, SITE_AT + 16, 0)
-            p.ldx(4, R1, R9, 4)
-            p.stx(4, R9, SITE_AT + 24, R1)
-            p.st_imm(4, R9, SITE_AT + 28, 0)
-            _copy(p, SITE_AT + 32, R9, VALUE_AT + 32, 1 + STACK_FRAMES)
-            _insert_new(p, maps.sites, SITE_KEY_AT, SITE_AT)  # a full cache only means more walks
-            p.jmp("counted")
-            # A wrapper not seen before: walk, and learn its frame from the walk.
-            p.label("walk_learn")
-            _walk(p)
-            _learn_wrapper(p, maps, fingerprint)
-            p.jmp("counted")
+            _site_cache(p, maps, fingerprint)
     # Any other check: one walk of the whole stack, straight into the value, and its hash is the
     # call site. The walk's start is most of its cost (a few frames cost nearly as much as 64), so
     # one full walk is cheaper than a short one for the key plus a full one for each new record.
@@ -508,6 +428,113 @@ def capability_program(
     _add_or_insert(p, maps.caps, CAP_KEY.size, STAT_CAPS_LOST, maps, "cap")
     _finish(p)
     return p.code()
+
+
+def _check_key(p: Program, cap_offset: int, ret_offset: int) -> None:
+    """The caps key in scratch (r9): tid (r7), cap and ret from the context (r6), generation (r8)."""
+    p.stx(4, R9, 0, R7)
+    p.ldx(4, R1, R6, cap_offset)
+    p.stx(4, R9, 4, R1)
+    p.ldx(4, R1, R6, ret_offset)
+    p.stx(4, R9, 8, R1)
+    p.st_imm(4, R9, 12, 0)
+    p.stx(8, R9, 16, R8)
+
+
+def _vm_probe_record(p: Program, maps: Maps, vm_probe: CallerSlot) -> None:
+    """A check whose caller's return address is in the vm probe's function: count it with that
+    address as its whole stack (to "insert"); any other goes to "not_vm", or "walk" when the stack
+    word cannot be read."""
+    p.mov(R1, R10)
+    p.add_imm(R1, -24)
+    p.mov_imm(R2, 8)
+    p.mov(R3, R10)
+    p.add_imm(R3, vm_probe.offset)
+    p.call(PROBE_READ_KERNEL)
+    p.jmp_imm(JNE, R0, 0, "walk")
+    p.ldx(8, R1, R10, -24)
+    p.ld_imm64(R2, vm_probe.start)
+    p.jmp_reg(JLT, R1, R2, "not_vm")
+    p.ld_imm64(R2, vm_probe.end)
+    p.jmp_reg(JGE, R1, R2, "not_vm")
+    p.st_imm(8, R9, 24, VM_PROBE_SITE)
+    _existing_plus_one(p, maps.caps, "new_probe")
+    p.label("new_probe")
+    _value_header(p, VALUE_AT)
+    p.ldx(8, R1, R10, -24)
+    p.stx(8, R9, VALUE_AT + 40, R1)
+    p.st_imm(8, R9, VALUE_AT + 32, 8)
+    p.jmp("insert")
+
+
+def _site_cache(p: Program, maps: Maps, fingerprint: Fingerprint) -> None:
+    """Take the check's stack from ``sites`` when its fingerprint is confirmed and approved (to
+    "insert"); otherwise walk (to "counted"), confirming, caching or learning from the walk."""
+    _fingerprint(p, maps, fingerprint, "walk", "walk_learn")
+    p.ld_map(R1, maps.sites)
+    p.mov(R2, R9)
+    p.add_imm(R2, SITE_KEY_AT)
+    p.call(MAP_LOOKUP_ELEM)
+    p.jmp_imm(JEQ, R0, 0, "walk_new_site")
+    p.mov(R7, R0)  # the site; r7 (the tid) is in the key already
+    p.ldx(8, R8, R7, 8)
+    p.mov_imm(R1, 1)
+    p.atomic_add(8, R7, 8, R1)
+    p.ldx(8, R1, R7, 16)
+    p.jmp_imm(JNE, R1, 0, "walk")  # ambiguous: two stacks showed this fingerprint
+    p.jmp_imm(JLT, R8, SITE_CONFIRMATIONS, "walk_confirm")
+    p.and_imm(R8, SITE_RESAMPLE - 1)
+    p.jmp_imm(JEQ, R8, 0, "walk_confirm")
+    p.ld_map(R1, maps.approved)
+    p.mov(R2, R9)
+    p.add_imm(R2, SITE_KEY_AT)
+    p.call(MAP_LOOKUP_ELEM)
+    p.jmp_imm(JEQ, R0, 0, "walk_confirm")
+    _cached_stack(p, maps)
+    _site_walks(p, maps, fingerprint)
+
+
+def _cached_stack(p: Program, maps: Maps) -> None:
+    """Confirmed and approved: the cached stack (site at r7) is this check's; to "insert"."""
+    p.ldx(8, R1, R7, 0)
+    p.stx(8, R9, 24, R1)
+    _existing_plus_one(p, maps.caps, "new_cached")
+    p.label("new_cached")
+    _value_header(p, VALUE_AT)
+    _copy(p, VALUE_AT + 32, R7, 32, 1 + STACK_FRAMES)
+    p.st_imm(4, R10, -8, STAT_CACHED)  # counted for the tests and the bench, not as lost
+    _lookup(p, maps.stats, -8, "insert")
+    p.mov_imm(R1, 1)
+    p.atomic_add(8, R0, 0, R1)
+    p.jmp("insert")
+
+
+def _site_walks(p: Program, maps: Maps, fingerprint: Fingerprint) -> None:
+    """The walks the site cache asks for, each then counted (to "counted")."""
+    # A confirmation walk: a different stack makes the fingerprint ambiguous for good.
+    p.label("walk_confirm")
+    _walk(p)
+    p.ldx(8, R2, R7, 0)
+    p.jmp_reg(JEQ, R1, R2, "counted")
+    p.st_imm(8, R7, 16, 1)
+    p.jmp("counted")
+    # First of its fingerprint: walk, and cache the stack for the next ones.
+    p.label("walk_new_site")
+    _walk(p)
+    p.stx(8, R9, SITE_AT, R1)
+    p.st_imm(8, R9, SITE_AT + 8, 1)
+    p.st_imm(8, R9, SITE_AT + 16, 0)
+    p.ldx(4, R1, R9, 4)
+    p.stx(4, R9, SITE_AT + 24, R1)
+    p.st_imm(4, R9, SITE_AT + 28, 0)
+    _copy(p, SITE_AT + 32, R9, VALUE_AT + 32, 1 + STACK_FRAMES)
+    _insert_new(p, maps.sites, SITE_KEY_AT, SITE_AT)  # a full cache only means more walks
+    p.jmp("counted")
+    # A wrapper not seen before: walk, and learn its frame from the walk.
+    p.label("walk_learn")
+    _walk(p)
+    _learn_wrapper(p, maps, fingerprint)
+    p.jmp("counted")
 
 
 def open_program(
