@@ -232,8 +232,8 @@ def profile(
                 container, seconds, probe, interval, recorder=recorder, open_window=window
             ).profile
         else:
-            from leastcap.profile.recorder import Probe
             from leastcap.profile.runner import Options
+            from leastcap.profile.watch import Probe
 
             assert service is not None
             probes = [Probe(probe)] if probe is not None else []

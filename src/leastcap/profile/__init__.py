@@ -6,7 +6,8 @@ text parsing, tracepoint and kprobe), ``rawtrace`` (the binary ring buffer inste
 process tree), ``classify``, ``fanotify`` and ``openwatch`` (the container's opens below /dev and
 writes below /proc/sys and /sys), ``touched`` (devices and sysctls privileged provided), ``helpers``
 (setuid and file-capability binaries it exec'd), ``composebin`` (finding Compose v2), ``docker``
-(compose/docker plumbing), ``recorder`` (one recording run), ``attach`` (following a running
+(compose/docker plumbing), ``recorder`` (one recording run), ``watch`` (the container's state,
+healthcheck and probes during a run), ``attach`` (following a running
 container), ``runner`` (record, verify, minimise), ``doctor`` (can profile run on this host).
 """
 

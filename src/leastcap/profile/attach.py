@@ -20,10 +20,11 @@ from leastcap.profile import docker as dk
 from leastcap.profile.classify import Classification, classify
 from leastcap.profile.format import FORMAT_VERSION, Profile, Recording
 from leastcap.profile.proctree import State
-from leastcap.profile.recorder import Collector, Probe, RunResult, Session, watch
+from leastcap.profile.recorder import Collector, RunResult, Session
 from leastcap.profile.runner import sorted_short
 from leastcap.profile.touched import Touched, propose, read_sysctls, sysctl_names
 from leastcap.profile.tracefs import check_source, tracefs_root
+from leastcap.profile.watch import Probe, watch
 
 
 @dataclass(frozen=True, slots=True)

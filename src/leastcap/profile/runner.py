@@ -28,14 +28,16 @@ from leastcap.profile.format import (
     REQUIRED,
     CapabilityEvidence,
     Exercised,
+    PrivilegedHelper,
     Profile,
     Recording,
     VerificationRun,
 )
 from leastcap.profile.helpers import choice_note, helper_note, privileged_helpers
-from leastcap.profile.recorder import EarlyEnd, Probe, RunResult, record_compose_run
+from leastcap.profile.recorder import RunResult, record_compose_run
 from leastcap.profile.touched import Touched, host_devices, propose
 from leastcap.profile.tracefs import check_source, tracefs_root
+from leastcap.profile.watch import EarlyEnd, Probe
 from leastcap.progress import Tick, silent
 
 Log = Callable[[str], None]
@@ -224,238 +226,39 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log, tick: Tic
     for note in notes:
         log("note: " + note)
     privileged = grant.privileged_ok
-    setting = dk.CapabilitySetting(
-        privileged=privileged,
-        cap_add=granted,
-        no_new_privileges=False,
-        security_opt=config.security_opt,
-        devices=() if privileged else host_devices(),
-        like_privileged=not privileged,
-    )
+    setting = _recording_setting(grant, config)
     if not privileged:
-        notes.append(
-            f"in place of privileged, the recording had {len(granted)} capabilities, the host's"
-            f" {len(setting.devices)} device nodes with access to every device (device_cgroup_rules),"
-            " and a writable /proc/sys (systempaths=unconfined), as privileged has; /sys stayed"
-            " read-only, so a write to /sys was seen only while the open syscalls were watched"
-            " (--open-window)"
-        )
-        log("note: " + notes[-1])
+        _note(notes, log, _stand_in_note(len(granted), len(setting.devices)))
     how = "privileged" if privileged else f"{len(granted)} capabilities, every host device and a writable /proc/sys"
     log(f"recording {target.service} for up to {opts.duration:g}s with {how}")
 
-    runs = [0]
-
-    def run(s: dk.CapabilitySetting, early: EarlyEnd | None = None, verifying: bool = False) -> RunResult:
-        runs[0] += 1
-        task = f"run {runs[0]}: {'verifying' if verifying else 'recording'} {target.service}"
-        seconds = max(1, round(opts.duration))
-
-        def elapsed(t: float) -> None:
-            tick(task, min(int(t), seconds - 1), seconds)
-
-        try:
-            return record_compose_run(
-                target,
-                s,
-                binary,
-                duration=opts.duration,
-                probes=opts.probes,
-                probe_interval=opts.probe_interval,
-                early=early,
-                source=source,
-                kernel_filter=opts.kernel_filter,
-                recorder=opts.recorder,
-                # The verdict needs no opens: spare the service the slow syscall path they cost.
-                open_window=0 if verifying else opts.open_window,
-                watch_opens=not verifying,
-                inspect_helpers=not verifying,
-                # A verification copy's verdict is in once watching ends: no grace period to wait out.
-                stop_timeout=0 if verifying and opts.strategy == "groups" else 1,
-                on_elapsed=elapsed,
-            )
-        finally:
-            tick(task, seconds, seconds)  # the run is over (it may end before --duration)
-
+    run = _Runs(target, opts, binary, source, tick)
     rec = run(setting)
     if not rec.rooted:
         raise dk.ComposeError("the container's processes were not found in the trace (is dockerd using containerd?)")
     # Devices and sysctls the service touched; the verification runs get them too.
     touched = _touched(rec, config)
-    if rec.lost_events:
-        notes.append(f"the recorder lost {rec.lost_events} events: the evidence is incomplete")
-        log(
-            f"warning: the recorder lost {rec.lost_events} events (buffer overrun or full map);"
-            " the evidence is incomplete"
-        )
-    failure = recording_failure(rec, opts.expect_exit)
-    if failure is not None:
-        notes.append(
-            f"the recording itself failed ({failure}): it is not a baseline to verify against, so"
-            " nothing was verified or minimised and the proposal is what a failing run used"
-            + ("" if opts.expect_exit is not None else "; --expect-exit N declares a batch job's exit code")
-        )
-        log(f"error: {notes[-1]}")
-    for note in [*rec.notes, *touched.notes]:
-        notes.append(note)
-        log("note: " + note)
-    if touched.devices:
-        log(f"proposing devices {list(touched.devices)}")
-    if touched.sysctls:
-        log(f"proposing sysctls {dict(touched.sysctls)}")
+    failure = _recording_notes(rec, touched, opts, notes, log)
     result = classify(rec.checks, unavailable)
     for note in result.notes:
-        notes.append(note)
-        log("note: " + note)
-    used = result.used
-    proposal = frozenset(result.required)
+        _note(notes, log, note)
     evidence = list(result.evidence)
     helpers = privileged_helpers(rec.helper_files, rec.execs, rec.checks)
     for h in helpers:
-        notes.append(helper_note(h))
-        log("note: " + notes[-1])
-    verification: list[VerificationRun] = []
-    passed: dict[tuple[frozenset[str], bool], tuple[Exercised, ...]] = {}
-    tried: dict[tuple[frozenset[str], bool], bool] = {}
-    denied_in: dict[tuple[frozenset[str], bool], frozenset[str]] = {}  # what each run saw denied
+        _note(notes, log, helper_note(h))
     warm = round(warmup(rec, opts.duration), 2) if opts.probes else None
     early = (
         EarlyEnd(warm, need_healthy=rec.health == "healthy") if warm is not None and opts.strategy == "groups" else None
     )
-    # The failed run of the last group tried: which of its capabilities it saw denied.
-    last_denied: list[frozenset[str]] = [frozenset()]
-
-    def measure(caps: frozenset[str], nnp: bool) -> tuple[RunResult, float]:
-        """One verification run (thread-safe: its own Compose project, instance and recorder)."""
-        began = time.monotonic()
-        outcome = run(
-            dk.CapabilitySetting(
-                privileged=False,
-                cap_add=caps,
-                no_new_privileges=nnp,
-                security_opt=config.security_opt,
-                devices=touched.devices,
-                sysctls=tuple(touched.sysctls.items()),
-            ),
-            early=early,
-            verifying=True,
-        )
-        return outcome, round(time.monotonic() - began, 2)
-
-    def judge(caps: frozenset[str], nnp: bool, outcome: RunResult, seconds: float) -> bool:
-        ok, why = verdict(rec, outcome, opts.duration, functional=opts.functional)
-        denials = new_denials(rec, outcome)
-        log(f"  {'pass' if ok else 'fail'} {sorted_short(caps)}: {why}")
-        verification.append(
-            VerificationRun(
-                tuple(sorted_short(caps)),
-                ok,
-                why,
-                seconds=seconds,
-                no_new_privileges=nnp,
-                denials=tuple(denial_text(d) for d in denials),
-                ended_early=outcome.ended_early,
-            )
-        )
-        tried[caps, nnp] = ok
-        last_denied[0] = denied_in[caps, nnp] = frozenset("CAP_" + d.capability for d in denials)
-        if ok:
-            passed[caps, nnp] = denials
-        return ok
-
-    def announce(caps: frozenset[str], nnp: bool, how: str = "") -> None:
-        without = "" if nnp else " without no-new-privileges"
-        log(f"verifying with cap_add {sorted_short(caps)}{without}{how}")
-
-    def verify(caps: frozenset[str], nnp: bool = True) -> bool:
-        # The same set gives the same answer; a repeat would only cost another run.
-        if (caps, nnp) in tried:
-            last_denied[0] = denied_in[caps, nnp]
-            return tried[caps, nnp]
-        announce(caps, nnp)
-        return judge(caps, nnp, *measure(caps, nnp))
-
-    def verify_all(sets: list[frozenset[str]], nnp: bool = True) -> list[bool]:
-        """Independent sets: side by side (PARALLEL_RUNS at a time) when copies of the project
-        cannot touch each other (ServiceConfig.isolated); their results are recorded in order."""
-        todo = [c for c in dict.fromkeys(sets) if (c, nnp) not in tried]
-        if not config.isolated or len(todo) < 2:
-            return [verify(c, nnp) for c in sets]
-        for caps in todo:
-            announce(caps, nnp, " (side by side)")
-        with ThreadPoolExecutor(max_workers=PARALLEL_RUNS) as pool:
-            results = [f.result() for f in [pool.submit(measure, c, nnp) for c in todo]]
-        for caps, (outcome, seconds) in zip(todo, results, strict=True):
-            judge(caps, nnp, outcome, seconds)
-        return [tried[c, nnp] for c in sets]
-
-    final = proposal
-    nnp = True
+    verifier = _Verifier(rec, config, touched, opts, run, log, early)
+    final, nnp, helpers = _verify_proposal(verifier, frozenset(result.required), helpers, failure, notes)
     minimize_runs = 0
     minimize_seconds: float | None = None
-    if failure is None and (opts.verify_caps is not None or opts.verify or opts.minimize):
-        final = opts.verify_caps if opts.verify_caps is not None else proposal
-        if opts.verify_caps is not None or opts.verify or helpers:
-            verify(final)
-        if helpers:
-            # no-new-privileges stops the helper from gaining anything: let the run without it
-            # show whether the service needs the helper's capability, and report both.
-            with_helper = verify(final, nnp=False)
-            nnp = tried[final, True] or not with_helper
-            chosen = "no-new-privileges" if nnp else "helper"
-            helpers = [replace(h, chosen=chosen) for h in helpers]
-            notes.append(choice_note(helpers, nnp, tried[final, True], with_helper))
-            log("note: " + notes[-1])
     if failure is None and opts.minimize:
-        began = time.monotonic()
-        before = len(verification)
-        start = final | opts.minimize_from
-        candidate = start
-        unused = frozenset(c for c in candidate if c not in used)
-        if unused and verify(candidate - unused, nnp):
-            candidate = candidate - unused
-        if opts.strategy == "linear":
-            for cap in sort_capabilities(candidate):
-                if verify(candidate - {cap}, nnp):
-                    candidate = candidate - {cap}
-        else:
-            candidate = _minimize_groups(
-                candidate,
-                lambda caps: verify(caps, nnp),
-                last_denied,
-                opts.functional,
-                lambda sets: verify_all(sets, nnp),
-            )
-        minimize_runs = len(verification) - before
-        removed = start - candidate
-        final = candidate
-        if (final, nnp) not in passed:
-            verify(final, nnp)
-        minimize_seconds = round(time.monotonic() - began, 2)
-        lost_without = {d.capability: d for d in passed.get((final, nnp), ())}
-        for cap in sort_capabilities(removed):
-            item = next((e for e in evidence if e.capability == short(cap)), None)
-            why = "--minimize removed it and verification still passed"
-            if short(cap) in lost_without:
-                why = f"--minimize removed it and the probe kept passing ({lost_without[short(cap)].describe()})"
-            if item is None:
-                never = why + " (never checked in the recording)"
-                evidence.append(CapabilityEvidence(short(cap), MINIMIZED_OUT, never))
-            elif item.decision == REQUIRED:
-                evidence[evidence.index(item)] = replace(item, decision=MINIMIZED_OUT, reason=why)
-    exercised = passed.get((final, nnp), ())
-    for h in helpers:
-        refused = [c for c in h.file_capabilities if "CAP_" + c not in final]
-        if h.kind == FILE_CAPABILITIES and refused and (final, nnp) in passed:
-            # The kernel refuses to exec a file whose permitted capabilities are not all in the
-            # bounding set (cap_add): no check is made, so no denial shows it.
-            notes.append(
-                f"without {', '.join(refused)}, the kernel refuses to exec {h.path} (EPERM: its file"
-                " capabilities are not all in the container's bounding set); the service kept working"
-            )
-            log("note: " + notes[-1])
-    verified = (final, nnp) in passed
-    if not opts.probes and verification and (opts.minimize or opts.verify_caps is not None):
+        final, minimize_runs, minimize_seconds = _minimize(verifier, final, nnp, result.used, evidence)
+    verified = (final, nnp) in verifier.passed
+    _refused_exec_notes(helpers, final, verified, notes, log)
+    if not opts.probes and verifier.runs and (opts.minimize or opts.verify_caps is not None):
         notes.append(
             "no probe: a run failed on any new audited denial; a probe that proves the service works"
             " (--probe, --probe-exec) could allow a smaller set, dropping capabilities the service"
@@ -478,7 +281,7 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log, tick: Tic
         verified=verified,
         minimized=opts.minimize and failure is None,
         minimize_runs=minimize_runs,
-        verification=tuple(verification),
+        verification=tuple(verifier.runs),
         recording=Recording(
             mode="compose",
             source=rec.source,
@@ -499,10 +302,289 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log, tick: Tic
         notes=tuple(notes),
         access=touched.evidence,
         minimize_seconds=minimize_seconds,
-        exercised=exercised,
+        exercised=verifier.passed.get((final, nnp), ()),
         helpers=tuple(helpers),
     )
     return Outcome(profile, rec, result)
+
+
+def _note(notes: list[str], log: Log, note: str) -> None:
+    """A note for the profile, shown as it is made."""
+    notes.append(note)
+    log("note: " + note)
+
+
+def _recording_setting(grant: Grant, config: dk.ServiceConfig) -> dk.CapabilitySetting:
+    """Privileged when the host can start it; else its stand-in: every grantable capability, the
+    host's devices and a writable /proc/sys."""
+    privileged = grant.privileged_ok
+    return dk.CapabilitySetting(
+        privileged=privileged,
+        cap_add=grant.granted,
+        no_new_privileges=False,
+        security_opt=config.security_opt,
+        devices=() if privileged else host_devices(),
+        like_privileged=not privileged,
+    )
+
+
+def _stand_in_note(capabilities: int, devices: int) -> str:
+    return (
+        f"in place of privileged, the recording had {capabilities} capabilities, the host's"
+        f" {devices} device nodes with access to every device (device_cgroup_rules),"
+        " and a writable /proc/sys (systempaths=unconfined), as privileged has; /sys stayed"
+        " read-only, so a write to /sys was seen only while the open syscalls were watched"
+        " (--open-window)"
+    )
+
+
+def _recording_notes(rec: RunResult, touched: Touched, opts: Options, notes: list[str], log: Log) -> str | None:
+    """Note (and show) how the recording fell short and what it touched; return why it failed, if it did."""
+    if rec.lost_events:
+        notes.append(f"the recorder lost {rec.lost_events} events: the evidence is incomplete")
+        log(
+            f"warning: the recorder lost {rec.lost_events} events (buffer overrun or full map);"
+            " the evidence is incomplete"
+        )
+    failure = recording_failure(rec, opts.expect_exit)
+    if failure is not None:
+        notes.append(
+            f"the recording itself failed ({failure}): it is not a baseline to verify against, so"
+            " nothing was verified or minimised and the proposal is what a failing run used"
+            + ("" if opts.expect_exit is not None else "; --expect-exit N declares a batch job's exit code")
+        )
+        log(f"error: {notes[-1]}")
+    for note in [*rec.notes, *touched.notes]:
+        _note(notes, log, note)
+    if touched.devices:
+        log(f"proposing devices {list(touched.devices)}")
+    if touched.sysctls:
+        log(f"proposing sysctls {dict(touched.sysctls)}")
+    return failure
+
+
+class _Runs:
+    """The numbered runs of one profile, the recording and then each verification, with their progress."""
+
+    def __init__(self, target: dk.ComposeTarget, opts: Options, binary: str, source: str, tick: Tick) -> None:
+        self.target, self.opts, self.binary, self.source, self.tick = target, opts, binary, source, tick
+        self.count = 0
+
+    def __call__(self, s: dk.CapabilitySetting, early: EarlyEnd | None = None, verifying: bool = False) -> RunResult:
+        opts = self.opts
+        self.count += 1
+        task = f"run {self.count}: {'verifying' if verifying else 'recording'} {self.target.service}"
+        seconds = max(1, round(opts.duration))
+
+        def elapsed(t: float) -> None:
+            self.tick(task, min(int(t), seconds - 1), seconds)
+
+        try:
+            return record_compose_run(
+                self.target,
+                s,
+                self.binary,
+                duration=opts.duration,
+                probes=opts.probes,
+                probe_interval=opts.probe_interval,
+                early=early,
+                source=self.source,
+                kernel_filter=opts.kernel_filter,
+                recorder=opts.recorder,
+                # The verdict needs no opens: spare the service the slow syscall path they cost.
+                open_window=0 if verifying else opts.open_window,
+                watch_opens=not verifying,
+                inspect_helpers=not verifying,
+                # A verification copy's verdict is in once watching ends: no grace period to wait out.
+                stop_timeout=0 if verifying and opts.strategy == "groups" else 1,
+                on_elapsed=elapsed,
+            )
+        finally:
+            self.tick(task, seconds, seconds)  # the run is over (it may end before --duration)
+
+
+class _Verifier:
+    """Verification runs against the recording ``rec``: each (set, no-new-privileges) is run once;
+    the verdicts are kept in the order they were judged (``runs``)."""
+
+    def __init__(
+        self,
+        rec: RunResult,
+        config: dk.ServiceConfig,
+        touched: Touched,
+        opts: Options,
+        run: _Runs,
+        log: Log,
+        early: EarlyEnd | None,
+    ) -> None:
+        self.rec, self.config, self.touched, self.opts = rec, config, touched, opts
+        self.run, self.log, self.early = run, log, early
+        self.runs: list[VerificationRun] = []
+        self.passed: dict[tuple[frozenset[str], bool], tuple[Exercised, ...]] = {}
+        self.tried: dict[tuple[frozenset[str], bool], bool] = {}
+        self.denied_in: dict[tuple[frozenset[str], bool], frozenset[str]] = {}  # what each run saw denied
+        # The failed run of the last group tried: which of its capabilities it saw denied.
+        self.last_denied: list[frozenset[str]] = [frozenset()]
+
+    def measure(self, caps: frozenset[str], nnp: bool) -> tuple[RunResult, float]:
+        """One verification run (thread-safe: its own Compose project, instance and recorder)."""
+        began = time.monotonic()
+        outcome = self.run(
+            dk.CapabilitySetting(
+                privileged=False,
+                cap_add=caps,
+                no_new_privileges=nnp,
+                security_opt=self.config.security_opt,
+                devices=self.touched.devices,
+                sysctls=tuple(self.touched.sysctls.items()),
+            ),
+            early=self.early,
+            verifying=True,
+        )
+        return outcome, round(time.monotonic() - began, 2)
+
+    def judge(self, caps: frozenset[str], nnp: bool, outcome: RunResult, seconds: float) -> bool:
+        ok, why = verdict(self.rec, outcome, self.opts.duration, functional=self.opts.functional)
+        denials = new_denials(self.rec, outcome)
+        self.log(f"  {'pass' if ok else 'fail'} {sorted_short(caps)}: {why}")
+        self.runs.append(
+            VerificationRun(
+                tuple(sorted_short(caps)),
+                ok,
+                why,
+                seconds=seconds,
+                no_new_privileges=nnp,
+                denials=tuple(denial_text(d) for d in denials),
+                ended_early=outcome.ended_early,
+            )
+        )
+        self.tried[caps, nnp] = ok
+        self.last_denied[0] = self.denied_in[caps, nnp] = frozenset("CAP_" + d.capability for d in denials)
+        if ok:
+            self.passed[caps, nnp] = denials
+        return ok
+
+    def announce(self, caps: frozenset[str], nnp: bool, how: str = "") -> None:
+        without = "" if nnp else " without no-new-privileges"
+        self.log(f"verifying with cap_add {sorted_short(caps)}{without}{how}")
+
+    def verify(self, caps: frozenset[str], nnp: bool = True) -> bool:
+        # The same set gives the same answer; a repeat would only cost another run.
+        if (caps, nnp) in self.tried:
+            self.last_denied[0] = self.denied_in[caps, nnp]
+            return self.tried[caps, nnp]
+        self.announce(caps, nnp)
+        return self.judge(caps, nnp, *self.measure(caps, nnp))
+
+    def verify_all(self, sets: list[frozenset[str]], nnp: bool = True) -> list[bool]:
+        """Independent sets: side by side (PARALLEL_RUNS at a time) when copies of the project
+        cannot touch each other (ServiceConfig.isolated); their results are recorded in order."""
+        todo = [c for c in dict.fromkeys(sets) if (c, nnp) not in self.tried]
+        if not self.config.isolated or len(todo) < 2:
+            return [self.verify(c, nnp) for c in sets]
+        for caps in todo:
+            self.announce(caps, nnp, " (side by side)")
+        with ThreadPoolExecutor(max_workers=PARALLEL_RUNS) as pool:
+            results = [f.result() for f in [pool.submit(self.measure, c, nnp) for c in todo]]
+        for caps, (outcome, seconds) in zip(todo, results, strict=True):
+            self.judge(caps, nnp, outcome, seconds)
+        return [self.tried[c, nnp] for c in sets]
+
+
+def _verify_proposal(
+    verifier: _Verifier,
+    proposal: frozenset[str],
+    helpers: list[PrivilegedHelper],
+    failure: str | None,
+    notes: list[str],
+) -> tuple[frozenset[str], bool, list[PrivilegedHelper]]:
+    """Verify the proposal (or --verify-caps) when asked, and with privileged helpers choose
+    between no-new-privileges and the helper: the set, no-new-privileges or not, the helpers."""
+    opts = verifier.opts
+    final = proposal
+    nnp = True
+    if failure is None and (opts.verify_caps is not None or opts.verify or opts.minimize):
+        final = opts.verify_caps if opts.verify_caps is not None else proposal
+        if opts.verify_caps is not None or opts.verify or helpers:
+            verifier.verify(final)
+        if helpers:
+            # no-new-privileges stops the helper from gaining anything: let the run without it
+            # show whether the service needs the helper's capability, and report both.
+            with_helper = verifier.verify(final, nnp=False)
+            nnp = verifier.tried[final, True] or not with_helper
+            chosen = "no-new-privileges" if nnp else "helper"
+            helpers = [replace(h, chosen=chosen) for h in helpers]
+            _note(notes, verifier.log, choice_note(helpers, nnp, verifier.tried[final, True], with_helper))
+    return final, nnp, helpers
+
+
+def _minimize(
+    verifier: _Verifier,
+    final: frozenset[str],
+    nnp: bool,
+    used: frozenset[str],
+    evidence: list[CapabilityEvidence],
+) -> tuple[frozenset[str], int, float]:
+    """--minimize: the smallest set that still verifies, the runs it took and its seconds; the
+    evidence of each capability it removed says so."""
+    opts = verifier.opts
+    began = time.monotonic()
+    before = len(verifier.runs)
+    start = final | opts.minimize_from
+    candidate = start
+    unused = frozenset(c for c in candidate if c not in used)
+    if unused and verifier.verify(candidate - unused, nnp):
+        candidate = candidate - unused
+    if opts.strategy == "linear":
+        for cap in sort_capabilities(candidate):
+            if verifier.verify(candidate - {cap}, nnp):
+                candidate = candidate - {cap}
+    else:
+        candidate = _minimize_groups(
+            candidate,
+            lambda caps: verifier.verify(caps, nnp),
+            verifier.last_denied,
+            opts.functional,
+            lambda sets: verifier.verify_all(sets, nnp),
+        )
+    minimize_runs = len(verifier.runs) - before
+    if (candidate, nnp) not in verifier.passed:
+        verifier.verify(candidate, nnp)
+    minimize_seconds = round(time.monotonic() - began, 2)
+    _mark_minimized_out(evidence, start - candidate, verifier.passed.get((candidate, nnp), ()))
+    return candidate, minimize_runs, minimize_seconds
+
+
+def _mark_minimized_out(
+    evidence: list[CapabilityEvidence], removed: frozenset[str], exercised: tuple[Exercised, ...]
+) -> None:
+    lost_without = {d.capability: d for d in exercised}
+    for cap in sort_capabilities(removed):
+        item = next((e for e in evidence if e.capability == short(cap)), None)
+        why = "--minimize removed it and verification still passed"
+        if short(cap) in lost_without:
+            why = f"--minimize removed it and the probe kept passing ({lost_without[short(cap)].describe()})"
+        if item is None:
+            never = why + " (never checked in the recording)"
+            evidence.append(CapabilityEvidence(short(cap), MINIMIZED_OUT, never))
+        elif item.decision == REQUIRED:
+            evidence[evidence.index(item)] = replace(item, decision=MINIMIZED_OUT, reason=why)
+
+
+def _refused_exec_notes(
+    helpers: list[PrivilegedHelper], final: frozenset[str], verified: bool, notes: list[str], log: Log
+) -> None:
+    for h in helpers:
+        refused = [c for c in h.file_capabilities if "CAP_" + c not in final]
+        if h.kind == FILE_CAPABILITIES and refused and verified:
+            # The kernel refuses to exec a file whose permitted capabilities are not all in the
+            # bounding set (cap_add): no check is made, so no denial shows it.
+            _note(
+                notes,
+                log,
+                f"without {', '.join(refused)}, the kernel refuses to exec {h.path} (EPERM: its file"
+                " capabilities are not all in the container's bounding set); the service kept working",
+            )
 
 
 def _minimize_groups(
