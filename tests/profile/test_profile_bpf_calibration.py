@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from leastcap.profile.bpf import calibration as cal
 from leastcap.profile.bpf import programs as pg
 from leastcap.profile.bpf.recorder import CALIBRATION_SYSCALLS, _fingerprint_place
 
@@ -23,7 +24,7 @@ def _copy(caller: int, wrapper: int | None) -> list[int]:
 
 def _regs(index: int | None) -> list[int]:
     """calibration[3]: the vm probe's candidates, then the SETUID check's; one place holds both."""
-    n = len(pg.REGS_CANDIDATES)
+    n = len(cal.REGS_CANDIDATES)
     regs = [7, 7, 7, 7, 7, 7, 7, 7, 0]
     if index is not None:
         regs[index], regs[n + index] = CALIBRATION_SYSCALLS["mmap"], CALIBRATION_SYSCALLS["setuid"]

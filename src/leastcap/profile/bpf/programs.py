@@ -1,4 +1,6 @@
-"""The in-kernel half of the BPF recorder: its small programs and the layout of their maps.
+"""The in-kernel half of the BPF recorder: its capability and open programs, the layout of the maps,
+and the emitting helpers its other programs share (``following``: fork, exec, rename, exit;
+``calibration``: the start-up measurement of the kernel's stacks).
 
 * ``tracked`` (hash, tid -> generation): the tasks being followed. Seeded by the recorder (the
   container runtime's tasks, or a running container's); the fork program adds each child of a
@@ -102,17 +104,6 @@ VM_PROBE_SITE = 1
 # 64-bit FNV-1a over the stack's words, with a shift after each multiplication so that every bit of a
 # word reaches the low bits (addresses in one kernel differ mostly in their low bits).
 _FNV_OFFSET, _FNV_PRIME = 0xCBF29CE484222325, 0x100000001B3
-# How much of the kernel stack above the program's frame the calibration program copies.
-CALIBRATION_BYTES = 512
-# 0: the stack above the frame on the SYS_ADMIN vm probe; 1: the same on a CAP_SETUID check through
-# security_capable; 2: that check's walked stack; 3: the words where the syscall number would be in
-# the task's saved registers, for each (stack size, distance from its top) in REGS_CANDIDATES, on
-# the vm probe (words 0-3) and on the SETUID check (words 4-7).
-CALIBRATION_SLOTS = 4
-# x86-64: THREAD_SIZE 16 KiB (32 KiB with KASAN); pt_regs->orig_ax 48 bytes below the top of the
-# stack, or 64 with the 16 bytes of padding FRED kernels leave above pt_regs.
-REGS_CANDIDATES = ((1 << 14, 48), (1 << 14, 64), (1 << 15, 48), (1 << 15, 64))
-CAP_SETUID, CAP_SYS_ADMIN = 7, 21
 
 
 # The programs keep their own stack under 33 bytes: a tracing program with a deeper one runs on a
@@ -167,7 +158,7 @@ class Maps:
     approved: int  # hash: fingerprint -> 1, set by the recorder: the site's cached stack may be used
 
 
-def _lookup(p: Program, map_fd: int, key_at: int, missing: str) -> None:
+def lookup(p: Program, map_fd: int, key_at: int, missing: str) -> None:
     """r0 = the element of ``map_fd`` whose key is on the BPF stack at r10+key_at; jump to
     ``missing`` when there is none."""
     p.ld_map(R1, map_fd)
@@ -182,14 +173,14 @@ def _tracked_generation(p: Program, maps: Maps, out: str) -> None:
     p.call(GET_CURRENT_PID_TGID)
     p.mov32(R7, R0)
     p.stx(4, R10, -4, R7)
-    _lookup(p, maps.tracked, -4, out)
+    lookup(p, maps.tracked, -4, out)
     p.ldx(8, R8, R0, 0)
 
 
 def _scratch(p: Program, maps: Maps, out: str) -> None:
     """r9 = this CPU's scratch area."""
     p.st_imm(4, R10, -8, 0)
-    _lookup(p, maps.scratch, -8, out)
+    lookup(p, maps.scratch, -8, out)
     p.mov(R9, R0)
 
 
@@ -219,14 +210,14 @@ def _add_or_insert(p: Program, map_fd: int, key_size: int, stat: int, maps: Maps
     p.atomic_add(8, R0, 0, R1)
     p.jmp("out")
     p.label(f"lost_{tag}")
-    _count_lost(p, maps, stat)
+    count_lost(p, maps, stat)
     p.jmp("out")
 
 
-def _count_lost(p: Program, maps: Maps, stat: int) -> None:
+def count_lost(p: Program, maps: Maps, stat: int) -> None:
     """stats[stat] += 1: something did not fit in its map (reported as lost events)."""
     p.st_imm(4, R10, -8, stat)
-    _lookup(p, maps.stats, -8, "out")
+    lookup(p, maps.stats, -8, "out")
     p.mov_imm(R1, 1)
     p.atomic_add(8, R0, 0, R1)
 
@@ -272,7 +263,7 @@ def _stack_hash(p: Program, at: int) -> None:
     p.or_reg(R1, R2)
 
 
-def _finish(p: Program) -> None:
+def finish(p: Program) -> None:
     p.label("out")
     p.mov_imm(R0, 0)
     p.exit()
@@ -426,7 +417,7 @@ def capability_program(
     _value_header(p, VALUE_AT)
     p.label("insert")
     _add_or_insert(p, maps.caps, CAP_KEY.size, STAT_CAPS_LOST, maps, "cap")
-    _finish(p)
+    finish(p)
     return p.code()
 
 
@@ -503,7 +494,7 @@ def _cached_stack(p: Program, maps: Maps) -> None:
     _value_header(p, VALUE_AT)
     _copy(p, VALUE_AT + 32, R7, 32, 1 + STACK_FRAMES)
     p.st_imm(4, R10, -8, STAT_CACHED)  # counted for the tests and the bench, not as lost
-    _lookup(p, maps.stats, -8, "insert")
+    lookup(p, maps.stats, -8, "insert")
     p.mov_imm(R1, 1)
     p.atomic_add(8, R0, 0, R1)
     p.jmp("insert")
@@ -591,129 +582,5 @@ def open_program(
     p.label("new")
     _value_header(p, OPEN_KEY.size)
     _add_or_insert(p, maps.opens, OPEN_KEY.size, STAT_OPENS_LOST, maps, "open")
-    _finish(p)
-    return p.code()
-
-
-def _set_generation(p: Program, maps: Maps, pid_offset: int) -> None:
-    """tracked[ctx.pid_offset] = now (a new generation); a full map counts a lost task."""
-    p.call(KTIME_GET_NS)
-    p.stx(8, R10, -16, R0)
-    p.ldx(4, R1, R6, pid_offset)
-    p.stx(4, R10, -4, R1)
-    p.ld_map(R1, maps.tracked)
-    p.mov(R2, R10)
-    p.add_imm(R2, -4)
-    p.mov(R3, R10)
-    p.add_imm(R3, -16)
-    p.mov_imm(R4, 0)
-    p.call(MAP_UPDATE_ELEM)
-    p.jmp_imm(JEQ, R0, 0, "out")
-    _count_lost(p, maps, STAT_TRACKED_LOST)
-
-
-def _if_tracked(p: Program, maps: Maps, pid_offset: int) -> None:
-    p.ldx(4, R1, R6, pid_offset)
-    p.stx(4, R10, -4, R1)
-    _lookup(p, maps.tracked, -4, "out")
-
-
-def _follow(maps: Maps, tracked_offset: int, new_offset: int) -> bytes:
-    """If the task at ctx.tracked_offset is tracked, the one at ctx.new_offset gets a new generation."""
-    p = Program()
-    p.mov(R6, R1)
-    _if_tracked(p, maps, tracked_offset)
-    _set_generation(p, maps, new_offset)
-    _finish(p)
-    return p.code()
-
-
-def fork_program(maps: Maps, parent_offset: int, child_offset: int) -> bytes:
-    """On ``sched:sched_process_fork``: a child (process or thread) of a tracked task is tracked."""
-    return _follow(maps, parent_offset, child_offset)
-
-
-def exec_program(maps: Maps, pid_offset: int, old_pid_offset: int) -> bytes:
-    """On ``sched:sched_process_exec``: a tracked task starts a new generation (under its new tid,
-    which is the leader's when a thread exec'd)."""
-    return _follow(maps, old_pid_offset, pid_offset)
-
-
-def rename_program(maps: Maps, pid_offset: int) -> bytes:
-    """On ``task:task_rename`` (prctl PR_SET_NAME, a write to /proc/PID/comm): a new generation, so
-    checks made under the new name are not counted with those made under the old one (busybox
-    applets rename themselves instead of exec'ing)."""
-    return exec_program(maps, pid_offset, pid_offset)
-
-
-def _regs_candidates(p: Program, first_word: int) -> None:
-    """calibration[3] words first_word...: the word at each REGS_CANDIDATES place (r7 = that slot)."""
-    for index, (thread_size, from_top) in enumerate(REGS_CANDIDATES):
-        p.ldx(8, R3, R7, 8 * len(REGS_CANDIDATES) * 2)  # the frame pointer, as a number
-        p.or_imm(R3, thread_size - 1)
-        p.add_imm(R3, 1 - from_top)
-        p.mov(R1, R7)
-        p.add_imm(R1, 8 * (first_word + index))
-        p.mov_imm(R2, 8)
-        p.call(PROBE_READ_KERNEL)
-
-
-def _calibration_slot(p: Program, maps: Maps) -> None:
-    """r0 = calibration[the u32 at r10-4], or finish when the lookup fails."""
-    _lookup(p, maps.calibration, -4, "out")
-
-
-def calibration_program(maps: Maps, cap_offset: int, tid: int) -> bytes:
-    """For task ``tid`` only: fill the CALIBRATION_SLOTS (see there) on a SYS_ADMIN and a SETUID check."""
-    p = Program()
-    p.mov(R6, R1)
-    p.call(GET_CURRENT_PID_TGID)
-    p.mov32(R7, R0)
-    p.jmp_imm(JNE, R7, tid, "out")
-    p.ldx(4, R1, R6, cap_offset)
-    p.mov_imm(R8, 0)
-    p.jmp_imm(JEQ, R1, CAP_SYS_ADMIN, "copy")
-    p.mov_imm(R8, 1)
-    p.jmp_imm(JEQ, R1, CAP_SETUID, "copy")
-    p.jmp("out")
-    p.label("copy")
-    p.stx(4, R10, -4, R8)
-    _calibration_slot(p, maps)
-    p.mov(R1, R0)
-    p.mov_imm(R2, CALIBRATION_BYTES)
-    p.mov(R3, R10)
-    p.call(PROBE_READ_KERNEL)
-    p.jmp_imm(JEQ, R8, 0, "regs")
-    p.st_imm(4, R10, -4, 2)
-    _calibration_slot(p, maps)
-    p.mov(R1, R6)
-    p.mov(R2, R0)
-    p.mov_imm(R3, CALIBRATION_BYTES)
-    p.mov_imm(R4, 0)
-    p.call(GET_STACK)
-    p.label("regs")
-    p.st_imm(4, R10, -4, 3)
-    _calibration_slot(p, maps)
-    p.mov(R7, R0)
-    p.stx(8, R7, 8 * len(REGS_CANDIDATES) * 2, R10)  # a number from now on (see _fingerprint)
-    p.jmp_imm(JEQ, R8, 1, "regs_setuid")
-    _regs_candidates(p, 0)
-    p.jmp("out")
-    p.label("regs_setuid")
-    _regs_candidates(p, len(REGS_CANDIDATES))
-    _finish(p)
-    return p.code()
-
-
-def exit_program(maps: Maps, pid_offset: int) -> bytes:
-    """On ``sched:sched_process_exit``: the task is forgotten (its tid may be reused)."""
-    p = Program()
-    p.mov(R6, R1)
-    p.ldx(4, R1, R6, pid_offset)
-    p.stx(4, R10, -4, R1)
-    p.ld_map(R1, maps.tracked)
-    p.mov(R2, R10)
-    p.add_imm(R2, -4)
-    p.call(MAP_DELETE_ELEM)
-    _finish(p)
+    finish(p)
     return p.code()

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from leastcap.capabilities import CAPABILITY_NUMBERS
+from leastcap.profile.bpf import calibration as cal
+from leastcap.profile.bpf import following
 from leastcap.profile.bpf import programs as pg
 from leastcap.profile.bpf import sys as bpf
 from leastcap.profile.bpf.btf import BtfError, function_id
@@ -75,8 +77,8 @@ def _fingerprint_place(
     wrapper = next((i for i in range(caller + 1, len(capable_words)) if capable_words[i] == walked[2]), None)
     if wrapper is None:
         return None
-    candidates = len(pg.REGS_CANDIDATES)
-    for index, (thread_size, from_top) in enumerate(pg.REGS_CANDIDATES):
+    candidates = len(cal.REGS_CANDIDATES)
+    for index, (thread_size, from_top) in enumerate(cal.REGS_CANDIDATES):
         if (regs[index], regs[candidates + index]) == (CALIBRATION_SYSCALLS["mmap"], CALIBRATION_SYSCALLS["setuid"]):
             return pg.Fingerprint(8 * wrapper, capable[0], capable[1], thread_size, from_top)
     return None
@@ -136,7 +138,7 @@ class BpfRecorder:
                 ),
                 stats=self._fd(bpf.map_create(bpf.MAP_ARRAY, 4, 8, pg.STATS)),
                 scratch=self._fd(bpf.map_create(bpf.MAP_PERCPU_ARRAY, 4, pg.SCRATCH_BYTES, 1)),
-                calibration=self._fd(bpf.map_create(bpf.MAP_ARRAY, 4, pg.CALIBRATION_BYTES, pg.CALIBRATION_SLOTS)),
+                calibration=self._fd(bpf.map_create(bpf.MAP_ARRAY, 4, cal.CALIBRATION_BYTES, cal.CALIBRATION_SLOTS)),
                 sites=self._fd(
                     bpf.map_create(bpf.MAP_HASH, 8, pg.SITE_VALUE.size, pg.SITES_MAX, bpf.MAP_F_NO_PREALLOC)
                 ),
@@ -148,14 +150,16 @@ class BpfRecorder:
             exec_id, exe = read_format(events / "sched/sched_process_exec/format")
             exit_id, ext = read_format(events / "sched/sched_process_exit/format")
             # Followers first, so no task is missed between attaching the check counter and them.
-            self._attach(fork_id, pg.fork_program(self.maps, fork["parent_pid"].offset, fork["child_pid"].offset))
-            self._attach(exec_id, pg.exec_program(self.maps, exe["pid"].offset, exe["old_pid"].offset))
-            self._attach(exit_id, pg.exit_program(self.maps, ext["pid"].offset))
+            self._attach(
+                fork_id, following.fork_program(self.maps, fork["parent_pid"].offset, fork["child_pid"].offset)
+            )
+            self._attach(exec_id, following.exec_program(self.maps, exe["pid"].offset, exe["old_pid"].offset))
+            self._attach(exit_id, following.exit_program(self.maps, ext["pid"].offset))
             rename = events / "task/task_rename/format"
             if rename.exists():
                 rename_id, ren = read_format(rename)
                 if "pid" in ren:
-                    self._attach(rename_id, pg.rename_program(self.maps, ren["pid"].offset))
+                    self._attach(rename_id, following.rename_program(self.maps, ren["pid"].offset))
             if mark_vm_probe:
                 self.vm_probe, self.fingerprint = self._calibrate(cap_id, cap["cap"].offset)
                 if not fingerprints:
@@ -213,7 +217,7 @@ class BpfRecorder:
         vm, capable = symbols.span(VM_PROBE_FUNCTION), symbols.span("security_capable")
         if vm is None or capable is None or os.geteuid() != 0:
             return None, None
-        code = pg.calibration_program(self.maps, cap_offset, threading.get_native_id())
+        code = cal.calibration_program(self.maps, cap_offset, threading.get_native_id())
         try:
             fds = [bpf.prog_load(code)]
         except bpf.BpfError:
@@ -230,8 +234,8 @@ class BpfRecorder:
             for fd in reversed(fds):
                 os.close(fd)
         slots = [
-            bpf.map_lookup(self.maps.calibration, pg.TRACKED_KEY.pack(i), pg.CALIBRATION_BYTES)
-            for i in range(pg.CALIBRATION_SLOTS)
+            bpf.map_lookup(self.maps.calibration, pg.TRACKED_KEY.pack(i), cal.CALIBRATION_BYTES)
+            for i in range(cal.CALIBRATION_SLOTS)
         ]
         if any(raw is None for raw in slots):
             return None, None
