@@ -284,7 +284,9 @@ def _require_profiling_host(log: Callable[[str], None], *, compose: bool) -> Non
 
     checks = run_checks(log, compose=compose)
     if not can_profile(checks):
-        log(render(checks, only_failed=True))
+        # Line by line: log() defuses what it prints, and a newline inside one message is escaped.
+        for line in render(checks, only_failed=True).splitlines():
+            log(line)
         sys.exit(EXIT_ERROR)
 
 
