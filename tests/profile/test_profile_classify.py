@@ -124,7 +124,7 @@ def test_processes_sorted_by_count_and_used_set() -> None:
 
 def test_verdict_counts_only_new_denials_at_granted_sites() -> None:
     from leastcap.profile.recorder import RunResult
-    from leastcap.profile.runner import verdict
+    from leastcap.profile.verdict import verdict
 
     setgroups = ["__do_sys_setgroups", "do_syscall_64"]
     recording = RunResult(

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from leastcap.capabilities import CAPABILITY_NUMBERS
 from leastcap.profile.events import CapCheck
 from leastcap.profile.recorder import RunResult
-from leastcap.profile.runner import _minimize_groups, new_denials, recording_failure, verdict, warmup
+from leastcap.profile.runner import _minimize_groups
+from leastcap.profile.verdict import new_denials, recording_failure, verdict, warmup
 
 CAPS = frozenset({"CAP_CHOWN", "CAP_SETGID", "CAP_SETUID", "CAP_NET_RAW", "CAP_MKNOD", "CAP_AUDIT_WRITE"})
 

@@ -8,7 +8,8 @@ writes below /proc/sys and /sys), ``touched`` (devices and sysctls privileged pr
 (setuid and file-capability binaries it exec'd), ``composebin`` (finding Compose v2), ``docker``
 (compose/docker plumbing), ``recorder`` (one recording run), ``watch`` (the container's state,
 healthcheck and probes during a run), ``attach`` (following a running
-container), ``runner`` (record, verify, minimise), ``doctor`` (can profile run on this host).
+container), ``runner`` (record, verify, minimise), ``verdict`` (judging a verification run against
+the recording, and the recording itself), ``doctor`` (can profile run on this host).
 """
 
 from leastcap.profile.composebin import compose_binary

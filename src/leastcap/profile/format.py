@@ -107,7 +107,7 @@ class Recording:
     # Why the recording is not a baseline (the workload failed: "exit 3", "healthcheck unhealthy",
     # "probe exit 1"); None when it worked. A failed recording is never verified.
     failure: str | None = None
-    # With a probe: seconds the recording took to do everything it did (runner.warmup); a
+    # With a probe: seconds the recording took to do everything it did (verdict.warmup); a
     # verification run ends once the probe passed after this long.
     warmup_seconds: float | None = None
 
