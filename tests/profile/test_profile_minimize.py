@@ -1,5 +1,6 @@
 """The pieces of honest verification that need no container: the group search of --minimize (against
-a known "needed" set, counting runs), the functional verdict, a failed recording, the warm-up."""
+a known "needed" set, counting runs) and the evidence it leaves, the functional verdict, a failed
+recording, the warm-up."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from collections.abc import Callable
 
 from leastcap.capabilities import CAPABILITY_NUMBERS
 from leastcap.profile.events import CapCheck
+from leastcap.profile.format import MINIMIZED_OUT, REQUIRED, TOLERATED_DENIAL, CapabilityEvidence, Exercised
+from leastcap.profile.minimize import mark_minimized_out, minimize_groups
 from leastcap.profile.recorder import RunResult
-from leastcap.profile.runner import _minimize_groups
 from leastcap.profile.verdict import new_denials, recording_failure, verdict, warmup
 
 CAPS = frozenset({"CAP_CHOWN", "CAP_SETGID", "CAP_SETUID", "CAP_NET_RAW", "CAP_MKNOD", "CAP_AUDIT_WRITE"})
@@ -33,7 +35,7 @@ def oracle(
 
 def test_without_a_probe_denied_capabilities_stay_after_one_run() -> None:
     verify, tried, last = oracle(frozenset({"CAP_CHOWN", "CAP_SETGID", "CAP_SETUID"}), frozenset())
-    assert _minimize_groups(frozenset({"CAP_CHOWN", "CAP_SETGID", "CAP_SETUID"}), verify, last, functional=False) == {
+    assert minimize_groups(frozenset({"CAP_CHOWN", "CAP_SETGID", "CAP_SETUID"}), verify, last, functional=False) == {
         "CAP_CHOWN",
         "CAP_SETGID",
         "CAP_SETUID",
@@ -44,7 +46,7 @@ def test_without_a_probe_denied_capabilities_stay_after_one_run() -> None:
 
 def test_without_a_probe_the_undenied_rest_is_tried_as_a_group() -> None:
     verify, tried, last = oracle(frozenset({"CAP_CHOWN"}), frozenset())
-    assert _minimize_groups(CAPS, verify, last, functional=False) == {"CAP_CHOWN"}
+    assert minimize_groups(CAPS, verify, last, functional=False) == {"CAP_CHOWN"}
     assert tried == [frozenset(), frozenset({"CAP_CHOWN"})]
 
 
@@ -52,14 +54,14 @@ def test_with_a_probe_mostly_denied_groups_are_tried_one_by_one() -> None:
     needed = frozenset({"CAP_CHOWN", "CAP_SETGID", "CAP_SETUID"})
     verify, tried, last = oracle(needed, frozenset({"CAP_MKNOD"}))
     start = needed | {"CAP_MKNOD"}
-    assert _minimize_groups(start, verify, last, functional=True) == needed
+    assert minimize_groups(start, verify, last, functional=True) == needed
     assert tried == [frozenset(), *(start - {c} for c in ("CAP_CHOWN", "CAP_SETGID", "CAP_SETUID", "CAP_MKNOD"))]
 
 
 def test_with_a_probe_few_denials_halve_the_group() -> None:
     # Only AUDIT_WRITE is needed (sshd) and nothing else was even denied: halves, then quarters.
     verify, tried, last = oracle(frozenset({"CAP_AUDIT_WRITE"}), frozenset())
-    assert _minimize_groups(CAPS, verify, last, functional=True) == {"CAP_AUDIT_WRITE"}
+    assert minimize_groups(CAPS, verify, last, functional=True) == {"CAP_AUDIT_WRITE"}
     # Sorted by number: CHOWN 0, SETGID 6, SETUID 7 | NET_RAW 13, MKNOD 27, AUDIT_WRITE 29. The first
     # half goes in one run; the second fails as a whole (known: the run without anything), so it
     # is halved again: NET_RAW goes, then MKNOD; AUDIT_WRITE stays. 4 runs where linear took 6.
@@ -69,6 +71,33 @@ def test_with_a_probe_few_denials_halve_the_group() -> None:
         frozenset({"CAP_MKNOD", "CAP_AUDIT_WRITE"}),
         frozenset({"CAP_AUDIT_WRITE"}),
     ]
+
+
+def test_the_evidence_of_what_minimize_removed_says_so() -> None:
+    evidence = [
+        CapabilityEvidence("CHOWN", REQUIRED, "granted 1x in the recording", granted=1),
+        CapabilityEvidence("NET_RAW", REQUIRED, "granted 2x in the recording", granted=2),
+        CapabilityEvidence("MKNOD", TOLERATED_DENIAL, "denied 1x; the service was fine", denied=1),
+        CapabilityEvidence("SETUID", REQUIRED, "granted 1x in the recording", granted=1),
+    ]
+    # The last passing run saw CHOWN denied (a probe judged it); NET_RAW was simply not missed;
+    # KILL was never checked (--minimize-from); MKNOD's decision was not "required"; SETUID stays.
+    lost = Exercised("CHOWN", "svc", "fchownat", ("setattr_prepare",), 3)
+    removed = frozenset({"CAP_KILL", "CAP_NET_RAW", "CAP_CHOWN", "CAP_MKNOD"})
+    mark_minimized_out(evidence, removed, (lost,))
+    assert [(e.capability, e.decision, e.reason) for e in evidence] == [
+        (
+            "CHOWN",
+            MINIMIZED_OUT,
+            "--minimize removed it and the probe kept passing (without CHOWN: svc's fchownat is denied"
+            " (x3, at setattr_prepare); the service kept working)",
+        ),
+        ("NET_RAW", MINIMIZED_OUT, "--minimize removed it and verification still passed"),
+        ("MKNOD", TOLERATED_DENIAL, "denied 1x; the service was fine"),
+        ("SETUID", REQUIRED, "granted 1x in the recording"),
+        ("KILL", MINIMIZED_OUT, "--minimize removed it and verification still passed (never checked in the recording)"),
+    ]
+    assert evidence[0].granted == 1  # the rest of the evidence is kept
 
 
 def check(cap: str, ret: int, stack: list[str], comm: str = "svc", ts: float = 0.0) -> CapCheck:
@@ -148,7 +177,7 @@ def test_with_a_probe_the_singles_are_tried_from_one_set_and_what_passed_goes_to
         return [verify(s) for s in sets]
 
     start = needed | {"CAP_MKNOD", "CAP_SETGID"}
-    assert _minimize_groups(start, verify, last, True, verify_all) == needed
+    assert minimize_groups(start, verify, last, True, verify_all) == needed
     # All four denied when all are out: each alone, from the same set (one batch), then the two
     # that passed alone (SETGID, MKNOD) together.
     assert batches == [[start - {c} for c in ("CAP_CHOWN", "CAP_SETGID", "CAP_SETUID", "CAP_MKNOD")]]

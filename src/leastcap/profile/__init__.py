@@ -7,9 +7,9 @@ process tree), ``classify``, ``fanotify`` and ``openwatch`` (the container's ope
 writes below /proc/sys and /sys), ``touched`` (devices and sysctls privileged provided), ``helpers``
 (setuid and file-capability binaries it exec'd), ``composebin`` (finding Compose v2), ``docker``
 (compose/docker plumbing), ``recorder`` (one recording run), ``watch`` (the container's state,
-healthcheck and probes during a run), ``attach`` (following a running
-container), ``runner`` (record, verify, minimise), ``verdict`` (judging a verification run against
-the recording, and the recording itself), ``doctor`` (can profile run on this host).
+healthcheck and probes during a run), ``attach`` (following a running container), ``runner``
+(record, verify, minimise), ``verdict`` (judging a verification run against the recording, and the
+recording itself), ``minimize`` (the search of --minimize), ``doctor`` (can profile run on this host).
 """
 
 from leastcap.profile.composebin import compose_binary
