@@ -3,7 +3,8 @@ governance -> ``Report``.
 
 ``scan`` (files on disk and the scripts that run containers), ``history`` (each directory at each
 commit), ``audit`` (running containers, and with ``--drift`` their Compose services) and ``fix``
-(which findings to act on) differ only in how they make projects and how they render the report:
+(which findings to act on, and the ``Fix`` each gets) differ only in how they make projects and how
+they render the report:
 
     report = evaluate(projects, config, Context(command="scan", source_lines=..., ...))
 
@@ -17,14 +18,15 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 from leastcap import suppress
 from leastcap.baseline import Baseline
 from leastcap.config import Config
-from leastcap.model import Finding, Problem, Project, Report, Severity
+from leastcap.model import Finding, Fix, Problem, Project, Report, Service, Severity
 from leastcap.rules.base import Comparison
-from leastcap.rules.registry import check_project, compare
+from leastcap.rules.registry import check_project, compare, fixable_slugs
 
 
 def _no_lines(path: str) -> Sequence[str] | None:
@@ -47,6 +49,18 @@ def disk_source_lines(cwd: str) -> Callable[[str], list[str] | None]:
     return lines
 
 
+class Fixer(Protocol):
+    """Makes the ``Fix`` for one service's fixable findings (leastcap.fix.apply.Planner)."""
+
+    # Which rules' findings get fixes: those ``fix`` answers by default, or with ``fix --all`` too.
+    with_all: bool
+
+    def fix(self, project: Project, service: Service, findings: tuple[Finding, ...]) -> Fix | None:
+        """``findings``: the service's findings of fixable rules, suppressed ones included (a
+        suppressed one is the user's decision to keep the privilege, which the fixer respects)."""
+        ...
+
+
 @dataclass(frozen=True)
 class Context:
     """What the input side knows besides its projects, and what the report passes on."""
@@ -61,6 +75,7 @@ class Context:
     warnings: tuple[Problem, ...] = ()
     scanned_files: tuple[str, ...] = ()
     baseline: Baseline | None = None  # scan --baseline: fingerprints accepted as they are
+    fixer: Fixer | None = None  # attaches a Fix to each unsuppressed finding it can answer
 
 
 @dataclass(frozen=True)
@@ -111,6 +126,8 @@ def evaluate(projects: Iterable[Project | Judged], config: Config | None, contex
     findings = suppress.apply(
         dedupe(findings, own), config, context.source_lines, today, [j.project for j in judged], context.baseline
     )
+    if context.fixer is not None:
+        findings = attach_fixes(findings, [j.project for j in judged], context.fixer)
     return Report(
         findings=tuple(findings),
         errors=context.errors,
@@ -119,3 +136,27 @@ def evaluate(projects: Iterable[Project | Judged], config: Config | None, contex
         command=context.command,
         scanned_files=context.scanned_files,
     )
+
+
+def attach_fixes(findings: Sequence[Finding], projects: Sequence[Project], fixer: Fixer) -> list[Finding]:
+    """Each unsuppressed finding of a fixable rule with the ``Fix`` the fixer makes for its service
+    (one per service: its findings share it); every other finding as it was."""
+    fixable = frozenset(fixable_slugs(with_all=fixer.with_all))
+    by_service: dict[tuple[str, str], list[Finding]] = {}
+    for finding in findings:
+        if finding.rule in fixable and finding.service:
+            by_service.setdefault((finding.project, finding.service), []).append(finding)
+    fixes: dict[tuple[str, str], Fix] = {}
+    for project in projects:
+        for service in project.services:
+            mine = by_service.get((project.name, service.name))
+            if mine and (project.name, service.name) not in fixes:
+                fix = fixer.fix(project, service, tuple(mine))
+                if fix is not None:
+                    fixes[(project.name, service.name)] = fix
+    return [
+        replace(f, fix=fixes[(f.project, f.service)])
+        if f.suppressed is None and f.rule in fixable and (f.project, f.service) in fixes
+        else f
+        for f in findings
+    ]

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leastcap.fix.apply import PRIVILEGE_FIELDS, fix_project, write_files
-from leastcap.fix.plan import FixConfidence
+from leastcap.fix.grants import FixConfidence
 from leastcap.knowledge.image_knowledge import load_knowledge
 from leastcap.loader.api import LoadOptions, load_project
 from leastcap.tree import DiskTree

@@ -14,10 +14,13 @@ from pathlib import Path
 
 from leastcap.capabilities import DOCKER_DEFAULT_CAPABILITIES, short, try_normalize
 from leastcap.fix.apply import fix_project
-from leastcap.fix.plan import PRIMARY_RULES, FixConfidence, ServicePlan, is_root_user
+from leastcap.fix.grants import FixConfidence
+from leastcap.fix.plan import ServicePlan
 from leastcap.knowledge.image_knowledge import ImageEntry, load_knowledge
 from leastcap.loader.api import LoadOptions, load_project
 from leastcap.model import Service
+from leastcap.rules.registry import fixable_slugs
+from leastcap.semantics import is_root_user
 from leastcap.tree import DiskTree
 from support.components import SHARED, require_shared
 
@@ -89,7 +92,7 @@ def test_no_known_answer_contradicts_the_knowledge_and_the_counts() -> None:
         project = load_project(options, DiskTree(str(path.parent))).project
         services = {s.name: s for s in project.services} if project is not None else {}
         for name, plan in result.plans.items():
-            if not any(t in PRIMARY_RULES for t in plan.triggers):
+            if not any(t in fixable_slugs() for t in plan.triggers):
                 continue
             counts[plan.confidence.label] += 1
             service = services[name]

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from leastcap.cli.main import cli
+from support.profiles import verified_profile
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -31,7 +32,7 @@ def test_dry_run_prints_the_golden_diff_and_changes_nothing(tmp_path: Path, monk
     assert res.exit_code == 0, res.output
     expected = (GOLDEN / "plain" / "expected.diff").read_text()
     assert res.output == expected + (
-        "# plain/vpn: privileged: cap_add NET_ADMIN on top of Docker's defaults (confidence: known)\n"
+        "# plain/vpn: privileged: cap_add NET_ADMIN on top of Docker's defaults (confidence: known; fix: needs-verification)\n"
         "#   image knowledge (gluetun) documents this set on top of Docker's default capabilities, so those "
         "stay (no cap_drop: [ALL]); run `leastcap profile vpn --verify --minimize` to find a smaller set\n"
         "#   privileged also gave every host device and disabled seccomp and AppArmor; "
@@ -69,20 +70,7 @@ def test_dind_is_kept_and_exit_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 def test_profile_file_drives_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     compose = tmp_path / "compose.yaml"
     compose.write_text("services:\n  app:\n    image: example.com/app:1\n    privileged: true\n")
-    profile = {
-        "version": 1, "tool": "leastcap", "compose_files": [str(compose)], "working_dir": str(tmp_path),
-        "project": tmp_path.name, "service": "app", "image": "example.com/app:1", "privileged": False,
-        "cap_drop": ["ALL"], "cap_add": ["CHOWN"], "devices": [], "sysctls": {}, "security_opt": [],
-        "verified": True, "minimized": True, "minimize_runs": 3,
-        "verification": [{"cap_add": ["CHOWN"], "passed": True, "reason": "healthy"}],
-        "recording": {"mode": "compose", "source": "tracepoint", "kernel": "6.18", "duration_seconds": 5.0,
-                      "privileged": False, "granted": ["CHOWN"], "unavailable": [], "events": 3,
-                      "lost_events": 0, "exit_code": None, "probe": None, "container": None},
-        "evidence": [{"capability": "CHOWN", "decision": "required", "reason": "chown of /data by app",
-                      "granted": 3, "denied": 0, "probes": 0, "processes": [{"comm": "app", "count": 3}],
-                      "frames": [], "syscalls": ["fchownat"], "narrower": None}],
-        "notes": [],
-    }  # fmt: skip
+    profile = verified_profile(compose, "app", "CHOWN", "chown of /data by app")
     (tmp_path / "app.profile.json").write_text(json.dumps(profile))
     monkeypatch.chdir(tmp_path)
     res = CliRunner().invoke(cli, ["fix", "--profile-file", "app.profile.json", "--write"])
@@ -93,7 +81,7 @@ def test_profile_file_drives_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyP
         "    cap_add:\n      - CHOWN  # chown of /data by app (measured and verified by leastcap profile)\n"
         "    security_opt:\n      - no-new-privileges:true\n"
     )
-    assert "(confidence: verified)" in res.output
+    assert "(confidence: verified; fix: safe)" in res.output
 
 
 def test_explain_image_known_and_unknown() -> None:

@@ -57,7 +57,7 @@ def test_bind_mounted_devices_are_carried_over(tmp_path: Path) -> None:
         "Linux devices.txt)\n"
     ) + BINDS
     assert [line for line in res.output.splitlines() if line.startswith("#")] == [
-        f"# {tmp_path.name}/ha: privileged: cap_add none (confidence: inferred)",
+        f"# {tmp_path.name}/ha: privileged: cap_add none (confidence: inferred; fix: needs-verification)",
         "#   /dev/input: its devices may come and go, so they are allowed by major number (device_cgroup_rules), "
         "not listed one by one; see https://www.kernel.org/doc/Documentation/admin-guide/devices.txt",
         "#   /dev/serial/by-id: its devices may come and go, so they are allowed by major number "

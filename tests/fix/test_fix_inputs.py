@@ -28,7 +28,7 @@ def test_an_inline_ignore_is_respected_and_stays(tmp_path: Path) -> None:
     assert res.output.splitlines()[-6:] == [
         f"# {tmp_path.name}/gpu: privileged: suppressed by inline ignore (raw GPU register access, vendor "
         "ticket 4411); not edited",
-        f"# {tmp_path.name}/vpn: privileged: cap_add NET_ADMIN on top of Docker's defaults (confidence: known)",
+        f"# {tmp_path.name}/vpn: privileged: cap_add NET_ADMIN on top of Docker's defaults (confidence: known; fix: needs-verification)",
         "#   image knowledge (gluetun) documents this set on top of Docker's default capabilities, so those "
         "stay (no cap_drop: [ALL]); run `leastcap profile vpn --verify --minimize` to find a smaller set",
         "#   privileged also gave every host device and disabled seccomp and AppArmor; if the service uses "
@@ -71,7 +71,7 @@ def test_unknown_answers_are_proposed_not_written_and_exit_1(tmp_path: Path) -> 
                 "NET_BIND_SERVICE, SYS_CHROOT, KILL, AUDIT_WRITE")  # fmt: skip
     assert res.output.splitlines()[:3] == [
         f"# {tmp_path.name}/agent: privileged: not written, only proposed: cap_add {defaults} (confidence: "
-        "unknown, below --min-confidence inferred)",
+        "unknown; fix: unsafe, below --min-confidence inferred)",
         "#   next step: leastcap profile agent --verify --minimize",
         "#   nothing is known about example.com/k3s-agent:1: kept Docker's default capabilities explicitly; "
         "run `leastcap profile agent --verify --minimize` to measure the minimal set",
@@ -92,8 +92,8 @@ def test_min_confidence_unknown_writes_it_and_known_refuses_inferred(tmp_path: P
     res = run(tmp_path, "fix", "--write", "--min-confidence", "known")
     assert res.exit_code == 1
     assert res.output.splitlines()[0] == (
-        f"# {tmp_path.name}/app: privileged: not written, only proposed: cap_add none (confidence: inferred, "
-        "below --min-confidence known)"
+        f"# {tmp_path.name}/app: privileged: not written, only proposed: cap_add none (confidence: inferred; "
+        "fix: needs-verification, below --min-confidence known)"
     )
     assert (tmp_path / "compose.yaml").read_text() == inferred
     res = run(tmp_path, "fix", "--write")  # the default, inferred, writes it

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from leastcap.fix.apply import fix_project, unified_diff, write_files
-from leastcap.fix.plan import FixConfidence
+from leastcap.fix.grants import FixConfidence
 from leastcap.knowledge.image_knowledge import load_knowledge
 from leastcap.loader.api import LoadOptions
 from support.golden import updating

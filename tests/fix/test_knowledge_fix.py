@@ -61,7 +61,7 @@ def test_docker_cli_tag_is_not_dind(tmp_path: Path) -> None:
     (tmp_path / "compose.yaml").write_text("services:\n  c:\n    image: docker:27-cli\n    privileged: true\n")
     res = run(tmp_path)
     assert res.exit_code == 1
-    assert res.output.splitlines()[0].endswith("(confidence: unknown, below --min-confidence inferred)")
+    assert res.output.splitlines()[0].endswith("(confidence: unknown; fix: unsafe, below --min-confidence inferred)")
 
 
 def test_ipsec_server_gets_the_documented_unprivileged_set(tmp_path: Path) -> None:
@@ -84,8 +84,9 @@ def test_ipsec_server_gets_the_documented_unprivileged_set(tmp_path: Path) -> No
         "    devices:\n      - /dev/ppp:/dev/ppp" + why + "\n"
         "    sysctls:\n" + "".join(f"      - {s}{why}\n" for s in sysctls) + "    restart: always\n"
     )
-    assert f"# {tmp_path.name}/vpn: privileged: cap_add NET_ADMIN on top of Docker's defaults (confidence: known)" in (
-        res.output.splitlines()
+    assert (
+        f"# {tmp_path.name}/vpn: privileged: cap_add NET_ADMIN on top of Docker's defaults (confidence: known; fix: needs-verification)"
+        in (res.output.splitlines())
     )
 
 
@@ -106,7 +107,7 @@ def test_partly_covered_image_is_inferred_and_says_what_is_not_known(tmp_path: P
     lines = res.output.splitlines()
     head = lines.index(
         f"# {tmp_path.name}/db: privileged: cap_add CHOWN, DAC_OVERRIDE, FOWNER, SETUID, SETGID, FSETID, MKNOD, "
-        "NET_RAW, SETFCAP, SETPCAP, NET_BIND_SERVICE, SYS_CHROOT, KILL, AUDIT_WRITE (confidence: inferred)"
+        "NET_RAW, SETFCAP, SETPCAP, NET_BIND_SERVICE, SYS_CHROOT, KILL, AUDIT_WRITE (confidence: inferred; fix: needs-verification)"
     )
     assert lines[head + 2] == (
         "#   image knowledge (postgres, run as its default user) covers the root entrypoint: chmod and chown of "
@@ -128,7 +129,10 @@ def test_completely_covered_non_root_mode_is_known(tmp_path: Path) -> None:
         "    cap_drop:\n      - ALL  # drop everything, add back only what is needed\n"
         "    security_opt:\n      - no-new-privileges:true\n"
     )
-    assert f"# {tmp_path.name}/db: privileged: cap_add none (confidence: known)" in res.output.splitlines()
+    assert (
+        f"# {tmp_path.name}/db: privileged: cap_add none (confidence: known; fix: needs-verification)"
+        in res.output.splitlines()
+    )
 
 
 def test_file_capability_helpers_keep_no_new_privileges_out(tmp_path: Path) -> None:
@@ -175,7 +179,7 @@ def test_a_known_answer_with_an_inferred_addition_is_inferred(tmp_path: Path) ->
     lines = res.output.splitlines()
     assert (
         f"# {tmp_path.name}/falco: privileged: cap_add SYS_ADMIN, SYS_RESOURCE, SYS_PTRACE, SETUID, SETGID, CHOWN "
-        "(confidence: inferred)"
+        "(confidence: inferred; fix: needs-verification)"
     ) in lines
     assert "#   confidence lowered to inferred: part of the set is inferred from this service" in lines
 

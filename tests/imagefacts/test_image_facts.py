@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from imagetar import ELF, SERVICE, Entry, build_tar
 
-from leastcap.fix.plan import FixConfidence
+from leastcap.fix.grants import FixConfidence
 from leastcap.imagefacts.filecaps import decode, encode
 from leastcap.imagefacts.files import MAX_LINK_HOPS, ImageFiles
 from leastcap.imagefacts.inspect import ImageConfig, analyse

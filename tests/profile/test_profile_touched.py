@@ -384,10 +384,10 @@ def test_summary_names_devices_and_sysctls() -> None:
 
 def test_fix_applies_the_proposal(tmp_path: Path) -> None:
     """What propose() writes is what `leastcap fix --profile-file` turns into devices:/sysctls: entries."""
-    from leastcap.fix.plan import _from_profile
+    from leastcap.fix.sources import from_profile
 
     messages: list[str] = []
-    _, extras, _ = _from_profile(_with_access(), messages)
+    _, extras, _ = from_profile(_with_access(), messages)
     assert [(e.key, e.value) for e in extras if e.key in ("devices", "sysctls")] == [
         ("devices", "/dev/net/tun"),
         ("sysctls", "net.ipv4.ip_forward=1"),

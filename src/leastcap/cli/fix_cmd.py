@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from leastcap.profile.format import Profile
 
 EXIT_OK, EXIT_UNFIXED, EXIT_ERROR = ExitCode.OK, ExitCode.FINDINGS, ExitCode.ERROR
-# --min-confidence, least to most sure (leastcap.fix.plan.FixConfidence).
+# --min-confidence, least to most sure (leastcap.fix.grants.FixConfidence).
 CONFIDENCE_CHOICES = ("unknown", "inferred", "known", "verified")
 
 
@@ -125,7 +125,7 @@ def fix(
 ) -> None:
     """Replace privileged with the least privilege that still works (dry run unless --write)."""
     from leastcap.fix.apply import fix_project
-    from leastcap.fix.plan import FixConfidence
+    from leastcap.fix.grants import FixConfidence
     from leastcap.imagefacts.inspect import LocalImages
 
     cwd = os.getcwd()
@@ -255,11 +255,11 @@ def _explain(result: Any) -> None:
         if plan.action == "keep":
             _say(f"{head}: kept privileged")
         elif plan.action == "fix":
-            _say(f"{head}: cap_add {caps} (confidence: {plan.confidence.label})")
+            _say(f"{head}: cap_add {caps} (confidence: {plan.confidence.label}; fix: {plan.confidence.safety.label})")
         elif plan.action == "propose":
             _say(
-                f"{head}: not written, only proposed: cap_add {caps} (confidence: {plan.confidence.label}, "
-                f"below --min-confidence {result.min_confidence.label})"
+                f"{head}: not written, only proposed: cap_add {caps} (confidence: {plan.confidence.label}; fix: "
+                f"{plan.confidence.safety.label}, below --min-confidence {result.min_confidence.label})"
             )
             _say(f"#   next step: leastcap profile {name} --verify --minimize")
         else:

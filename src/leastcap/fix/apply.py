@@ -1,4 +1,6 @@
-"""Run a fix over one project: load, plan, splice, verify by reloading, and (with --write) write.
+"""Run a fix over one project: load, judge through the pipeline (whose fixer, the ``Planner``,
+attaches a ``Fix`` to each finding it answers), splice the fixes, verify by reloading, and (with
+--write) write.
 
 Verification is the safety net under every edit: the edited text is loaded again with leastcap's own
 loader (through an overlay tree, nothing on disk changes yet); the effective model may differ only
@@ -15,22 +17,23 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from leastcap.config import Config
-from leastcap.fix.edit import Outcome, plan_edits
-from leastcap.fix.plan import PRIMARY_RULES, WITH_ALL_FLAG, FixConfidence, ServicePlan, plan_service
+from leastcap.fix.edit import Outcome, apply_fixes
+from leastcap.fix.grants import FixConfidence
+from leastcap.fix.plan import ServicePlan, fix_of, plan_service
 from leastcap.fix.write import Snapshot, WriteError, read_snapshot, write_all
 from leastcap.fix.yamltext import EditError, YamlText
 from leastcap.imagefacts.model import ImageFacts
 from leastcap.knowledge.image_knowledge import KnowledgeBase
 from leastcap.loader.api import LoadOptions, LoadResult, load_project
-from leastcap.model import Finding, Project, Service
+from leastcap.model import Finding, Fix, Project, Service
+from leastcap.model.fix import FIX_KEYS
 from leastcap.pipeline import Context, disk_source_lines, evaluate, judge
 from leastcap.profile.format import Profile
+from leastcap.rules.registry import fixable_slugs
 from leastcap.tree import DiskTree
 
 # Effective fields a fix may change; anything else changing means the edit went wrong.
-PRIVILEGE_FIELDS = frozenset(
-    {"privileged", "cap_add", "cap_drop", "security_opt", "devices", "device_cgroup_rules", "sysctls", "group_add"}
-)
+PRIVILEGE_FIELDS = frozenset(FIX_KEYS)
 
 
 class OverlayTree(DiskTree):
@@ -49,7 +52,11 @@ class OverlayTree(DiskTree):
 @dataclass
 class FixResult:
     project: str = ""
-    plans: dict[str, ServicePlan] = field(default_factory=dict)
+    plans: dict[str, ServicePlan] = field(default_factory=dict)  # service -> what the planner decided, and why
+    # The project's findings, each fixable one carrying its Fix; and the fixes this run applies
+    # (service -> Fix: at or above --min-confidence).
+    findings: tuple[Finding, ...] = ()
+    fixes: dict[str, Fix] = field(default_factory=dict)
     outcomes: list[Outcome] = field(default_factory=list)
     root: str = ""  # the project's working directory (links below it are never written through)
     original: dict[str, bytes] = field(default_factory=dict)  # abs path -> bytes as read
@@ -79,14 +86,50 @@ def _triggers(findings: Iterable[Finding], rules: tuple[str, ...]) -> dict[str, 
     return out
 
 
-def _suppressed(findings: list[Finding], rules: tuple[str, ...]) -> dict[str, str]:
-    """Services with a suppressed finding fix would act on: the user decided, so fix leaves them."""
-    out: dict[str, str] = {}
-    for f in findings:
-        if f.rule in rules and f.suppressed is not None and f.service and f.service not in out:
-            how = "inline ignore" if f.suppressed.by == "inline" else "exception in .leastcap.yml"
-            out[f.service] = f"{f.rule}: suppressed by {how} ({f.suppressed.justification})"
-    return out
+@dataclass
+class Planner:
+    """The pipeline's fixer for ``fix`` (leastcap.pipeline.Fixer): plans each chosen service from its
+    findings and returns the plan as a ``Fix``. It keeps every plan (the command explains them) and
+    the services whose findings the user accepted (an inline ignore, a valid exception): those are
+    the user's decision and are never planned."""
+
+    knowledge: KnowledgeBase
+    with_all: bool = False
+    chosen: frozenset[str] = frozenset()  # --service (empty: every service)
+    profile: Profile | None = None
+    image_facts: Callable[[str], ImageFacts | None] | None = None
+    min_confidence: FixConfidence = FixConfidence.INFERRED
+    plans: dict[str, ServicePlan] = field(default_factory=dict)
+    suppressed: dict[str, str] = field(default_factory=dict)  # service -> how it was suppressed
+    problems: list[str] = field(default_factory=list)
+
+    def fix(self, project: Project, service: Service, findings: tuple[Finding, ...]) -> Fix | None:
+        if self.chosen and service.name not in self.chosen:
+            return None
+        left = sorted({f.rule for f in findings if f.suppressed is None})
+        accepted = next((f for f in findings if f.suppressed is not None), None)
+        if accepted is not None and accepted.suppressed is not None:
+            how = "inline ignore" if accepted.suppressed.by == "inline" else "exception in .leastcap.yml"
+            self.suppressed[service.name] = (
+                f"{accepted.rule}: suppressed by {how} ({accepted.suppressed.justification})"
+            )
+            if left:  # accepted in part: the rest is the user's to fix, fix does not half-edit it
+                self.problems.append(f"service {service.name}: {', '.join(left)} is not suppressed; fix it by hand")
+            return None
+        if not left:
+            return None
+        profile = self.profile if self.profile is not None and self.profile.service == service.name else None
+        image = service.image.value if service.image is not None else ""
+        facts = self.image_facts(image) if self.image_facts is not None and image else None
+        plan = plan_service(service, left, self.knowledge, profile, facts)
+        if plan.action == "fix" and plan.confidence < self.min_confidence:
+            plan = replace(plan, action="propose")
+        self.plans[service.name] = plan
+        return fix_of(plan, service)
+
+    def applies(self, fix: Fix) -> bool:
+        """Whether this run applies ``fix``: its set is at least as sure as --min-confidence."""
+        return FixConfidence[fix.confidence.upper()] >= self.min_confidence
 
 
 def _project_paths(project: Project, cwd: str) -> list[str]:
@@ -125,53 +168,23 @@ def fix_project(
     project = loaded.project
     result.project = project.name
     result.root = os.path.abspath(options.working_dir or cwd)
-    rules = WITH_ALL_FLAG if all_rules else PRIMARY_RULES
-    findings = list(evaluate([project], config, Context(command="fix", source_lines=disk_source_lines(cwd))).findings)
-    triggers = _triggers(findings, rules)
-    for svc in _services_to_plan(result, project, triggers, _suppressed(findings, rules), services):
-        prof = profile if profile is not None and profile.service == svc.name else None
-        facts = image_facts(svc.image.value) if image_facts is not None and svc.image is not None else None
-        plan = plan_service(svc, triggers[svc.name], knowledge, prof, facts)
-        if plan.action == "fix" and plan.confidence < min_confidence:
-            plan = replace(plan, action="propose")
-        result.plans[svc.name] = plan
-    if not any(p.action == "fix" for p in result.plans.values()):
+    planner = Planner(knowledge, all_rules, services, profile, image_facts, min_confidence)
+    context = Context(command="fix", source_lines=disk_source_lines(cwd), fixer=planner)
+    result.findings = evaluate([project], config, context).findings
+    result.plans, result.suppressed = planner.plans, planner.suppressed
+    result.problems.extend(planner.problems)
+    result.fixes = {f.service: f.fix for f in result.findings if f.fix is not None and planner.applies(f.fix)}
+    if not result.fixes:
         return result
 
     paths = _project_paths(project, cwd)
     texts = _read_texts(result, paths, cwd)
-    result.outcomes = _splice_plans(result, project, texts, paths, cwd)
+    result.outcomes = _splice_fixes(result, project, texts, paths, cwd)
     edited = {p: t.result_bytes() for p, t in texts.items() if t.splices}
     edited = {p: b for p, b in edited.items() if b != result.original[p]}
     result.edited = _verify(options, cwd, loaded, result, edited)
     result.problems.extend(f"service {o.service}: {o.message}" for o in result.outcomes if o.where == "skipped")
     return result
-
-
-def _services_to_plan(
-    result: FixResult,
-    project: Project,
-    triggers: dict[str, set[str]],
-    suppressed: dict[str, str],
-    chosen: frozenset[str],
-) -> list[Service]:
-    """The chosen services (all when none are) with an unsuppressed finding fix acts on (``triggers``).
-
-    A service with a suppressed such finding is the user's decision: it is recorded in ``result`` as
-    suppressed, never planned, and any finding on it left unsuppressed is a problem to fix by hand.
-    """
-    to_plan: list[Service] = []
-    for svc in project.services:
-        if chosen and svc.name not in chosen:
-            continue
-        if svc.name in suppressed:
-            result.suppressed[svc.name] = suppressed[svc.name]
-            left = sorted(triggers.get(svc.name, set()))
-            if left:  # accepted in part: the rest is the user's to fix, fix does not half-edit it
-                result.problems.append(f"service {svc.name}: {', '.join(left)} is not suppressed; fix it by hand")
-        elif svc.name in triggers:
-            to_plan.append(svc)
-    return to_plan
 
 
 def _read_texts(result: FixResult, paths: list[str], cwd: str) -> dict[str, YamlText]:
@@ -188,21 +201,21 @@ def _read_texts(result: FixResult, paths: list[str], cwd: str) -> dict[str, Yaml
     return texts
 
 
-def _splice_plans(
+def _splice_fixes(
     result: FixResult, project: Project, texts: dict[str, YamlText], paths: list[str], cwd: str
 ) -> list[Outcome]:
-    """Splices each service's plan into ``texts``; a plan that cannot be made safely is rolled back
+    """Splices each service's fix into ``texts``; a fix that cannot be made safely is rolled back
     whole (no service is half edited) and becomes a skipped outcome."""
 
     def resolve(display: str) -> str:
         return os.path.normpath(os.path.join(cwd, display))
 
     outcomes: list[Outcome] = []
-    for name, plan in result.plans.items():
+    for name, fix in result.fixes.items():
         snapshot = {p: list(t.splices) for p, t in texts.items()}
         try:
             outcomes.extend(
-                plan_edits(project, {name: plan}, texts, resolve, project_files=paths, all_plans=result.plans)
+                apply_fixes(project, {name: fix}, texts, resolve, project_files=paths, all_fixes=result.fixes)
             )
         except EditError as exc:
             for p, t in texts.items():
@@ -239,10 +252,11 @@ def _verify(
                 if _service_view(before.effective, name) != _service_view(after.effective, name):
                     why = f"service {name} changed outside the privilege fields"
                     bad |= _files_of(after.project, name, cwd, edited)
-            remaining = _triggers(judge(after.project, None), PRIMARY_RULES)
-            for name, plan in result.plans.items():
-                if plan.action == "fix" and any(o.service == name and o.where != "skipped" for o in result.outcomes):
-                    left = remaining.get(name, set()) & set(plan.triggers) & set(PRIMARY_RULES)
+            primary = fixable_slugs()
+            remaining = _triggers(judge(after.project, None), primary)
+            for name in result.fixes:
+                if any(o.service == name and o.where != "skipped" for o in result.outcomes):
+                    left = remaining.get(name, set()) & set(result.plans[name].triggers) & set(primary)
                     if left:
                         why = f"service {name} still has {', '.join(sorted(left))} after the edit"
                         bad |= _files_of(after.project, name, cwd, edited)

@@ -1,4 +1,4 @@
-"""Turn service plans into splices of the files where the values are written.
+"""Apply ``Fix`` objects (leastcap.model.fix): splices of the files where the values are written.
 
 Where to edit: the mapping that holds ``privileged: true`` (or the ``ALL`` entry). When that mapping
 is the service's own, it is edited there (in an override file if that is where it is written).
@@ -17,12 +17,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from leastcap.capabilities import ALL, try_normalize
-from leastcap.fix.plan import NNP, ServicePlan
 from leastcap.fix.yamltext import EditError, Node, YamlText
-from leastcap.model import Location, Project, Service
-from leastcap.report.common import defuse
+from leastcap.model import EditAction, Fix, Location, Project
+from leastcap.model.fix import FIX_KEYS
 
-LIST_KEYS = ("cap_drop", "cap_add", "security_opt", "devices", "device_cgroup_rules", "sysctls", "group_add")
+# The lists a fix adds to, in the order new ones are written.
+LIST_KEYS = tuple(k for k in FIX_KEYS if k != "privileged")
 _PLAIN = re.compile(r"^[A-Za-z0-9_./][A-Za-z0-9_./:=,+@-]*$")
 
 
@@ -42,18 +42,12 @@ def _quote(value: str, flow: bool = False) -> str:
     return json.dumps(value)
 
 
-def plan_items(plan: ServicePlan) -> dict[str, list[Item]]:
-    # A comment can carry text from hostile input (a file name inside an image, a profile's reason):
-    # defused, a newline in it cannot end the comment and write YAML into the user's file.
+def fix_items(fix: Fix) -> dict[str, list[Item]]:
+    """The entries ``fix`` adds, per list (their comments are defused where the fix is made)."""
     items: dict[str, list[Item]] = {k: [] for k in LIST_KEYS}
-    if plan.cap_drop_all:
-        items["cap_drop"].append(Item("ALL", "drop everything, add back only what is needed"))
-    for grant in plan.cap_add:
-        items["cap_add"].append(Item(grant.capability, defuse(grant.comment)))
-    for extra in plan.extras:
-        items[extra.key].append(Item(extra.value, defuse(extra.reason)))
-    if plan.no_new_privileges:
-        items["security_opt"].append(Item(NNP, ""))
+    for edit in fix.edits:
+        if edit.action is EditAction.ADD:
+            items[edit.key].append(Item(edit.value, edit.comment))
     return items
 
 
@@ -68,19 +62,20 @@ def _is_all(node: Node) -> bool:
 def edit_mapping(
     yt: YamlText,
     mapping: Node,
-    plan: ServicePlan,
+    fix: Fix,
+    service: str,
     privileged_mode: str,
 ) -> None:
-    """Splice ``plan`` into ``mapping``. ``privileged_mode``: remove | false | none."""
+    """Splice ``fix`` (of ``service``) into ``mapping``. ``privileged_mode``: remove | false | none."""
     if mapping.kind != "map" or mapping.flow or not mapping.pairs:
-        raise EditError(f"{yt.path}:{mapping.start_line + 1}: service {plan.service!r} is not a block mapping")
+        raise EditError(f"{yt.path}:{mapping.start_line + 1}: service {service!r} is not a block mapping")
     indent = mapping.pairs[0][0].start_col
     item_indent = indent + yt.dash_offset()
-    wanted = plan_items(plan)
+    wanted = fix_items(fix)
     new_lines: list[str] = []  # the lists the mapping does not write yet
     for key in LIST_KEYS:
         adds = wanted[key]
-        drop_all = key == "cap_add" and plan.remove_cap_add_all
+        drop_all = key == "cap_add" and fix.removes("cap_add", "ALL")
         if not adds and not drop_all:
             continue
         local = yt.get(mapping, key)
@@ -272,16 +267,6 @@ def _own_mapping(yt: YamlText, name: str) -> Node | None:
     return entry[1]
 
 
-def _origin(service: Service, plan: ServicePlan) -> Location:
-    if plan.remove_privileged and service.privileged is not None:
-        return service.privileged.origin
-    if plan.remove_cap_add_all:
-        for cap in service.cap_add:
-            if try_normalize(cap.value) == ALL:
-                return cap.origin
-    return service.key
-
-
 def _find(yt: YamlText, loc: Location) -> tuple[Node, Node, Node] | None:
     hit = yt.mapping_with_key_at(loc.line, loc.column)
     if hit is not None:
@@ -371,35 +356,37 @@ def _earlier_layers_privileged(name: str, path: str, project_files: list[str], t
     return False
 
 
-def plan_edits(
+def apply_fixes(
     project: Project,
-    plans: Mapping[str, ServicePlan],
+    fixes: Mapping[str, Fix],
     texts: Mapping[str, YamlText],
     resolve: Callable[[str], str],
     *,
     project_files: list[str],
-    all_plans: Mapping[str, ServicePlan] | None = None,
+    all_fixes: Mapping[str, Fix] | None = None,
 ) -> list[Outcome]:
-    """Splice every ``fix`` plan into ``texts`` (absolute path -> YamlText). Returns what was done.
+    """Splice each service's ``Fix`` into ``texts`` (absolute path -> YamlText). Returns what was done.
+
+    ``all_fixes``: every service's fix being applied in this run (a base shared by services is
+    edited in place only when all of its users get equal fixes).
 
     A service whose edit cannot be made safely is skipped (its Outcome says why); its file's other
     edits still happen unless an EditError left the file inconsistent, which the caller handles by
     dropping the whole file.
     """
     outcomes: list[Outcome] = []
-    every = plans if all_plans is None else all_plans
-    for name, plan in plans.items():
-        if plan.action != "fix":
-            continue
+    every = fixes if all_fixes is None else all_fixes
+    for name, fix in fixes.items():
         service = project.service(name)
-        loc = _origin(service, plan)
+        loc = fix.at
+        removes_privileged = fix.removes("privileged")
         path = resolve(loc.path)
         yt = texts.get(path)
         if yt is None:
             outcomes.append(Outcome(name, "skipped", loc.path, f"{loc.path} is not an editable file"))
             continue
         own = _own_mapping(yt, name)
-        hit = _find(yt, loc) if loc is not service.key else None
+        hit = _find(yt, loc) if loc != service.key else None
         mapping = hit[0] if hit is not None else own
         if mapping is None:
             outcomes.append(Outcome(name, "skipped", loc.path, f"cannot find where {name} is written"))
@@ -408,17 +395,17 @@ def plan_edits(
             shared_users = _users(yt, path, mapping, texts) - {name}
             if not shared_users:
                 mode = "remove"
-                if plan.remove_privileged and _earlier_layers_privileged(name, path, project_files, texts):
+                if removes_privileged and _earlier_layers_privileged(name, path, project_files, texts):
                     mode = "false"  # an earlier layer also sets it: removing would unmask that
-                edit_mapping(yt, mapping, plan, mode if plan.remove_privileged else "none")
+                edit_mapping(yt, mapping, fix, name, mode if removes_privileged else "none")
                 outcomes.append(Outcome(name, "own", loc.path))
                 continue
         users = _users(yt, path, mapping, texts)
-        same = all(u in every and every[u].action == "fix" and every[u].signature() == plan.signature() for u in users)
+        same = all(u in every and every[u].signature() == fix.signature() for u in users)
         if same and users:
             if id(mapping) not in yt.shared_done:
                 yt.shared_done.add(id(mapping))
-                edit_mapping(yt, mapping, plan, "remove" if plan.remove_privileged else "none")
+                edit_mapping(yt, mapping, fix, name, "remove" if removes_privileged else "none")
             outcomes.append(Outcome(name, "shared", loc.path, f"shared by {', '.join(sorted(users))}"))
             continue
         # Different needs: override in the service's own mapping.
@@ -438,11 +425,11 @@ def plan_edits(
             )
             continue
         via_merge = own_yt is yt and _merges(yt, own_map, mapping)
-        if plan.remove_cap_add_all and not via_merge:
+        if fix.removes("cap_add", "ALL") and not via_merge:
             outcomes.append(
                 Outcome(name, "skipped", loc.path, "cap_add: ALL comes from a shared extends base; edit it by hand")
             )
             continue
-        edit_mapping(own_yt, own_map, plan, "false" if plan.remove_privileged else "none")
+        edit_mapping(own_yt, own_map, fix, name, "false" if removes_privileged else "none")
         outcomes.append(Outcome(name, "override", service.key.path, f"shared with {', '.join(sorted(users))}"))
     return outcomes

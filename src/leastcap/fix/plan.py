@@ -17,81 +17,30 @@ optional profile. Where the minimal capability set comes from, most trusted firs
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from leastcap.capabilities import ALL, DOCKER_DEFAULT_CAPABILITIES, short, try_normalize
+from leastcap.capabilities import ALL, short, try_normalize
 from leastcap.fix.devices import device_access
-from leastcap.imagefacts.model import FactKind, ImageFacts
-from leastcap.knowledge.image_knowledge import NOT_COVERED, ImageEntry, KnowledgeBase, Need, PrivilegedNeed
-from leastcap.model import Service
+from leastcap.fix.grants import Extra, FixConfidence, Grant
+from leastcap.fix.sources import from_image_facts, starting_set, sysctl_refusal_for
+from leastcap.imagefacts.model import ImageFacts
+from leastcap.knowledge.image_knowledge import ImageEntry, KnowledgeBase, PrivilegedNeed
+from leastcap.model import Edit, EditAction, Fix, Location, Service
 from leastcap.profile.format import Profile
-from leastcap.profile.touched import sysctl_refusal
 from leastcap.report.common import defuse
-from leastcap.rules.cap_add_all import CapAddAll
 from leastcap.rules.missing_cap_drop import MissingCapDrop
 from leastcap.rules.no_new_privileges import NoNewPrivileges
 from leastcap.rules.privileged import Privileged
+from leastcap.rules.registry import fixable_slugs
 from leastcap.semantics import container_ports, is_root_user, last_of, no_new_privileges
 
 NNP = "no-new-privileges:true"
-_DEFAULT_KEPT = "Docker default, kept: the source adds to Docker's defaults"
-# Rules whose findings fix acts on (named by the rule classes, so a renamed rule cannot silently drop
-# out); the last two only with ``fix --all``.
-PRIMARY_RULES = (Privileged.slug, CapAddAll.slug)
-WITH_ALL_FLAG = (*PRIMARY_RULES, MissingCapDrop.slug, NoNewPrivileges.slug)
 # Programs that drop from root to another user at start-up (they call setgroups/setgid/setuid).
 _DROPPERS = ("gosu", "su-exec", "setpriv", "setuidgid", "chpst", "s6-setuidgid", "runuser")
 # setuid programs that no-new-privileges makes useless.
 _SETUID_USERS = ("sudo", "su", "ping", "newuidmap", "newgidmap", "doas")
-
-
-class FixConfidence(enum.IntEnum):
-    """How much the proposed set is backed by evidence (higher is better)."""
-
-    UNKNOWN = 0
-    INFERRED = 1
-    KNOWN = 2
-    VERIFIED = 3
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-
-@dataclass(frozen=True, slots=True)
-class Grant:
-    """One capability the service keeps, and why (the trailing comment on its cap_add line)."""
-
-    capability: str  # short name: NET_ADMIN
-    reason: str
-    source: str  # "profile", "image:<family>", "inferred", "default"
-
-    @property
-    def comment(self) -> str:
-        if self.source == "default":
-            return self.reason  # "Docker default, not yet verified" or "... not covered by the image knowledge"
-        origin = {
-            "profile": "measured by leastcap profile",
-            "profile-verified": "measured and verified by leastcap profile",
-            "inferred": "inferred from this service",
-        }.get(self.source)
-        if origin is None and self.source.startswith("image-file:"):
-            origin = f"read from the image: {self.source[len('image-file:') :]}"
-        if origin is None and self.source.startswith("image:"):
-            origin = f"image knowledge: {self.source[6:]}"
-        return f"{self.reason} ({origin or self.source})"
-
-
-@dataclass(frozen=True, slots=True)
-class Extra:
-    """A non-capability setting privileged was providing: a device, sysctl, security_opt, group."""
-
-    key: str  # devices | device_cgroup_rules | sysctls | security_opt | group_add
-    value: str
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,17 +62,34 @@ class ServicePlan:
     on_docker_defaults: bool = False
     messages: tuple[str, ...] = field(default=())
 
-    def signature(self) -> tuple[object, ...]:
-        """What the file edit depends on: services with equal signatures can share one edit."""
-        return (
-            self.action,
-            self.remove_privileged,
-            self.remove_cap_add_all,
-            self.cap_drop_all,
-            tuple((g.capability, g.comment) for g in self.cap_add),
-            self.extras,
-            self.no_new_privileges,
-        )
+
+def fix_of(plan: ServicePlan, service: Service) -> Fix | None:
+    """The plan as the ``Fix`` its findings carry: None when the plan edits nothing (``keep``,
+    ``none``); a ``propose`` plan, less sure than ``--min-confidence``, still has its fix.
+
+    The edits start where the loader found the privilege written: the ``privileged`` value, else the
+    ``ALL`` entry of cap_add, else the service's key. Comments are defused: a reason can carry text
+    from hostile input (a file name inside an image, a profile's reason), and a newline in it must
+    not end the comment and write YAML into the user's file.
+    """
+    if plan.action not in ("fix", "propose"):
+        return None
+    edits: list[Edit] = []
+    at: Location | None = None
+    if plan.remove_privileged and service.privileged is not None:
+        at = service.privileged.origin
+        edits.append(Edit(EditAction.REMOVE, "privileged", at=at))
+    if plan.remove_cap_add_all:
+        entry = next((c.origin for c in service.cap_add if try_normalize(c.value) == ALL), None)
+        at = at or entry
+        edits.append(Edit(EditAction.REMOVE, "cap_add", "ALL", at=entry))
+    if plan.cap_drop_all:
+        edits.append(Edit(EditAction.ADD, "cap_drop", "ALL", "drop everything, add back only what is needed"))
+    edits.extend(Edit(EditAction.ADD, "cap_add", g.capability, defuse(g.comment)) for g in plan.cap_add)
+    edits.extend(Edit(EditAction.ADD, e.key, e.value, defuse(e.reason)) for e in plan.extras)
+    if plan.no_new_privileges:
+        edits.append(Edit(EditAction.ADD, "security_opt", NNP))
+    return Fix(plan.confidence.safety, plan.confidence.label, at or service.key, tuple(edits))
 
 
 def _norm_set(values: Iterable[str]) -> set[str]:
@@ -150,7 +116,7 @@ def plan_service(
     image_facts: ImageFacts | None = None,
 ) -> ServicePlan:
     found = tuple(sorted(set(triggers)))
-    primary = any(t in PRIMARY_RULES for t in found)
+    primary = any(t in fixable_slugs() for t in found)
     base = {"service": service.name, "project": service.project, "triggers": found}
     if not found:
         return ServicePlan(action="none", **base)  # type: ignore[arg-type]
@@ -169,7 +135,7 @@ def plan_service(
 
     grants: list[Grant] = []
     extras: list[Extra] = []
-    removes_privileged = privileged_on and "privileged" in found
+    removes_privileged = privileged_on and Privileged.slug in found
     if removes_privileged:
         # privileged opened the device cgroup; bind-mounted devices need that carried over.
         access = device_access(service)
@@ -179,7 +145,7 @@ def plan_service(
         messages.extend(access.messages)
     confidence = FixConfidence.UNKNOWN
     keep_defaults = False
-    needs_caps = primary or "missing-cap-drop" in found
+    needs_caps = primary or MissingCapDrop.slug in found
 
     if needs_caps:
         grants, confidence, keep_defaults = _least_capabilities(
@@ -252,13 +218,13 @@ def _least_capabilities(
     """The capabilities the service keeps, how sure that set is, and whether it sits on Docker's
     defaults (no cap_drop: [ALL]): the most trusted source's set, then what the service's own
     configuration and the image's files add to it. Settings it needs besides go to ``extras``."""
-    grants, confidence, keep_defaults = _starting_set(
+    grants, confidence, keep_defaults = starting_set(
         service, found, entry, profile, extras, messages, non_root=non_root, existing_drop=existing_drop
     )
     before = {g.capability for g in grants}
     _infer(service, grants, messages, entry is None and profile is None and not non_root)
     if image_facts is not None:
-        confidence = _from_image_facts(image_facts, grants, extras, messages, confidence,
+        confidence = from_image_facts(image_facts, grants, extras, messages, confidence,
                                        non_root=non_root, profile=profile, service=service)  # fmt: skip
     if confidence > FixConfidence.INFERRED and any(
         g.source == "inferred" and g.capability not in before for g in grants
@@ -272,228 +238,6 @@ def _least_capabilities(
             "capabilities) unless a binary has file capabilities"
         )
     return grants, confidence, keep_defaults
-
-
-def _starting_set(
-    service: Service,
-    found: tuple[str, ...],
-    entry: ImageEntry | None,
-    profile: Profile | None,
-    extras: list[Extra],
-    messages: list[str],
-    *,
-    non_root: bool,
-    existing_drop: set[str],
-) -> tuple[list[Grant], FixConfidence, bool]:
-    """The set from the most trusted source there is (the module's list): a profile, the image
-    knowledge, a non-root user (nothing), or Docker's defaults spelled out."""
-    if profile is not None:
-        grants, found_extras, confidence = _from_profile(profile, messages)
-        extras.extend(found_extras)
-        return grants, confidence, False
-    if entry is not None:
-        grants, found_extras, confidence = _from_knowledge(entry, service.name, non_root, messages)
-        extras.extend(found_extras)
-        keep_defaults = _on_documented_defaults(entry, service, found, grants, messages,
-                                                non_root=non_root, existing_drop=existing_drop)  # fmt: skip
-        return grants, confidence, keep_defaults
-    if non_root:
-        messages.append(
-            f"runs as user {service.user.value if service.user else ''!r} (not root): Docker gives a "
-            "non-root process no effective capabilities from cap_add (it sets no ambient capabilities), "
-            "so dropping them all loses nothing unless a binary carries file capabilities"
-        )
-        return [], FixConfidence.INFERRED, False
-    primary = any(t in PRIMARY_RULES for t in found)
-    grants = _docker_defaults(existing_drop if not primary else set())
-    image = service.image.value if service.image else ""
-    messages.append(
-        f"nothing is known about {image or 'this image'}: kept Docker's default capabilities "
-        f"explicitly; run `leastcap profile {service.name} --verify --minimize` to measure the "
-        "minimal set"
-    )
-    return grants, FixConfidence.UNKNOWN, False
-
-
-def _on_documented_defaults(
-    entry: ImageEntry,
-    service: Service,
-    found: tuple[str, ...],
-    grants: list[Grant],
-    messages: list[str],
-    *,
-    non_root: bool,
-    existing_drop: set[str],
-) -> bool:
-    """True when the knowledge documents its set as Docker's defaults plus cap_add and the file can
-    keep the defaults as they are (no cap_drop: [ALL]); when the file already drops ALL, or a fix is
-    asked to add cap_drop (--all), the defaults are spelled out into ``grants`` instead."""
-    coverage = entry.coverage(non_root=non_root)
-    if not (coverage.complete and coverage.base == "docker-default"):
-        return False
-    keep_defaults = False
-    if ALL in existing_drop or "missing-cap-drop" in found:
-        grants.extend(_docker_defaults({g.capability for g in grants}, _DEFAULT_KEPT))
-        how = "they are spelled out beside cap_drop: [ALL]"
-    else:
-        keep_defaults = True
-        how = "those stay (no cap_drop: [ALL])"
-    messages.append(
-        f"image knowledge ({entry.family}) documents this set on top of Docker's default "
-        f"capabilities, so {how}; run `leastcap profile {service.name} --verify --minimize` to "
-        "find a smaller set"
-    )
-    return keep_defaults
-
-
-def _from_image_facts(
-    facts: ImageFacts,
-    grants: list[Grant],
-    extras: list[Extra],
-    messages: list[str],
-    confidence: FixConfidence,
-    *,
-    non_root: bool,
-    profile: Profile | None,
-    service: Service,
-) -> FixConfidence:
-    """What the image's own files add to the answer, and how sure the answer still is.
-
-    A verified profile measured the service and was re-run without anything else, so facts only
-    become notes there. Otherwise each capability the image's start-up needs is granted with the
-    file and line it rests on; an answer from the knowledge base that lacked it was incomplete for
-    this image, so its confidence drops to inferred. A service that runs as a non-root user never
-    runs root start-up code, so only file capabilities (which work for any user) count then.
-    """
-    granted = {g.capability for g in grants}
-    added: list[str] = []
-    for fact in facts.facts:
-        if non_root and fact.kind is not FactKind.FILE_CAPABILITY:
-            continue
-        for cap in fact.capabilities:
-            if cap in granted:
-                continue
-            if profile is not None and profile.verified:
-                messages.append(
-                    f"the image's start-up can also need {cap} ({fact.where}: {fact.text}); the "
-                    "verified profile did not: re-record with that code path if the service uses it"
-                )
-                continue
-            granted.add(cap)
-            added.append(cap)
-            # The reason becomes a comment in the user's file: one defused line, never raw image text.
-            grants.append(Grant(cap, defuse(fact.text)[:120], f"image-file:{defuse(fact.where)}"))
-        # Whether Docker can set the sysctl depends on this service's namespaces too (a net.* sysctl
-        # on the host network, an IPC one with ipc: host: runc refuses the container).
-        refusal = _sysctl_refusal(service, fact.sysctl) if fact.sysctl else None
-        if fact.sysctl and refusal is None and fact.value:
-            extras.append(Extra("sysctls", f"{fact.sysctl}={fact.value}", f"written at start-up ({fact.where})"))
-        elif fact.sysctl or fact.needs_host:
-            messages.append(f"the image's start-up at {fact.where} ({fact.text}): {refusal or fact.note}")
-    if facts.limits:
-        messages.append(f"the image was read only in part ({'; '.join(facts.limits)})")
-    if added and confidence > FixConfidence.INFERRED:
-        messages.append(
-            f"confidence lowered to inferred: the image's own start-up needs {', '.join(added)}, "
-            "which the source of the answer did not list"
-        )
-        return FixConfidence.INFERRED
-    return confidence
-
-
-def _docker_defaults(already_dropped: set[str], reason: str = "Docker default, not yet verified") -> list[Grant]:
-    """Docker's default capabilities not in ``already_dropped`` (full or short names)."""
-    return [
-        Grant(short(c), reason, "default")
-        for c in DOCKER_DEFAULT_CAPABILITIES
-        if c not in already_dropped and short(c) not in already_dropped
-    ]
-
-
-def _from_profile(profile: Profile, messages: list[str]) -> tuple[list[Grant], list[Extra], FixConfidence]:
-    source = "profile-verified" if profile.verified else "profile"
-    grants = []
-    for cap in profile.cap_add:
-        ev = profile.evidence_for(cap)
-        reason = ev.reason if ev is not None and ev.reason else "used during the recording"
-        grants.append(Grant(cap, reason, source))
-    extras = [Extra("devices", d, "used during the recording (profile)") for d in profile.devices]
-    extras += [Extra("sysctls", f"{k}={v}", "needed by the service (profile)") for k, v in profile.sysctls.items()]
-    extras += [
-        Extra("security_opt", s, "needed by the service (profile)")
-        for s in profile.security_opt
-        if not s.replace("=", ":").startswith("no-new-privileges")
-    ]
-    if not profile.verified:
-        messages.append("the profile was not verified: run `leastcap profile --verify` to confirm the set")
-    if profile.recording.lost_events:
-        messages.append(f"the recording lost {profile.recording.lost_events} events: the set may be incomplete")
-    confidence = FixConfidence.VERIFIED if profile.verified else FixConfidence.INFERRED
-    return grants, extras, confidence
-
-
-def _from_knowledge(
-    entry: ImageEntry, service: str, non_root: bool, messages: list[str]
-) -> tuple[list[Grant], list[Extra], FixConfidence]:
-    """The entry's set for the service's mode, and how far the entry's sources cover that mode.
-
-    "known" only when the entry marks the mode complete and every applied fact is documented
-    upstream; an incomplete mode keeps Docker's defaults for the part it does not cover.
-    """
-    grants: list[Grant] = []
-    extras: list[Extra] = []
-    seen: set[str] = set()
-    third_party = False
-    for need in entry.default_needs:
-        if need.unless_user and non_root:
-            messages.append(
-                f"not adding {', '.join(need.cap_add) or 'anything'} for {need.feature!r}: "
-                "the service runs as a non-root user, so that start-up code is skipped"
-            )
-            continue
-        third_party = third_party or need.confidence == "third-party"
-        for cap in need.cap_add:
-            if cap not in seen:
-                seen.add(cap)
-                grants.append(Grant(cap, need.feature, f"image:{entry.family}"))
-        extras.extend(_need_extras(need))
-    for need in entry.optional_needs:
-        what = ", ".join([*need.cap_add, *need.devices, *need.sysctls, *need.security_opt]) or "nothing more"
-        messages.append(f"only for {need.feature}: {what} ({need.reason}) [image knowledge: {entry.family}]")
-    messages.extend(f"{note.text} [image knowledge: {entry.family}]" for note in entry.notes)
-    mode = "a non-root user" if non_root else "its default user"
-    coverage = entry.coverage(non_root=non_root)
-    if not coverage.complete:
-        grants.extend(_docker_defaults(seen, "Docker default, not covered by the image knowledge"))
-        if coverage == NOT_COVERED:
-            what = f"image knowledge ({entry.family}) does not describe running as {mode}"
-        else:
-            what = (
-                f"image knowledge ({entry.family}, run as {mode}) covers {coverage.known}; it does not "
-                f"cover {coverage.unknown}"
-            )
-        messages.append(
-            f"{what}: kept Docker's default capabilities for the rest (confidence inferred); run "
-            f"`leastcap profile {service} --verify --minimize` to measure it"
-        )
-        return grants, extras, FixConfidence.INFERRED
-    if third_party:
-        messages.append(
-            f"image knowledge ({entry.family}) rests partly on third-party reports, not on "
-            "upstream documentation: confidence inferred"
-        )
-        return grants, extras, FixConfidence.INFERRED
-    return grants, extras, FixConfidence.KNOWN
-
-
-def _need_extras(need: Need) -> list[Extra]:
-    out = [Extra("devices", d, need.feature) for d in need.devices]
-    out += [Extra("device_cgroup_rules", r, need.feature) for r in need.device_cgroup_rules]
-    out += [Extra("sysctls", s, need.feature) for s in need.sysctls]
-    out += [Extra("security_opt", s, need.feature) for s in need.security_opt]
-    # Placeholders such as "<render group id>" cannot be written; they are advice only.
-    out += [Extra("group_add", g, need.feature) for g in need.group_add if "<" not in g]
-    return out
 
 
 def _infer(service: Service, grants: list[Grant], messages: list[str], unknown: bool) -> None:
@@ -538,7 +282,7 @@ def _wants_nnp(
     image_facts: ImageFacts | None = None,
 ) -> bool | None:
     """True: add no-new-privileges:true. False/None: leave it out (with the reason in messages)."""
-    if not (any(t in PRIMARY_RULES for t in found) or "no-new-privileges" in found):
+    if not (any(t in fixable_slugs() for t in found) or NoNewPrivileges.slug in found):
         return False
     option = last_of(service.security_opt, "no-new-privileges")
     if option is not None:
@@ -568,23 +312,13 @@ def _wants_nnp(
     return True
 
 
-def _sysctl_refusal(service: Service, name: str) -> str | None:
-    """Why Docker cannot set sysctl ``name`` for this service (runc refuses a net.* sysctl in the
-    host's network namespace, an IPC one in the host's IPC namespace, any non-namespaced one)."""
-    return sysctl_refusal(
-        name,
-        host_network=service.network_mode is not None and service.network_mode.value == "host",
-        host_ipc=service.ipc is not None and service.ipc.value == "host",
-    )
-
-
 def _settable(service: Service, extras: list[Extra], messages: list[str]) -> list[Extra]:
     """``extras`` without the sysctls Docker would refuse for this service (the container would not
     start), each said instead, whatever proposed it (knowledge, image facts, a profile)."""
     out: list[Extra] = []
     for extra in extras:
         name = extra.value.split("=", 1)[0]
-        refusal = _sysctl_refusal(service, name) if extra.key == "sysctls" else None
+        refusal = sysctl_refusal_for(service, name) if extra.key == "sysctls" else None
         if refusal is not None:
             messages.append(f"sysctls: {name} ({extra.reason}) is not written: {refusal}")
             continue

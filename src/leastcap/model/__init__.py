@@ -4,6 +4,7 @@ Rules, the fixer and every reporter see only these frozen types, never raw YAML 
 """
 
 from leastcap.model.finding import Confidence, Finding, Severity, Suppression
+from leastcap.model.fix import Edit, EditAction, Fix, FixSafety
 from leastcap.model.location import Located, Location
 from leastcap.model.report import Report
 from leastcap.model.service import (
@@ -19,7 +20,11 @@ from leastcap.model.service import (
 __all__ = [
     "Confidence",
     "Device",
+    "Edit",
+    "EditAction",
     "Finding",
+    "Fix",
+    "FixSafety",
     "Hook",
     "Located",
     "Location",

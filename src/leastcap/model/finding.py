@@ -8,6 +8,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
+from leastcap.model.fix import Fix
 from leastcap.model.location import Location
 
 
@@ -70,6 +71,8 @@ class Finding:
     # Free-form, rule-specific facts reporters may show (the capability, the mount source, ...).
     # Kept as sorted pairs so the dataclass stays hashable.
     facts: tuple[tuple[str, str], ...] = field(default=())
+    # What would answer the finding (leastcap.model.fix), when the command asked the planner for it.
+    fix: Fix | None = None
 
     def sort_key(self) -> tuple[str, int, int, str, str]:
         loc = self.location

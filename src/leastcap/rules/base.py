@@ -14,6 +14,7 @@ them off or changes its severity the same way (``registry.configured``).
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
@@ -64,10 +65,20 @@ class BaseRule:
         )
 
 
+class Fixable(enum.Enum):
+    """Whether ``leastcap fix`` answers a rule's findings (the planner, leastcap.fix.plan, makes the
+    ``Fix`` objects the pipeline attaches to them)."""
+
+    NO = "no"
+    YES = "yes"  # fix acts on these findings
+    WITH_ALL = "with --all"  # only with ``fix --all``: alone they are not worth an edit by default
+
+
 class Rule(BaseRule):
     """A rule judges one service of a project (whatever the project's input was)."""
 
     kind = "service"
+    fixable: ClassVar[Fixable] = Fixable.NO
 
     def check(self, service: Service, project: Project) -> Iterator[Finding]:
         raise NotImplementedError

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from leastcap.capabilities import ALL
 from leastcap.model import Finding, Project, Service, Severity
 from leastcap.rules._common import confidence_for, context
-from leastcap.rules.base import Rule
+from leastcap.rules.base import Fixable, Rule
 
 
 class CapAddAll(Rule):
@@ -45,6 +45,7 @@ class CapAddAll(Rule):
     slug = "cap-add-all"
     summary = "cap_add grants ALL capabilities"
     severity = Severity.CRITICAL
+    fixable = Fixable.YES
     cis = ("5.4",)
 
     def check(self, service: Service, project: Project) -> Iterator[Finding]:

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from leastcap.capabilities import ALL, DOCKER_DEFAULT_CAPABILITIES, short, sort_capabilities, try_normalize
 from leastcap.model import Finding, Project, Service, Severity
 from leastcap.rules._common import chooses_own_settings, context, is_true
-from leastcap.rules.base import Rule
+from leastcap.rules.base import Fixable, Rule
 
 
 class MissingCapDrop(Rule):
@@ -46,6 +46,7 @@ class MissingCapDrop(Rule):
     slug = "missing-cap-drop"
     summary = "A service keeps Docker's default capabilities"
     severity = Severity.MEDIUM
+    fixable = Fixable.WITH_ALL
     cis = ("5.4",)
 
     def check(self, service: Service, project: Project) -> Iterator[Finding]:

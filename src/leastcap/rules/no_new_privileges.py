@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from leastcap.model import Finding, Project, Service, Severity
 from leastcap.rules._common import chooses_own_settings, confidence_for, context
-from leastcap.rules.base import Rule
+from leastcap.rules.base import Fixable, Rule
 from leastcap.semantics import last_of, parse_go_bool
 
 
@@ -48,6 +48,7 @@ class NoNewPrivileges(Rule):
     slug = "no-new-privileges"
     summary = "no-new-privileges is not set to true"
     severity = Severity.LOW
+    fixable = Fixable.WITH_ALL
     cis = ("5.26",)
 
     def check(self, service: Service, project: Project) -> Iterator[Finding]:

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from leastcap.model import Finding, Project, Service, Severity
 from leastcap.rules._common import confidence_for, context, fact, is_true
-from leastcap.rules.base import Rule
+from leastcap.rules.base import Fixable, Rule
 
 _EFFECT = "all capabilities, every host device, no seccomp or AppArmor, writable /sys and cgroups"
 
@@ -49,6 +49,7 @@ class Privileged(Rule):
     slug = "privileged"
     summary = "A service, its build or a lifecycle hook runs privileged"
     severity = Severity.CRITICAL
+    fixable = Fixable.YES
     cis = ("5.5",)
 
     def check(self, service: Service, project: Project) -> Iterator[Finding]:

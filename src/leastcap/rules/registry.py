@@ -10,7 +10,7 @@ from typing import Protocol
 
 from leastcap.audit.drift import DriftRule
 from leastcap.model import Finding, Project
-from leastcap.rules.base import BaseRule, Comparison, ComparisonRule, GovernanceRule, Ledger, Rule
+from leastcap.rules.base import BaseRule, Comparison, ComparisonRule, Fixable, GovernanceRule, Ledger, Rule
 from leastcap.rules.cap_add_all import CapAddAll
 from leastcap.rules.dangerous_capability import DangerousCapability
 from leastcap.rules.docker_socket import DockerSocket
@@ -59,6 +59,12 @@ _BY_SLUG = {rule.slug: rule for rule in ALL_RULES}
 def rule_by_slug(slug: str) -> BaseRule:
     """The rule with this slug (KeyError if there is none)."""
     return _BY_SLUG[slug]
+
+
+def fixable_slugs(*, with_all: bool = False) -> tuple[str, ...]:
+    """The rules whose findings ``leastcap fix`` answers (``fix --all``: ``with_all``)."""
+    wanted = {Fixable.YES, Fixable.WITH_ALL} if with_all else {Fixable.YES}
+    return tuple(rule.slug for rule in RULES if rule.fixable in wanted)
 
 
 def slugs() -> tuple[str, ...]:
