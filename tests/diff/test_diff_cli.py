@@ -142,6 +142,25 @@ def test_fail_on_threshold(repo: GitRepo) -> None:
     assert _diff(repo, "v1", "HEAD", "--fail-on", "high")[0] == 1  # NET_ADMIN next to privileged: high
 
 
+def test_the_threshold_is_the_bases_fail_on_unless_given(repo: GitRepo) -> None:
+    net_admin = BASE.replace("    privileged: true\n", "    privileged: true\n    cap_add: [NET_ADMIN]\n")
+    repo.commit("policy", {".leastcap.yml": "fail-on: critical\n"})
+    repo.git("tag", "v2")
+    repo.commit("net admin only", {"deploy/compose.yaml": net_admin})
+    # The added finding is high: below the base's critical, at the default and given high.
+    assert _diff(repo, "v2", "HEAD")[0] == 0
+    assert _diff(repo, "v2", "HEAD", "--fail-on", "high")[0] == 1
+    code, out = _diff(repo, "v2", "HEAD", "--format", "json")
+    assert (code, json.loads(out)["fail_on"]) == (0, "critical")
+    # A change cannot lower its own bar: v1 has no fail-on (high), the change sets critical.
+    code, out = _diff(repo, "v1", "HEAD", "--format", "json")
+    assert (code, json.loads(out)["fail_on"]) == (1, "high")
+    assert [w["message"] for w in json.loads(out)["warnings"]] == [
+        "this change edits the fail-on:, rules:, scripts: or approvers: settings; the diff judges both sides "
+        "with the base's (the edit applies once it is merged)"
+    ]
+
+
 def test_head_defaults_to_the_working_tree(repo: GitRepo) -> None:
     (repo.path / "deploy" / "compose.yaml").write_text(REFORMATTED)
     code, out = _diff(repo, "v1", "--format", "json")
@@ -308,7 +327,7 @@ def test_the_change_cannot_switch_off_the_rules_that_judge_it(repo: GitRepo) -> 
     assert [(w["path"], w["message"]) for w in document["warnings"]] == [
         (
             ".leastcap.yml",
-            "this change edits the rules:, scripts: or approvers: settings; the diff judges both "
+            "this change edits the fail-on:, rules:, scripts: or approvers: settings; the diff judges both "
             "sides with the base's (the edit applies once it is merged)",
         ),
     ]
@@ -352,7 +371,7 @@ def test_the_change_cannot_name_its_own_approver(repo: GitRepo) -> None:
         "config, accept it with an exception",
     ]
     assert [w["message"] for w in document["warnings"]] == [
-        "this change edits the rules:, scripts: or approvers: settings; the diff judges both sides with the base's "
+        "this change edits the fail-on:, rules:, scripts: or approvers: settings; the diff judges both sides with the base's "
         "(the edit applies once it is merged)"
     ]
     # The same exception approved by alice, who is on the base's list, is honoured.

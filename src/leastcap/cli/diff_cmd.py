@@ -20,9 +20,8 @@ _SEVERITIES = tuple(s.label for s in Severity)
 @click.option(
     "--fail-on",
     type=click.Choice(_SEVERITIES),
-    default="high",
-    show_default=True,
-    help="Exit 1 when the change adds an unsuppressed finding at or above this.",
+    help="Exit 1 when the change adds an unsuppressed finding at or above this (default: the base's "
+    "fail-on in .leastcap.yml, else high).",
 )
 @click.option(
     "-C",
@@ -41,7 +40,13 @@ _SEVERITIES = tuple(s.label for s in Severity)
 )
 @click.option("-o", "--output", type=click.Path(), help="Write the result here instead of standard output.")
 def diff(
-    base: str, head: str | None, fmt: str, fail_on: str, repo: str, env_pairs: tuple[str, ...], output: str | None
+    base: str,
+    head: str | None,
+    fmt: str,
+    fail_on: str | None,
+    repo: str,
+    env_pairs: tuple[str, ...],
+    output: str | None,
 ) -> None:
     """The findings a change adds and removes, compared by fingerprint (moved lines and
     reformatting are not changes). BASE and HEAD are git revisions read from git objects, never
@@ -57,7 +62,9 @@ def diff(
     from leastcap.history.git import GitError
     from leastcap.report.common import defuse
 
-    options = DiffOptions(base=base, head=head, path=repo, env=_parse_env(env_pairs), fail_on=Severity.parse(fail_on))
+    options = DiffOptions(
+        base=base, head=head, path=repo, env=_parse_env(env_pairs), fail_on=Severity.parse(fail_on) if fail_on else None
+    )
     try:
         changes = run_diff(options)
     except GitError as exc:

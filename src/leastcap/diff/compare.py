@@ -29,7 +29,9 @@ class DiffOptions:
     head: str | None = None  # None: the working tree
     path: str = "."
     env: Mapping[str, str] = field(default_factory=dict)
-    fail_on: Severity = Severity.HIGH
+    # None: the base's ``fail-on:`` in .leastcap.yml, else high (like scan's default, judged by the
+    # base's policy: a change cannot lower its own bar).
+    fail_on: Severity | None = None
     today: dt.date | None = None
 
 
@@ -88,18 +90,20 @@ def run_diff(options: DiffOptions) -> ChangeSet:
     base_rev = resolve(top, options.base)
     head_rev: Revision | None = resolve(top, options.head) if options.head is not None else None
 
-    def judged(tree: Tree, policy: Config | None = None) -> Report:
-        return scan_tree(tree, top, options.env, today=options.today, fail_on=options.fail_on, policy=policy)
-
     with CatFile(top) as catfile:
         store = ObjectStore(catfile)
         base_tree = tree_at(top, base_rev, store)
-        base = Side(base_rev.name, base_rev.commit, judged(base_tree))
         # HEAD is judged with the base's rule settings (its exceptions stay its own, and the markdown
         # names who approved them): disabling a rule in the change that breaks it hides nothing.
         policy = tree_config(base_tree, top) or Config()
+        fail_on = options.fail_on or policy.fail_on or Severity.HIGH
+
+        def judged(tree: Tree, policy: Config | None = None) -> Report:
+            return scan_tree(tree, top, options.env, today=options.today, fail_on=fail_on, policy=policy)
+
+        base = Side(base_rev.name, base_rev.commit, judged(base_tree))
         if head_rev is None:
             head = Side("working tree", None, judged(DiskTree(top), policy))
         else:
             head = Side(head_rev.name, head_rev.commit, judged(tree_at(top, head_rev, store), policy))
-    return compare(base, head, options.fail_on)
+    return compare(base, head, fail_on)

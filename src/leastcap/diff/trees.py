@@ -103,7 +103,7 @@ def _source_lines(tree: Tree, root: str) -> Callable[[str], Sequence[str] | None
 
 
 POLICY_EDITED = (
-    "this change edits the rules:, scripts: or approvers: settings; the diff judges both sides with the"
+    "this change edits the fail-on:, rules:, scripts: or approvers: settings; the diff judges both sides with the"
     " base's (the edit applies once it is merged)"
 )
 
@@ -126,12 +126,17 @@ def scan_tree(
     """Everything under ``root`` in ``tree``, judged as ``leastcap scan ROOT`` judges it. With
     ``policy`` (the base's config), its ``rules:``, ``scripts:`` and ``approvers:`` settings judge
     the tree instead of the tree's own: a change cannot switch off or weaken the rules that judge
-    it, nor name its own approver."""
+    it, nor name its own approver. (Its ``fail-on:`` is the caller's: ``fail_on``.)"""
     config, config_problem = _config(tree, root)
     edited: list[Problem] = []
     if policy is not None:
         own = config or Config()
-        if (own.rules, own.scripts, own.approvers) != (policy.rules, policy.scripts, policy.approvers):
+        if (own.fail_on, own.rules, own.scripts, own.approvers) != (
+            policy.fail_on,
+            policy.rules,
+            policy.scripts,
+            policy.approvers,
+        ):
             edited.append(Problem(own.path or CONFIG_NAMES[0], POLICY_EDITED))
         config = replace(own, rules=policy.rules, scripts=policy.scripts, approvers=policy.approvers)
     report, _ = judge_tree(
