@@ -12,6 +12,7 @@ import pytest
 
 from leastcap.loader.api import LoadOptions, load_project
 from leastcap.model import Severity
+from leastcap.report.rulemeta import DOCS_URL, catalogue
 from leastcap.rules.base import CIS_VERSION, Rule
 from leastcap.rules.docs import SECTIONS, render, sections
 from leastcap.rules.registry import ALL_RULES, META_RULES, RULES, check_project, rule_by_slug, slugs
@@ -87,6 +88,13 @@ def test_docs_are_current() -> None:
     assert (ROOT / "docs" / "rules.md").read_text() == render(), "run: python scripts/gen_rule_docs.py"
     check = subprocess.run([sys.executable, "scripts/gen_rule_docs.py", "--check"], cwd=ROOT, check=False)
     assert check.returncode == 0
+
+
+def test_every_rule_kind_has_its_docs_section() -> None:
+    # SARIF's helpUri, `leastcap rules` and the text output link every rule to docs/rules.md#<slug>.
+    headings = re.findall(r"^## (\S+)$", (ROOT / "docs" / "rules.md").read_text(), re.M)
+    assert headings == list(slugs())
+    assert {info.uri for info in catalogue(None).values()} == {f"{DOCS_URL}#{slug}" for slug in slugs()}
 
 
 def _rule_findings(yaml_text: str, slug: str, tmp_path: Path) -> list[Severity]:

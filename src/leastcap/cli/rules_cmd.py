@@ -23,9 +23,9 @@ EXIT_USAGE = ExitCode.ERROR
 
 
 def _meta_slugs() -> frozenset[str]:
-    from leastcap.rules import registry
+    from leastcap.rules.registry import META_RULES
 
-    return frozenset(rule.slug for rule in getattr(registry, "META_RULES", ()))
+    return frozenset(rule.slug for rule in META_RULES)
 
 
 def _console(color: bool) -> tuple[io.StringIO, Console]:

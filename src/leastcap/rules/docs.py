@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from leastcap.report.rulemeta import SECTIONS, info_from_rule
 from leastcap.rules.base import CIS_VERSION, BaseRule
-from leastcap.rules.registry import META_RULES, RULES
+from leastcap.rules.registry import ALL_RULES
 
 
 def sections(rule: BaseRule) -> dict[str, str]:
@@ -41,9 +41,9 @@ def render() -> str:
     ]
     out.extend(
         f"| [`{rule.slug}`](#{rule.slug}) | {rule.severity.label} | {rule.summary} | {_cis(rule)} |"
-        for rule in RULES + META_RULES
+        for rule in ALL_RULES
     )
-    for rule in RULES + META_RULES:
+    for rule in ALL_RULES:
         out += ["", f"## {rule.slug}", "", f"**{rule.summary}.** {intro(rule)}", ""]
         out += [
             f"Default severity: **{rule.severity.label}**. Confidence: {rule.confidence.label}. "
