@@ -15,7 +15,6 @@ import functools
 import json
 import os
 import re
-import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -28,6 +27,7 @@ import yaml
 from leastcap.contract import SCRIPT_KINDS
 from leastcap.model import Finding, Location, Problem, Severity
 from leastcap.rules.registry import slugs
+from leastcap.tree import ReadRefused, read_regular_file
 
 CONFIG_NAMES = (".leastcap.yml", ".leastcap.yaml")
 # A config is a small hand-written file; anything this big is a mistake or an alias bomb.
@@ -241,20 +241,16 @@ MAX_CONFIG_BYTES = 1024 * 1024
 
 
 def _read_config(path: str | os.PathLike[str], shown: str) -> bytes:
-    """The config's bytes: only from a regular file (O_NONBLOCK: a FIFO must not hang the scan)
-    and only up to ``MAX_CONFIG_BYTES``."""
+    """The config's bytes: only from a regular file (a FIFO must not hang the scan) and only up to
+    ``MAX_CONFIG_BYTES``."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise ConfigError([Problem(shown, f"cannot read config: {exc.strerror or exc}")]) from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise ConfigError([Problem(shown, "cannot read config: not a regular file")])
-    with os.fdopen(fd, "rb") as fh:
-        raw = fh.read(MAX_CONFIG_BYTES + 1)
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise ConfigError([Problem(shown, f"config is over the {MAX_CONFIG_BYTES}-byte limit; not read")])
-    return raw
+        return read_regular_file(path, MAX_CONFIG_BYTES)
+    except ReadRefused as exc:
+        if exc.kind in ("size", "grew"):
+            message = f"config is over the {MAX_CONFIG_BYTES}-byte limit; not read"
+        else:
+            message = f"cannot read config: {exc.reason}"
+        raise ConfigError([Problem(shown, message)]) from None
 
 
 def load_config(path: str | os.PathLike[str], cwd: str | None = None) -> Config:

@@ -5,8 +5,8 @@ is one ``InputError`` naming the file."""
 from __future__ import annotations
 
 import json
-import os
-import stat
+
+from leastcap.tree import ReadRefused, read_regular_file
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
@@ -17,19 +17,13 @@ class InputError(Exception):
 
 def read_text(path: str, display: str, what: str, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
     try:
-        # O_NONBLOCK: opening a FIFO does not wait for a writer; the type is checked on the descriptor.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        raise InputError(f"cannot read {what} {display}: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise InputError(f"cannot read {what} {display}: not a regular file")
-        if st.st_size > max_bytes:
-            raise InputError(f"{what} {display} is {st.st_size} bytes, over the {max_bytes}-byte limit")
-        data = fh.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise InputError(f"{what} {display} grew past the {max_bytes}-byte limit while read")
+        data = read_regular_file(path, max_bytes)
+    except ReadRefused as exc:
+        if exc.kind == "size":
+            raise InputError(f"{what} {display} is {exc.size} bytes, over the {max_bytes}-byte limit") from None
+        if exc.kind == "grew":
+            raise InputError(f"{what} {display} grew past the {max_bytes}-byte limit while read") from None
+        raise InputError(f"cannot read {what} {display}: {exc.reason}") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

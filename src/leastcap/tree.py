@@ -11,11 +11,49 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import Protocol
+from typing import Literal, Protocol
 
 # Input files larger than this are refused before they are read: no Compose file is this big, and
 # reading a 50 MB file into a YAML parser is how a scanner is made to hang.
 MAX_FILE_BYTES = 4 * 1024 * 1024
+
+
+class ReadRefused(OSError):
+    """Why ``read_regular_file`` gave no bytes. ``kind``: ``open`` (the system refused: ``errno``
+    and ``reason`` are its own), ``type`` (not a regular file), ``size`` (over the limit before
+    reading: ``size`` is the file's) or ``grew`` (past the limit while read). Callers word it."""
+
+    def __init__(self, kind: Literal["open", "type", "size", "grew"], reason: str, size: int = 0) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+        self.size = size
+
+
+def read_regular_file(path: str | os.PathLike[str], max_bytes: int) -> bytes:
+    """All of a regular file, at most ``max_bytes``, read as hostile input. O_NONBLOCK: opening a
+    FIFO never waits for a writer; a symlink loop fails with ELOOP. The type and size are checked
+    on the open descriptor, and the read stops one byte past the limit (a file that grows, or a
+    size that lies, as in /proc)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        refused = ReadRefused("open", exc.strerror or str(exc))
+        refused.errno = exc.errno
+        raise refused from None
+    # The type is checked before the descriptor becomes a file object: io refuses a directory
+    # with its own error (IsADirectoryError), which no caller expects.
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes:
+        os.close(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ReadRefused("type", "not a regular file")
+        raise ReadRefused("size", f"{st.st_size} bytes, over the {max_bytes}-byte limit", st.st_size)
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ReadRefused("grew", f"grew past the {max_bytes}-byte limit while read")
+    return data
 
 
 class TreeError(OSError):
@@ -55,26 +93,20 @@ class DiskTree:
 
     def read_bytes(self, path: str) -> bytes:
         try:
-            # O_NONBLOCK: opening a FIFO named compose.yaml must not hang; a symlink loop fails
-            # here with ELOOP. The type and size are checked on the open descriptor.
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-        except OSError as exc:
-            error = TreeError(f"cannot read {self.display(path)}: {exc.strerror or exc}")
+            return read_regular_file(path, self.max_bytes)
+        except ReadRefused as exc:
+            shown = self.display(path)
+            if exc.kind == "size":
+                message = (
+                    f"{shown} is {exc.size} bytes, over the {self.max_bytes}-byte limit for a Compose file; not read"
+                )
+            elif exc.kind == "grew":
+                message = f"{shown} grew past the {self.max_bytes}-byte limit while read"
+            else:
+                message = f"cannot read {shown}: {exc.reason}"
+            error = TreeError(message)
             error.errno = exc.errno
             raise error from None
-        with os.fdopen(fd, "rb") as fh:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise TreeError(f"cannot read {self.display(path)}: not a regular file")
-            if st.st_size > self.max_bytes:
-                raise TreeError(
-                    f"{self.display(path)} is {st.st_size} bytes, over the {self.max_bytes}-byte limit "
-                    "for a Compose file; not read"
-                )
-            data = fh.read(self.max_bytes + 1)
-        if len(data) > self.max_bytes:
-            raise TreeError(f"{self.display(path)} grew past the {self.max_bytes}-byte limit while read")
-        return data
 
     def is_file(self, path: str) -> bool:
         return os.path.isfile(path)

@@ -27,11 +27,12 @@ import json
 import os
 import re
 import shutil
-import stat
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from leastcap.tree import read_regular_file
 
 ENV_VAR = "LEASTCAP_COMPOSE_BIN"
 PLUGIN_NAME = "docker-compose"
@@ -97,24 +98,13 @@ def docker_config_dir() -> Path:
     return Path(configured) if configured else Path(os.path.expanduser("~")) / ".docker"
 
 
-def _read_regular_file(path: Path, limit: int) -> bytes:
-    """At most ``limit`` bytes of a regular file; a FIFO or device there is refused, never waited on."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(f"{path} is not a regular file")
-        return os.read(fd, limit)
-    finally:
-        os.close(fd)
-
-
 def plugin_dirs() -> list[Path]:
     """Where the docker CLI looks for CLI plugins, in its order of preference."""
     config = docker_config_dir()
     dirs = [config / "cli-plugins"]
     try:
-        raw = _read_regular_file(config / "config.json", _CONFIG_LIMIT + 1)
-        extra = json.loads(raw)["cliPluginsExtraDirs"] if len(raw) <= _CONFIG_LIMIT else []
+        # A FIFO or device there is refused, never waited on; a larger file is not read.
+        extra = json.loads(read_regular_file(config / "config.json", _CONFIG_LIMIT))["cliPluginsExtraDirs"]
     except (OSError, ValueError, KeyError, TypeError):
         extra = []
     dirs += [Path(d) for d in (extra if isinstance(extra, list) else []) if isinstance(d, str) and d]
