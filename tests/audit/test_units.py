@@ -158,6 +158,46 @@ def test_drift_names_the_entry_or_field_that_differs_not_the_first_entry_of_the_
     assert diff.container_location == field("HostConfig.Sysctls")
 
 
+def test_drift_on_privileged_and_read_only_each_way() -> None:
+    def at(line: int) -> Location:
+        return Location("f.yml", line, 17)
+
+    def brief(running: Service, declared: Service) -> list[tuple[str, str, bool, Location, Location]]:
+        return [
+            (d.setting, d.what, d.more_privilege_on_container, d.container_location, d.file_location)
+            for d in diff_services(running, declared)
+        ]
+
+    off = _svc(setting_keys=(("privileged", at(1)), ("read_only", at(2))))
+    assert brief(_svc(privileged=Located(True, at(3))), off) == [
+        ("privileged", "the container runs privileged, the Compose file says not", True, at(3), at(1))
+    ]
+    assert brief(off, _svc(privileged=Located(True, at(3)))) == [
+        ("privileged", "the Compose file says privileged, the container does not run privileged", False, at(1), at(3))
+    ]
+    # A read-only root filesystem is the less privileged side.
+    assert brief(_svc(read_only=Located(True, at(4))), off) == [
+        (
+            "read_only",
+            "the container's root filesystem is read-only, the Compose file does not say so",
+            False,
+            at(4),
+            at(2),
+        )
+    ]
+    assert brief(off, _svc(read_only=Located(True, at(4)))) == [
+        (
+            "read_only",
+            "the Compose file says read_only, the container's root filesystem is writable",
+            True,
+            at(2),
+            at(4),
+        )
+    ]
+    # Set to false is the same as not set.
+    assert brief(_svc(privileged=Located(False, at(3)), read_only=Located(False, at(4))), off) == []
+
+
 def test_drift_rule_metadata() -> None:
     rule = DriftRule()
     assert (rule.slug, rule.severity) == ("drift", Severity.HIGH)

@@ -282,22 +282,29 @@ class _Differ:
         c_loc = c_loc or _field(self.running, setting)
         self.out.append(Difference(setting, what, more, c_loc, f_loc or _field(self.declared, setting)))
 
+    def _flag(self, setting: str, container_only: str, file_only: str, more_when_container_sets_it: bool) -> bool:
+        """Compare a boolean setting (``privileged``, ``read_only``); ``container_only`` and
+        ``file_only`` say what differs when only that side sets it. True when either side does."""
+        r_val, d_val = getattr(self.running, setting), getattr(self.declared, setting)
+        r_on, d_on = bool(r_val and r_val.value), bool(d_val and d_val.value)
+        if r_on != d_on:
+            self.add(
+                setting,
+                container_only if r_on else file_only,
+                r_on == more_when_container_sets_it,
+                r_val.origin if r_val else None,
+                d_val.origin if d_val else None,
+            )
+        return r_on or d_on
+
     def privileged(self) -> bool:
         """Compare ``privileged``; True when either side is privileged (capabilities then say nothing)."""
-        running, declared = self.running, self.declared
-        r_priv = bool(running.privileged and running.privileged.value)
-        d_priv = bool(declared.privileged and declared.privileged.value)
-        if r_priv != d_priv:
-            self.add(
-                "privileged",
-                "the container runs privileged, the Compose file says not"
-                if r_priv
-                else "the Compose file says privileged, the container does not run privileged",
-                r_priv,
-                running.privileged.origin if running.privileged else None,
-                declared.privileged.origin if declared.privileged else None,
-            )
-        return r_priv or d_priv
+        return self._flag(
+            "privileged",
+            "the container runs privileged, the Compose file says not",
+            "the Compose file says privileged, the container does not run privileged",
+            more_when_container_sets_it=True,
+        )
 
     def capabilities(self) -> None:
         r_caps, d_caps = _caps(self.running), _caps(self.declared)
@@ -391,19 +398,12 @@ class _Differ:
                 )
 
     def read_only(self) -> None:
-        running, declared = self.running, self.declared
-        r_ro = bool(running.read_only and running.read_only.value)
-        d_ro = bool(declared.read_only and declared.read_only.value)
-        if r_ro != d_ro:
-            self.add(
-                "read_only",
-                "the Compose file says read_only, the container's root filesystem is writable"
-                if d_ro
-                else "the container's root filesystem is read-only, the Compose file does not say so",
-                d_ro,
-                running.read_only.origin if running.read_only else None,
-                declared.read_only.origin if declared.read_only else None,
-            )
+        self._flag(
+            "read_only",
+            "the container's root filesystem is read-only, the Compose file does not say so",
+            "the Compose file says read_only, the container's root filesystem is writable",
+            more_when_container_sets_it=False,
+        )
 
     def user(self) -> None:
         # The daemon fills Config.User from the image's USER, so only a user the file sets is compared.
