@@ -445,3 +445,24 @@ def test_history_says_which_privilege(tmp_path: Path) -> None:
     ]
     code, out, _ = _report(r.path, ".")
     assert "| `dangerous-capability` | `capability=CAP_SYS_MODULE` | `a` | `compose.yaml` |" in out
+
+
+NNP = """\
+services:
+  one: {image: x, security_opt: ["no-new-privileges=1"]}
+  zero: {image: x, security_opt: ["no-new-privileges=0"]}
+  last: {image: x, security_opt: ["no-new-privileges:true", "no-new-privileges:false"]}
+  bare: {image: x, security_opt: ["no-new-privileges"]}
+  refused: {image: x, security_opt: ["no-new-privileges=yes"]}
+"""
+
+
+def test_no_new_privileges_column_reads_security_opt_as_the_rule_does(tmp_path: Path) -> None:
+    # The report parsed security_opt on its own: "=1" was "no" and the first of two options won,
+    # beside a no-new-privileges rule (leastcap.semantics) that read them the daemon's way.
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "compose.yaml").write_text(NNP)
+    code, out, _ = _report(tmp_path / "app", ".", "--format", "json", "--no-history")
+    assert code == 0
+    rows = {row["service"]: row["no_new_privileges"] for row in json.loads(out)["services"]}
+    assert rows == {"one": True, "zero": False, "last": False, "bare": True, "refused": False}

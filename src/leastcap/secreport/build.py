@@ -12,9 +12,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from leastcap import jsoninput
+from leastcap.audit.drift import DriftRule
 from leastcap.config import Config, ConfigError, resolve_config
 from leastcap.model import Finding, Problem, Project, Report, Service, Severity
 from leastcap.report.common import SEVERITIES_DESC
+from leastcap.rules.docker_socket import DockerSocket
+from leastcap.rules.exceptions import ExceptionUnused
+from leastcap.rules.host_socket import HostSocket
+from leastcap.rules.privileged import Privileged
+from leastcap.rules.registry import META_RULES
+from leastcap.rules.sensitive_mount import SensitiveMount
 from leastcap.secreport.model import (
     ChangeRow,
     DriftRow,
@@ -25,11 +32,12 @@ from leastcap.secreport.model import (
 )
 from leastcap.secreport.rationale import capabilities
 from leastcap.secreport.threats import threats
+from leastcap.semantics import no_new_privileges
 from leastcap.tree import DiskTree
 
 EXPIRING_DAYS = 30
-_META = frozenset({"exception-invalid", "exception-expired", "exception-unused"})
-_MOUNT_RULES = frozenset({"sensitive-mount", "docker-socket", "host-socket"})
+_META = frozenset(rule.slug for rule in META_RULES)
+_MOUNT_RULES = frozenset({SensitiveMount.slug, DockerSocket.slug, HostSocket.slug})
 _NAMESPACES = (
     ("pid", "pid"),
     ("ipc", "ipc"),
@@ -165,22 +173,18 @@ def _service_row(service: Service, findings: Sequence[Finding]) -> ServiceRow:
         for attr, label in _NAMESPACES
         if (value := getattr(service, attr)) is not None and str(value.value) == "host"
     )
-    nnp = any(
-        o.value.replace("=", ":").replace(" ", "") in ("no-new-privileges", "no-new-privileges:true")
-        for o in service.security_opt
-    )
     return ServiceRow(
         project=service.project,
         service=service.name,
         image=service.image.value if service.image is not None else "",
         privileged=bool(service.privileged is not None and service.privileged.value is True)
-        or any(f.rule == "privileged" for f in own),
+        or any(f.rule == Privileged.slug for f in own),
         cap_add=tuple(c.value for c in service.cap_add),
         cap_drop=tuple(c.value for c in service.cap_drop),
         devices=tuple(d.value.source + (f":{d.value.target}" if d.value.target else "") for d in service.devices),
         host_namespaces=namespaces,
         sensitive_mounts=mounts,
-        no_new_privileges=nnp,
+        no_new_privileges=no_new_privileges(service.security_opt) is True,
         status=status,
         worst=worst.label if worst is not None else "",
         counts=counts,
@@ -216,7 +220,7 @@ def _summary(
 
 
 def _exceptions(config: Config, findings: Sequence[Finding], today: dt.date) -> tuple[ExceptionRow, ...]:
-    unused = {(f.location.path, f.location.line) for f in findings if f.rule == "exception-unused"}
+    unused = {(f.location.path, f.location.line) for f in findings if f.rule == ExceptionUnused.slug}
     rows: list[ExceptionRow] = []
     for e in config.exceptions:
         days = (e.expires - today).days if e.expires is not None else None
@@ -277,7 +281,7 @@ def _drift(path: str | None, tree: DiskTree, errors: list[Problem]) -> tuple[Dri
             message=str(item.get("message", "")),
         )
         for item in items
-        if isinstance(item, dict) and item.get("rule") == "drift"
+        if isinstance(item, dict) and item.get("rule") == DriftRule.slug
     ]
     return tuple(rows)
 

@@ -8,6 +8,15 @@ from collections.abc import Callable, Sequence
 
 from leastcap.capabilities import try_normalize
 from leastcap.model import Finding, Service, Severity
+from leastcap.rules.cap_add_all import CapAddAll
+from leastcap.rules.dangerous_capability import DangerousCapability
+from leastcap.rules.docker_socket import DockerSocket
+from leastcap.rules.host_device import HostDevice
+from leastcap.rules.host_namespace import HostNamespace
+from leastcap.rules.host_socket import HostSocket
+from leastcap.rules.privileged import Privileged
+from leastcap.rules.sensitive_mount import SensitiveMount
+from leastcap.rules.unconfined_profile import UnconfinedProfile
 from leastcap.secreport.model import Exposure, Threat, ThreatPath
 
 HOST = "Host system compromise"
@@ -16,9 +25,9 @@ ESCAPE = "Container escape"
 
 def _added(f: Finding, name: str) -> bool:
     """``f`` adds capability ``name`` (short form): the rule's fact is the normalised CAP_ name."""
-    if f.rule == "cap-add-all":
+    if f.rule == CapAddAll.slug:
         return True
-    value = dict(f.facts).get("capability") if f.rule == "dangerous-capability" else None
+    value = dict(f.facts).get("capability") if f.rule == DangerousCapability.slug else None
     return value is not None and try_normalize(value) == try_normalize(name)
 
 
@@ -36,24 +45,24 @@ def _rule(*rules: str) -> Callable[[Finding, Service | None], bool]:
 
 
 def _raw_device(f: Finding, service: Service | None) -> bool:
-    return f.rule == "host-device" and f.severity >= Severity.HIGH
+    return f.rule == HostDevice.slug and f.severity >= Severity.HIGH
 
 
 def _writable_mount(f: Finding, service: Service | None) -> bool:
-    return f.rule == "sensitive-mount" and dict(f.facts).get("read_only") != "true"
+    return f.rule == SensitiveMount.slug and dict(f.facts).get("read_only") != "true"
 
 
 # (title, threats it leads to, which findings are this path)
 PATHS: tuple[tuple[str, tuple[str, ...], Callable[[Finding, Service | None], bool]], ...] = (
-    ("privileged: true", (HOST, ESCAPE), _rule("privileged")),
-    ("Docker or another control socket mounted", (HOST, ESCAPE), _rule("docker-socket", "host-socket")),
+    ("privileged: true", (HOST, ESCAPE), _rule(Privileged.slug)),
+    ("Docker or another control socket mounted", (HOST, ESCAPE), _rule(DockerSocket.slug, HostSocket.slug)),
     ("SYS_ADMIN", (ESCAPE,), _cap("SYS_ADMIN")),
     ("SYS_MODULE", (HOST, ESCAPE), _cap("SYS_MODULE")),
     ("SYS_PTRACE with the host's PID namespace", (HOST, ESCAPE), _ptrace_host_pid),
     ("raw host devices", (HOST,), _raw_device),
     ("writable sensitive host mounts", (HOST,), _writable_mount),
-    ("seccomp or AppArmor switched off", (ESCAPE,), _rule("unconfined-profile")),
-    ("host namespaces", (HOST, ESCAPE), _rule("host-namespace")),
+    ("seccomp or AppArmor switched off", (ESCAPE,), _rule(UnconfinedProfile.slug)),
+    ("host namespaces", (HOST, ESCAPE), _rule(HostNamespace.slug)),
 )
 
 WHY = {
