@@ -15,9 +15,11 @@ from leastcap.cli.app import cli
 from leastcap.config import ScriptsSettings, parse_config
 from leastcap.contract import SCRIPT_KINDS, ExitCode
 from leastcap.diff.render import FORMATS as DIFF_FORMATS
+from leastcap.history.render import FORMATS as HISTORY_FORMATS
 from leastcap.model import Confidence, Severity
 from leastcap.report import FORMATS
 from leastcap.scripts import KINDS
+from leastcap.secreport import FORMATS as SECREPORT_FORMATS
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "leastcap"
 
@@ -61,6 +63,8 @@ def test_cli_choices_are_the_code_lists() -> None:
         assert _choices(command, "fmt") == list(FORMATS)
         assert _choices(command, "fail_on") == [s.label for s in Severity]
     assert _choices("diff", "fmt") == list(DIFF_FORMATS)
+    assert _choices("history", "fmt") == list(HISTORY_FORMATS)
+    assert _choices("report", "fmt") == list(SECREPORT_FORMATS)
     assert _choices("diff", "fail_on") == [s.label for s in Severity]
 
 

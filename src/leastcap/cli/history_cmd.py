@@ -7,6 +7,7 @@ import sys
 import click
 
 from leastcap.contract import ExitCode
+from leastcap.history.render import FORMATS
 from leastcap.model import Severity
 
 EXIT_ERROR = ExitCode.ERROR
@@ -22,7 +23,7 @@ def _fail(message: str) -> None:
 @click.option("--all-branches", is_flag=True, help="Walk every branch, remote branch and tag, not just HEAD.")
 @click.option("--since", metavar="DATE", help="Only commits after DATE (anything `git log --since` takes).")
 @click.option("--rule", "rules", multiple=True, metavar="SLUG", help="Only these rules (repeatable).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 @click.option(
     "--fail-on",
     default="high",

@@ -7,11 +7,12 @@ import sys
 import click
 
 from leastcap.contract import ExitCode
+from leastcap.secreport import FORMATS
 
 
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(("markdown", "html", "json")), default="markdown", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="markdown", show_default=True)
 @click.option("-o", "--output", type=click.Path(), help="Write the report here instead of standard output.")
 @click.option(
     "--profiles",

@@ -22,20 +22,13 @@ from leastcap.report.markdown import code, fix, md, why
 from leastcap.report.rulemeta import RuleInfo, catalogue
 
 VERSION = 1
-FORMATS = ("text", "json", "markdown", "github", "sarif")
 
 
 def render(changes: ChangeSet, fmt: str, rules: dict[str, RuleInfo] | None = None) -> str:
-    renderers: dict[str, Callable[[ChangeSet, dict[str, RuleInfo]], str]] = {
-        "text": _text,
-        "json": _json,
-        "markdown": _markdown,
-        "github": _github,
-        "sarif": _sarif,
-    }
-    if fmt not in renderers:
+    renderer = _RENDERERS.get(fmt)
+    if renderer is None:
         raise ValueError(f"unknown format {fmt!r} (expected one of: {', '.join(FORMATS)})")
-    return renderers[fmt](changes, dict(rules) if rules is not None else dict(catalogue(None)))
+    return renderer(changes, dict(rules) if rules is not None else dict(catalogue(None)))
 
 
 def summary(changes: ChangeSet) -> str:
@@ -210,3 +203,14 @@ def _github(changes: ChangeSet, rules: dict[str, RuleInfo]) -> str:
 def _sarif(changes: ChangeSet, rules: dict[str, RuleInfo]) -> str:
     del rules
     return render_report(_added_report(changes), "sarif", color=False)
+
+
+# format name -> renderer, in the order --help shows them.
+_RENDERERS: dict[str, Callable[[ChangeSet, dict[str, RuleInfo]], str]] = {
+    "text": _text,
+    "json": _json,
+    "markdown": _markdown,
+    "github": _github,
+    "sarif": _sarif,
+}
+FORMATS: tuple[str, ...] = tuple(_RENDERERS)
