@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from leastcap.contract import ExitCode
 from leastcap.diff.compare import ChangeSet, Side
 from leastcap.model import Finding, Problem, Report, Suppression
 from leastcap.report import render as render_report
@@ -122,7 +123,7 @@ def _problem(p: Problem) -> dict[str, Any]:
 def _markdown(changes: ChangeSet, rules: dict[str, RuleInfo]) -> str:
     verdict = (
         "fails the gate"
-        if changes.exit_code() == 1
+        if changes.exit_code() == ExitCode.FINDINGS
         else "could not be fully checked"
         if changes.errors
         else "passes the gate"
