@@ -1,4 +1,5 @@
-"""From an audit to the shared ``Report`` and the rule catalogue the reporters describe.
+"""An audit's ``Report`` (the pipeline's, as ``audit.run.audit`` returns it) and the rule catalogue
+the reporters describe.
 
 The audit judges through the same pipeline as ``scan`` (config, suppression, governance), so exit
 codes and every output format behave the same.
@@ -32,13 +33,5 @@ def build_report(
     fail_on: Severity = Severity.HIGH,
     tick: Tick = silent,
 ) -> tuple[Report, tuple[BaseRule, ...]]:
-    result = audit(AuditOptions(tuple(hosts), tuple(contexts), include_stopped, drift, jobs, timeout), config, tick)
-    report = Report(
-        findings=result.findings,
-        errors=result.errors,
-        warnings=result.warnings,
-        fail_on=fail_on,
-        command="audit",
-        scanned_files=tuple(c.location.path for c in result.containers),
-    )
-    return report, catalogue()
+    options = AuditOptions(tuple(hosts), tuple(contexts), include_stopped, drift, jobs, timeout)
+    return audit(options, config, tick, fail_on).report, catalogue()

@@ -18,7 +18,7 @@ from leastcap.audit.mapping import AuditedContainer, group_projects, map_contain
 from leastcap.audit.procfs import capability_facts
 from leastcap.audit.targets import HostTarget, resolve_targets
 from leastcap.config import Config
-from leastcap.model import Finding, Problem
+from leastcap.model import Finding, Problem, Report, Severity
 from leastcap.pipeline import Context, evaluate
 from leastcap.progress import Tick, silent
 from leastcap.rules.base import Comparison
@@ -39,11 +39,21 @@ class AuditOptions:
 class AuditResult:
     targets: tuple[HostTarget, ...]
     containers: tuple[AuditedContainer, ...]
-    findings: tuple[Finding, ...]
-    errors: tuple[Problem, ...] = ()
-    warnings: tuple[Problem, ...] = ()
+    report: Report  # the pipeline's, each finding with its container's origin
     # Compose files read for --drift, as given by the container labels.
     compose_files: tuple[str, ...] = field(default=())
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        return self.report.findings
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return self.report.errors
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        return self.report.warnings
 
 
 def collect(
@@ -105,7 +115,9 @@ def with_origin(finding: Finding, by_path: Mapping[str, AuditedContainer]) -> Fi
     return replace(finding, related=finding.related + container.origin())
 
 
-def audit(options: AuditOptions, config: Config | None = None, tick: Tick = silent) -> AuditResult:
+def audit(
+    options: AuditOptions, config: Config | None = None, tick: Tick = silent, fail_on: Severity = Severity.HIGH
+) -> AuditResult:
     """Inspect the hosts and judge their containers through the pipeline (with ``--drift``, each
     container against its Compose service too). Findings come back suppressed as ``config`` says."""
     env = os.environ if options.environ is None else options.environ
@@ -128,6 +140,7 @@ def audit(options: AuditOptions, config: Config | None = None, tick: Tick = sile
         warnings.extend(drift_warnings)
     context = Context(
         command="audit",
+        fail_on=fail_on,
         comparisons=tuple(pairs),
         errors=tuple(errors),
         warnings=tuple(warnings),
@@ -135,8 +148,8 @@ def audit(options: AuditOptions, config: Config | None = None, tick: Tick = sile
     )
     report = evaluate(group_projects(containers), config, context)
     by_path = {c.location.path: c for c in containers}
-    findings = tuple(with_origin(f, by_path) for f in report.findings)
-    return AuditResult(tuple(targets), tuple(containers), findings, tuple(errors), tuple(warnings), tuple(files))
+    report = replace(report, findings=tuple(with_origin(f, by_path) for f in report.findings))
+    return AuditResult(tuple(targets), tuple(containers), report, tuple(files))
 
 
 __all__ = ["AuditOptions", "AuditResult", "DriftRule", "audit"]
