@@ -1,6 +1,6 @@
 """The drift rule (a comparison rule, leastcap.audit.drift) on hand-built (container, Compose
 service) pairs: exact findings, messages, severities and places. The comparison of each setting is
-in tests/audit/test_units.py; real containers in tests/audit/test_drift.py."""
+in tests/audit/test_units.py; real containers in tests/audit/test_drift_containers.py."""
 
 from __future__ import annotations
 
