@@ -125,3 +125,7 @@ def test_every_rule_has_its_test_file() -> None:
         assert name in tests, f"{slug}: no tests/rules/{name}"
         text = (ROOT / "tests" / "rules" / name).read_text()
         assert "def test_" in text and f'"{slug}"' in text, f"{slug}: no tests of it in tests/rules/{name}"
+    # pytest imports test modules by their base name: a second test_<slug>.py elsewhere in tests/
+    # stops the whole suite at collection.
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
