@@ -29,15 +29,24 @@ class SecurityOption:
     entry: Located[str]
 
 
-def parse_security_opt(entry: Located[str]) -> SecurityOption:
-    text = entry.value
+def _split(text: str) -> tuple[str, str]:
     if text == "no-new-privileges":
-        return SecurityOption("no-new-privileges", "true", entry)
+        return "no-new-privileges", "true"
     # The daemon splits on "=" when present, else on ":" (so `label:seccomp:unconfined` is the
     # label option `seccomp:unconfined`, and `seccomp=a:b` is the seccomp value `a:b`).
     sep = "=" if "=" in text else ":"
     key, _, value = text.partition(sep)
+    return key, value
+
+
+def parse_security_opt(entry: Located[str]) -> SecurityOption:
+    key, value = _split(entry.value)
     return SecurityOption(key, value, entry)
+
+
+def without_option(options: Iterable[str], key: str) -> tuple[str, ...]:
+    """``options`` (security_opt as written) less every one of ``key``, in any spelling."""
+    return tuple(o for o in options if _split(o)[0] != key)
 
 
 def parse_go_bool(text: str) -> bool | None:

@@ -10,8 +10,9 @@ from leastcap.fix.plan import plan_service
 from leastcap.knowledge.image_knowledge import load_knowledge
 from leastcap.loader import LoadOptions, load_project
 from leastcap.model import Service
+from leastcap.profile.docker import with_no_new_privileges
 from leastcap.rules.no_new_privileges import NoNewPrivileges
-from leastcap.semantics import container_ports, is_root_user, no_new_privileges
+from leastcap.semantics import container_ports, is_root_user, no_new_privileges, without_option
 from leastcap.tree import DiskTree
 
 
@@ -137,3 +138,17 @@ def test_container_ports() -> None:
         443,
         9000,
     ]
+
+
+def test_the_profiler_replaces_no_new_privileges_in_every_spelling_and_only_it() -> None:
+    written = (
+        "no-new-privileges",
+        "seccomp=unconfined",
+        "no-new-privileges=false",
+        "no-new-privileges:0",
+        "label:type:no-new-privileges_t",  # a label option whose value merely says it
+        "apparmor:no-new-privileges",
+    )
+    kept = ("seccomp=unconfined", "label:type:no-new-privileges_t", "apparmor:no-new-privileges")
+    assert without_option(written, "no-new-privileges") == kept
+    assert with_no_new_privileges(written) == (*kept, "no-new-privileges:true")

@@ -23,6 +23,7 @@ from leastcap.capabilities import (
     sort_capabilities,
 )
 from leastcap.profile.composebin import ComposeNotFoundError, compose
+from leastcap.semantics import without_option
 
 
 class ComposeError(RuntimeError):
@@ -73,8 +74,7 @@ OVERRIDE_DIR_PREFIX = "leastcap-profile-"
 
 def with_no_new_privileges(security_opt: tuple[str, ...]) -> tuple[str, ...]:
     """The service's security_opt with no-new-privileges forced on (any spelling replaced)."""
-    kept = tuple(o for o in security_opt if not o.replace("=", ":").startswith("no-new-privileges"))
-    return (*kept, "no-new-privileges:true")
+    return (*without_option(security_opt, "no-new-privileges"), "no-new-privileges:true")
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from leastcap.profile.tracefs import check_source, tracefs_root
 from leastcap.profile.verdict import capability_order, denial_text, new_denials, recording_failure, verdict, warmup
 from leastcap.profile.watch import EarlyEnd, Probe
 from leastcap.progress import Tick, silent
+from leastcap.semantics import without_option
 
 Log = Callable[[str], None]
 
@@ -162,7 +163,11 @@ def profile_compose(target: dk.ComposeTarget, opts: Options, log: Log, tick: Tic
             " (--probe, --probe-exec) could allow a smaller set, dropping capabilities the service"
             " only exercises"
         )
-    security_opt = dk.with_no_new_privileges(config.security_opt) if nnp else _without_nnp(config.security_opt)
+    security_opt = (
+        dk.with_no_new_privileges(config.security_opt)
+        if nnp
+        else without_option(config.security_opt, "no-new-privileges")
+    )
     profile = Profile(
         version=FORMAT_VERSION,
         tool=f"leastcap {__version__}",
@@ -467,10 +472,6 @@ def _refused_exec_notes(
                 f"without {', '.join(refused)}, the kernel refuses to exec {h.path} (EPERM: its file"
                 " capabilities are not all in the container's bounding set); the service kept working",
             )
-
-
-def _without_nnp(security_opt: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(o for o in security_opt if not o.replace("=", ":").startswith("no-new-privileges"))
 
 
 def _touched(rec: RunResult, config: dk.ServiceConfig) -> Touched:
