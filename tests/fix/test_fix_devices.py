@@ -38,6 +38,19 @@ BINDS = """\
 """
 
 
+def test_a_device_path_is_read_as_the_rules_read_it(tmp_path: Path) -> None:
+    """``//dev/ttyUSB0`` is /dev/ttyUSB0 to the kernel and to the rules (host-device finds it): the
+    fix carries it over too (it used to miss it, and the service lost its serial port)."""
+    binds = "    volumes:\n      - //dev/ttyUSB0:/dev/ttyUSB0\n"
+    (tmp_path / "compose.yaml").write_text(HEAD + "    privileged: true\n" + binds)
+    res = run(tmp_path, "--write")
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "compose.yaml").read_text() == HEAD + DROPPED + (
+        "    devices:\n"
+        "      - /dev/ttyUSB0:/dev/ttyUSB0  # bind-mounted device: without privileged it opens only when listed here\n"
+    ) + binds
+
+
 def test_bind_mounted_devices_are_carried_over(tmp_path: Path) -> None:
     """Nodes become devices: entries, directories narrow device_cgroup_rules by the class's static
     major; /dev/shm is no device. The same on any host: none of these depends on what /dev holds."""

@@ -18,6 +18,7 @@ import stat
 from dataclasses import dataclass
 
 from leastcap.model import Service
+from leastcap.semantics import host_path
 
 DEVICES_TXT = "https://www.kernel.org/doc/Documentation/admin-guide/devices.txt"
 
@@ -56,11 +57,9 @@ def _bind_sources(service: Service) -> list[tuple[str, str]]:
     """(host path, container path) of every bind mount from under /dev."""
     out: list[tuple[str, str]] = []
     for located in service.volumes:
-        mount = located.value
-        source = mount.host_path or (mount.source if mount.type == "bind" else "")
-        source = os.path.normpath(source) if source.startswith("/") else ""
+        source = host_path(located.value) or ""  # normalised as the rules see it: //dev/x is /dev/x
         if source == "/dev" or source.startswith("/dev/"):
-            out.append((source, mount.target))
+            out.append((source, located.value.target))
     return out
 
 

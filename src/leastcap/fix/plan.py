@@ -164,9 +164,7 @@ def plan_service(
     if kept and primary:
         messages.append(f"kept the capabilities already in cap_add: {', '.join(kept)} (not checked)")
 
-    nnp_flag = bool(
-        _wants_nnp(service, found, entry, profile, non_root=non_root, messages=messages, image_facts=image_facts)
-    )
+    nnp_flag = bool(_wants_nnp(service, found, entry, non_root=non_root, messages=messages, image_facts=image_facts))
 
     action = "fix"
     plan = ServicePlan(
@@ -275,7 +273,6 @@ def _wants_nnp(
     service: Service,
     found: tuple[str, ...],
     entry: ImageEntry | None,
-    profile: Profile | None,
     *,
     non_root: bool,
     messages: list[str],
@@ -307,8 +304,6 @@ def _wants_nnp(
     if setuid:
         messages.append(f"no-new-privileges left out: the command runs {setuid}, a setuid program it would break")
         return False
-    if profile is not None and any(s.startswith("no-new-privileges") for s in profile.security_opt):
-        return True
     return True
 
 

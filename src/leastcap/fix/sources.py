@@ -14,6 +14,7 @@ from leastcap.profile.touched import sysctl_refusal
 from leastcap.report.common import defuse
 from leastcap.rules.missing_cap_drop import MissingCapDrop
 from leastcap.rules.registry import fixable_slugs
+from leastcap.semantics import without_option
 
 _DEFAULT_KEPT = "Docker default, kept: the source adds to Docker's defaults"
 
@@ -163,10 +164,11 @@ def from_profile(profile: Profile, messages: list[str]) -> tuple[list[Grant], li
         grants.append(Grant(cap, reason, source))
     extras = [Extra("devices", d, "used during the recording (profile)") for d in profile.devices]
     extras += [Extra("sysctls", f"{k}={v}", "needed by the service (profile)") for k, v in profile.sysctls.items()]
+    # no-new-privileges is the planner's own decision (plan._wants_nnp), in whatever spelling the
+    # profile recorded it.
     extras += [
         Extra("security_opt", s, "needed by the service (profile)")
-        for s in profile.security_opt
-        if not s.replace("=", ":").startswith("no-new-privileges")
+        for s in without_option(profile.security_opt, "no-new-privileges")
     ]
     if not profile.verified:
         messages.append("the profile was not verified: run `leastcap profile --verify` to confirm the set")
