@@ -65,7 +65,14 @@ def test_rules_json() -> None:
         "cis": ["5.5"],
         "cis_version": "1.6.0",
         "meta": False,
+        "fix": "yes",
         "help_uri": f"{DOCS}#privileged",
+    }
+    assert {r["slug"]: r["fix"] for r in doc["rules"] if r["fix"] != "no"} == {
+        "privileged": "yes",
+        "cap-add-all": "yes",
+        "missing-cap-drop": "with --all",
+        "no-new-privileges": "with --all",
     }
     assert {r["slug"] for r in doc["rules"] if r["meta"]} == {
         "exception-invalid",

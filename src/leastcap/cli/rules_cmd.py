@@ -55,6 +55,7 @@ def _rules_json(infos: tuple[RuleInfo, ...], meta: frozenset[str]) -> str:
                 "cis": list(i.cis),
                 "cis_version": i.cis_version,
                 "meta": i.slug in meta,
+                "fix": i.fix,
                 "help_uri": i.uri,
             }
             for i in infos

@@ -46,6 +46,8 @@ class RuleInfo:
     cis_version: str = ""
     doc: str = ""
     help_uri: str = ""
+    # Whether ``leastcap fix`` answers the rule's findings: "yes", "with --all" or "no" (Rule.fixable).
+    fix: str = "no"
     # (section name, body) in the order written; empty when the docstring has no known headings.
     sections: tuple[tuple[str, str], ...] = field(default=())
 
@@ -128,6 +130,7 @@ def info_from_rule(rule: object) -> RuleInfo:
         cis_version=str(getattr(cls, "cis_version", "")),
         doc=doc,
         help_uri=str(getattr(cls, "help_uri", "") or ""),
+        fix=str(getattr(getattr(cls, "fixable", None), "value", "no")),
         sections=parse_sections(doc),
     )
 

@@ -22,6 +22,15 @@ def _cis(rule: BaseRule) -> str:
     return ", ".join(rule.cis) if rule.cis else "-"
 
 
+def _fix(rule: BaseRule) -> str:
+    fix = info_from_rule(rule).fix
+    if fix == "yes":
+        return " `leastcap fix` answers its findings (see [fix](fix.md))."
+    if fix == "with --all":
+        return " `leastcap fix --all` answers its findings (see [fix](fix.md))."
+    return ""
+
+
 def render() -> str:
     out = [
         "# leastcap rules",
@@ -47,7 +56,7 @@ def render() -> str:
         out += ["", f"## {rule.slug}", "", f"**{rule.summary}.** {intro(rule)}", ""]
         out += [
             f"Default severity: **{rule.severity.label}**. Confidence: {rule.confidence.label}. "
-            f"CIS Docker Benchmark v{CIS_VERSION}: {_cis(rule)}."
+            f"CIS Docker Benchmark v{CIS_VERSION}: {_cis(rule)}.{_fix(rule)}"
         ]
         for name, body in sections(rule).items():
             out += ["", f"### {name}", "", body]
