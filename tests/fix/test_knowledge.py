@@ -209,8 +209,11 @@ def test_user_entry_with_unknown_capability_is_refused() -> None:
 
 
 def test_user_family_defined_twice_is_refused() -> None:
-    with pytest.raises(KnowledgeError, match="defined twice"):
+    with pytest.raises(KnowledgeError, match="defined twice") as raised:
         load_knowledge([USER_ENTRY, USER_ENTRY])
+    # Which entry, and the message without the file, for reports that give the file's line apart.
+    assert (raised.value.entry, raised.value.detail) == (1, "image family 'nginx' is defined twice")
+    assert str(raised.value) == ".leastcap.yml: image family 'nginx' is defined twice"
 
 
 def test_user_entry_without_quote_is_refused() -> None:

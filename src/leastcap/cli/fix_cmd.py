@@ -50,12 +50,11 @@ def _knowledge(paths: tuple[str, ...], config_path: str | None, cwd: str) -> tup
     """The .leastcap.yml scan uses (same search, same bounded and validated loader) and the image
     knowledge built from it plus its ``images:`` entries. Exits 2 on a bad config."""
     from leastcap.config import ConfigError, resolve_config
-    from leastcap.knowledge.image_knowledge import KnowledgeError, load_knowledge
+    from leastcap.knowledge.image_knowledge import KnowledgeError, config_knowledge
 
     try:
         config = resolve_config([os.path.join(cwd, p) for p in paths], config_path, cwd=cwd)
-        entries = [dict(entry.data) for entry in config.images]
-        return config, load_knowledge(entries, config.path or ".leastcap.yml")
+        return config, config_knowledge(config)
     except ConfigError as exc:
         for problem in exc.problems:
             where = f"{problem.path}:{problem.line}:{problem.column}" if problem.line else problem.path

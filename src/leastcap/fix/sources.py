@@ -146,12 +146,16 @@ def from_image_facts(
     return confidence
 
 
+# (full, short) names of Docker's defaults: spelled out for most services a scan plans.
+_DEFAULT_NAMES = tuple((c, short(c)) for c in DOCKER_DEFAULT_CAPABILITIES)
+
+
 def _docker_defaults(already_dropped: set[str], reason: str = "Docker default, not yet verified") -> list[Grant]:
     """Docker's default capabilities not in ``already_dropped`` (full or short names)."""
     return [
-        Grant(short(c), reason, "default")
-        for c in DOCKER_DEFAULT_CAPABILITIES
-        if c not in already_dropped and short(c) not in already_dropped
+        Grant(name, reason, "default")
+        for full, name in _DEFAULT_NAMES
+        if full not in already_dropped and name not in already_dropped
     ]
 
 

@@ -12,14 +12,17 @@ import fnmatch
 import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema  # type: ignore[import-untyped,unused-ignore]
 import yaml
 
 from leastcap.capabilities import short, try_normalize
+
+if TYPE_CHECKING:
+    from leastcap.config import Config
 
 IMAGES_DIR = Path(__file__).with_name("images")
 SCHEMA_PATH = Path(__file__).with_name("image.schema.json")
@@ -27,7 +30,16 @@ _GLOB_CHARS = "*?["
 
 
 class KnowledgeError(ValueError):
-    """An image knowledge entry does not match the schema (or names an unknown capability)."""
+    """An image knowledge entry does not match the schema (or names an unknown capability).
+
+    ``detail`` is the message without the file it is about (``origin``), for reports that give the
+    file and line apart; ``entry`` the index of the user entry at fault (``images[entry]``), if any.
+    """
+
+    def __init__(self, detail: str, origin: str = "", entry: int | None = None) -> None:
+        super().__init__(f"{origin}: {detail}" if origin else detail)
+        self.detail = detail
+        self.entry = entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +169,7 @@ def _normalize_name(name: str) -> str:
     return f"{domain}/{path}"
 
 
+@functools.lru_cache(maxsize=4096)  # every lookup tries every pattern: normalise each once
 def normalize_pattern(pattern: str) -> str:
     """Patterns are written like image references; one starting with a glob is used as written."""
     pattern = pattern.lower()
@@ -182,14 +195,24 @@ def load_schema(path: Path) -> dict[str, Any]:
     return loaded
 
 
+@functools.cache
+def _validator(schema_path: Path) -> Any:
+    """The schema's validator, made (and the schema itself checked) once: ``jsonschema.validate``
+    checks the schema against its meta-schema on every call, which costs far more than the entry."""
+    schema = load_schema(schema_path)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
 def schema_violation(data: Any, schema_path: Path) -> str | None:
     """Where and how ``data`` breaks the JSON schema at ``schema_path`` ("at a/b: message"), or None."""
-    try:
-        jsonschema.validate(data, load_schema(schema_path))
-    except jsonschema.ValidationError as exc:
-        path = "/".join(str(p) for p in exc.absolute_path) or "(top)"
-        return f"at {path}: {exc.message}"
-    return None
+    # best_match picks the error jsonschema.validate would raise.
+    error = jsonschema.exceptions.best_match(_validator(schema_path).iter_errors(data))
+    if error is None:
+        return None
+    path = "/".join(str(p) for p in error.absolute_path) or "(top)"
+    return f"at {path}: {error.message}"
 
 
 def validate_entry(data: Any, where: str) -> None:
@@ -258,21 +281,29 @@ def entry_from_dict(data: Any, where: str, origin: str = "built-in") -> ImageEnt
 def builtin_entries() -> tuple[ImageEntry, ...]:
     entries = []
     for path in sorted(IMAGES_DIR.glob("*.yaml")):
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+        # The C loader: scan loads the knowledge on every run, and the pure-Python one costs 0.1 s.
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
         entries.append(entry_from_dict(data, f"knowledge/images/{path.name}"))
     return tuple(entries)
+
+
+# Images remembered per knowledge base: a scan asks about the same few images again and again.
+_LOOKUPS_KEPT = 4096
 
 
 @dataclass(frozen=True, slots=True)
 class KnowledgeBase:
     entries: tuple[ImageEntry, ...]
+    _found: dict[str, ImageEntry | None] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def lookup(self, image: str) -> ImageEntry | None:
         """The first entry matching ``image``; user entries come before the built-in ones."""
-        for entry in self.entries:
-            if entry.matches(image):
-                return entry
-        return None
+        if image in self._found:
+            return self._found[image]
+        found = next((entry for entry in self.entries if entry.matches(image)), None)
+        if len(self._found) < _LOOKUPS_KEPT:
+            self._found[image] = found
+        return found
 
     def family(self, name: str) -> ImageEntry | None:
         for entry in self.entries:
@@ -286,11 +317,22 @@ def load_knowledge(user_entries: Sequence[Any] = (), origin: str = ".leastcap.ym
 
     A user entry whose ``family`` matches a built-in one replaces it; the others are consulted first.
     """
-    users = [entry_from_dict(item, f"{origin}: images[{i}]", origin) for i, item in enumerate(user_entries)]
+    users: list[ImageEntry] = []
+    for i, item in enumerate(user_entries):
+        try:
+            users.append(entry_from_dict(item, f"images[{i}]", origin))
+        except KnowledgeError as exc:
+            raise KnowledgeError(exc.detail, origin, i) from None
     seen: set[str] = set()
-    for entry in users:
+    for i, entry in enumerate(users):
         if entry.family in seen:
-            raise KnowledgeError(f"{origin}: image family {entry.family!r} is defined twice")
+            raise KnowledgeError(f"image family {entry.family!r} is defined twice", origin, i)
         seen.add(entry.family)
     builtin = [e for e in builtin_entries() if e.family not in seen]
     return KnowledgeBase((*users, *builtin))
+
+
+def config_knowledge(config: Config) -> KnowledgeBase:
+    """The knowledge every command plans with: the bundled entries plus the ``images:`` entries of
+    the ``.leastcap.yml`` in use. Raises KnowledgeError for a bad entry (``entry`` says which)."""
+    return load_knowledge([dict(entry.data) for entry in config.images], config.path or ".leastcap.yml")

@@ -5,7 +5,7 @@ severity changed (``rules:`` in .leastcap.yml), whatever its kind."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from functools import partial
+from functools import cache, partial
 from typing import Protocol
 
 from leastcap.audit.drift import DriftRule
@@ -61,6 +61,7 @@ def rule_by_slug(slug: str) -> BaseRule:
     return _BY_SLUG[slug]
 
 
+@cache  # asked for every service the fixer plans
 def fixable_slugs(*, with_all: bool = False) -> tuple[str, ...]:
     """The rules whose findings ``leastcap fix`` answers (``fix --all``: ``with_all``)."""
     wanted = {Fixable.YES, Fixable.WITH_ALL} if with_all else {Fixable.YES}

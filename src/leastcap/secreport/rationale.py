@@ -18,10 +18,10 @@ PRIVILEGED = "ALL (privileged)"
 
 
 def _knowledge(config: Config) -> Any:
-    from leastcap.knowledge.image_knowledge import KnowledgeError, load_knowledge
+    from leastcap.knowledge.image_knowledge import KnowledgeError, config_knowledge, load_knowledge
 
     try:
-        return load_knowledge([dict(e.data) for e in config.images], config.path or ".leastcap.yml")
+        return config_knowledge(config)
     except KnowledgeError:
         return load_knowledge()
 
