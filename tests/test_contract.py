@@ -15,8 +15,10 @@ from leastcap.cli.app import cli
 from leastcap.config import ScriptsSettings, parse_config
 from leastcap.contract import SCRIPT_KINDS, ExitCode
 from leastcap.diff.render import FORMATS as DIFF_FORMATS
+from leastcap.fix.grants import FixConfidence
 from leastcap.history.render import FORMATS as HISTORY_FORMATS
-from leastcap.model import Confidence, Severity
+from leastcap.model import Confidence, EditAction, FixSafety, Severity
+from leastcap.model.fix import FIX_KEYS
 from leastcap.report import FORMATS
 from leastcap.scripts import KINDS
 from leastcap.secreport import FORMATS as SECREPORT_FORMATS
@@ -34,6 +36,12 @@ def test_report_schema_enums_are_the_code_lists() -> None:
     assert isinstance(defs, dict)
     assert defs["severity"]["enum"] == [s.label for s in Severity]
     assert defs["confidence"]["enum"] == [c.label for c in Confidence]
+    fix = defs["fix"]["properties"]
+    assert fix["safety"]["enum"] == [s.label for s in FixSafety]
+    assert fix["confidence"]["enum"] == [c.label for c in FixConfidence]
+    edit = defs["edit"]["properties"]
+    assert edit["action"]["enum"] == [a.value for a in EditAction]
+    assert tuple(edit["key"]["enum"]) == FIX_KEYS
     exit_code = defs["summary"]["properties"]["exit_code"]["enum"]
     # A report's exit code is one of the judged ones (an interrupted run writes no report).
     assert exit_code == [int(c) for c in (ExitCode.OK, ExitCode.FINDINGS, ExitCode.ERROR)]

@@ -20,11 +20,14 @@ from dataclasses import dataclass, field, replace
 from leastcap.baseline import Baseline, BaselineError, read_baseline
 from leastcap.config import Config, ConfigError, resolve_config
 from leastcap.contract import SCRIPT_KINDS
+from leastcap.fix.apply import Planner
 from leastcap.inputs import empty_roots, unreadable_directories
+from leastcap.knowledge.image_knowledge import KnowledgeError, config_knowledge
 from leastcap.loader import LoadOptions, discover_projects, load_project
 from leastcap.model import Finding, Problem, Project, Report, Service, Severity
 from leastcap.pipeline import Context, Judged, disk_source_lines, evaluate, judge
 from leastcap.progress import Tick, silent
+from leastcap.rules.registry import fixable_slugs
 from leastcap.tree import DiskTree
 
 
@@ -97,16 +100,38 @@ def _evaluate(target: LoadOptions, tree: DiskTree, config: Config) -> _Outcome:
         return _Outcome(files, None, result.errors, result.warnings, ())
     project = result.project
     findings = judge(project, config)
-    return _Outcome(project.files, _summary(project), result.errors, result.warnings, findings)
+    return _Outcome(project.files, _summary(project, findings), result.errors, result.warnings, findings)
 
 
-def _summary(project: Project) -> Project:
+# The findings the fixer answers (``fix --all``'s: scan reports missing-cap-drop and
+# no-new-privileges too, and their fix is the one ``fix --all`` makes).
+_FIXED_RULES = frozenset(fixable_slugs(with_all=True))
+
+
+def _summary(project: Project, findings: Sequence[Finding]) -> Project:
     """What the rest of the scan needs of a judged project (names, files, service key lines for
-    inline ignores): much less to send back from a worker process than the whole model."""
+    inline ignores; the whole service where the fixer plans one from its image, user, ports and
+    devices): much less to send back from a worker process than the whole model."""
+    planned = {f.service for f in findings if f.rule in _FIXED_RULES}
     services = tuple(
-        Service(name=s.name, project=s.project, source=s.source, key=s.key, files=s.files) for s in project.services
+        s if s.name in planned else Service(name=s.name, project=s.project, source=s.source, key=s.key, files=s.files)
+        for s in project.services
     )
     return replace(project, services=services)
+
+
+def _fixer(config: Config) -> tuple[Planner | None, Problem | None]:
+    """The fixer that shows each finding what ``leastcap fix --all`` would do: the same knowledge
+    (bundled plus ``images:`` of .leastcap.yml), no image facts (scan never talks to the Docker
+    engine), no profile. A bad ``images:`` entry is an error of the report, and the scan goes on
+    without fixes: a fix planned from other knowledge than fix's would not be fix's."""
+    try:
+        knowledge = config_knowledge(config)
+    except KnowledgeError as exc:
+        where = config.images[exc.entry].location if exc.entry is not None else None
+        path = config.path or ".leastcap.yml"
+        return None, Problem(path, exc.detail, where.line if where else 0, where.column if where else 0)
+    return Planner(knowledge, with_all=True), None
 
 
 # What forked workers evaluate; set by the parent just before the pool forks (fork shares it).
@@ -164,9 +189,10 @@ def run_scan(options: ScanOptions, tick: Tick = silent) -> Report:
         return Report(findings=(), errors=exc.problems, fail_on=options.fail_on or Severity.HIGH)
     fail_on = options.fail_on or config.fail_on or Severity.HIGH
     baseline, baseline_problem = _baseline(options.baseline, cwd, tree)
+    fixer, knowledge_problem = _fixer(config)
 
     targets, problems = _load_options(options, cwd, tree)
-    errors: list[Problem] = list(problems) + ([baseline_problem] if baseline_problem else [])
+    errors: list[Problem] = [*problems, *(p for p in (baseline_problem, knowledge_problem) if p is not None)]
     examined = [f for target in targets for f in target.files]
     warnings: dict[Problem, None] = {}
     projects: list[Project | Judged] = []
@@ -203,5 +229,6 @@ def run_scan(options: ScanOptions, tick: Tick = silent) -> Report:
         warnings=tuple(warnings),
         scanned_files=tuple(dict.fromkeys(scanned)),
         baseline=baseline,
+        fixer=fixer,
     )
     return evaluate(projects, config, context)

@@ -120,6 +120,7 @@ def test_json(renamed: tuple[GitRepo, str, str]) -> None:
             "location": {"path": "docker-compose.yml", "line": 4, "column": 5, "note": ""},
             "related": [],
             "suppressed": None,
+            "fix": None,  # history plans no fixes
         }
     ]
     assert v1["summary"] == {

@@ -1,14 +1,26 @@
 """A hand-built report that exercises every reporter feature, and the small rule catalogue it uses.
 
 Built from the model types directly (not through the loader and rules) so the golden files pin the
-reporters alone: several files, related locations, inline and config suppressions, a container
-finding with line 0, a path with a space, an error in a path with ',' and ':' to escape, a warning,
-and a message with characters that need escaping in every format.
+reporters alone: several files, related locations, inline and config suppressions, a fix, a
+container finding with line 0, a path with a space, an error in a path with ',' and ':' to escape,
+a warning, and a message with characters that need escaping in every format.
 """
 
 from __future__ import annotations
 
-from leastcap.model import Confidence, Finding, Location, Problem, Report, Severity, Suppression
+from leastcap.model import (
+    Confidence,
+    Edit,
+    EditAction,
+    Finding,
+    Fix,
+    FixSafety,
+    Location,
+    Problem,
+    Report,
+    Severity,
+    Suppression,
+)
 from leastcap.rules.base import Rule
 
 SOURCES: dict[str, str] = {
@@ -272,6 +284,16 @@ def sample_report() -> Report:
             location=Location("compose.yaml", 6, 5),
             project="shop",
             service="web",
+            fix=Fix(
+                FixSafety.NEEDS_VERIFICATION,
+                "known",
+                Location("compose.yaml", 6, 5),
+                (
+                    Edit(EditAction.REMOVE, "privileged", at=Location("compose.yaml", 6, 5)),
+                    Edit(EditAction.ADD, "cap_drop", "ALL", "drop everything, add back only what is needed"),
+                    Edit(EditAction.ADD, "cap_add", "NET_BIND_SERVICE", 'binds port 80 ("nginx" image knowledge)'),
+                ),
+            ),
         ),
         Finding(
             rule="dangerous-capability",

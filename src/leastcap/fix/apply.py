@@ -25,7 +25,7 @@ from leastcap.fix.yamltext import EditError, YamlText
 from leastcap.imagefacts.model import ImageFacts
 from leastcap.knowledge.image_knowledge import KnowledgeBase
 from leastcap.loader.api import LoadOptions, LoadResult, load_project
-from leastcap.model import Finding, Fix, Project, Service
+from leastcap.model import Finding, Fix, Project, Service, SourceKind
 from leastcap.model.fix import FIX_KEYS
 from leastcap.pipeline import Context, disk_source_lines, evaluate, judge
 from leastcap.profile.format import Profile
@@ -88,8 +88,8 @@ def _triggers(findings: Iterable[Finding], rules: tuple[str, ...]) -> dict[str, 
 
 @dataclass
 class Planner:
-    """The pipeline's fixer for ``fix`` (leastcap.pipeline.Fixer): plans each chosen service from its
-    findings and returns the plan as a ``Fix``. It keeps every plan (the command explains them) and
+    """The pipeline's fixer for ``fix`` and ``scan`` (leastcap.pipeline.Fixer): plans each chosen
+    service from its findings and returns the plan as a ``Fix``. It keeps every plan (the command explains them) and
     the services whose findings the user accepted (an inline ignore, a valid exception): those are
     the user's decision and are never planned."""
 
@@ -106,6 +106,8 @@ class Planner:
     def fix(self, project: Project, service: Service, findings: tuple[Finding, ...]) -> Fix | None:
         if self.chosen and service.name not in self.chosen:
             return None
+        if service.source is not SourceKind.FILE:
+            return None  # fix edits Compose files: a script's docker run line or a container has no Fix
         left = sorted({f.rule for f in findings if f.suppressed is None})
         accepted = next((f for f in findings if f.suppressed is not None), None)
         if accepted is not None and accepted.suppressed is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from leastcap.model import Finding, Location, Problem, Report, Suppression
+from leastcap.model import Finding, Fix, Location, Problem, Report, Suppression
 from leastcap.report.common import RenderContext, dumps, severity_counts, sorted_findings, sorted_problems
 
 VERSION = 1
@@ -35,7 +35,34 @@ def _suppression(s: Suppression | None) -> dict[str, Any] | None:
     }
 
 
-def finding_dict(f: Finding) -> dict[str, Any]:
+def _fix(fix: Fix | None) -> dict[str, Any] | None:
+    # What ``leastcap fix --all`` would change for the finding's service, and how safe that is.
+    if fix is None:
+        return None
+    return {
+        "safety": fix.safety.label,
+        "confidence": fix.confidence,
+        "summary": fix.summary,
+        "at": _location(fix.at),
+        "edits": [
+            {
+                "action": e.action.value,
+                "key": e.key,
+                "value": e.value,
+                "comment": e.comment,
+                "location": None if e.at is None else _location(e.at),
+            }
+            for e in fix.edits
+        ],
+    }
+
+
+def finding_dict(f: Finding, fixes: dict[int, dict[str, Any] | None] | None = None) -> dict[str, Any]:
+    """``fixes``: the fixes rendered so far, by object: one service's findings share one ``Fix``, and
+    a big report renders each once (the report holds them, so their ids stay theirs)."""
+    rendered = {} if fixes is None else fixes
+    if id(f.fix) not in rendered:
+        rendered[id(f.fix)] = _fix(f.fix)
     return {
         "rule": f.rule,
         "severity": f.severity.label,
@@ -46,6 +73,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         "location": _location(f.location),
         "related": [_location(r) for r in f.related],
         "suppressed": _suppression(f.suppressed),
+        "fix": rendered[id(f.fix)],
     }
 
 
@@ -74,9 +102,10 @@ def summary_dict(report: Report) -> dict[str, Any]:
 
 
 def report_dict(report: Report) -> dict[str, Any]:
+    fixes: dict[int, dict[str, Any] | None] = {}
     return {
         "version": VERSION,
-        "findings": [finding_dict(f) for f in sorted_findings(report)],
+        "findings": [finding_dict(f, fixes) for f in sorted_findings(report)],
         "errors": [_problem(p) for p in sorted_problems(report.errors)],
         "warnings": [_problem(p) for p in sorted_problems(report.warnings)],
         "summary": summary_dict(report),

@@ -1,0 +1,196 @@
+"""`leastcap scan --format json` shows each finding's fix: what `leastcap fix --all` would change for
+its service, and how safe that is. Through the real CLI, loader, rules and planner."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from support.cli import invoke_in
+
+SCHEMA = json.loads(resources.files("leastcap").joinpath("schemas/report-v1.schema.json").read_text())
+NNP_ADD = {"action": "add", "key": "security_opt", "value": "no-new-privileges:true", "comment": "", "location": None}
+DEFAULTS = (
+    "CHOWN, DAC_OVERRIDE, FSETID, FOWNER, MKNOD, NET_RAW, SETGID, SETUID, SETFCAP, SETPCAP, NET_BIND_SERVICE, "
+    "SYS_CHROOT, KILL, AUDIT_WRITE"
+)
+
+
+def where(path: str, line: int, column: int) -> dict[str, Any]:
+    return {"path": path, "line": line, "column": column, "note": ""}
+
+
+def scan(tmp_path: Path, compose: str, config: str | None = None, *args: str) -> tuple[int, dict[str, Any]]:
+    (tmp_path / "compose.yaml").write_text(compose)
+    if config is not None:
+        (tmp_path / ".leastcap.yml").write_text(config)
+    result = invoke_in(tmp_path, "scan", "--format", "json", "--no-scripts", *args)
+    report = json.loads(result.stdout)
+    jsonschema.Draft202012Validator(SCHEMA).validate(report)
+    return result.exit_code, report
+
+
+def fixes(report: dict[str, Any]) -> dict[tuple[str, str], Any]:
+    return {(f["service"], f["rule"]): f["fix"] for f in report["findings"]}
+
+
+def test_a_known_image_gets_the_documented_set_at_the_place_privileged_is_written(tmp_path: Path) -> None:
+    # privileged comes from an anchor: the fix starts where the loader found the value written.
+    compose = (
+        "x-vpn: &vpn\n"
+        "  privileged: true\n"
+        "services:\n"
+        "  vpn:\n"
+        "    <<: *vpn\n"
+        "    image: qmcgaw/gluetun:v3\n"
+        "    network_mode: host\n"
+    )
+    code, report = scan(tmp_path, compose)
+    assert code == 1
+    privileged = where("compose.yaml", 2, 3)  # the key in the anchor, not the service's <<
+    expected = {
+        "safety": "needs-verification",
+        "confidence": "known",
+        "summary": "remove privileged; cap_add: NET_ADMIN; security_opt: no-new-privileges:true; "
+        "devices: /dev/net/tun:/dev/net/tun",
+        "at": privileged,
+        "edits": [
+            {"action": "remove", "key": "privileged", "value": "", "comment": "", "location": privileged},
+            {
+                "action": "add",
+                "key": "cap_add",
+                "value": "NET_ADMIN",
+                "comment": "VPN tunnel (image knowledge: gluetun)",
+                "location": None,
+            },
+            {
+                "action": "add",
+                "key": "devices",
+                "value": "/dev/net/tun:/dev/net/tun",
+                "comment": "VPN tunnel",
+                "location": None,
+            },
+            NNP_ADD,
+        ],
+    }
+    # One fix answers the service's fixable findings; host-namespace is not fix's to answer.
+    assert fixes(report) == {
+        ("vpn", "privileged"): expected,
+        ("vpn", "no-new-privileges"): expected,
+        ("vpn", "host-namespace"): None,
+    }
+
+
+def test_an_unknown_image_gets_an_unsafe_fix(tmp_path: Path) -> None:
+    code, report = scan(tmp_path, "services:\n  box:\n    image: example.org/mystery:1\n    privileged: true\n")
+    assert code == 1
+    fix = fixes(report)[("box", "privileged")]
+    assert (fix["safety"], fix["confidence"]) == ("unsafe", "unknown")
+    assert (
+        fix["summary"] == f"remove privileged; cap_drop: ALL; cap_add: {DEFAULTS}; security_opt: no-new-privileges:true"
+    )
+    assert fix["at"] == where("compose.yaml", 4, 5)
+    assert [e["comment"] for e in fix["edits"] if e["key"] == "cap_add"] == ["Docker default, not yet verified"] * 14
+
+
+def test_missing_cap_drop_gets_fix_alls_answer(tmp_path: Path) -> None:
+    code, report = scan(tmp_path, "services:\n  box:\n    image: example.org/mystery:1\n")
+    assert code == 0
+    fix = fixes(report)[("box", "missing-cap-drop")]
+    assert fix == fixes(report)[("box", "no-new-privileges")]
+    assert (fix["safety"], fix["summary"]) == (
+        "unsafe",
+        f"cap_drop: ALL; cap_add: {DEFAULTS}; security_opt: no-new-privileges:true",
+    )
+    assert fix["at"] == where("compose.yaml", 2, 3)  # nothing to remove: the service's key
+
+
+def test_a_suppressed_finding_has_no_fix_and_neither_has_its_service(tmp_path: Path) -> None:
+    compose = (
+        "services:\n"
+        "  dind:\n"
+        "    image: docker:27-dind\n"
+        "    privileged: true  # leastcap: ignore[privileged] docker in docker for the CI sandbox\n"
+        "  app:\n"
+        "    image: example.org/app:1\n"
+        "    cap_drop: [ALL]\n"
+        "    pid: host\n"
+    )
+    code, report = scan(tmp_path, compose)
+    assert code == 1
+    # The accepted privilege is the user's decision: fix does not touch the service at all.
+    assert fixes(report) == {
+        ("dind", "privileged"): None,
+        ("dind", "no-new-privileges"): None,
+        ("app", "no-new-privileges"): {
+            "safety": "needs-verification",
+            "confidence": "known",  # it keeps no capability: cap_drop [ALL] is already there
+            "summary": "security_opt: no-new-privileges:true",
+            "at": where("compose.yaml", 5, 3),
+            "edits": [NNP_ADD],
+        },
+        ("app", "host-namespace"): None,
+    }
+    assert [f["suppressed"]["by"] for f in report["findings"] if f["suppressed"]] == ["inline"]
+
+
+def test_the_configs_image_knowledge_is_used(tmp_path: Path) -> None:
+    config = (
+        "images:\n"
+        "  - family: edge\n"
+        "    title: our edge proxy\n"
+        "    patterns: [registry.example.com/edge]\n"
+        "    coverage:\n"
+        "      root: {complete: true}\n"
+        "    needs:\n"
+        "      - feature: serving\n"
+        "        default: true\n"
+        "        cap_add: [NET_BIND_SERVICE]\n"
+        "        reason: binds port 443\n"
+        "        sources:\n"
+        "          - url: https://wiki.example.com/edge\n"
+        "            quote: The edge proxy binds port 443.\n"
+    )
+    compose = "services:\n  edge:\n    image: registry.example.com/edge:2\n    privileged: true\n"
+    code, report = scan(tmp_path, compose, config)
+    assert code == 1
+    fix = fixes(report)[("edge", "privileged")]
+    assert (fix["safety"], fix["confidence"]) == ("needs-verification", "known")
+    assert (
+        fix["summary"]
+        == "remove privileged; cap_drop: ALL; cap_add: NET_BIND_SERVICE; security_opt: no-new-privileges:true"
+    )
+    assert fix["edits"][2] == {
+        "action": "add",
+        "key": "cap_add",
+        "value": "NET_BIND_SERVICE",
+        "comment": "serving (image knowledge: edge)",
+        "location": None,
+    }
+
+
+def test_a_bad_images_entry_is_an_error_and_the_findings_are_still_reported(tmp_path: Path) -> None:
+    config = "fail-on: critical\nimages:\n  - family: edge\n    title: no patterns, no needs\n"
+    code, report = scan(tmp_path, "services:\n  box:\n    image: example.org/mystery:1\n    privileged: true\n", config)
+    assert code == 2
+    assert report["errors"] == [
+        {
+            "path": ".leastcap.yml",
+            "line": 3,
+            "message": "images[0]: invalid image entry at (top): 'patterns' is a required property",
+        }
+    ]
+    # Without the knowledge fix would refuse to run: no finding shows a fix it would not make.
+    assert fixes(report) == {("box", "privileged"): None, ("box", "no-new-privileges"): None}
+
+
+def test_a_scripts_docker_run_has_no_fix(tmp_path: Path) -> None:
+    (tmp_path / "run.sh").write_text("#!/bin/sh\ndocker run --privileged qmcgaw/gluetun:v3\n")
+    result = invoke_in(tmp_path, "scan", "--format", "json", "run.sh")
+    report = json.loads(result.stdout)
+    assert result.exit_code == 1
+    assert {(f["rule"], f["fix"]) for f in report["findings"]} == {("privileged", None), ("no-new-privileges", None)}
