@@ -19,7 +19,7 @@ from leastcap.fix.grants import FixConfidence
 from leastcap.history.render import FORMATS as HISTORY_FORMATS
 from leastcap.model import Confidence, EditAction, FixSafety, Severity
 from leastcap.model.fix import FIX_KEYS
-from leastcap.report import FORMATS
+from leastcap.report import FORMATS, shows_fixes
 from leastcap.scripts import KINDS
 from leastcap.secreport import FORMATS as SECREPORT_FORMATS
 
@@ -74,6 +74,11 @@ def test_cli_choices_are_the_code_lists() -> None:
     assert _choices("history", "fmt") == list(HISTORY_FORMATS)
     assert _choices("report", "fmt") == list(SECREPORT_FORMATS)
     assert _choices("diff", "fail_on") == [s.label for s in Severity]
+
+
+def test_only_the_json_report_shows_fixes() -> None:
+    # scan plans fixes only for a format that shows them (docs/json-v1.md, "Other formats").
+    assert [fmt for fmt in FORMATS if shows_fixes(fmt)] == ["json"]
 
 
 def _import_graph() -> dict[str, set[str]]:

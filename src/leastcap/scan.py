@@ -20,12 +20,11 @@ from dataclasses import dataclass, field, replace
 from leastcap.baseline import Baseline, BaselineError, read_baseline
 from leastcap.config import Config, ConfigError, resolve_config
 from leastcap.contract import SCRIPT_KINDS
-from leastcap.fix.apply import Planner
 from leastcap.inputs import empty_roots, unreadable_directories
-from leastcap.knowledge.image_knowledge import KnowledgeError, config_knowledge
+from leastcap.knowledge.image_knowledge import KnowledgeError, check_config_images, config_knowledge
 from leastcap.loader import LoadOptions, discover_projects, load_project
 from leastcap.model import Finding, Problem, Project, Report, Service, Severity
-from leastcap.pipeline import Context, Judged, disk_source_lines, evaluate, judge
+from leastcap.pipeline import Context, Fixer, Judged, disk_source_lines, evaluate, judge
 from leastcap.progress import Tick, silent
 from leastcap.rules.registry import fixable_slugs
 from leastcap.tree import DiskTree
@@ -48,6 +47,9 @@ class ScanOptions:
     jobs: int | None = None
     # A baseline file (leastcap.baseline): its findings are suppressed "by baseline".
     baseline: str | None = None
+    # Plan each finding's fix (only worth it for a format that shows them: report.shows_fixes). The
+    # images: entries are checked either way: a bad one is an error in every format.
+    fixes: bool = True
 
 
 def _load_options(options: ScanOptions, cwd: str, tree: DiskTree) -> tuple[list[LoadOptions], list[Problem]]:
@@ -92,7 +94,7 @@ class _Outcome:
     findings: tuple[Finding, ...]
 
 
-def _evaluate(target: LoadOptions, tree: DiskTree, config: Config) -> _Outcome:
+def _evaluate(target: LoadOptions, tree: DiskTree, config: Config, whole: frozenset[str]) -> _Outcome:
     # partial: values compose refuses are errors, and the rest of the project is still judged.
     result = load_project(target, tree, effective=False, partial=True)
     if result.project is None:
@@ -100,7 +102,7 @@ def _evaluate(target: LoadOptions, tree: DiskTree, config: Config) -> _Outcome:
         return _Outcome(files, None, result.errors, result.warnings, ())
     project = result.project
     findings = judge(project, config)
-    return _Outcome(project.files, _summary(project, findings), result.errors, result.warnings, findings)
+    return _Outcome(project.files, _summary(project, findings, whole), result.errors, result.warnings, findings)
 
 
 # The findings the fixer answers (``fix --all``'s: scan reports missing-cap-drop and
@@ -108,11 +110,12 @@ def _evaluate(target: LoadOptions, tree: DiskTree, config: Config) -> _Outcome:
 _FIXED_RULES = frozenset(fixable_slugs(with_all=True))
 
 
-def _summary(project: Project, findings: Sequence[Finding]) -> Project:
+def _summary(project: Project, findings: Sequence[Finding], whole: frozenset[str]) -> Project:
     """What the rest of the scan needs of a judged project (names, files, service key lines for
     inline ignores; the whole service where the fixer plans one from its image, user, ports and
-    devices): much less to send back from a worker process than the whole model."""
-    planned = {f.service for f in findings if f.rule in _FIXED_RULES}
+    devices: a finding of a rule in ``whole``): much less to send back from a worker process than
+    the whole model."""
+    planned = {f.service for f in findings if f.rule in whole}
     services = tuple(
         s if s.name in planned else Service(name=s.name, project=s.project, source=s.source, key=s.key, files=s.files)
         for s in project.services
@@ -120,40 +123,46 @@ def _summary(project: Project, findings: Sequence[Finding]) -> Project:
     return replace(project, services=services)
 
 
-def _fixer(config: Config) -> tuple[Planner | None, Problem | None]:
-    """The fixer that shows each finding what ``leastcap fix --all`` would do: the same knowledge
-    (bundled plus ``images:`` of .leastcap.yml), no image facts (scan never talks to the Docker
-    engine), no profile. A bad ``images:`` entry is an error of the report, and the scan goes on
-    without fixes: a fix planned from other knowledge than fix's would not be fix's."""
+def _fixer(config: Config, plan: bool) -> tuple[Fixer | None, Problem | None]:
+    """The fixer that shows each finding what ``leastcap fix --all`` would do (None unless ``plan``):
+    the same knowledge (bundled plus ``images:`` of .leastcap.yml), no image facts (scan never talks
+    to the Docker engine), no profile. A bad ``images:`` entry is an error of the report whatever
+    the format, and the scan goes on without fixes: a fix planned from other knowledge than fix's
+    would not be fix's."""
     try:
+        if not plan:
+            check_config_images(config)
+            return None, None
         knowledge = config_knowledge(config)
     except KnowledgeError as exc:
         where = config.images[exc.entry].location if exc.entry is not None else None
         path = config.path or ".leastcap.yml"
         return None, Problem(path, exc.detail, where.line if where else 0, where.column if where else 0)
+    from leastcap.fix.apply import Planner  # its editing side (ruamel.yaml) only when planning
+
     return Planner(knowledge, with_all=True), None
 
 
 # What forked workers evaluate; set by the parent just before the pool forks (fork shares it).
-_WORK: tuple[DiskTree, Config, Sequence[LoadOptions]] | None = None
+_WORK: tuple[DiskTree, Config, frozenset[str], Sequence[LoadOptions]] | None = None
 
 
 def _evaluate_index(index: int) -> _Outcome:
     assert _WORK is not None
-    tree, config, targets = _WORK
-    return _evaluate(targets[index], tree, config)
+    tree, config, whole, targets = _WORK
+    return _evaluate(targets[index], tree, config, whole)
 
 
 def _evaluate_all(
-    targets: Sequence[LoadOptions], tree: DiskTree, config: Config, jobs: int | None
+    targets: Sequence[LoadOptions], tree: DiskTree, config: Config, whole: frozenset[str], jobs: int | None
 ) -> Iterator[_Outcome]:
     global _WORK  # noqa: PLW0603 - handed to forked workers, see _WORK
     workers = min(jobs or os.cpu_count() or 1, len(targets))
     if workers <= 1 or len(targets) < PARALLEL_THRESHOLD or "fork" not in mp.get_all_start_methods():
         for target in targets:
-            yield _evaluate(target, tree, config)
+            yield _evaluate(target, tree, config, whole)
         return
-    _WORK = (tree, config, targets)
+    _WORK = (tree, config, whole, targets)
     # Objects the workers inherit are never collected there; freezing them keeps the children's
     # garbage collector from touching (and so copying) every page the parent owns.
     gc.freeze()
@@ -189,7 +198,7 @@ def run_scan(options: ScanOptions, tick: Tick = silent) -> Report:
         return Report(findings=(), errors=exc.problems, fail_on=options.fail_on or Severity.HIGH)
     fail_on = options.fail_on or config.fail_on or Severity.HIGH
     baseline, baseline_problem = _baseline(options.baseline, cwd, tree)
-    fixer, knowledge_problem = _fixer(config)
+    fixer, knowledge_problem = _fixer(config, options.fixes)
 
     targets, problems = _load_options(options, cwd, tree)
     errors: list[Problem] = [*problems, *(p for p in (baseline_problem, knowledge_problem) if p is not None)]
@@ -197,7 +206,8 @@ def run_scan(options: ScanOptions, tick: Tick = silent) -> Report:
     warnings: dict[Problem, None] = {}
     projects: list[Project | Judged] = []
     scanned: list[str] = []
-    for done, outcome in enumerate(_evaluate_all(targets, tree, config, options.jobs), start=1):
+    whole = _FIXED_RULES if options.fixes else frozenset()
+    for done, outcome in enumerate(_evaluate_all(targets, tree, config, whole, options.jobs), start=1):
         tick("Compose projects", done, len(targets))
         errors.extend(outcome.errors)
         warnings.update(dict.fromkeys(outcome.warnings))

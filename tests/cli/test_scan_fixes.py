@@ -186,6 +186,12 @@ def test_a_bad_images_entry_is_an_error_and_the_findings_are_still_reported(tmp_
     ]
     # Without the knowledge fix would refuse to run: no finding shows a fix it would not make.
     assert fixes(report) == {("box", "privileged"): None, ("box", "no-new-privileges"): None}
+    # The error does not depend on the format (text plans no fixes, but loads the knowledge).
+    text = invoke_in(tmp_path, "scan", "--no-scripts")
+    assert text.exit_code == 2
+    assert (
+        ".leastcap.yml:3:5  images[0]: invalid image entry at (top): 'patterns' is a required property" in text.stdout
+    )
 
 
 def test_a_scripts_docker_run_has_no_fix(tmp_path: Path) -> None:

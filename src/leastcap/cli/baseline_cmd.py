@@ -61,6 +61,7 @@ def baseline(
         env=_parse_env(env_pairs),
         config_path=config_path,
         scripts=not no_scripts,
+        fixes=False,  # a baseline records fingerprints only
     )
     report = run_scan(options)
     governance = frozenset(rule.slug for rule in META_RULES)

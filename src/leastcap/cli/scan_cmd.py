@@ -94,7 +94,7 @@ def scan(
     """
     from leastcap.model import Severity
     from leastcap.progress import progress
-    from leastcap.report import render
+    from leastcap.report import render, shows_fixes
     from leastcap.scan import ScanOptions, run_scan
 
     options = ScanOptions(
@@ -109,6 +109,7 @@ def scan(
         scripts=not no_scripts,
         jobs=jobs,
         baseline=baseline_path,
+        fixes=shows_fixes(fmt),
     )
     with progress() as shown:
         report = run_scan(options, shown.tick)

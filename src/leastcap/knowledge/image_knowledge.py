@@ -312,13 +312,10 @@ class KnowledgeBase:
         return None
 
 
-def load_knowledge(user_entries: Sequence[Any] = (), origin: str = ".leastcap.yml") -> KnowledgeBase:
-    """Built-in entries plus the user's (``images:`` in ``.leastcap.yml``), validated.
-
-    A user entry whose ``family`` matches a built-in one replaces it; the others are consulted first.
-    """
+def _user_entries(items: Sequence[Any], origin: str) -> list[ImageEntry]:
+    """The user's entries (``images:`` in ``.leastcap.yml``), validated."""
     users: list[ImageEntry] = []
-    for i, item in enumerate(user_entries):
+    for i, item in enumerate(items):
         try:
             users.append(entry_from_dict(item, f"images[{i}]", origin))
         except KnowledgeError as exc:
@@ -328,6 +325,16 @@ def load_knowledge(user_entries: Sequence[Any] = (), origin: str = ".leastcap.ym
         if entry.family in seen:
             raise KnowledgeError(f"image family {entry.family!r} is defined twice", origin, i)
         seen.add(entry.family)
+    return users
+
+
+def load_knowledge(user_entries: Sequence[Any] = (), origin: str = ".leastcap.yml") -> KnowledgeBase:
+    """Built-in entries plus the user's (``images:`` in ``.leastcap.yml``), validated.
+
+    A user entry whose ``family`` matches a built-in one replaces it; the others are consulted first.
+    """
+    users = _user_entries(user_entries, origin)
+    seen = {entry.family for entry in users}
     builtin = [e for e in builtin_entries() if e.family not in seen]
     return KnowledgeBase((*users, *builtin))
 
@@ -336,3 +343,9 @@ def config_knowledge(config: Config) -> KnowledgeBase:
     """The knowledge every command plans with: the bundled entries plus the ``images:`` entries of
     the ``.leastcap.yml`` in use. Raises KnowledgeError for a bad entry (``entry`` says which)."""
     return load_knowledge([dict(entry.data) for entry in config.images], config.path or ".leastcap.yml")
+
+
+def check_config_images(config: Config) -> None:
+    """Raises what ``config_knowledge`` would for the ``images:`` entries, without loading the
+    bundled knowledge: for a run that plans nothing but must fail on a bad entry all the same."""
+    _user_entries([dict(entry.data) for entry in config.images], config.path or ".leastcap.yml")

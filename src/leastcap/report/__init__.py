@@ -27,6 +27,12 @@ _MODULES = {
 FORMATS: tuple[str, ...] = tuple(_MODULES)
 
 
+def shows_fixes(fmt: str) -> bool:
+    """Whether ``fmt`` renders each finding's fix (its module's ``SHOWS_FIXES``): scan plans fixes
+    only for a format that shows them."""
+    return bool(getattr(importlib.import_module(f"leastcap.report.{_MODULES[fmt]}"), "SHOWS_FIXES", False))
+
+
 def use_color() -> bool:
     """Colour only on a terminal, and never when NO_COLOR is set to anything non-empty (no-color.org)."""
     if os.environ.get("NO_COLOR"):
@@ -74,4 +80,4 @@ def safe_output(text: str, fmt: str) -> str:
     return defang_commands(text) if fmt in ("text", "markdown") else text
 
 
-__all__ = ["FORMATS", "RenderContext", "SourceLine", "render", "safe_output", "use_color"]
+__all__ = ["FORMATS", "RenderContext", "SourceLine", "render", "safe_output", "shows_fixes", "use_color"]

@@ -12,6 +12,7 @@ from leastcap.model import Finding, Fix, Location, Problem, Report, Suppression
 from leastcap.report.common import RenderContext, dumps, severity_counts, sorted_findings, sorted_problems
 
 VERSION = 1
+SHOWS_FIXES = True  # each finding's ``fix`` (leastcap.report.shows_fixes)
 # One finding, error or warning per line.
 _ONE_LINE = frozenset({"findings", "errors", "warnings"})
 
