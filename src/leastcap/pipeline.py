@@ -52,8 +52,10 @@ def disk_source_lines(cwd: str) -> Callable[[str], list[str] | None]:
 class Fixer(Protocol):
     """Makes the ``Fix`` for one service's fixable findings (leastcap.fix.apply.Planner)."""
 
-    # Which rules' findings get fixes: those ``fix`` answers by default, or with ``fix --all`` too.
-    with_all: bool
+    @property
+    def with_all(self) -> bool:
+        """Which rules' findings get fixes: those ``fix`` answers by default, or with ``fix --all`` too."""
+        ...
 
     def fix(self, project: Project, service: Service, findings: tuple[Finding, ...]) -> Fix | None:
         """``findings``: the service's findings of fixable rules, suppressed ones included (a

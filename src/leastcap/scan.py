@@ -2,8 +2,8 @@
 
 Used by ``leastcap scan`` and the pre-commit hook. Errors of one input never hide the findings of
 the others: every project is loaded on its own, and what cannot be loaded becomes an error entry.
-Large scans load and judge projects in worker processes (``pipeline.judge``); ``pipeline.evaluate``
-does the rest.
+Large scans load and judge projects in worker processes (``pipeline.judge``, and the fixes the
+JSON report shows: ``_plan_ahead``); ``pipeline.evaluate`` does the rest.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import posixpath
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from leastcap.baseline import Baseline, BaselineError, read_baseline
 from leastcap.config import Config, ConfigError, resolve_config
@@ -23,11 +24,13 @@ from leastcap.contract import SCRIPT_KINDS
 from leastcap.inputs import empty_roots, unreadable_directories
 from leastcap.knowledge.image_knowledge import KnowledgeError, check_config_images, config_knowledge
 from leastcap.loader import LoadOptions, discover_projects, load_project
-from leastcap.model import Finding, Problem, Project, Report, Service, Severity
-from leastcap.pipeline import Context, Fixer, Judged, disk_source_lines, evaluate, judge
+from leastcap.model import Finding, Fix, Problem, Project, Report, Service, Severity
+from leastcap.pipeline import Context, Judged, attach_fixes, disk_source_lines, evaluate, judge
 from leastcap.progress import Tick, silent
-from leastcap.rules.registry import fixable_slugs
 from leastcap.tree import DiskTree
+
+if TYPE_CHECKING:
+    from leastcap.fix.apply import Planner
 
 
 @dataclass(frozen=True)
@@ -92,9 +95,10 @@ class _Outcome:
     errors: tuple[Problem, ...]
     warnings: tuple[Problem, ...]
     findings: tuple[Finding, ...]
+    fixes: tuple[tuple[str, Fix], ...] = ()  # service -> its Fix, planned ahead (_plan_ahead)
 
 
-def _evaluate(target: LoadOptions, tree: DiskTree, config: Config, whole: frozenset[str]) -> _Outcome:
+def _evaluate(target: LoadOptions, tree: DiskTree, config: Config, planner: Planner | None) -> _Outcome:
     # partial: values compose refuses are errors, and the rest of the project is still judged.
     result = load_project(target, tree, effective=False, partial=True)
     if result.project is None:
@@ -102,33 +106,54 @@ def _evaluate(target: LoadOptions, tree: DiskTree, config: Config, whole: frozen
         return _Outcome(files, None, result.errors, result.warnings, ())
     project = result.project
     findings = judge(project, config)
-    return _Outcome(project.files, _summary(project, findings, whole), result.errors, result.warnings, findings)
+    fixes = _plan_ahead(project, findings, planner) if planner is not None else ()
+    return _Outcome(project.files, _summary(project), result.errors, result.warnings, findings, fixes)
 
 
-# The findings the fixer answers (``fix --all``'s: scan reports missing-cap-drop and
-# no-new-privileges too, and their fix is the one ``fix --all`` makes).
-_FIXED_RULES = frozenset(fixable_slugs(with_all=True))
-
-
-def _summary(project: Project, findings: Sequence[Finding], whole: frozenset[str]) -> Project:
+def _summary(project: Project) -> Project:
     """What the rest of the scan needs of a judged project (names, files, service key lines for
-    inline ignores; the whole service where the fixer plans one from its image, user, ports and
-    devices: a finding of a rule in ``whole``): much less to send back from a worker process than
-    the whole model."""
-    planned = {f.service for f in findings if f.rule in whole}
+    inline ignores): much less to send back from a worker process than the whole model."""
     services = tuple(
-        s if s.name in planned else Service(name=s.name, project=s.project, source=s.source, key=s.key, files=s.files)
-        for s in project.services
+        Service(name=s.name, project=s.project, source=s.source, key=s.key, files=s.files) for s in project.services
     )
     return replace(project, services=services)
 
 
-def _fixer(config: Config, plan: bool) -> tuple[Fixer | None, Problem | None]:
-    """The fixer that shows each finding what ``leastcap fix --all`` would do (None unless ``plan``):
-    the same knowledge (bundled plus ``images:`` of .leastcap.yml), no image facts (scan never talks
-    to the Docker engine), no profile. A bad ``images:`` entry is an error of the report whatever
-    the format, and the scan goes on without fixes: a fix planned from other knowledge than fix's
-    would not be fix's."""
+def _plan_ahead(project: Project, findings: Sequence[Finding], planner: Planner) -> tuple[tuple[str, Fix], ...]:
+    """Each service's ``Fix`` as ``fix --all`` plans it for this project, made where the whole
+    service is at hand (the worker process, for a large scan: the parent keeps a summary). Nothing
+    is suppressed yet; after suppression the parent's fixer (``_PlannedAhead``) lets the planner
+    decide again which findings it answers."""
+    planned = attach_fixes(findings, [project], planner)
+    return tuple({f.service: f.fix for f in planned if f.fix is not None}.items())
+
+
+@dataclass(frozen=True)
+class _PlannedAhead:
+    """scan's fixer (leastcap.pipeline.Fixer): the planner decides, after suppression, which
+    findings it answers (none of a service whose privilege the user accepted, as for fix); the
+    answer is the one planned ahead from the whole service. Only Compose projects are planned
+    ahead, and only they get fixes (fix edits Compose files only)."""
+
+    planner: Planner
+    ahead: Mapping[tuple[str, tuple[str, ...], str], Fix]  # (project, its files, service) -> Fix
+
+    @property
+    def with_all(self) -> bool:
+        return self.planner.with_all
+
+    def fix(self, project: Project, service: Service, findings: tuple[Finding, ...]) -> Fix | None:
+        if not self.planner.left_to_fix(service, findings):
+            return None
+        return self.ahead.get((project.name, project.files, service.name))
+
+
+def _planner(config: Config, plan: bool) -> tuple[Planner | None, Problem | None]:
+    """The planner that shows each finding what ``leastcap fix --all`` would do (None unless
+    ``plan``): the same knowledge (bundled plus ``images:`` of .leastcap.yml), no image facts (scan
+    never talks to the Docker engine), no profile. A bad ``images:`` entry is an error of the report
+    whatever the format, and the scan goes on without fixes: a fix planned from other knowledge
+    than fix's would not be fix's."""
     try:
         if not plan:
             check_config_images(config)
@@ -144,25 +169,25 @@ def _fixer(config: Config, plan: bool) -> tuple[Fixer | None, Problem | None]:
 
 
 # What forked workers evaluate; set by the parent just before the pool forks (fork shares it).
-_WORK: tuple[DiskTree, Config, frozenset[str], Sequence[LoadOptions]] | None = None
+_WORK: tuple[DiskTree, Config, Planner | None, Sequence[LoadOptions]] | None = None
 
 
 def _evaluate_index(index: int) -> _Outcome:
     assert _WORK is not None
-    tree, config, whole, targets = _WORK
-    return _evaluate(targets[index], tree, config, whole)
+    tree, config, planner, targets = _WORK
+    return _evaluate(targets[index], tree, config, planner)
 
 
 def _evaluate_all(
-    targets: Sequence[LoadOptions], tree: DiskTree, config: Config, whole: frozenset[str], jobs: int | None
+    targets: Sequence[LoadOptions], tree: DiskTree, config: Config, planner: Planner | None, jobs: int | None
 ) -> Iterator[_Outcome]:
     global _WORK  # noqa: PLW0603 - handed to forked workers, see _WORK
     workers = min(jobs or os.cpu_count() or 1, len(targets))
     if workers <= 1 or len(targets) < PARALLEL_THRESHOLD or "fork" not in mp.get_all_start_methods():
         for target in targets:
-            yield _evaluate(target, tree, config, whole)
+            yield _evaluate(target, tree, config, planner)
         return
-    _WORK = (tree, config, whole, targets)
+    _WORK = (tree, config, planner, targets)
     # Objects the workers inherit are never collected there; freezing them keeps the children's
     # garbage collector from touching (and so copying) every page the parent owns.
     gc.freeze()
@@ -198,7 +223,7 @@ def run_scan(options: ScanOptions, tick: Tick = silent) -> Report:
         return Report(findings=(), errors=exc.problems, fail_on=options.fail_on or Severity.HIGH)
     fail_on = options.fail_on or config.fail_on or Severity.HIGH
     baseline, baseline_problem = _baseline(options.baseline, cwd, tree)
-    fixer, knowledge_problem = _fixer(config, options.fixes)
+    planner, knowledge_problem = _planner(config, options.fixes)
 
     targets, problems = _load_options(options, cwd, tree)
     errors: list[Problem] = [*problems, *(p for p in (baseline_problem, knowledge_problem) if p is not None)]
@@ -206,14 +231,16 @@ def run_scan(options: ScanOptions, tick: Tick = silent) -> Report:
     warnings: dict[Problem, None] = {}
     projects: list[Project | Judged] = []
     scanned: list[str] = []
-    whole = _FIXED_RULES if options.fixes else frozenset()
-    for done, outcome in enumerate(_evaluate_all(targets, tree, config, whole, options.jobs), start=1):
+    ahead: dict[tuple[str, tuple[str, ...], str], Fix] = {}
+    for done, outcome in enumerate(_evaluate_all(targets, tree, config, planner, options.jobs), start=1):
         tick("Compose projects", done, len(targets))
         errors.extend(outcome.errors)
         warnings.update(dict.fromkeys(outcome.warnings))
         scanned.extend(outcome.files)
         if outcome.project is not None:
             projects.append(Judged(outcome.project, outcome.findings))
+            for service, fix in outcome.fixes:
+                ahead.setdefault((outcome.project.name, outcome.project.files, service), fix)
     if options.scripts and (options.paths or not options.files):
         from leastcap.scripts import collect
 
@@ -239,6 +266,6 @@ def run_scan(options: ScanOptions, tick: Tick = silent) -> Report:
         warnings=tuple(warnings),
         scanned_files=tuple(dict.fromkeys(scanned)),
         baseline=baseline,
-        fixer=fixer,
+        fixer=None if planner is None else _PlannedAhead(planner, ahead),
     )
     return evaluate(projects, config, context)

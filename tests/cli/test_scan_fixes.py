@@ -113,7 +113,7 @@ def test_a_suppressed_finding_has_no_fix_and_neither_has_its_service(tmp_path: P
     compose = (
         "services:\n"
         "  dind:\n"
-        "    image: docker:27-dind\n"
+        "    image: example.org/runner:1\n"  # unknown: without the ignore it would get an unsafe fix
         "    privileged: true  # leastcap: ignore[privileged] docker in docker for the CI sandbox\n"
         "  app:\n"
         "    image: example.org/app:1\n"
@@ -200,3 +200,23 @@ def test_a_scripts_docker_run_has_no_fix(tmp_path: Path) -> None:
     report = json.loads(result.stdout)
     assert result.exit_code == 1
     assert {(f["rule"], f["fix"]) for f in report["findings"]} == {("privileged", None), ("no-new-privileges", None)}
+
+
+def test_a_parallel_scan_plans_in_its_workers_and_suppression_still_decides(tmp_path: Path) -> None:
+    # 33 projects: over scan.PARALLEL_THRESHOLD, so --jobs 2 plans the fixes in worker processes.
+    for i in range(33):
+        ignore = "  # leastcap: ignore[privileged] the CI sandbox runs docker in docker" if i == 7 else ""
+        project = tmp_path / f"p{i:02d}"
+        project.mkdir()
+        (project / "compose.yaml").write_text(
+            f"services:\n  s{i}:\n    image: qmcgaw/gluetun:v3\n    privileged: true{ignore}\n"
+        )
+    outputs = [invoke_in(tmp_path, "scan", "--format", "json", "--no-scripts", "--jobs", jobs) for jobs in ("1", "2")]
+    assert outputs[0].stdout == outputs[1].stdout
+    report = json.loads(outputs[1].stdout)
+    jsonschema.Draft202012Validator(SCHEMA).validate(report)
+    summaries = {(f["service"], f["rule"]): f["fix"] and f["fix"]["summary"] for f in report["findings"]}
+    gluetun = "remove privileged; cap_add: NET_ADMIN; security_opt: no-new-privileges:true; devices: /dev/net/tun:/dev/net/tun"
+    expected = {(f"s{i}", rule): gluetun for i in range(33) for rule in ("privileged", "no-new-privileges")}
+    expected[("s7", "privileged")] = expected[("s7", "no-new-privileges")] = None
+    assert summaries == expected

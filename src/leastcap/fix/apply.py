@@ -104,11 +104,18 @@ class Planner:
     problems: list[str] = field(default_factory=list)
 
     def fix(self, project: Project, service: Service, findings: tuple[Finding, ...]) -> Fix | None:
+        left = self.left_to_fix(service, findings)
+        return self.plan(service, left) if left else None
+
+    def left_to_fix(self, service: Service, findings: tuple[Finding, ...]) -> tuple[str, ...]:
+        """The rules of ``findings`` to plan ``service`` for: none when it is not chosen, not written
+        in a Compose file (fix edits those only: a script's docker run line or a container has no
+        Fix), or when the user accepted its privilege (a suppressed finding, recorded here)."""
         if self.chosen and service.name not in self.chosen:
-            return None
+            return ()
         if service.source is not SourceKind.FILE:
-            return None  # fix edits Compose files: a script's docker run line or a container has no Fix
-        left = sorted({f.rule for f in findings if f.suppressed is None})
+            return ()
+        left = tuple(sorted({f.rule for f in findings if f.suppressed is None}))
         accepted = next((f for f in findings if f.suppressed is not None), None)
         if accepted is not None and accepted.suppressed is not None:
             how = "inline ignore" if accepted.suppressed.by == "inline" else "exception in .leastcap.yml"
@@ -117,13 +124,15 @@ class Planner:
             )
             if left:  # accepted in part: the rest is the user's to fix, fix does not half-edit it
                 self.problems.append(f"service {service.name}: {', '.join(left)} is not suppressed; fix it by hand")
-            return None
-        if not left:
-            return None
+            return ()
+        return left
+
+    def plan(self, service: Service, rules: tuple[str, ...]) -> Fix | None:
+        """The service's plan for the findings of ``rules``, kept in ``plans``, as a ``Fix``."""
         profile = self.profile if self.profile is not None and self.profile.service == service.name else None
         image = service.image.value if service.image is not None else ""
         facts = self.image_facts(image) if self.image_facts is not None and image else None
-        plan = plan_service(service, left, self.knowledge, profile, facts)
+        plan = plan_service(service, rules, self.knowledge, profile, facts)
         if plan.action == "fix" and plan.confidence < self.min_confidence:
             plan = replace(plan, action="propose")
         self.plans[service.name] = plan

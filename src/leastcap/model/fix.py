@@ -93,8 +93,9 @@ class Fix:
         parts = [
             f"remove {e.key}" + (f" {e.value}" if e.value else "") for e in self.edits if e.action is EditAction.REMOVE
         ]
-        for key in FIX_KEYS:
-            values = [e.value for e in self.added(key)]
-            if values:
-                parts.append(f"{key}: {', '.join(values)}")
+        added: dict[str, list[str]] = {}  # one pass: scan renders a summary for every planned service
+        for e in self.edits:
+            if e.action is EditAction.ADD:
+                added.setdefault(e.key, []).append(e.value)
+        parts.extend(f"{key}: {', '.join(added[key])}" for key in FIX_KEYS if key in added)
         return "; ".join(parts)
