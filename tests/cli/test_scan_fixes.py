@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import yaml
 
 from support.cli import invoke_in
 
@@ -220,3 +221,29 @@ def test_a_parallel_scan_plans_in_its_workers_and_suppression_still_decides(tmp_
     expected = {(f"s{i}", rule): gluetun for i in range(33) for rule in ("privileged", "no-new-privileges")}
     expected[("s7", "privileged")] = expected[("s7", "no-new-privileges")] = None
     assert summaries == expected
+
+
+def test_the_fix_scan_shows_is_the_one_fix_writes(tmp_path: Path) -> None:
+    compose = (
+        "services:\n"
+        "  vpn:\n"
+        "    image: qmcgaw/gluetun:v3\n"
+        "    privileged: true\n"
+        "  app:\n"
+        "    image: example.org/app:1\n"
+        "    user: '1000'\n"
+    )
+    _, report = scan(tmp_path, compose)
+    shown = {f["service"]: f["fix"] for f in report["findings"] if f["fix"] is not None}
+    assert set(shown) == {"vpn", "app"}
+    written = invoke_in(tmp_path, "fix", "--all", "--no-inspect", "--min-confidence", "unknown", "--write")
+    assert written.exit_code == 0, written.output
+    services = yaml.safe_load((tmp_path / "compose.yaml").read_text())["services"]
+    for name, fix in shown.items():
+        expected: dict[str, Any] = dict(yaml.safe_load(compose)["services"][name])
+        for edit in fix["edits"]:
+            if edit["action"] == "remove":
+                del expected[edit["key"]]
+            else:
+                expected.setdefault(edit["key"], []).append(edit["value"])
+        assert services[name] == expected
