@@ -141,8 +141,9 @@ def evaluate(projects: Iterable[Project | Judged], config: Config | None, contex
 
 
 def attach_fixes(findings: Sequence[Finding], projects: Sequence[Project], fixer: Fixer) -> list[Finding]:
-    """Each unsuppressed finding of a fixable rule with the ``Fix`` the fixer makes for its service
-    (one per service: its findings share it); every other finding as it was."""
+    """Each finding of a fixable rule that is open to a fix (unsuppressed, or only deferred by a
+    baseline) with the ``Fix`` the fixer makes for its service (one per service: its findings share
+    it); every other finding as it was."""
     fixable = frozenset(fixable_slugs(with_all=fixer.with_all))
     by_service: dict[tuple[str, str], list[Finding]] = {}
     for finding in findings:
@@ -158,7 +159,7 @@ def attach_fixes(findings: Sequence[Finding], projects: Sequence[Project], fixer
                     fixes[(project.name, service.name)] = fix
     return [
         replace(f, fix=fixes[(f.project, f.service)])
-        if f.suppressed is None and f.rule in fixable and (f.project, f.service) in fixes
+        if f.open_to_fix and f.rule in fixable and (f.project, f.service) in fixes
         else f
         for f in findings
     ]

@@ -247,3 +247,25 @@ def test_the_fix_scan_shows_is_the_one_fix_writes(tmp_path: Path) -> None:
             else:
                 expected.setdefault(edit["key"], []).append(edit["value"])
         assert services[name] == expected
+
+
+def test_a_baselined_finding_keeps_its_fix_an_accepted_one_has_none(tmp_path: Path) -> None:
+    """A baseline defers known debt (fix still changes it: it reads no baseline); an inline ignore
+    accepts the privilege (fix leaves the service)."""
+    compose = (
+        "services:\n"
+        "  vpn:\n    image: qmcgaw/gluetun:v3\n    privileged: true\n"
+        "  ci:\n    image: qmcgaw/gluetun:v3\n    privileged: true  # leastcap: ignore[privileged] nested (OPS-1)\n"
+    )
+    (tmp_path / "compose.yaml").write_text(compose)
+    recorded = invoke_in(tmp_path, "baseline", "-o", "baseline.json")
+    assert recorded.exit_code == 0, recorded.output
+    code, report = scan(tmp_path, compose, None, "--baseline", "baseline.json")
+    assert code == 0
+    by = {(f["service"], f["rule"]): f for f in report["findings"]}
+    vpn, ci = by[("vpn", "privileged")], by[("ci", "privileged")]
+    assert (vpn["suppressed"]["by"], ci["suppressed"]["by"]) == ("baseline", "inline")
+    assert vpn["fix"]["summary"] == (
+        "remove privileged; cap_add: NET_ADMIN; security_opt: no-new-privileges:true; devices: /dev/net/tun:/dev/net/tun"
+    )
+    assert ci["fix"] is None

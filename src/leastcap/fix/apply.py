@@ -115,8 +115,8 @@ class Planner:
             return ()
         if service.source is not SourceKind.FILE:
             return ()
-        left = tuple(sorted({f.rule for f in findings if f.suppressed is None}))
-        accepted = next((f for f in findings if f.suppressed is not None), None)
+        left = tuple(sorted({f.rule for f in findings if f.open_to_fix}))
+        accepted = next((f for f in findings if not f.open_to_fix), None)
         if accepted is not None and accepted.suppressed is not None:
             how = "inline ignore" if accepted.suppressed.by == "inline" else "exception in .leastcap.yml"
             self.suppressed[service.name] = (

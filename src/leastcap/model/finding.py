@@ -56,6 +56,12 @@ class Suppression:
     ticket: str = ""
     location: Location | None = None
 
+    @property
+    def accepts_privilege(self) -> bool:
+        """An inline ignore or an exception accepts what was found (fix leaves it); a baseline only
+        defers it: the finding is known debt, still to be fixed, so it keeps its fix."""
+        return self.by != "baseline"
+
 
 @dataclass(frozen=True, slots=True)
 class Finding:
@@ -73,6 +79,11 @@ class Finding:
     facts: tuple[tuple[str, str], ...] = field(default=())
     # What would answer the finding (leastcap.model.fix), when the command asked the planner for it.
     fix: Fix | None = None
+
+    @property
+    def open_to_fix(self) -> bool:
+        """Not suppressed, or only deferred by a baseline (``Suppression.accepts_privilege``)."""
+        return self.suppressed is None or not self.suppressed.accepts_privilege
 
     def sort_key(self) -> tuple[str, int, int, str, str]:
         loc = self.location
