@@ -129,7 +129,9 @@ def test_a_suppressed_finding_has_no_fix_and_neither_has_its_service(tmp_path: P
         ("dind", "no-new-privileges"): None,
         ("app", "no-new-privileges"): {
             "safety": "needs-verification",
-            "confidence": "known",  # it keeps no capability: cap_drop [ALL] is already there
+            # It keeps no capability (cap_drop [ALL] is already there), but nothing says whether the
+            # unknown image runs a setuid helper no-new-privileges would disable: inferred.
+            "confidence": "inferred",
             "summary": "security_opt: no-new-privileges:true",
             "at": where("compose.yaml", 5, 3),
             "edits": [NNP_ADD],

@@ -165,3 +165,21 @@ def test_every_service_rule_says_whether_fix_answers_it() -> None:
     assert set(fixable_slugs()) == {"privileged", "cap-add-all"}
     assert set(fixable_slugs(with_all=True)) == {"privileged", "cap-add-all", "missing-cap-drop", "no-new-privileges"}
     assert Rule.fixable is Fixable.NO
+
+
+def test_adding_only_no_new_privileges_is_known_only_when_something_says_what_it_disables(tmp_path: Path) -> None:
+    text = "services:\n  app:\n    image: {image}\n    cap_drop: [ALL]\n"
+    unknown = _fix(tmp_path, text.format(image="example.com/app:1"), all_rules=True)
+    plan = unknown.plans["app"]  # type: ignore[attr-defined]
+    assert (unknown.fixes["app"].confidence, unknown.fixes["app"].safety) == (  # type: ignore[attr-defined]
+        "inferred", FixSafety.NEEDS_VERIFICATION
+    )  # fmt: skip
+    assert plan.messages[-1] == (
+        "nothing says whether the image runs a setuid or file-capability helper that no-new-privileges "
+        "would disable (confidence inferred): run the service once with it"
+    )
+    assert unknown.fixes["app"].edits == (NNP,)  # type: ignore[attr-defined]
+    # The knowledge says openvpn drops to nobody with setuid calls, not a setuid binary: known.
+    known = _fix(tmp_path, text.format(image="kylemanna/openvpn:2.4"), all_rules=True)
+    assert known.fixes["app"].confidence == "known"  # type: ignore[attr-defined]
+    assert known.fixes["app"].edits[-1] == NNP  # type: ignore[attr-defined]

@@ -169,7 +169,7 @@ def plan_service(
     action = "fix"
     plan = ServicePlan(
         action=action,
-        confidence=confidence if needs_caps else FixConfidence.KNOWN,
+        confidence=confidence if needs_caps else _nnp_confidence(entry, image_facts, messages, nnp_flag),
         remove_privileged=removes_privileged,
         remove_cap_add_all=ALL in existing_add and primary,
         cap_drop_all=needs_caps and ALL not in existing_drop and not keep_defaults,
@@ -190,6 +190,25 @@ def plan_service(
     ):
         return ServicePlan(action="none", confidence=plan.confidence, messages=plan.messages, **base)  # type: ignore[arg-type]
     return plan
+
+
+def _nnp_confidence(
+    entry: ImageEntry | None, image_facts: ImageFacts | None, messages: list[str], adds_nnp: bool
+) -> FixConfidence:
+    """How sure a plan that keeps the capabilities as they are is. Adding no-new-privileges breaks
+    a setuid or file-capability helper the service runs; that is known only when the image knowledge
+    says whether the image has one, or its files were read whole. Otherwise it is inferred."""
+    if not adds_nnp:
+        return FixConfidence.KNOWN
+    if entry is not None and entry.no_new_privileges is not None:
+        return FixConfidence.KNOWN
+    if image_facts is not None and not image_facts.limits:
+        return FixConfidence.KNOWN
+    messages.append(
+        "nothing says whether the image runs a setuid or file-capability helper that "
+        "no-new-privileges would disable (confidence inferred): run the service once with it"
+    )
+    return FixConfidence.INFERRED
 
 
 def _why_privileged(need: PrivilegedNeed, family: str, image: str) -> tuple[str, ...]:
