@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -107,16 +109,34 @@ def test_stale_instance_of_a_dead_recorder_is_removed() -> None:
                 d.rmdir()
 
 
-def _start_recorder(compose: Path) -> subprocess.Popen[str]:
+@contextlib.contextmanager
+def _as_from_a_terminal(ignored: tuple[signal.Signals, ...] = ()) -> Iterator[None]:
+    """Children started inside get the signal dispositions of a command typed at a terminal
+    (``ignored``: as under ``nohup``). A suite run in the background (``cmd &`` in a script) has
+    SIGINT and SIGQUIT ignored, which children inherit, and the recorder would then rightly ignore
+    the test's Ctrl-C. (A handler is reset to the default by exec; an ignored signal stays ignored.)"""
+    signals = (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGTERM)
+    saved = {sig: signal.getsignal(sig) for sig in signals}
+    try:
+        for sig in signals:
+            signal.signal(sig, signal.SIG_IGN if sig in ignored else signal.SIG_DFL)
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def _start_recorder(compose: Path, ignored: tuple[signal.Signals, ...] = ()) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
-    return subprocess.Popen(
-        [sys.executable, "-m", "leastcap", "profile", "app", "-f", str(compose), "--duration", "120s"],
-        cwd=compose.parent,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    with _as_from_a_terminal(ignored):
+        return subprocess.Popen(
+            [sys.executable, "-m", "leastcap", "profile", "app", "-f", str(compose), "--duration", "120s"],
+            cwd=compose.parent,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
 
 def _wait_until_recording(proc: subprocess.Popen[str], root: Path) -> tuple[str, str, Path]:
@@ -166,6 +186,29 @@ def test_interrupt_cleans_up_everything(sig: signal.Signals, tmp_path: Path) -> 
     assert docker_ids(f"label=com.docker.compose.project={project}", kind="network") == []
     assert not override.parent.exists()
     assert tracing_state(root) == before
+
+
+@pytest.mark.docker
+@pytest.mark.compose
+@pytest.mark.tracefs
+def test_under_nohup_a_hangup_does_not_stop_the_recording(tmp_path: Path) -> None:
+    """``nohup leastcap profile ... &`` must survive the terminal closing (SIGHUP ignored by the
+    parent stays ignored); SIGTERM still ends it in order."""
+    require_all()
+    root = tracefs_root()
+    compose = write_project(tmp_path / "p", f"  app:\n    image: {IMG}\n    command: [sleep, '300']\n")
+    proc = _start_recorder(compose, ignored=(signal.SIGHUP,))
+    _, project, override = _wait_until_recording(proc, root)
+    proc.send_signal(signal.SIGHUP)
+    time.sleep(2)
+    assert proc.poll() is None, "the recorder stopped on an ignored SIGHUP"
+    assert docker_ids(f"label=com.docker.compose.project={project}") != []
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted; cleaned up" in err
+    assert docker_ids(f"label=com.docker.compose.project={project}") == []
+    assert not override.parent.exists()
 
 
 @pytest.mark.docker

@@ -223,7 +223,13 @@ def profile(
         click.echo(defuse(message), err=True)
 
     _require_profiling_host(log, compose=container is None)
-    old = {s: signal.signal(s, _terminate) for s in (signal.SIGTERM, signal.SIGHUP)}
+    # SIGTERM and SIGHUP clean up like Ctrl-C, unless the parent ignores them (``nohup`` ignores
+    # SIGHUP so the run survives a closed terminal; Python itself leaves an ignored SIGINT ignored).
+    old = {
+        s: signal.signal(s, _terminate)
+        for s in (signal.SIGTERM, signal.SIGHUP)
+        if signal.getsignal(s) is not signal.SIG_IGN
+    }
     try:
         if container is not None:
             from leastcap.profile.attach import profile_attach
