@@ -62,7 +62,7 @@ class Edit:
     key: str  # one of FIX_KEYS
     value: str = ""  # ADD: the entry ("NET_ADMIN", "/dev/net/tun"); REMOVE: the entry removed ("ALL") or ""
     comment: str = ""  # ADD: why, written as the entry's trailing comment (defused: one line)
-    at: Location | None = None  # REMOVE: where the loader found the value written
+    at: Location | None = None  # REMOVE: where the loader found it written (the key of a setting, the entry of a list)
 
     def key_text(self) -> tuple[str, str, str, str]:
         """The edit without its position: services whose fixes have equal texts can share one edit."""
@@ -75,7 +75,7 @@ class Fix:
 
     safety: FixSafety
     confidence: str  # how the set is backed: verified | known | inferred | unknown
-    at: Location  # the privileged value (or the ALL entry, or the service's key) the edits start from
+    at: Location  # where the edits start: the privileged key, else the ALL entry, else the service's key
     edits: tuple[Edit, ...]
 
     def removes(self, key: str, value: str = "") -> bool:
