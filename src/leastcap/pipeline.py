@@ -140,10 +140,9 @@ def evaluate(projects: Iterable[Project | Judged], config: Config | None, contex
     )
 
 
-def attach_fixes(findings: Sequence[Finding], projects: Sequence[Project], fixer: Fixer) -> list[Finding]:
-    """Each finding of a fixable rule that is open to a fix (unsuppressed, or only deferred by a
-    baseline) with the ``Fix`` the fixer makes for its service (one per service: its findings share
-    it); every other finding as it was."""
+def plan_fixes(findings: Sequence[Finding], projects: Sequence[Project], fixer: Fixer) -> dict[tuple[str, str], Fix]:
+    """(project, service) -> the ``Fix`` the fixer makes for the service's findings of fixable rules
+    (suppressed ones included: the fixer decides what a suppression means to it)."""
     fixable = frozenset(fixable_slugs(with_all=fixer.with_all))
     by_service: dict[tuple[str, str], list[Finding]] = {}
     for finding in findings:
@@ -157,6 +156,15 @@ def attach_fixes(findings: Sequence[Finding], projects: Sequence[Project], fixer
                 fix = fixer.fix(project, service, tuple(mine))
                 if fix is not None:
                     fixes[(project.name, service.name)] = fix
+    return fixes
+
+
+def attach_fixes(findings: Sequence[Finding], projects: Sequence[Project], fixer: Fixer) -> list[Finding]:
+    """Each finding of a fixable rule that is open to a fix (unsuppressed, or only deferred by a
+    baseline) with the ``Fix`` the fixer makes for its service (one per service: its findings share
+    it); every other finding as it was."""
+    fixable = frozenset(fixable_slugs(with_all=fixer.with_all))
+    fixes = plan_fixes(findings, projects, fixer)
     return [
         replace(f, fix=fixes[(f.project, f.service)])
         if f.open_to_fix and f.rule in fixable and (f.project, f.service) in fixes

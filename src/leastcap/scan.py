@@ -26,7 +26,7 @@ from leastcap.inputs import empty_roots, unreadable_directories
 from leastcap.knowledge.image_knowledge import KnowledgeError, check_config_images, config_knowledge
 from leastcap.loader import LoadOptions, discover_projects, load_project
 from leastcap.model import Edit, Finding, Fix, Problem, Project, Report, Service, Severity
-from leastcap.pipeline import Context, Judged, attach_fixes, disk_source_lines, evaluate, judge
+from leastcap.pipeline import Context, Judged, disk_source_lines, evaluate, judge, plan_fixes
 from leastcap.progress import Tick, silent
 from leastcap.tree import DiskTree
 
@@ -125,9 +125,8 @@ def _plan_ahead(project: Project, findings: Sequence[Finding], planner: Planner)
     service is at hand (the worker process, for a large scan: the parent keeps a summary). Nothing
     is suppressed yet; after suppression the parent's fixer (``_PlannedAhead``) lets the planner
     decide again which findings it answers."""
-    planned = attach_fixes(findings, [project], planner)
-    fixes = {f.service: f.fix for f in planned if f.fix is not None}
-    return tuple((name, replace(fix, edits=tuple(_shared(e) for e in fix.edits))) for name, fix in fixes.items())
+    fixes = plan_fixes(findings, [project], planner)
+    return tuple((name, replace(fix, edits=tuple(_shared(e) for e in fix.edits))) for (_, name), fix in fixes.items())
 
 
 @functools.lru_cache(maxsize=4096)

@@ -67,7 +67,7 @@ def fix_of(plan: ServicePlan, service: Service) -> Fix | None:
     """The plan as the ``Fix`` its findings carry: None when the plan edits nothing (``keep``,
     ``none``); a ``propose`` plan, less sure than ``--min-confidence``, still has its fix.
 
-    The edits start where the loader found the privilege written: the ``privileged`` value, else the
+    The edits start where the loader found the privilege written: the ``privileged`` key, else the
     ``ALL`` entry of cap_add, else the service's key. Comments are defused: a reason can carry text
     from hostile input (a file name inside an image, a profile's reason), and a newline in it must
     not end the comment and write YAML into the user's file.
